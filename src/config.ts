@@ -1,0 +1,308 @@
+/**
+ * Every environment variable of DESIGN.md section 6, parsed and validated in one place.
+ *
+ * A bad value never stops the application: it yields one specific line in `errors` (naming the
+ * variable, the bad value and what is accepted) and the default is used instead.
+ */
+
+export const INSTRUMENTATION_NAMES = ['tls', 'serialport', 'adb', 'sqlite', 'pg', 'system'] as const;
+export type InstrumentationName = (typeof INSTRUMENTATION_NAMES)[number];
+
+export const METRICS_EXPORTERS = ['prometheus', 'otlp', 'console', 'none'] as const;
+export type MetricsExporterName = (typeof METRICS_EXPORTERS)[number];
+export const SIGNAL_EXPORTERS = ['otlp', 'console', 'none'] as const;
+export type SignalExporterName = (typeof SIGNAL_EXPORTERS)[number];
+export const OTLP_PROTOCOLS = ['grpc', 'http/protobuf'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+export const SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+export type SamplerName = (typeof SAMPLERS)[number];
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface OtlpSignalConfig {
+  /** Endpoint for this signal, or undefined when OTLP is not configured for it. */
+  endpoint: string | undefined;
+  protocol: OtlpProtocol;
+}
+
+export interface CardlinkConfig {
+  disabled: boolean;
+  serviceName: string;
+  resourceAttributes: Record<string, string>;
+  metricsExporters: MetricsExporterName[];
+  tracesExporters: SignalExporterName[];
+  logsExporters: SignalExporterName[];
+  otlp: { traces: OtlpSignalConfig; metrics: OtlpSignalConfig; logs: OtlpSignalConfig };
+  metricExportIntervalMs: number;
+  sampler: SamplerName;
+  samplerRatio: number;
+  prometheus: { host: string; port: number; path: string; username?: string; password?: string };
+  health: { enabled: boolean; host: string; port: number };
+  instrumentations: InstrumentationName[];
+  logLevel: LogLevel;
+  componentLogLevels: Record<string, LogLevel>;
+  logFormat: 'json' | 'pretty';
+  captureApduData: boolean;
+  shutdownTimeoutMs: number;
+}
+
+export interface ParsedConfig {
+  config: CardlinkConfig;
+  /** One line each, ready for stderr. */
+  errors: string[];
+}
+
+const PREFIX = 'cardlink-otel:';
+
+function trimmed(env: Env, name: string): string | undefined {
+  const v = env[name];
+  if (v === undefined) return undefined;
+  const t = v.trim();
+  return t === '' ? undefined : t;
+}
+
+class Reader {
+  readonly errors: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  str(name: string, dflt: string): string {
+    return trimmed(this.env, name) ?? dflt;
+  }
+
+  bool(name: string, dflt: boolean): boolean {
+    const v = trimmed(this.env, name);
+    if (v === undefined) return dflt;
+    const l = v.toLowerCase();
+    if (l === 'true' || l === '1' || l === 'yes' || l === 'on') return true;
+    if (l === 'false' || l === '0' || l === 'no' || l === 'off') return false;
+    this.bad(name, v, 'true or false');
+    return dflt;
+  }
+
+  int(name: string, dflt: number, min: number, max: number): number {
+    const v = trimmed(this.env, name);
+    if (v === undefined) return dflt;
+    const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      this.bad(name, v, `an integer from ${min} to ${max}`);
+      return dflt;
+    }
+    return n;
+  }
+
+  port(name: string, dflt: number): number {
+    return this.int(name, dflt, 0, 65535);
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], dflt: T): T {
+    const v = trimmed(this.env, name);
+    if (v === undefined) return dflt;
+    const l = v.toLowerCase() as T;
+    if (allowed.includes(l)) return l;
+    this.bad(name, v, `one of ${allowed.join(', ')}`);
+    return dflt;
+  }
+
+  /** A comma list whose every element must be in `allowed`; unknown elements are dropped with an error. */
+  list<T extends string>(name: string, allowed: readonly T[], dflt: T[]): T[] {
+    const v = trimmed(this.env, name);
+    if (v === undefined) return dflt;
+    const out: T[] = [];
+    const unknown: string[] = [];
+    for (const part of v.split(',')) {
+      const p = part.trim().toLowerCase();
+      if (p === '') continue;
+      if (allowed.includes(p as T)) {
+        if (!out.includes(p as T)) out.push(p as T);
+      } else unknown.push(part.trim());
+    }
+    if (unknown.length > 0) {
+      this.errors.push(
+        `${PREFIX} ${name}: unknown value ${JSON.stringify(unknown.join(','))}; valid values are ${allowed.join(', ')}; ignored.`,
+      );
+    }
+    return out;
+  }
+
+  bad(name: string, value: string, expected: string): void {
+    this.errors.push(`${PREFIX} ${name}=${JSON.stringify(value)} is not valid: expected ${expected}; using the default.`);
+  }
+}
+
+/** `key1=value1,key2=value2` with percent-encoded values (W3C Baggage octets), per the OTel spec. */
+export function parseResourceAttributes(raw: string | undefined, errors?: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (raw === undefined) return out;
+  for (const pair of raw.split(',')) {
+    if (pair.trim() === '') continue;
+    const eq = pair.indexOf('=');
+    const key = eq > 0 ? pair.slice(0, eq).trim() : '';
+    if (key === '') {
+      errors?.push(`${PREFIX} OTEL_RESOURCE_ATTRIBUTES entry ${JSON.stringify(pair.trim())} is not key=value; ignored.`);
+      continue;
+    }
+    let value = pair.slice(eq + 1).trim();
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      /* keep the raw text: a stray % is not worth losing the attribute for */
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+/** `info,tls=debug,modem=warn`: a bare level is the default, `component=level` overrides one component. */
+function parseLogLevels(r: Reader, env: Env): { level: LogLevel; components: Record<string, LogLevel> } {
+  const raw = trimmed(env, 'CARDLINK_LOG_LEVEL');
+  const result = { level: 'info' as LogLevel, components: {} as Record<string, LogLevel> };
+  if (raw === undefined) return result;
+  for (const part of raw.split(',')) {
+    const p = part.trim();
+    if (p === '') continue;
+    const eq = p.indexOf('=');
+    const component = eq >= 0 ? p.slice(0, eq).trim() : undefined;
+    const level = (eq >= 0 ? p.slice(eq + 1) : p).trim().toLowerCase() as LogLevel;
+    if (!LOG_LEVELS.includes(level) || component === '') {
+      r.bad('CARDLINK_LOG_LEVEL', p, `a level (${LOG_LEVELS.join(', ')}) or component=level`);
+      continue;
+    }
+    if (component === undefined) result.level = level;
+    else result.components[component] = level;
+  }
+  return result;
+}
+
+function otlpSignal(r: Reader, env: Env, signal: 'TRACES' | 'METRICS' | 'LOGS', fallbackProtocol: OtlpProtocol): OtlpSignalConfig {
+  const protocol = r.oneOf(`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`, OTLP_PROTOCOLS, fallbackProtocol);
+  const specific = trimmed(env, `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`);
+  const base = trimmed(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  let endpoint: string | undefined;
+  if (specific !== undefined) endpoint = checkUrl(r, `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`, specific);
+  else if (base !== undefined) {
+    const b = checkUrl(r, 'OTEL_EXPORTER_OTLP_ENDPOINT', base);
+    // gRPC uses the base endpoint as is; http/protobuf appends the signal path (OTel spec).
+    if (b !== undefined) endpoint = protocol === 'grpc' ? b : `${b.replace(/\/+$/, '')}/v1/${signal.toLowerCase()}`;
+  }
+  return { endpoint, protocol };
+}
+
+function checkUrl(r: Reader, name: string, value: string): string | undefined {
+  try {
+    const u = new URL(value);
+    if (u.protocol === 'http:' || u.protocol === 'https:') return value;
+  } catch {
+    /* reported below */
+  }
+  r.bad(name, value, 'an http:// or https:// URL such as http://alloy:4317');
+  return undefined;
+}
+
+function exportersFor(
+  r: Reader,
+  name: string,
+  allowed: readonly SignalExporterName[],
+  otlpConfigured: boolean,
+): SignalExporterName[] {
+  const list = r.list(name, allowed, otlpConfigured ? ['otlp'] : []);
+  return list.filter((e) => e !== 'none');
+}
+
+export function parseConfig(env: Env = process.env): ParsedConfig {
+  const r = new Reader(env);
+  const disabled = r.bool('OTEL_SDK_DISABLED', false);
+
+  const baseProtocol = r.oneOf('OTEL_EXPORTER_OTLP_PROTOCOL', OTLP_PROTOCOLS, 'grpc');
+  const otlp = {
+    traces: otlpSignal(r, env, 'TRACES', baseProtocol),
+    metrics: otlpSignal(r, env, 'METRICS', baseProtocol),
+    logs: otlpSignal(r, env, 'LOGS', baseProtocol),
+  };
+
+  const metricsExporters = r
+    .list('OTEL_METRICS_EXPORTER', METRICS_EXPORTERS, otlp.metrics.endpoint ? ['prometheus', 'otlp'] : ['prometheus'])
+    .filter((e) => e !== 'none');
+  const tracesExporters = exportersFor(r, 'OTEL_TRACES_EXPORTER', SIGNAL_EXPORTERS, otlp.traces.endpoint !== undefined);
+  const logsExporters = exportersFor(r, 'OTEL_LOGS_EXPORTER', SIGNAL_EXPORTERS, otlp.logs.endpoint !== undefined);
+  for (const [list, signal, cfg] of [
+    [metricsExporters, 'METRICS', otlp.metrics],
+    [tracesExporters, 'TRACES', otlp.traces],
+    [logsExporters, 'LOGS', otlp.logs],
+  ] as const) {
+    if ((list as readonly string[]).includes('otlp') && cfg.endpoint === undefined) {
+      // The OTel default endpoint is localhost:4317; say so instead of failing silently later.
+      cfg.endpoint = cfg.protocol === 'grpc' ? 'http://localhost:4317' : `http://localhost:4318/v1/${signal.toLowerCase()}`;
+    }
+  }
+
+  const sampler = r.oneOf('OTEL_TRACES_SAMPLER', SAMPLERS, 'parentbased_always_on');
+  let samplerRatio = 1;
+  const ratioRaw = trimmed(env, 'OTEL_TRACES_SAMPLER_ARG');
+  if (ratioRaw !== undefined && sampler.endsWith('traceidratio')) {
+    const n = Number(ratioRaw);
+    if (Number.isFinite(n) && n >= 0 && n <= 1) samplerRatio = n;
+    else r.bad('OTEL_TRACES_SAMPLER_ARG', ratioRaw, 'a number from 0 to 1');
+  }
+
+  const all = INSTRUMENTATION_NAMES.slice();
+  const enabled = r.list('CARDLINK_INSTRUMENTATIONS', [...all, 'all' as InstrumentationName], all);
+  const wanted = enabled.includes('all' as InstrumentationName) ? all : enabled;
+  const off = r.list('CARDLINK_DISABLED_INSTRUMENTATIONS', [...all, 'none' as InstrumentationName], []);
+
+  const username = trimmed(env, 'CARDLINK_METRICS_USERNAME');
+  const password = env['CARDLINK_METRICS_PASSWORD'];
+  if ((username === undefined) !== (password === undefined || password === '')) {
+    r.errors.push(
+      `${PREFIX} CARDLINK_METRICS_USERNAME and CARDLINK_METRICS_PASSWORD must be set together; /metrics is served without auth.`,
+    );
+  }
+  const auth = username !== undefined && password !== undefined && password !== '' ? { username, password } : {};
+
+  let path = r.str('CARDLINK_METRICS_PATH', '/metrics');
+  if (!path.startsWith('/') || /[\s?#]/.test(path)) {
+    r.bad('CARDLINK_METRICS_PATH', path, 'a path starting with / (no spaces, ? or #)');
+    path = '/metrics';
+  }
+
+  const levels = parseLogLevels(r, env);
+  const config: CardlinkConfig = {
+    disabled,
+    serviceName: r.str('OTEL_SERVICE_NAME', ''),
+    resourceAttributes: parseResourceAttributes(trimmed(env, 'OTEL_RESOURCE_ATTRIBUTES'), r.errors),
+    metricsExporters,
+    tracesExporters,
+    logsExporters,
+    otlp,
+    metricExportIntervalMs: r.int('OTEL_METRIC_EXPORT_INTERVAL', 60_000, 100, 86_400_000),
+    sampler,
+    samplerRatio,
+    prometheus: {
+      host: r.str('OTEL_EXPORTER_PROMETHEUS_HOST', '0.0.0.0'),
+      port: r.port('OTEL_EXPORTER_PROMETHEUS_PORT', 9464),
+      path,
+      ...auth,
+    },
+    health: {
+      enabled: r.bool('CARDLINK_HEALTH_ENABLED', true),
+      host: r.str('CARDLINK_HEALTH_HOST', '0.0.0.0'),
+      port: r.port('CARDLINK_HEALTH_PORT', 8081),
+    },
+    instrumentations: wanted.filter((n) => !off.includes(n)),
+    logLevel: levels.level,
+    componentLogLevels: levels.components,
+    logFormat: r.oneOf('CARDLINK_LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
+    captureApduData: r.bool('CARDLINK_CAPTURE_APDU_DATA', false),
+    shutdownTimeoutMs: r.int('CARDLINK_SHUTDOWN_TIMEOUT_MS', 5_000, 0, 60_000),
+  };
+  if (config.serviceName === '') config.serviceName = config.resourceAttributes['service.name'] ?? 'cardlink';
+  return { config, errors: r.errors };
+}

@@ -1,0 +1,89 @@
+/**
+ * How cardlink-otel talks about itself: one line per problem on stderr, never twice the same.
+ *
+ * The OTel diag logger is pointed here (level from OTEL_LOG_LEVEL, default warn) and so is the SDK's
+ * global error handler (at debug: export failures are reported once per exporter by export-status.ts,
+ * not on every retry). Instrumentation code reports failures with `reportOnce`, so a patch that keeps
+ * failing on every socket chunk prints one line, not thousands.
+ */
+import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
+import { setGlobalErrorHandler } from '@opentelemetry/core';
+
+const PREFIX = 'cardlink-otel:';
+const MAX_REMEMBERED = 1000;
+const seen = new Set<string>();
+
+function firstTime(key: string): boolean {
+  if (seen.has(key)) return false;
+  if (seen.size >= MAX_REMEMBERED) return false; // bounded: past this, stay quiet rather than grow
+  seen.add(key);
+  return true;
+}
+
+/** One line on stderr; never throws (stderr may be closed). */
+export function printLine(message: string): void {
+  try {
+    process.stderr.write(`${PREFIX} ${message}\n`);
+  } catch {
+    /* nothing sensible left to do */
+  }
+}
+
+/** Print `message` the first time `key` is seen. */
+export function warnOnce(key: string, message: string): void {
+  if (firstTime(key)) printLine(message);
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  try {
+    return String(err);
+  } catch {
+    return 'unprintable error';
+  }
+}
+
+/**
+ * For instrumentation code: a failure inside our own patch, caught so the application never sees it.
+ * Reported once per `where` through the diag logger (and so on stderr at the default level).
+ */
+export function reportOnce(where: string, err: unknown): void {
+  if (firstTime(`report:${where}`)) diag.error(`instrumentation error in ${where} (reported once): ${describe(err)}`);
+}
+
+const LEVELS: Record<string, DiagLogLevel> = {
+  none: DiagLogLevel.NONE,
+  error: DiagLogLevel.ERROR,
+  warn: DiagLogLevel.WARN,
+  info: DiagLogLevel.INFO,
+  debug: DiagLogLevel.DEBUG,
+  verbose: DiagLogLevel.VERBOSE,
+  all: DiagLogLevel.ALL,
+};
+
+function line(level: string) {
+  return (message: string, ...args: unknown[]): void => {
+    const extra = args.length > 0 ? ` ${args.map(describe).join(' ')}` : '';
+    const text = `${level} ${message}${extra}`;
+    if (firstTime(`diag:${text}`)) printLine(text);
+  };
+}
+
+const stderrLogger: DiagLogger = {
+  error: line('error'),
+  warn: line('warn'),
+  info: line('info'),
+  debug: line('debug'),
+  verbose: line('verbose'),
+};
+
+let installed = false;
+
+export function installDiag(env: Readonly<Record<string, string | undefined>> = process.env): void {
+  if (installed) return;
+  installed = true;
+  const raw = env['OTEL_LOG_LEVEL']?.trim().toLowerCase();
+  const level = raw !== undefined && raw in LEVELS ? (LEVELS[raw] as DiagLogLevel) : DiagLogLevel.WARN;
+  diag.setLogger(stderrLogger, { logLevel: level, suppressOverrideMessage: true });
+  setGlobalErrorHandler((err) => diag.debug(`SDK error: ${describe(err)}`));
+}

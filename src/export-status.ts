@@ -1,0 +1,83 @@
+/**
+ * Wraps every OTLP exporter to know how exporting goes: the health check reads it, and the first
+ * failure of each exporter prints one clear line (not one per batch). Items dropped by failed exports
+ * are counted so the loss is visible.
+ */
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { warnOnce } from './diag.js';
+
+export interface ExportStatus {
+  readonly signal: 'traces' | 'metrics' | 'logs';
+  readonly endpoint: string;
+  lastSuccessMs: number | undefined;
+  lastFailureMs: number | undefined;
+  lastError: string | undefined;
+  consecutiveFailures: number;
+  exported: number;
+  dropped: number;
+}
+
+const statuses: ExportStatus[] = [];
+
+/** The state of every OTLP exporter of the running SDK. */
+export function exportStatuses(): readonly ExportStatus[] {
+  return statuses;
+}
+
+export function resetExportStatuses(): void {
+  statuses.length = 0;
+}
+
+interface AnyExporter<T> {
+  export(items: T, resultCallback: (result: ExportResult) => void): void;
+}
+
+/** Count of items in one export call: spans/log records are arrays, metrics a ResourceMetrics. */
+function countItems(items: unknown): number {
+  if (Array.isArray(items)) return items.length;
+  const sm = (items as { scopeMetrics?: Array<{ metrics: unknown[] }> }).scopeMetrics;
+  if (Array.isArray(sm)) return sm.reduce((n, s) => n + s.metrics.length, 0);
+  return 1;
+}
+
+/**
+ * Patch `exporter.export` in place (keeping its class, so SDK type checks and other methods stay
+ * as they are) to record outcomes.
+ */
+export function trackExporter<T, E extends AnyExporter<T>>(exporter: E, signal: ExportStatus['signal'], endpoint: string): E {
+  const status: ExportStatus = {
+    signal,
+    endpoint,
+    lastSuccessMs: undefined,
+    lastFailureMs: undefined,
+    lastError: undefined,
+    consecutiveFailures: 0,
+    exported: 0,
+    dropped: 0,
+  };
+  statuses.push(status);
+  const original = exporter.export.bind(exporter);
+  exporter.export = (items: T, cb: (result: ExportResult) => void): void => {
+    const n = countItems(items);
+    original(items, (result) => {
+      if (result.code === ExportResultCode.SUCCESS) {
+        status.lastSuccessMs = Date.now();
+        status.consecutiveFailures = 0;
+        status.exported += n;
+      } else {
+        status.lastFailureMs = Date.now();
+        status.consecutiveFailures++;
+        status.dropped += n;
+        const reason = result.error?.message ?? 'unknown error';
+        status.lastError = reason;
+        warnOnce(
+          `export:${signal}:${endpoint}`,
+          `OTLP ${signal} export to ${endpoint} failed: ${reason}. The application is unaffected; ` +
+            `${signal} are dropped while the collector is unreachable (this is reported once).`,
+        );
+      }
+      cb(result);
+    });
+  };
+  return exporter;
+}

@@ -1,0 +1,7 @@
+/** The public API of cardlink-otel. */
+export { start, shutdown, getSdk, type CardlinkSdk, type StartOptions } from './sdk.js';
+export { parseConfig, INSTRUMENTATION_NAMES, type CardlinkConfig, type InstrumentationName } from './config.js';
+export { METRICS, METER_NAME, type MetricDefinition, type MetricKey } from './metrics/catalogue.js';
+export { getInstruments, type CardlinkInstruments } from './metrics/instruments.js';
+export { exportStatuses, type ExportStatus } from './export-status.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,106 @@
+/**
+ * The Prometheus pull reader: the SDK's PrometheusExporter (never starting its own server: ours adds
+ * auth), with the catalogue's Prometheus names.
+ *
+ * The JS exporter derives names from the OTel name and never adds unit suffixes; the catalogue's
+ * names are the contract, so descriptors of CardLink instruments are renamed on the way out. The
+ * SDK's own descriptor objects are never touched (the OTLP reader must still see the OTel names).
+ * Concurrent scrapes share one in-flight collection.
+ */
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import {
+  AggregationTemporality,
+  DataPointType,
+  type CollectionResult,
+  type MetricData,
+  type MetricDescriptor,
+  type ScopeMetrics,
+} from '@opentelemetry/sdk-metrics';
+import { ValueType } from '@opentelemetry/api';
+import { METER_NAME, METRICS, METRICS_BY_NAME, prometheusUnit, type MetricDefinition } from './catalogue.js';
+import { VERSION } from '../version.js';
+
+type CollectOptions = Parameters<PrometheusExporter['collect']>[0];
+
+const renamed = new WeakMap<MetricDescriptor, MetricDescriptor>();
+
+function prometheusDescriptor(d: MetricDescriptor): MetricDescriptor {
+  let r = renamed.get(d);
+  if (r === undefined) {
+    const def = METRICS_BY_NAME.get(d.name);
+    r = def === undefined ? d : { ...d, name: def.prometheusName, unit: prometheusUnit(def.unit) };
+    renamed.set(d, r);
+  }
+  return r;
+}
+
+/**
+ * A family with no samples, so `# HELP`/`# TYPE` of every catalogue metric is on /metrics from the
+ * start, before anything fed it (the SDK omits instruments that have no data yet).
+ */
+function emptyFamily(def: MetricDefinition): MetricData {
+  const descriptor: MetricDescriptor = {
+    name: def.prometheusName,
+    description: def.description,
+    unit: prometheusUnit(def.unit),
+    valueType: ValueType.DOUBLE,
+  };
+  if (def.prometheusType === 'histogram') {
+    return { descriptor, dataPointType: DataPointType.HISTOGRAM, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPoints: [] };
+  }
+  if (def.prometheusType === 'gauge' && def.kind === 'observable_gauge') {
+    return { descriptor, dataPointType: DataPointType.GAUGE, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPoints: [] };
+  }
+  return {
+    descriptor,
+    dataPointType: DataPointType.SUM,
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+    isMonotonic: def.prometheusType === 'counter',
+    dataPoints: [],
+  };
+}
+
+const EMPTY_FAMILIES = new Map<string, MetricData>();
+function emptyFamilyFor(def: MetricDefinition): MetricData {
+  let m = EMPTY_FAMILIES.get(def.name);
+  if (m === undefined) EMPTY_FAMILIES.set(def.name, (m = emptyFamily(def)));
+  return m;
+}
+
+function withCatalogue(sm: ScopeMetrics | undefined): ScopeMetrics {
+  const present = new Set<string>();
+  const out: MetricData[] = [];
+  for (const m of sm?.metrics ?? []) {
+    present.add(m.descriptor.name);
+    out.push({ ...m, descriptor: prometheusDescriptor(m.descriptor) } as MetricData);
+  }
+  for (const def of METRICS) if (!present.has(def.name)) out.push(emptyFamilyFor(def));
+  return { scope: sm?.scope ?? { name: METER_NAME, version: VERSION }, metrics: out };
+}
+
+export function toPrometheusNames(result: CollectionResult): CollectionResult {
+  const rm = result.resourceMetrics;
+  const ours = rm.scopeMetrics.find((sm) => sm.scope.name === METER_NAME);
+  const scopeMetrics = rm.scopeMetrics.map((sm) => (sm === ours ? withCatalogue(sm) : sm));
+  if (ours === undefined) scopeMetrics.unshift(withCatalogue(undefined));
+  return { errors: result.errors, resourceMetrics: { resource: rm.resource, scopeMetrics } };
+}
+
+export class CardlinkPrometheusExporter extends PrometheusExporter {
+  private inFlight: Promise<CollectionResult> | undefined;
+
+  constructor() {
+    super({ preventServerStart: true, withoutScopeInfo: true });
+  }
+
+  override collect(options?: CollectOptions): Promise<CollectionResult> {
+    if (this.inFlight !== undefined) return this.inFlight;
+    const p = super.collect(options).then(toPrometheusNames);
+    this.inFlight = p;
+    const clear = (): void => {
+      if (this.inFlight === p) this.inFlight = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+}

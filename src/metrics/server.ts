@@ -1,0 +1,91 @@
+/**
+ * Our /metrics HTTP server: the exporter's request handler behind optional HTTP Basic auth.
+ * The server is unref'd (it never keeps the process alive) and a port in use is one line on stderr.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { printLine } from '../diag.js';
+
+export interface MetricsServerOptions {
+  host: string;
+  port: number;
+  path: string;
+  username?: string;
+  password?: string;
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export interface MetricsServer {
+  readonly server: Server;
+  /** Resolves with the bound port, or undefined when listening failed (already reported). */
+  readonly listening: Promise<number | undefined>;
+  close(): Promise<void>;
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** Constant-time check of an `Authorization: Basic ...` header against the expected credentials. */
+export function basicAuthMatches(header: string | undefined, expectedDigest: Buffer): boolean {
+  let given = '';
+  if (header !== undefined && header.length < 4096 && /^basic /i.test(header)) {
+    given = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  }
+  // Comparing fixed-size digests keeps the time independent of where (or whether) the strings differ.
+  return timingSafeEqual(digest(given), expectedDigest);
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+export function startMetricsServer(o: MetricsServerOptions): MetricsServer {
+  const expected = o.username !== undefined && o.password !== undefined ? digest(`${o.username}:${o.password}`) : undefined;
+  const server = createServer((req, res) => {
+    try {
+      if (pathOf(req.url) !== o.path) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('Method Not Allowed\n');
+        return;
+      }
+      if (expected !== undefined && !basicAuthMatches(req.headers.authorization, expected)) {
+        res
+          .writeHead(401, { 'www-authenticate': 'Basic realm="cardlink-otel metrics", charset="UTF-8"', 'content-type': 'text/plain' })
+          .end('Unauthorized\n');
+        return;
+      }
+      o.handler(req, res);
+    } catch {
+      // Never a stack trace in a response body.
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('Internal Server Error\n');
+    }
+  });
+  server.unref();
+  const listening = new Promise<number | undefined>((resolve) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message;
+      printLine(
+        `cannot serve ${o.path} on ${o.host}:${o.port}: ${why}. Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port; ` +
+          'the application keeps running without the Prometheus endpoint.',
+      );
+      resolve(undefined);
+    });
+    server.listen(o.port, o.host, () => resolve((server.address() as AddressInfo).port));
+  });
+  return {
+    server,
+    listening,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
