@@ -48,6 +48,8 @@ export interface CardlinkConfig {
   prometheus: { host: string; port: number; path: string; username?: string; password?: string };
   health: { enabled: boolean; host: string; port: number };
   instrumentations: InstrumentationName[];
+  /** Module specifiers whose default export is an Instrumentation, an array of them, or a factory. */
+  extraInstrumentations: string[];
   logLevel: LogLevel;
   componentLogLevels: Record<string, LogLevel>;
   logFormat: 'json' | 'pretty';
@@ -297,6 +299,10 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
       port: r.port('CARDLINK_HEALTH_PORT', 8081),
     },
     instrumentations: wanted.filter((n) => !off.includes(n)),
+    extraInstrumentations: (trimmed(env, 'CARDLINK_EXTRA_INSTRUMENTATIONS') ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== ''),
     logLevel: levels.level,
     componentLogLevels: levels.components,
     logFormat: r.oneOf('CARDLINK_LOG_FORMAT', ['json', 'pretty'] as const, 'json'),

@@ -1,0 +1,110 @@
+import t from 'tap';
+import { parseConfig, parseResourceAttributes, INSTRUMENTATION_NAMES } from '../src/config.js';
+
+t.test('defaults: Prometheus only, no OTLP, every instrumentation, auth off', async (t) => {
+  const { config, errors } = parseConfig({});
+  t.same(errors, []);
+  t.equal(config.disabled, false);
+  t.equal(config.serviceName, 'cardlink');
+  t.same(config.metricsExporters, ['prometheus']);
+  t.same(config.tracesExporters, []);
+  t.same(config.logsExporters, []);
+  t.equal(config.otlp.traces.endpoint, undefined);
+  t.equal(config.prometheus.host, '0.0.0.0');
+  t.equal(config.prometheus.port, 9464);
+  t.equal(config.prometheus.path, '/metrics');
+  t.equal(config.prometheus.username, undefined);
+  t.same(config.health, { enabled: true, host: '0.0.0.0', port: 8081 });
+  t.same(config.instrumentations, [...INSTRUMENTATION_NAMES]);
+  t.equal(config.sampler, 'parentbased_always_on');
+  t.equal(config.captureApduData, false);
+});
+
+t.test('an OTLP endpoint adds OTLP for every signal, gRPC by default', async (t) => {
+  const { config, errors } = parseConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://alloy:4317' });
+  t.same(errors, []);
+  t.same(config.metricsExporters, ['prometheus', 'otlp']);
+  t.same(config.tracesExporters, ['otlp']);
+  t.same(config.logsExporters, ['otlp']);
+  t.same(config.otlp.traces, { endpoint: 'http://alloy:4317', protocol: 'grpc' });
+});
+
+t.test('http/protobuf appends the signal path; per-signal endpoints win', async (t) => {
+  const { config } = parseConfig({
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://loki-gw:4318/custom',
+  });
+  t.equal(config.otlp.traces.endpoint, 'http://collector:4318/v1/traces');
+  t.equal(config.otlp.metrics.endpoint, 'http://collector:4318/v1/metrics');
+  t.equal(config.otlp.logs.endpoint, 'http://loki-gw:4318/custom');
+});
+
+t.test('exporter lists: none, console, explicit otlp without endpoint uses the OTel default', async (t) => {
+  const { config, errors } = parseConfig({ OTEL_METRICS_EXPORTER: 'none', OTEL_TRACES_EXPORTER: 'otlp,console' });
+  t.same(errors, []);
+  t.same(config.metricsExporters, []);
+  t.same(config.tracesExporters, ['otlp', 'console']);
+  t.equal(config.otlp.traces.endpoint, 'http://localhost:4317');
+});
+
+t.test('instrumentation toggles: the disabled list wins', async (t) => {
+  const { config, errors } = parseConfig({ CARDLINK_INSTRUMENTATIONS: 'tls, adb,system', CARDLINK_DISABLED_INSTRUMENTATIONS: 'adb' });
+  t.same(errors, []);
+  t.same(config.instrumentations, ['tls', 'system']);
+});
+
+t.test('bad values: one specific line each, naming the variable, the value and what is valid', async (t) => {
+  const { config, errors } = parseConfig({
+    CARDLINK_INSTRUMENTATIONS: 'tls,modemz',
+    OTEL_EXPORTER_PROMETHEUS_PORT: '70000',
+    OTEL_METRICS_EXPORTER: 'prometheus,statsd',
+    OTEL_TRACES_SAMPLER: 'sometimes',
+    CARDLINK_CAPTURE_APDU_DATA: 'maybe',
+    CARDLINK_METRICS_USERNAME: 'ops',
+  });
+  t.equal(errors.length, 6, errors.join('\n'));
+  for (const e of errors) t.notMatch(e, /\n/, 'one line');
+  t.match(errors.join('\n'), /CARDLINK_INSTRUMENTATIONS: unknown value "modemz"; valid values are tls, serialport, adb, sqlite, pg, system/);
+  t.match(errors.join('\n'), /OTEL_EXPORTER_PROMETHEUS_PORT="70000" is not valid: expected an integer from 0 to 65535/);
+  t.match(errors.join('\n'), /OTEL_METRICS_EXPORTER: unknown value "statsd"/);
+  t.match(errors.join('\n'), /OTEL_TRACES_SAMPLER="sometimes"/);
+  t.match(errors.join('\n'), /CARDLINK_CAPTURE_APDU_DATA="maybe"/);
+  t.match(errors.join('\n'), /CARDLINK_METRICS_USERNAME and CARDLINK_METRICS_PASSWORD must be set together/);
+  // defaults stand in for bad values
+  t.same(config.instrumentations, ['tls']);
+  t.equal(config.prometheus.port, 9464);
+  t.same(config.metricsExporters, ['prometheus']);
+  t.equal(config.sampler, 'parentbased_always_on');
+  t.equal(config.prometheus.username, undefined);
+});
+
+t.test('service name and resource attributes', async (t) => {
+  const attrs = parseResourceAttributes('deployment.environment=lab%201, team = ota ,broken');
+  t.same(attrs, { 'deployment.environment': 'lab 1', team: 'ota' });
+  t.equal(parseConfig({ OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs' }).config.serviceName, 'from-attrs');
+  t.equal(
+    parseConfig({ OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs', OTEL_SERVICE_NAME: 'explicit' }).config.serviceName,
+    'explicit',
+  );
+});
+
+t.test('log levels per component', async (t) => {
+  const { config, errors } = parseConfig({ CARDLINK_LOG_LEVEL: 'warn,tls=debug,modem=error' });
+  t.same(errors, []);
+  t.equal(config.logLevel, 'warn');
+  t.same(config.componentLogLevels, { tls: 'debug', modem: 'error' });
+});
+
+t.test('basic auth needs both variables; sampler ratio validated', async (t) => {
+  const { config } = parseConfig({
+    CARDLINK_METRICS_USERNAME: 'ops',
+    CARDLINK_METRICS_PASSWORD: 's3cret',
+    OTEL_TRACES_SAMPLER: 'traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0.25',
+  });
+  t.equal(config.prometheus.username, 'ops');
+  t.equal(config.prometheus.password, 's3cret');
+  t.equal(config.samplerRatio, 0.25);
+  t.match(parseConfig({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' }).errors[0], /OTEL_TRACES_SAMPLER_ARG/);
+});
