@@ -11,7 +11,12 @@ import { printLine } from './diag.js';
 
 export type InstrumentationFactory = (config: CardlinkConfig) => Promise<Instrumentation[]>;
 
-export const INSTRUMENTATION_FACTORIES: Partial<Record<InstrumentationName, InstrumentationFactory>> = {};
+export const INSTRUMENTATION_FACTORIES: Partial<Record<InstrumentationName, InstrumentationFactory>> = {
+  tls: async (c) => {
+    const { TlsInstrumentation } = await import('../instrumentations/tls/index.js');
+    return [new TlsInstrumentation({ captureApduData: c.captureApduData })];
+  },
+};
 
 export async function loadInstrumentations(config: CardlinkConfig): Promise<Instrumentation[]> {
   const out: Instrumentation[] = [];

@@ -1,0 +1,248 @@
+/**
+ * `tls` instrumentation: PSK-TLS handshakes and connections of every `tls.Server` (and so every
+ * `https.Server`), and the SCP81 exchange inside them (see ota-connection.ts).
+ *
+ * One patch: `emit` on `tls.Server.prototype`, which sees `connection` (TCP accept), the
+ * `secureConnection` / `tlsClientError` outcome of each handshake and, for https, each `request`.
+ * The prototype is patched directly (it is shared by CommonJS and ESM users of node:tls and
+ * node:https), so no module needs wrapping. Nothing is added to the application's data path here.
+ */
+import tls from 'node:tls';
+import type { Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
+import { InstrumentationBase } from '@opentelemetry/instrumentation';
+import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { reportOnce } from '../../src/diag.js';
+import { VERSION } from '../../src/version.js';
+import { classifyHandshakeError, tlsProtocolVersion, type HandshakeFailureReason } from './handshake-failure.js';
+import type { TlsInstrumentationConfig } from './types.js';
+import { OtaConnection, type OtaContext } from './ota-connection.js';
+
+const kAcceptMs = Symbol('cardlink.tls.acceptMs');
+const kState = Symbol('cardlink.tls.state');
+const kPskCallback = 'pskcallback';
+const MAX_IDENTITY = 128;
+
+interface ConnState {
+  identity: string | undefined;
+  pskReturnedNull: boolean;
+  counted: boolean;
+  ota: OtaConnection | undefined;
+}
+
+type Emit = (this: tls.Server, event: string | symbol, ...args: unknown[]) => boolean;
+type PskCallback = (this: unknown, socket: tls.TLSSocket, identity: string) => unknown;
+
+const nowMs = (): number => performance.timeOrigin + performance.now();
+
+function stateOf(socket: tls.TLSSocket): ConnState {
+  const s = socket as unknown as { [kState]?: ConnState };
+  let st = s[kState];
+  if (st === undefined) {
+    st = { identity: undefined, pskReturnedNull: false, counted: false, ota: undefined };
+    s[kState] = st;
+  }
+  return st;
+}
+
+/** Untrusted bytes from a card: bounded, printable. */
+function cleanIdentity(identity: unknown): string | undefined {
+  if (typeof identity !== 'string') return undefined;
+  const s = identity.length > MAX_IDENTITY ? identity.slice(0, MAX_IDENTITY) : identity;
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(s) ? s.replace(/[\u0000-\u001f\u007f]/g, '?') : s;
+}
+
+export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationConfig> {
+  private m!: CardlinkInstruments;
+  private originalEmit: Emit | undefined;
+  private readonly pskWrappers = new WeakSet<PskCallback>();
+  private readonly successAttrs = new Map<string, Attributes>();
+  private readonly failedAttrs = new Map<HandshakeFailureReason, Attributes>();
+  private readonly ctx: OtaContext;
+
+  constructor(config: TlsInstrumentationConfig = {}) {
+    super('cardlink-otel/tls', VERSION, { enabled: false, ...config });
+    this.ctx = {
+      tracer: () => this.tracer,
+      instruments: () => this.m,
+      config: () => this._config,
+    };
+  }
+
+  protected override init(): [] {
+    return [];
+  }
+
+  protected override _updateMetricInstruments(): void {
+    this.m = getInstruments();
+  }
+
+  override enable(): void {
+    super.enable();
+    if (this.originalEmit !== undefined) return;
+    const proto = tls.Server.prototype as unknown as { emit: Emit };
+    const original = proto.emit;
+    this.originalEmit = original;
+    const self = this;
+    proto.emit = function (this: tls.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
+      if (event === 'connection') self.onConnection(this, a as Socket);
+      else if (event === 'secureConnection') self.onSecure(a as tls.TLSSocket);
+      else if (event === 'tlsClientError') self.onClientError(a, b as tls.TLSSocket);
+      else if (event === 'request') self.onHttpsRequest(a as IncomingMessage, b as ServerResponse);
+      // eslint-disable-next-line prefer-rest-params
+      return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
+    };
+  }
+
+  override disable(): void {
+    super.disable();
+    if (this.originalEmit === undefined) return;
+    const proto = tls.Server.prototype as unknown as { emit?: Emit };
+    // The inherited EventEmitter emit comes back once our own property is gone.
+    delete proto.emit;
+    if (proto.emit !== this.originalEmit) (proto as { emit: Emit }).emit = this.originalEmit;
+    this.originalEmit = undefined;
+  }
+
+  private onConnection(server: tls.Server, raw: Socket): void {
+    try {
+      (raw as unknown as { [kAcceptMs]?: number })[kAcceptMs] = nowMs();
+      this.wrapPskCallback(server);
+    } catch (err) {
+      reportOnce('tls connection', err);
+    }
+  }
+
+  /** The identity a card presents is only visible to the server's pskCallback: observe it there. */
+  private wrapPskCallback(server: tls.Server): void {
+    const sym = Object.getOwnPropertySymbols(server).find((s) => s.description === kPskCallback);
+    if (sym === undefined) return;
+    const holder = server as unknown as Record<symbol, PskCallback | undefined>;
+    const current = holder[sym];
+    if (typeof current !== 'function' || this.pskWrappers.has(current)) return;
+    const wrapped: PskCallback = function (this: unknown, socket, identity) {
+      const key = current.call(this, socket, identity);
+      try {
+        const st = stateOf(socket);
+        st.identity = cleanIdentity(identity);
+        st.pskReturnedNull = key === null || key === undefined;
+      } catch {
+        /* bookkeeping only */
+      }
+      return key;
+    };
+    this.pskWrappers.add(wrapped);
+    holder[sym] = wrapped;
+  }
+
+  private acceptTime(socket: tls.TLSSocket): number | undefined {
+    const parent = (socket as unknown as { _parent?: { [kAcceptMs]?: number } })._parent;
+    return parent?.[kAcceptMs];
+  }
+
+  private onSecure(socket: tls.TLSSocket): void {
+    try {
+      const end = nowMs();
+      const start = this.acceptTime(socket) ?? end;
+      const st = stateOf(socket);
+      const cipher = socket.getCipher()?.standardName ?? 'unknown';
+      const protocol = tlsProtocolVersion(socket.getProtocol());
+      let attrs = this.successAttrs.get(cipher);
+      if (attrs === undefined) {
+        attrs = { result: 'success', cipher_suite: cipher, failure_reason: 'none' };
+        if (this.successAttrs.size < 64) this.successAttrs.set(cipher, attrs);
+      }
+      this.m.tlsHandshakes.add(1, attrs);
+      this.m.tlsHandshakeDuration.record((end - start) / 1000, RESULT_SUCCESS);
+      this.m.tlsConnectionsActive.add(1);
+      st.counted = true;
+      socket.once('close', () => this.onClose(socket));
+
+      const span = this.tracer.startSpan('tls.handshake', {
+        kind: SpanKind.SERVER,
+        startTime: start,
+        attributes: this.spanAttributes(socket, st, protocol, cipher),
+      });
+      span.end(end);
+      st.ota = new OtaConnection(this.ctx, socket, st.identity, protocol, cipher);
+    } catch (err) {
+      reportOnce('tls secureConnection', err);
+    }
+  }
+
+  private onClientError(err: unknown, socket: tls.TLSSocket | undefined): void {
+    try {
+      const end = nowMs();
+      const st = socket ? stateOf(socket) : undefined;
+      const start = (socket && this.acceptTime(socket)) ?? end;
+      const reason = classifyHandshakeError(err, st?.pskReturnedNull === true);
+      let attrs = this.failedAttrs.get(reason);
+      if (attrs === undefined) {
+        attrs = { result: 'failed', cipher_suite: 'none', failure_reason: reason };
+        this.failedAttrs.set(reason, attrs);
+      }
+      this.m.tlsHandshakes.add(1, attrs);
+      this.m.tlsHandshakeDuration.record((end - start) / 1000, RESULT_FAILED);
+      const span = this.tracer.startSpan('tls.handshake', {
+        kind: SpanKind.SERVER,
+        startTime: start,
+        attributes: {
+          ...(socket && st ? this.spanAttributes(socket, st, undefined, undefined) : {}),
+          'error.type': reason,
+        },
+      });
+      const message = err instanceof Error ? (err as NodeJS.ErrnoException).code ?? err.message.split('\n')[0] : 'handshake failed';
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `${reason}: ${message}` });
+      span.end(end);
+    } catch (e) {
+      reportOnce('tls tlsClientError', e);
+    }
+  }
+
+  private onClose(socket: tls.TLSSocket): void {
+    try {
+      const st = stateOf(socket);
+      if (!st.counted) return;
+      st.counted = false;
+      this.m.tlsConnectionsActive.add(-1);
+      st.ota?.onClose();
+    } catch (err) {
+      reportOnce('tls close', err);
+    }
+  }
+
+  private onHttpsRequest(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      const socket = req.socket as tls.TLSSocket | undefined;
+      if (socket === undefined) return;
+      const st = (socket as unknown as { [kState]?: ConnState })[kState];
+      st?.ota?.onHttpsRequest(req, res);
+    } catch (err) {
+      reportOnce('tls https request', err);
+    }
+  }
+
+  private spanAttributes(
+    socket: tls.TLSSocket,
+    st: ConnState,
+    protocol: string | undefined,
+    cipher: string | undefined,
+  ): Attributes {
+    const a: Attributes = {
+      'network.transport': 'tcp',
+      'network.peer.address': socket.remoteAddress ?? (socket as unknown as { _parent?: Socket })._parent?.remoteAddress,
+      'network.peer.port': socket.remotePort ?? (socket as unknown as { _parent?: Socket })._parent?.remotePort,
+      'server.port': socket.localPort,
+      'tls.protocol.name': 'tls',
+    };
+    if (protocol !== undefined) a['tls.protocol.version'] = protocol;
+    if (cipher !== undefined) a['tls.cipher'] = cipher;
+    if (st.identity !== undefined) a['cardlink.psk.identity'] = st.identity;
+    return a;
+  }
+}
+
+const RESULT_SUCCESS: Attributes = { result: 'success' };
+const RESULT_FAILED: Attributes = { result: 'failed' };

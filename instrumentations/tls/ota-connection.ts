@@ -1,0 +1,370 @@
+/**
+ * Watches the plaintext of one secure connection and records its OTA sessions.
+ *
+ * Passive by construction: the bytes the application writes are seen in the socket's
+ * `_writeGeneric` (HTTP framing included, for raw tls and https alike); the bytes it reads are seen
+ * in the socket's `push` for a raw tls server, and per request for https (whose parser consumes the
+ * socket natively: headers at the server's `request` event, body chunks in the request's `push`).
+ * Wrappers are own properties of that one socket or request; stream modes, reads and results are
+ * untouched. Scanning stops for good when the stream is not HTTP.
+ */
+import https from 'node:https';
+import type tls from 'node:tls';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  context,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Link,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { reportOnce } from '../../src/diag.js';
+import { takeTrigger } from '../../src/triggers.js';
+import { bytesToHex, describeStatusWord, isSensitiveCommand, statusCategory, statusWordHex } from '../shared/apdu.js';
+import { HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
+import { OtaSessionTracker, type ApduExchange, type SentCommand, type SessionSink, type SessionStatus } from './ota-session.js';
+import { DEVICE_TYPE_VALUES, type DeviceType, type SessionType, type TlsInstrumentationConfig } from './types.js';
+
+export interface OtaContext {
+  tracer(): Tracer;
+  instruments(): CardlinkInstruments;
+  config(): TlsInstrumentationConfig;
+}
+
+const nowMs = (): number => performance.timeOrigin + performance.now();
+const DEFAULT_TRIGGER_WINDOW_MS = 60_000;
+const SESSION_TYPES: readonly SessionType[] = ['triggered', 'polled', 'resumed'];
+
+type WriteGeneric = (this: tls.TLSSocket, writev: boolean, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
+type Push = (this: unknown, chunk: unknown, encoding?: BufferEncoding) => boolean;
+
+/** Attribute objects shared by every recording with the same label values. */
+const attrCache = new Map<string, Attributes>();
+function cached(key: string, make: () => Attributes): Attributes {
+  let a = attrCache.get(key);
+  if (a === undefined) {
+    a = make();
+    if (attrCache.size < 4096) attrCache.set(key, a);
+  }
+  return a;
+}
+const SENT: Attributes = { direction: 'sent' };
+const RECEIVED: Attributes = { direction: 'received' };
+
+function toBytes(chunk: unknown, encoding: BufferEncoding | undefined): Uint8Array | undefined {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8');
+  return undefined;
+}
+
+export class OtaConnection implements SessionSink {
+  private readonly tracker = new OtaSessionTracker(this);
+  private readonly responses: HttpMessageScanner;
+  private requests: HttpMessageScanner | undefined;
+  private readonly isHttps: boolean;
+  private session: Span | undefined;
+  private sessionStartMs = 0;
+  private deviceType: DeviceType = 'unknown';
+  private sessionType: SessionType = 'polled';
+  private apduCount = 0;
+  private errorCount = 0;
+  private notExecuted = 0;
+  private closed = false;
+
+  constructor(
+    private readonly ctx: OtaContext,
+    private readonly socket: tls.TLSSocket,
+    private readonly identity: string | undefined,
+    private readonly protocol: string | undefined,
+    private readonly cipher: string | undefined,
+  ) {
+    const server = (socket as unknown as { server?: unknown }).server;
+    this.isHttps = server instanceof https.Server;
+    this.responses = new HttpMessageScanner('response', {
+      onMessageStart: (head) => this.tracker.response({ statusCode: head.statusCode, contentType: head.headers['content-type'] }, nowMs()),
+      onMessageEnd: (end) => this.onResponseEnd(end),
+    });
+    this.wrapWrites();
+    if (!this.isHttps) {
+      this.requests = new HttpMessageScanner('request', {
+        onMessageStart: (head) => this.tracker.request(requestInfo(head), nowMs()),
+        onMessageEnd: (end) => this.onRequestEnd(end),
+      });
+      this.wrapPush();
+    }
+    socket.on('timeout', () => this.tracker.timeout());
+  }
+
+  // --- wiring ---------------------------------------------------------------------------------
+
+  private wrapWrites(): void {
+    const socket = this.socket as unknown as { _writeGeneric: WriteGeneric };
+    const original = socket._writeGeneric;
+    if (typeof original !== 'function') return;
+    const scanner = this.responses;
+    socket._writeGeneric = function (this: tls.TLSSocket, writev, data, encoding, cb) {
+      if (!scanner.gaveUp) {
+        try {
+          if (writev) {
+            for (const item of data as Array<{ chunk: unknown; encoding: BufferEncoding }>) {
+              const b = toBytes(item.chunk, item.encoding);
+              if (b !== undefined) scanner.push(b);
+            }
+          } else {
+            const b = toBytes(data, encoding);
+            if (b !== undefined) scanner.push(b);
+          }
+        } catch (err) {
+          reportOnce('tls response scan', err);
+        }
+      }
+      return original.call(this, writev, data, encoding, cb);
+    };
+  }
+
+  private wrapPush(): void {
+    const socket = this.socket as unknown as { push: Push };
+    const original = socket.push;
+    const scanner = this.requests as HttpMessageScanner;
+    socket.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
+      if (chunk !== null && !scanner.gaveUp) {
+        try {
+          const b = toBytes(chunk, encoding);
+          if (b !== undefined) scanner.push(b);
+        } catch (err) {
+          reportOnce('tls request scan', err);
+        }
+      }
+      // eslint-disable-next-line prefer-rest-params
+      return original.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
+    };
+  }
+
+  /** https: the request head comes from the parsed request; its body through the request's push. */
+  onHttpsRequest(req: IncomingMessage, _res: ServerResponse): void {
+    const h = req.headers;
+    const capture = this.tracker.request(
+      {
+        adminProtocol: header(h['x-admin-protocol']),
+        contentType: header(h['content-type']),
+        resume: header(h['x-admin-resume']),
+        scriptStatus: header(h['x-admin-script-status']),
+      },
+      nowMs(),
+    );
+    if (!capture) return;
+    const body = new BodyCollector();
+    const original = (req as unknown as { push: Push }).push;
+    const self = this;
+    (req as unknown as { push: Push }).push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
+      try {
+        if (chunk === null) self.tracker.requestBody(body.take(), nowMs());
+        else body.add(toBytes(chunk, encoding));
+      } catch (err) {
+        reportOnce('tls https body', err);
+      }
+      // eslint-disable-next-line prefer-rest-params
+      return original.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
+    };
+  }
+
+  private onResponseEnd(end: HttpMessageEnd): void {
+    if (end.body !== null && end.complete && !end.truncated) this.tracker.responseBody(end.body, nowMs());
+    else if (end.body !== null) this.unknown('command_script');
+  }
+
+  private onRequestEnd(end: HttpMessageEnd): void {
+    if (end.body !== null && end.complete && !end.truncated) this.tracker.requestBody(end.body, nowMs());
+    else if (end.body !== null) this.unknown('response_script');
+  }
+
+  onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const hadError = (this.socket as unknown as { _hadError?: boolean })._hadError === true;
+    this.tracker.close(nowMs(), hadError);
+  }
+
+  // --- SessionSink: OpenTelemetry recording ---------------------------------------------------
+
+  sessionStart(atMs: number, resumed: boolean): void {
+    const cfg = this.ctx.config();
+    const trigger = resumed ? undefined : takeTrigger(atMs, cfg.triggerWindowMs ?? DEFAULT_TRIGGER_WINDOW_MS);
+    let deviceType: DeviceType = trigger?.deviceType ?? cfg.defaultDeviceType ?? 'unknown';
+    let sessionType: SessionType = resumed ? 'resumed' : trigger !== undefined ? 'triggered' : 'polled';
+    if (cfg.sessionHook !== undefined) {
+      try {
+        const o = cfg.sessionHook({ identity: this.identity, peerAddress: this.socket.remoteAddress, deviceType, sessionType });
+        if (o?.deviceType !== undefined && DEVICE_TYPE_VALUES.includes(o.deviceType)) deviceType = o.deviceType;
+        if (o?.sessionType !== undefined && SESSION_TYPES.includes(o.sessionType)) sessionType = o.sessionType;
+      } catch (err) {
+        reportOnce('tls sessionHook (user code)', err);
+      }
+    }
+    this.deviceType = deviceType;
+    this.sessionType = sessionType;
+    this.sessionStartMs = atMs;
+    this.apduCount = 0;
+    this.errorCount = 0;
+    this.notExecuted = 0;
+    const links: Link[] = trigger?.spanContext ? [{ context: trigger.spanContext, attributes: { 'cardlink.link.type': 'trigger' } }] : [];
+    const attributes: Attributes = {
+      'cardlink.session.type': sessionType,
+      'cardlink.device.type': deviceType,
+      'network.peer.address': this.socket.remoteAddress,
+      'network.peer.port': this.socket.remotePort,
+    };
+    if (this.identity !== undefined) attributes['cardlink.psk.identity'] = this.identity;
+    if (this.protocol !== undefined) attributes['tls.protocol.version'] = this.protocol;
+    if (this.cipher !== undefined) attributes['tls.cipher'] = this.cipher;
+    this.session = this.ctx.tracer().startSpan(
+      'ota.session',
+      { kind: SpanKind.SERVER, startTime: atMs, attributes, links },
+      context.active(),
+    );
+    this.ctx.instruments().sessionsActive.add(1, cached(`d:${deviceType}`, () => ({ device_type: deviceType })));
+  }
+
+  scriptSent(_atMs: number, commands: readonly SentCommand[]): void {
+    const m = this.ctx.instruments();
+    const deviceType = this.deviceType;
+    let bytes = 0;
+    for (const c of commands) {
+      const type = c.apdu.commandType;
+      m.apduCommands.add(1, cached(`c:${type}:${deviceType}`, () => ({ command_type: type, device_type: deviceType })));
+      bytes += c.bytes.length;
+    }
+    m.apduBytes.add(bytes, SENT);
+  }
+
+  scriptAnswered(sentAtMs: number, atMs: number, exchanges: readonly ApduExchange[], executed: number | null): void {
+    const m = this.ctx.instruments();
+    const tracer = this.ctx.tracer();
+    const parent = this.session ? trace.setSpan(context.active(), this.session) : context.active();
+    const capture = this.ctx.config().captureApduData === true;
+    const seconds = (atMs - sentAtMs) / 1000;
+    let received = 0;
+    for (const x of exchanges) {
+      const type = x.command.apdu.commandType;
+      this.apduCount++;
+      const attributes: Attributes = {
+        'cardlink.apdu.command_type': type,
+        'cardlink.apdu.cla': x.command.apdu.cla,
+        'cardlink.apdu.ins': x.command.apdu.ins,
+        'cardlink.apdu.p1': x.command.apdu.p1,
+        'cardlink.apdu.p2': x.command.apdu.p2,
+        'cardlink.device.type': this.deviceType,
+      };
+      if (capture) attributes['cardlink.apdu.command'] = commandForSpan(x.command);
+      const span = tracer.startSpan(`apdu.${type}`, { kind: SpanKind.CLIENT, startTime: sentAtMs, attributes }, parent);
+      if (x.response === null) {
+        this.notExecuted++;
+        span.setAttribute('cardlink.apdu.executed', false);
+      } else {
+        const sw = x.response.sw;
+        const swHex = statusWordHex(sw);
+        const category = statusCategory(sw);
+        received += x.responseBytes?.length ?? 0;
+        m.apduResponses.add(1, cached(`r:${swHex}`, () => ({ status_word: swHex, status_category: category })));
+        span.setAttribute('cardlink.apdu.sw', swHex);
+        span.setAttribute('cardlink.apdu.status_category', category);
+        if (capture && x.responseBytes !== null) {
+          span.setAttribute('cardlink.apdu.response', isSensitiveCommand(type) ? `<redacted>${swHex}` : bytesToHex(x.responseBytes));
+        }
+        if (category !== 'success') {
+          this.errorCount += category === 'error' ? 1 : 0;
+          span.setStatus({ code: SpanStatusCode.ERROR, message: `${swHex} ${describeStatusWord(sw)}` });
+        }
+      }
+      span.end(atMs);
+    }
+    if (received > 0) m.apduBytes.add(received, RECEIVED);
+    if (exchanges.length === 1) {
+      const type = (exchanges[0] as ApduExchange).command.apdu.commandType;
+      m.apduDuration.record(seconds, cached(`t:${type}`, () => ({ command_type: type })));
+    } else if (exchanges.length > 1) {
+      m.apduDuration.record(seconds, SCRIPT);
+    }
+    if (executed !== null) this.session?.setAttribute('cardlink.scp81.last_executed', executed);
+  }
+
+  scriptStatus(value: string): void {
+    this.session?.setAttribute('cardlink.scp81.script_status', value);
+    this.session?.addEvent('scp81.script_status', { 'cardlink.scp81.script_status': value });
+  }
+
+  sessionEnd(atMs: number, status: SessionStatus, reason: string): void {
+    const m = this.ctx.instruments();
+    const deviceType = this.deviceType;
+    const sessionType = this.sessionType;
+    m.sessionsActive.add(-1, cached(`d:${deviceType}`, () => ({ device_type: deviceType })));
+    m.sessions.add(
+      1,
+      cached(`s:${status}:${sessionType}:${deviceType}`, () => ({ status, session_type: sessionType, device_type: deviceType })),
+    );
+    m.sessionDuration.record((atMs - this.sessionStartMs) / 1000, cached(`st:${status}`, () => ({ status })));
+    const span = this.session;
+    this.session = undefined;
+    if (span === undefined) return;
+    span.setAttribute('cardlink.session.status', status);
+    span.setAttribute('cardlink.session.end_reason', reason);
+    span.setAttribute('cardlink.apdu.count', this.apduCount);
+    span.setAttribute('cardlink.apdu.error_count', this.errorCount);
+    if (this.notExecuted > 0) span.setAttribute('cardlink.apdu.not_executed', this.notExecuted);
+    if (status !== 'completed') {
+      span.setAttribute('error.type', reason);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `${status}: ${reason}` });
+    }
+    span.end(atMs);
+  }
+
+  unknown(kind: string): void {
+    this.session?.addEvent('scp81.undecodable', { 'cardlink.scp81.input': kind });
+  }
+}
+
+const SCRIPT: Attributes = { command_type: 'SCRIPT' };
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function requestInfo(head: HttpMessageHead) {
+  return {
+    adminProtocol: head.headers['x-admin-protocol'],
+    contentType: head.headers['content-type'],
+    resume: head.headers['x-admin-resume'],
+    scriptStatus: head.headers['x-admin-script-status'],
+  };
+}
+
+/** Command hex for spans; PUT KEY / STORE DATA keep only their header (CLA INS P1 P2): the data is key material. */
+function commandForSpan(c: SentCommand): string {
+  if (isSensitiveCommand(c.apdu.commandType)) return `${bytesToHex(c.bytes, 0, 4)}<redacted>`;
+  return bytesToHex(c.bytes);
+}
+
+/** Collects an https request body up to a bound (the same 64 KiB as the raw-socket scanner). */
+class BodyCollector {
+  private parts: Uint8Array[] = [];
+  private size = 0;
+  private over = false;
+  add(b: Uint8Array | undefined): void {
+    if (b === undefined || this.over) return;
+    if (this.size + b.length > 64 * 1024) {
+      this.over = true;
+      this.parts = [];
+      return;
+    }
+    this.parts.push(b);
+    this.size += b.length;
+  }
+  take(): Uint8Array | null {
+    if (this.over) return null;
+    return this.parts.length === 1 ? (this.parts[0] as Uint8Array) : Buffer.concat(this.parts);
+  }
+}

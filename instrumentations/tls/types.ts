@@ -1,0 +1,30 @@
+import type { InstrumentationConfig } from '@opentelemetry/instrumentation';
+
+export type DeviceType = 'phone' | 'modem' | 'simulator' | 'unknown';
+export type SessionType = 'triggered' | 'polled' | 'resumed';
+
+export interface SessionHookInfo {
+  /** The PSK identity the card presented (never the key). */
+  readonly identity: string | undefined;
+  readonly peerAddress: string | undefined;
+  /** What the instrumentation decided before the hook: the hook may override either. */
+  readonly deviceType: DeviceType;
+  readonly sessionType: SessionType;
+}
+
+/** Public configuration of the `tls` instrumentation. */
+export interface TlsInstrumentationConfig extends InstrumentationConfig {
+  /**
+   * Decide device and session type of an OTA session, e.g. from a map of PSK identities to device
+   * types. Called once per session; a throwing hook is ignored (reported once).
+   */
+  sessionHook?: (info: SessionHookInfo) => { deviceType?: DeviceType; sessionType?: SessionType } | undefined;
+  /** A session that starts within this many ms of a recorded SMS trigger is `triggered` (default 60 000). */
+  triggerWindowMs?: number;
+  /** Put C-APDU / R-APDU payloads on spans (default false; PUT KEY / STORE DATA data never). */
+  captureApduData?: boolean;
+  /** Device type of a session when nothing better is known (default `unknown`, or the trigger's device). */
+  defaultDeviceType?: DeviceType;
+}
+
+export const DEVICE_TYPE_VALUES: readonly DeviceType[] = ['phone', 'modem', 'simulator', 'unknown'];

@@ -1,0 +1,102 @@
+/**
+ * In-process OpenTelemetry for instrumentation tests: the real SDK (a MeterProvider with the
+ * catalogue views and an on-demand reader, a tracer provider with an in-memory span exporter),
+ * installed as the global providers. One per test process.
+ */
+import { context, metrics, trace, type Attributes } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { registerInstrumentations, type Instrumentation } from '@opentelemetry/instrumentation';
+import {
+  AggregationTemporality,
+  DataPointType,
+  MeterProvider,
+  MetricReader,
+  type HistogramMetricData,
+  type MetricData,
+} from '@opentelemetry/sdk-metrics';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { catalogueViews } from '../../src/metrics/views.js';
+import { METRICS } from '../../src/metrics/catalogue.js';
+
+class OnDemandReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  }
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
+export interface Harness {
+  readonly spans: InMemorySpanExporter;
+  collect(): Promise<MetricData[]>;
+  /** Sum of a counter / up-down counter (by Prometheus or OTel name) over points matching `attrs`. */
+  value(name: string, attrs?: Attributes): Promise<number>;
+  /** Histogram count and sum over points matching `attrs`. */
+  histogram(name: string, attrs?: Attributes): Promise<{ count: number; sum: number; buckets: number[] }>;
+  finished(): ReadableSpan[];
+  shutdown(): Promise<void>;
+}
+
+function otelName(name: string): string {
+  return METRICS.find((m) => m.prometheusName === name)?.name ?? name;
+}
+
+function matches(point: Attributes, want: Attributes | undefined): boolean {
+  if (want === undefined) return true;
+  return Object.entries(want).every(([k, v]) => point[k] === v);
+}
+
+export function setupHarness(instrumentations: Instrumentation[]): Harness {
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const spans = new InMemorySpanExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  trace.setGlobalTracerProvider(tracerProvider);
+  const reader = new OnDemandReader();
+  const meterProvider = new MeterProvider({ views: catalogueViews(), readers: [reader] });
+  metrics.setGlobalMeterProvider(meterProvider);
+  const unregister = registerInstrumentations({ instrumentations, tracerProvider, meterProvider });
+
+  const collect = async (): Promise<MetricData[]> => {
+    const r = await reader.collect();
+    return r.resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+  };
+  const find = async (name: string): Promise<MetricData | undefined> => (await collect()).find((m) => m.descriptor.name === otelName(name));
+  return {
+    spans,
+    collect,
+    async value(name, attrs) {
+      const m = await find(name);
+      if (m === undefined || m.dataPointType === DataPointType.HISTOGRAM) return 0;
+      return (m.dataPoints as Array<{ attributes: Attributes; value: number }>)
+        .filter((p) => matches(p.attributes, attrs))
+        .reduce((s, p) => s + p.value, 0);
+    },
+    async histogram(name, attrs) {
+      const m = (await find(name)) as HistogramMetricData | undefined;
+      const out = { count: 0, sum: 0, buckets: [] as number[] };
+      for (const p of m?.dataPoints ?? []) {
+        if (!matches(p.attributes, attrs)) continue;
+        out.count += p.value.count;
+        out.sum += p.value.sum ?? 0;
+        p.value.buckets.counts.forEach((c, i) => (out.buckets[i] = (out.buckets[i] ?? 0) + c));
+      }
+      return out;
+    },
+    finished: () => spans.getFinishedSpans(),
+    async shutdown() {
+      unregister();
+      await meterProvider.shutdown();
+      await tracerProvider.shutdown();
+    },
+  };
+}
+
+/** Poll `fn` until it returns true (bounded), for events that land a tick after the app sees them. */
+export async function eventually(fn: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) return;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The tls instrumentation on real PSK-TLS servers: handshakes with `openssl s_client -psk` as an
+ * independent client, full SCP81 sessions with the card simulator against both admin server kinds.
+ */
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { TlsInstrumentation } from '../instrumentations/tls/index.js';
+import { startAdminServer, GP_SESSION, PUT_KEY_SECRET_HEX } from './fixtures/admin-server.js';
+import { runCard } from './fixtures/card-simulator.js';
+import { setupHarness, eventually } from './helpers/otel-harness.js';
+import { clearTriggers, noteTriggerSent } from '../src/triggers.js';
+
+const KEY_HEX = '0102030405060708090A0B0C0D0E0F10';
+const KEY = Buffer.from(KEY_HEX, 'hex');
+const keys = new Map([
+  ['card-001', KEY],
+  ['card-002', Buffer.from('A0A1A2A3A4A5A6A7A8A9AAABACADAEAF', 'hex')],
+]);
+
+const tlsInstr = new TlsInstrumentation({
+  sessionHook: ({ identity }) => (identity === 'card-002' ? { deviceType: 'simulator' } : undefined),
+});
+const h = setupHarness([tlsInstr]);
+t.teardown(() => h.shutdown());
+
+function sClient(port: number, args: string[]): Promise<number | null> {
+  return new Promise((resolve) => {
+    const p = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', ...args], { stdio: ['pipe', 'ignore', 'ignore'] });
+    p.stdin.end();
+    p.on('exit', (code) => resolve(code));
+  });
+}
+
+t.test('handshakes seen by openssl s_client: success, bad key, unknown identity', async (t) => {
+  const server = await startAdminServer({ kind: 'tls', keys, scriptsFor: () => [] });
+  t.teardown(() => server.close());
+  await sClient(server.port, ['-psk', KEY_HEX, '-psk_identity', 'card-001', '-cipher', 'PSK-AES128-CBC-SHA256']);
+  await sClient(server.port, ['-psk', 'FF'.repeat(16), '-psk_identity', 'card-001', '-cipher', 'PSK-AES128-CBC-SHA256']);
+  await sClient(server.port, ['-psk', KEY_HEX, '-psk_identity', 'nobody', '-cipher', 'PSK-AES128-CBC-SHA256']);
+  await sClient(server.port, ['-psk', KEY_HEX, '-psk_identity', 'card-001', '-cipher', 'PSK-CHACHA20-POLY1305']);
+
+  await eventually(async () => (await h.value('cardlink_tls_handshakes_total')) === 4, 5000, 'four handshakes');
+  t.equal(
+    await h.value('cardlink_tls_handshakes_total', {
+      result: 'success',
+      cipher_suite: 'TLS_PSK_WITH_AES_128_CBC_SHA256',
+      failure_reason: 'none',
+    }),
+    1,
+  );
+  t.equal(await h.value('cardlink_tls_handshakes_total', { result: 'failed', cipher_suite: 'none', failure_reason: 'bad_psk' }), 1);
+  t.equal(await h.value('cardlink_tls_handshakes_total', { result: 'failed', failure_reason: 'unknown_identity' }), 1);
+  t.equal(await h.value('cardlink_tls_handshakes_total', { result: 'failed', failure_reason: 'no_shared_cipher' }), 1);
+  t.equal((await h.histogram('cardlink_tls_handshake_duration_seconds', { result: 'success' })).count, 1);
+  t.equal((await h.histogram('cardlink_tls_handshake_duration_seconds', { result: 'failed' })).count, 3);
+  await eventually(async () => (await h.value('cardlink_tls_connections_active')) === 0, 5000, 'gauge back to 0');
+
+  const hs = h.finished().filter((s) => s.name === 'tls.handshake');
+  t.equal(hs.length, 4);
+  const ok = hs.find((s) => s.status.code !== SpanStatusCode.ERROR);
+  t.equal(ok?.kind, SpanKind.SERVER);
+  t.equal(ok?.attributes['cardlink.psk.identity'], 'card-001');
+  t.equal(ok?.attributes['tls.protocol.version'], '1.2');
+  t.equal(ok?.attributes['tls.cipher'], 'TLS_PSK_WITH_AES_128_CBC_SHA256');
+  const bad = hs.filter((s) => s.status.code === SpanStatusCode.ERROR).map((s) => s.attributes['error.type']);
+  t.same(bad.sort(), ['bad_psk', 'no_shared_cipher', 'unknown_identity']);
+  h.spans.reset();
+});
+
+for (const kind of ['https', 'tls'] as const) {
+  t.test(`a full SCP81 session on a ${kind} admin server: APDUs, session, spans`, async (t) => {
+    const before = {
+      select: await h.value('cardlink_apdu_commands_total', { command_type: 'SELECT' }),
+      getStatus: await h.value('cardlink_apdu_commands_total', { command_type: 'GET_STATUS' }),
+      putKey: await h.value('cardlink_apdu_commands_total', { command_type: 'PUT_KEY' }),
+      sw9000: await h.value('cardlink_apdu_responses_total', { status_word: '9000', status_category: 'success' }),
+      sw6a82: await h.value('cardlink_apdu_responses_total', { status_word: '6A82', status_category: 'error' }),
+      completed: await h.value('cardlink_sessions_total', { status: 'completed', session_type: 'polled' }),
+      script: (await h.histogram('cardlink_apdu_duration_seconds', { command_type: 'SCRIPT' })).count,
+      selectDur: (await h.histogram('cardlink_apdu_duration_seconds', { command_type: 'SELECT' })).count,
+      sent: await h.value('cardlink_apdu_bytes_total', { direction: 'sent' }),
+    };
+    const server = await startAdminServer({ kind, keys, scriptsFor: () => GP_SESSION, chunked: kind === 'tls' });
+    t.teardown(() => server.close());
+    const run = await runCard({ port: server.port, identity: 'card-001', key: KEY });
+    t.equal(run.end, 'completed');
+    t.same(run.statuses, [200, 200, 200, 204]);
+
+    await eventually(
+      async () => (await h.value('cardlink_sessions_total', { status: 'completed', session_type: 'polled' })) === before.completed + 1,
+      5000,
+      'session completed',
+    );
+    // Script 1: SELECT ISD; script 2: 2x GET STATUS, GET DATA, SELECT unknown (6A82); script 3: INSTALL, PUT KEY.
+    t.equal((await h.value('cardlink_apdu_commands_total', { command_type: 'SELECT', device_type: 'unknown' })) - before.select, 2);
+    t.equal((await h.value('cardlink_apdu_commands_total', { command_type: 'GET_STATUS' })) - before.getStatus, 2);
+    t.equal((await h.value('cardlink_apdu_commands_total', { command_type: 'PUT_KEY' })) - before.putKey, 1);
+    t.equal((await h.value('cardlink_apdu_responses_total', { status_word: '9000', status_category: 'success' })) - before.sw9000, 6);
+    t.equal((await h.value('cardlink_apdu_responses_total', { status_word: '6A82', status_category: 'error' })) - before.sw6a82, 1);
+    t.equal((await h.histogram('cardlink_apdu_duration_seconds', { command_type: 'SELECT' })).count - before.selectDur, 1, 'single-APDU script timed per APDU');
+    t.equal((await h.histogram('cardlink_apdu_duration_seconds', { command_type: 'SCRIPT' })).count - before.script, 2, 'multi-APDU scripts timed once each');
+    const sentBytes = GP_SESSION.flat().reduce((n, b) => n + b.length, 0);
+    t.equal((await h.value('cardlink_apdu_bytes_total', { direction: 'sent' })) - before.sent, sentBytes);
+    t.equal(await h.value('cardlink_sessions_active'), 0);
+
+    const spans = h.finished();
+    const session = spans.find((s) => s.name === 'ota.session');
+    t.ok(session, 'ota.session span');
+    t.equal(session?.kind, SpanKind.SERVER);
+    t.equal(session?.attributes['cardlink.session.status'], 'completed');
+    t.equal(session?.attributes['cardlink.apdu.count'], 7);
+    const apduSpans = spans.filter((s) => s.name.startsWith('apdu.'));
+    t.same(
+      apduSpans.map((s) => s.name),
+      ['apdu.SELECT', 'apdu.GET_STATUS', 'apdu.GET_STATUS', 'apdu.GET_DATA', 'apdu.SELECT', 'apdu.INSTALL', 'apdu.PUT_KEY'],
+    );
+    for (const s of apduSpans) {
+      t.equal(s.parentSpanContext?.spanId, session?.spanContext().spanId, `${s.name} is a child of the session`);
+      t.equal(s.spanContext().traceId, session?.spanContext().traceId);
+    }
+    const notFound = apduSpans.find((s) => s.attributes['cardlink.apdu.sw'] === '6A82');
+    t.equal(notFound?.status.code, SpanStatusCode.ERROR);
+    const dump = JSON.stringify(spans.map((s) => ({ a: s.attributes, e: s.events, n: s.name, st: s.status })));
+    t.notMatch(dump.toUpperCase(), PUT_KEY_SECRET_HEX, 'no PUT KEY data in spans');
+    t.notMatch(dump.toUpperCase(), '0102030405060708090A0B0C0D0E0F10', 'no PSK in spans');
+    h.spans.reset();
+  });
+}
+
+t.test('session types and ends: resumed, triggered (with link), stopped mid-script, idle timeout', async (t) => {
+  const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION, idleTimeoutMs: 300 });
+  t.teardown(() => server.close());
+  const base = async (labels: Record<string, string>) => h.value('cardlink_sessions_total', labels);
+  const b = {
+    resumed: await base({ status: 'completed', session_type: 'resumed' }),
+    triggered: await base({ status: 'completed', session_type: 'triggered', device_type: 'modem' }),
+    failed: await base({ status: 'failed' }),
+    timeout: await base({ status: 'timeout' }),
+    simulator: await base({ device_type: 'simulator' }),
+  };
+
+  t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY, resume: true })).end, 'completed');
+
+  clearTriggers();
+  const triggerCtx = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1 };
+  noteTriggerSent({ atMs: performance.timeOrigin + performance.now(), deviceType: 'modem', triggerType: 'sms', spanContext: triggerCtx });
+  t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY })).end, 'completed');
+
+  const stopped = await runCard({ port: server.port, identity: 'card-001', key: KEY, stopAfter: 3 });
+  t.equal(stopped.end, 'stopped');
+  t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY, hangAfterFirst: true })).end, 'closed');
+  t.equal((await runCard({ port: server.port, identity: 'card-002', key: keys.get('card-002') as Buffer })).end, 'completed');
+
+  await eventually(async () => (await base({ status: 'timeout' })) === b.timeout + 1, 5000, 'timeout session');
+  await eventually(async () => (await base({ status: 'failed' })) === b.failed + 1, 5000, 'failed session');
+  t.equal((await base({ status: 'completed', session_type: 'resumed' })) - b.resumed, 1);
+  t.equal((await base({ status: 'completed', session_type: 'triggered', device_type: 'modem' })) - b.triggered, 1);
+  t.equal((await base({ device_type: 'simulator' })) - b.simulator, 1, 'sessionHook decided the device type');
+
+  const sessions = h.finished().filter((s) => s.name === 'ota.session');
+  const triggered = sessions.find((s) => s.attributes['cardlink.session.type'] === 'triggered');
+  t.equal(triggered?.links[0]?.context.spanId, triggerCtx.spanId, 'triggered session links to its trigger');
+  const failed = sessions.find((s) => s.attributes['cardlink.session.status'] === 'failed');
+  t.equal(failed?.attributes['cardlink.apdu.not_executed'], 2, 'the R-APDU the card never sent is not invented');
+  t.equal(failed?.status.code, SpanStatusCode.ERROR);
+  await eventually(async () => (await h.value('cardlink_tls_connections_active')) === 0, 5000, 'connections closed');
+  t.equal(await h.value('cardlink_sessions_active'), 0);
+  h.spans.reset();
+});
+
+t.test('garbage on the secure socket: the server sees the same bytes, nothing is thrown', async (t) => {
+  const log: string[] = [];
+  const server = await startAdminServer({ kind: 'tls', keys, scriptsFor: () => GP_SESSION, log });
+  t.teardown(() => server.close());
+  const tls = await import('node:tls');
+  await new Promise<void>((resolve) => {
+    const s = tls.connect({
+      port: server.port,
+      host: '127.0.0.1',
+      ciphers: 'PSK-AES128-CBC-SHA256',
+      maxVersion: 'TLSv1.2',
+      checkServerIdentity: () => undefined,
+      pskCallback: () => ({ psk: KEY, identity: 'card-001' }),
+    });
+    s.on('secureConnect', () => {
+      s.write(Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 0x00, 0x01]));
+      s.write(Buffer.alloc(1 << 20, 0x41));
+      s.end();
+    });
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+  });
+  await eventually(async () => (await h.value('cardlink_tls_connections_active')) === 0, 5000, 'closed');
+  t.same(log.filter((l) => l.startsWith('request')), [], 'no request invented from garbage');
+});
