@@ -1,0 +1,1310 @@
+/**
+ * Pure AT command stream decoder (ITU-T V.250, 3GPP TS 27.007 / 27.005).
+ *
+ * Fed with the bytes an application WRITES to a modem port and the bytes it READS back, in any
+ * chunking, each with a caller-supplied timestamp in milliseconds; reports commands, their final
+ * results, URCs, `+CSIM` / `+CRSM` exchanges, `+CMGS` SMS submissions and prompts through a listener.
+ * No OpenTelemetry, no I/O, no timers (time only moves when the caller passes it), never throws,
+ * bounded memory: written and read line buffers, pending-command queue, stored lines.
+ *
+ * Decisions worth knowing (the tests pin each one):
+ *
+ * - Commands end at CR only (V.250 S3). A written line is a command when, after any leading
+ *   whitespace, `A/` or `+++` (and after the last Ctrl-Z/ESC, i.e. leftovers of an SMS body), it
+ *   starts with `AT`/`at` and holds no control byte. Anything else is counted in `stats.writtenNoise`.
+ * - Answer lines end at CR or LF; empty lines are skipped, so CR LF, lone CR and lone LF all work.
+ * - Echo: a read line equal to the text of a command not yet echoed is that command's echo and is
+ *   skipped, whatever `ATE` said: no echo state is needed.
+ * - Final results `OK`, `ERROR`, `+CME ERROR: x`, `+CMS ERROR: x`, `NO CARRIER`, `BUSY`,
+ *   `NO ANSWER`, `NO DIALTONE` (and the V.250 digits after a written `ATV0`) close the OLDEST
+ *   command. `CONNECT [text]` is final only for `ATD`, `ATA`, `ATO` and `AT+CGDATA` (result
+ *   `connect`; the port is then in data mode, see below); for any other command (vendor transparent
+ *   transfers such as `AT+QFUPL`) it is an intermediate line and the command waits for its `OK`.
+ * - Information lines: a prefixed line (`+CSIM: ...`) whose prefix is one of the pending command's
+ *   names belongs to it, even when the prefix is a URC name (`+CPIN: READY` for `AT+CPIN?`,
+ *   `+CREG: 0,1` for `AT+CREG?`); another prefixed line is a URC (named when known, else `other`).
+ *   A prefix-less line is a URC when it is a known bare URC (`RING`, `RDY` ...), else it belongs to
+ *   the pending command (`ATI`, `AT+CGSN`, `AT+CIMI` answer without prefix), else, with nothing
+ *   pending, a URC `other`. `+CMT`, `+CBM` and PDU-mode `+CDS: <len>` take the next line as their
+ *   data (the PDU), reported in the same URC event.
+ * - `AT+CMGS=...` (also `+CMGW`, `+CMGC`, set form): after its CR the written bytes are the message
+ *   body until Ctrl-Z (send) or ESC (cancel); the modem's `> ` prompt (no line end) is reported as a
+ *   `prompt` event and the rest of that line (the body's echo) is skipped. A cancelled command ends
+ *   with result `cancelled` at its final result (modems answer ESC with `OK`) or deadline. A send
+ *   answered `+CMGS: <mr>` + `OK` reports `smsSubmit`.
+ * - Timeouts: a command without a final result by its deadline (default 5 s; 60 s for `+CMGS`,
+ *   `+CMSS`, `+CMGW` and `+COPS=?`; configurable) ends as `timeout` when a feed or `tick` passes the
+ *   deadline; its end time is the deadline, not the time the decoder noticed. The application's own
+ *   timeout is unknown and often shorter, so a command still pending `abandonAfterMs` (default 1 s)
+ *   after it was written ends as `timeout` when the application writes its next command line: an
+ *   application that waits for answers only does that once it gave up (pipelined commands, written
+ *   together, are younger than that). Either way the command then waits for a late answer below.
+ * - Late answers. The decoder models the modem as answering commands strictly in order, so a timed-out
+ *   command stays in the queue as "may still answer" for a late window (default: its own timeout):
+ *     1. A final result that arrives while the oldest queued entry is such a timed-out command is that
+ *        command's late answer and is discarded (`stats.lateResults`), never given to a newer command.
+ *        Information lines seen meanwhile are likewise held back, not given to the newer command.
+ *     2. As soon as the newer command shows it is being answered (its echo, its `> ` prompt, or a
+ *        prefixed line that only it can produce), every timed-out entry ahead of it is dropped: a
+ *        serial modem has finished with them.
+ *     3. Echo off and a command that never answers make rule 1 ambiguous: the newer command's own
+ *        final would be discarded. So the last final discarded while the newer command showed no sign
+ *        of life is kept aside; if that command then reaches its deadline with nothing else, or the
+ *        application writes another command (it obviously got its answer), the kept final (and the
+ *        lines before it) become that command's result, timed when they arrived
+ *        (`stats.reattributedResults`). Otherwise (its echo or another final arrives) the kept final
+ *        is confirmed as the old command's late answer.
+ * - Queue bound (`maxPending`, default 32): on overflow the oldest timed-out entries are forgotten
+ *   first, then the oldest pending command ends with result `overflow`.
+ * - Data mode: after `CONNECT` for a dial-type command the bytes both ways are payload (PPP ...):
+ *   nothing is decoded or counted as noise until a read `NO CARRIER` (reported as URC), `OK` or
+ *   `ERROR` line (the answer to `+++`), or a written AT command line.
+ * - `close(now)` (port closed) ends every pending command with result `closed`.
+ * - Events of one command come in this order: `commandStart`, `prompt`, domain event (`csim`, `crsm`,
+ *   `smsSubmit`), `commandEnd`. A listener that throws is counted (`stats.listenerErrors`), never
+ *   propagated.
+ */
+
+import {
+  AT_RESPONSE_ALIASES,
+  errorNumber,
+  isBareUrc,
+  linePrefix,
+  parseAtCommandLine,
+  urcName,
+  type AtCommandKind,
+  type AtResult,
+} from './at-names.js';
+
+export { AT_OTHER, AT_RESULTS, atCommandName, parseAtCommandLine } from './at-names.js';
+export type { AtCommandKind, AtCommandLineInfo, AtResult } from './at-names.js';
+
+/** Default per-command timeouts in ms, keyed by name, or by name + `?` / `=?` for one form. */
+export const DEFAULT_AT_TIMEOUTS_MS: Readonly<Record<string, number>> = Object.freeze({
+  '+CMGS': 60_000,
+  '+CMSS': 60_000,
+  '+CMGW': 60_000,
+  '+COPS=?': 60_000,
+});
+
+export interface AtDecoderOptions {
+  /** Timeout of commands not listed in `commandTimeoutsMs` (default 5000 ms). */
+  defaultTimeoutMs?: number;
+  /** Per-command timeouts merged over DEFAULT_AT_TIMEOUTS_MS; keys `+CSIM`, `+COPS=?`, `+CPIN?`, `D`. */
+  commandTimeoutsMs?: Readonly<Record<string, number>>;
+  /** How long a timed-out command's late answer is expected (default: that command's timeout). */
+  lateAnswerWindowMs?: number;
+  /**
+   * A command still pending this long when the application writes another command line is taken
+   * as given up by the application and ends as `timeout` at that write (default 1000 ms;
+   * `Infinity` disables). Commands written together (pipelined) are younger than this.
+   */
+  abandonAfterMs?: number;
+  /** Longest read line kept (default 4096 bytes); longer lines are skipped and counted. */
+  maxLineLength?: number;
+  /** Longest written line or message body kept (default 4096 bytes). */
+  maxWrittenLineLength?: number;
+  /** Queue bound, pending and timed-out commands together (default 32). */
+  maxPending?: number;
+  /** Intermediate lines kept per command (default 16). */
+  maxLinesPerCommand?: number;
+  /** Length at which a kept intermediate line is cut (default 256 characters). */
+  maxStoredLineLength?: number;
+  /** Length at which command texts and URC lines in events are cut (default 512 characters). */
+  maxTextLength?: number;
+}
+
+export interface AtCommandStartEvent {
+  readonly id: number;
+  /** Bounded name (label-safe): `+CSIM`, `E`, `AT`, `other`. */
+  readonly name: string;
+  readonly kind: AtCommandKind;
+  /** The command line as written, arguments included, cut at maxTextLength. */
+  readonly text: string;
+  readonly at: number;
+}
+
+export interface AtCommandEndEvent {
+  readonly id: number;
+  readonly name: string;
+  readonly kind: AtCommandKind;
+  readonly result: AtResult;
+  /** The argument of `+CME ERROR:` / `+CMS ERROR:` as sent (`10`, `SIM not inserted`), cut at 64. */
+  readonly errorCode: string | undefined;
+  /** That argument as a number (27.007 texts mapped to their numbers), when known. */
+  readonly errorNumber: number | undefined;
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly durationMs: number;
+  /** Intermediate lines (bounded count and length). */
+  readonly lines: readonly string[];
+  /** True when lines were dropped or cut. */
+  readonly linesTruncated: boolean;
+  /** True when the modem echoed the command. */
+  readonly echoed: boolean;
+}
+
+export interface AtUrcEvent {
+  /** Known URC name (`+CMTI`, `RING`, `+QIND` ...) or `other`. */
+  readonly name: string;
+  /** The URC line, cut at maxTextLength. */
+  readonly line: string;
+  /** The second line of `+CMT` / `+CBM` / `+CDS` (the PDU); null for one-line URCs or an unreadable line. */
+  readonly data: string | null;
+  readonly at: number;
+}
+
+export interface AtCsimEvent {
+  readonly id: number;
+  /** Upper-case hex of the C-APDU; null when the command's hex is not valid hex. */
+  readonly commandHex: string | null;
+  /** Upper-case hex of the R-APDU (data + SW); null without a valid `+CSIM:` answer. */
+  readonly responseHex: string | null;
+  /** Last 4 hex digits of responseHex (`9000`, `6120`); null without. */
+  readonly sw: string | null;
+  /** A `<length>` that disagrees with its hex (command or response); the hex is still reported. */
+  readonly lengthMismatch: boolean;
+  /** The command or its answer did not parse (missing/odd/invalid hex, missing length). */
+  readonly malformed: boolean;
+  readonly result: AtResult;
+  readonly durationMs: number;
+  readonly at: number;
+}
+
+export interface AtCrsmEvent {
+  readonly id: number;
+  /** 27.007 +CRSM command: 176 READ BINARY, 178 READ RECORD, 192 GET RESPONSE, 214 UPDATE BINARY, 220 UPDATE RECORD, 242 STATUS. */
+  readonly command: number | null;
+  readonly fileId: number | null;
+  readonly p1: number | null;
+  readonly p2: number | null;
+  readonly p3: number | null;
+  readonly dataHex: string | null;
+  readonly pathId: string | null;
+  /** Status bytes, decimal in the answer `+CRSM: <sw1>,<sw2>[,"<hex>"]`. */
+  readonly sw1: number | null;
+  readonly sw2: number | null;
+  /** `sw1 sw2` as 4 upper-case hex digits (`9000`); null without an answer. */
+  readonly sw: string | null;
+  readonly responseHex: string | null;
+  readonly result: AtResult;
+  readonly durationMs: number;
+  readonly at: number;
+}
+
+export interface AtSmsSubmitEvent {
+  readonly id: number;
+  /** `+CMGS` (PDU/text entry) or `+CMSS` (send from storage). */
+  readonly name: string;
+  /** TP-Message-Reference from `+CMGS: <mr>`; null when unreadable. */
+  readonly mr: number | null;
+  /** The message body written before Ctrl-Z when it is hex (PDU mode); null otherwise. */
+  readonly pduHex: string | null;
+  /** Characters written before Ctrl-Z. */
+  readonly pduLength: number;
+  readonly durationMs: number;
+  readonly at: number;
+}
+
+export interface AtPromptEvent {
+  readonly id: number;
+  readonly at: number;
+}
+
+/** Receives decoder events; every method is optional. */
+export interface AtListener {
+  commandStart?(e: AtCommandStartEvent): void;
+  commandEnd?(e: AtCommandEndEvent): void;
+  urc?(e: AtUrcEvent): void;
+  csim?(e: AtCsimEvent): void;
+  crsm?(e: AtCrsmEvent): void;
+  smsSubmit?(e: AtSmsSubmitEvent): void;
+  prompt?(e: AtPromptEvent): void;
+}
+
+/** Counters of what the decoder saw; plain numbers the instrumentation can read at any time. */
+export interface AtDecoderStats {
+  commands: number;
+  echoes: number;
+  urcs: number;
+  /** Written lines that are not AT commands (binary, text without `AT`). */
+  writtenNoise: number;
+  /** Written lines or message bodies longer than maxWrittenLineLength. */
+  writtenOverflow: number;
+  /** Read lines holding control bytes. */
+  readNoise: number;
+  /** Read lines longer than maxLineLength. */
+  readOverflow: number;
+  /** Final results with nothing pending and no late answer expected. */
+  strayFinals: number;
+  /** Final results confirmed as a timed-out command's late answer (discarded). */
+  lateResults: number;
+  /** Information lines discarded as a timed-out command's late answer. */
+  lateLines: number;
+  /** Kept-aside finals finally given to the newer command (late-answer rule 3). */
+  reattributedResults: number;
+  /** Commands ended with `overflow` or timed-out entries forgotten because the queue was full. */
+  queueOverflow: number;
+  listenerErrors: number;
+  /** Decoder bugs caught (state reset); should stay 0. */
+  internalErrors: number;
+}
+
+interface FinalResult {
+  readonly result: AtResult;
+  readonly errorCode: string | undefined;
+}
+
+const fin = (result: AtResult): FinalResult => Object.freeze({ result, errorCode: undefined });
+const F_OK = fin('ok');
+const F_ERROR = fin('error');
+const F_NO_CARRIER = fin('no_carrier');
+const F_BUSY = fin('busy');
+const F_NO_ANSWER = fin('no_answer');
+const F_NO_DIALTONE = fin('no_dialtone');
+const F_CONNECT = fin('connect');
+const F_TIMEOUT = fin('timeout');
+const F_CANCELLED = fin('cancelled');
+const F_OVERFLOW = fin('overflow');
+const F_CLOSED = fin('closed');
+/** V.250 numeric result codes (ATV0), index = digit; 2 (RING) and 5 are not finals. */
+const NUMERIC_FINALS: readonly (FinalResult | null)[] = [
+  F_OK,
+  F_CONNECT,
+  null,
+  F_NO_CARRIER,
+  F_ERROR,
+  null,
+  F_NO_DIALTONE,
+  F_BUSY,
+  F_NO_ANSWER,
+];
+
+/** Commands after which the modem waits for a message body ended by Ctrl-Z / ESC (27.005). */
+const TEXT_ENTRY_COMMANDS: ReadonlySet<string> = new Set(['+CMGS', '+CMGW', '+CMGC']);
+/** Commands whose `CONNECT` is a final result that switches the port to data mode (V.250, 27.007 +CGDATA). */
+const DIAL_COMMANDS: ReadonlySet<string> = new Set(['D', 'A', 'O', '+CGDATA']);
+const EMPTY_LINES: readonly string[] = Object.freeze([]);
+const MAX_ERROR_CODE_LENGTH = 64;
+const MAX_PDU_CHARS = 1024;
+
+const CR = 13;
+const LF = 10;
+const CTRL_Z = 0x1a;
+const ESC = 0x1b;
+
+/** Entry states of a text-entry command (`+CMGS`). */
+const ENTRY_NONE = 0;
+const ENTRY_OPEN = 1;
+const ENTRY_SENT = 2;
+const ENTRY_CANCELLED = 3;
+
+/** One queued command: pending, or timed out and possibly still answering late. */
+class QueuedCommand {
+  timedOut = false;
+  lateUntil = 0;
+  echoed = false;
+  /** The modem showed it is answering this command (echo, prompt, a line only it can produce). */
+  alive = false;
+  lines: string[] = [];
+  linesTruncated = false;
+  /** The first `+CSIM:` / `+CRSM:` / `+CMGS:` / `+CMSS:` answer line, kept whole for decoding. */
+  response: string | null = null;
+  entry = ENTRY_NONE;
+  prompted = false;
+  pduHex: string | null = null;
+  pduLength = 0;
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly kind: AtCommandKind,
+    /** Full command text (for echo matching and argument decoding). */
+    readonly text: string,
+    /** Trimmed text compared with read lines. */
+    readonly echoKey: string,
+    /** Answer prefixes that belong to this command (names of the line + aliases). */
+    readonly prefixes: readonly string[],
+    readonly startMs: number,
+    readonly deadline: number,
+    readonly timeoutMs: number,
+  ) {}
+}
+
+/** The final kept aside by late-answer rule 3, with the lines before it. */
+interface KeptFinal {
+  readonly cmd: QueuedCommand;
+  readonly final: FinalResult;
+  readonly at: number;
+  readonly lines: string[];
+}
+
+/** A URC whose next line is its data (`+CMT`). */
+interface UrcContinuation {
+  readonly name: string;
+  readonly line: string;
+}
+
+function isWhitespace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === LF || c === CR;
+}
+
+/** Control bytes that make a line binary noise (TAB is allowed; bytes >= 0x80 are allowed text). */
+function isControl(c: number): boolean {
+  return (c < 0x20 && c !== 0x09) || c === 0x7f;
+}
+
+/** Upper-case hex when `s` is a non-empty, even-length string of hex digits; else null. */
+export function normalizeHex(s: string | undefined | null): string | null {
+  if (typeof s !== 'string' || s.length === 0 || (s.length & 1) !== 0) return null;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66))) return null;
+  }
+  return s.toUpperCase();
+}
+
+/**
+ * Splits AT arguments (`14,"00A4..."`) at commas outside double quotes, removing the quotes and
+ * surrounding spaces. At most `max` arguments are returned.
+ */
+export function splitAtArguments(s: string, max = 8): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  let wasQuoted = false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i] as string;
+    if (ch === '"') {
+      quoted = !quoted;
+      wasQuoted = true;
+    } else if (ch === ',' && !quoted) {
+      out.push(wasQuoted ? cur : cur.trim());
+      if (out.length >= max) return out;
+      cur = '';
+      wasQuoted = false;
+    } else if (quoted || ch !== ' ' || cur.length > 0) cur += ch;
+  }
+  out.push(wasQuoted ? cur : cur.trim());
+  return out;
+}
+
+/** A non-negative decimal integer of at most 9 digits, else null. */
+function parseUint(s: string | undefined): number | null {
+  if (s === undefined || s.length === 0 || s.length > 9) return null;
+  let v = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return null;
+    v = v * 10 + (c - 0x30);
+  }
+  return v;
+}
+
+/** The arguments after `=` of a set command (`AT+CSIM=14,"..."`), or after `: ` of an answer line. */
+function argumentsAfter(text: string, sep: string): string[] {
+  const i = text.indexOf(sep);
+  return i < 0 ? [] : splitAtArguments(text.slice(i + sep.length));
+}
+
+function cut(s: string, max: number): string {
+  return s.length > max ? s.slice(0, max) : s;
+}
+
+function positive(v: number | undefined, dflt: number): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : dflt;
+}
+
+/**
+ * The stream decoder. One instance per port; `written()` / `read()` / `tick()` in time order.
+ * Timestamps are milliseconds from any monotonic-ish clock; a non-finite timestamp reuses the last one.
+ */
+export class AtDecoder {
+  readonly stats: AtDecoderStats = {
+    commands: 0,
+    echoes: 0,
+    urcs: 0,
+    writtenNoise: 0,
+    writtenOverflow: 0,
+    readNoise: 0,
+    readOverflow: 0,
+    strayFinals: 0,
+    lateResults: 0,
+    lateLines: 0,
+    reattributedResults: 0,
+    queueOverflow: 0,
+    listenerErrors: 0,
+    internalErrors: 0,
+  };
+
+  private readonly listener: AtListener;
+  private readonly defaultTimeoutMs: number;
+  private readonly timeouts: Readonly<Record<string, number>>;
+  private readonly lateWindowMs: number | undefined;
+  private readonly abandonAfterMs: number;
+  private readonly maxPending: number;
+  private readonly maxLines: number;
+  private readonly maxStoredLine: number;
+  private readonly maxText: number;
+
+  // Written side: the current line (or message body while a text-entry command is open).
+  private readonly wBuf: Buffer;
+  private wLen = 0;
+  private wOverflow = false;
+  /** The text-entry command whose body is being written, if any. */
+  private entryCmd: QueuedCommand | null = null;
+
+  // Read side: the current line.
+  private readonly rBuf: Buffer;
+  private rLen = 0;
+  private rOverflow = false;
+  /** Skip the rest of the current line (after a `> ` prompt: the body's echo). */
+  private rSkip = false;
+  /** The text-entry command whose `> ` prompt may come. */
+  private promptCmd: QueuedCommand | null = null;
+  private urcContinuation: UrcContinuation | null = null;
+
+  /** Commands in write order: pending ones and timed-out ones that may still answer. */
+  private queue: QueuedCommand[] = [];
+  /** Lines held back while a timed-out command is ahead of the first pending one (rule 1). */
+  private heldLines: string[] = [];
+  private kept: KeptFinal | null = null;
+  private nextDeadline = Infinity;
+  private seq = 0;
+  private numericResults = false;
+  private dataMode = false;
+  private lastNow = 0;
+
+  constructor(listener: AtListener = {}, options: AtDecoderOptions = {}) {
+    this.listener = listener;
+    this.defaultTimeoutMs = positive(options.defaultTimeoutMs, 5000);
+    this.timeouts = { ...DEFAULT_AT_TIMEOUTS_MS, ...(options.commandTimeoutsMs ?? {}) };
+    this.lateWindowMs =
+      typeof options.lateAnswerWindowMs === 'number' && options.lateAnswerWindowMs >= 0
+        ? options.lateAnswerWindowMs
+        : undefined;
+    this.abandonAfterMs =
+      typeof options.abandonAfterMs === 'number' && options.abandonAfterMs >= 0 ? options.abandonAfterMs : 1000;
+    this.maxPending = Math.max(1, Math.floor(positive(options.maxPending, 32)));
+    this.maxLines = Math.floor(positive(options.maxLinesPerCommand, 16));
+    this.maxStoredLine = Math.floor(positive(options.maxStoredLineLength, 256));
+    this.maxText = Math.floor(positive(options.maxTextLength, 512));
+    this.rBuf = Buffer.alloc(Math.floor(positive(options.maxLineLength, 4096)));
+    this.wBuf = Buffer.alloc(Math.floor(positive(options.maxWrittenLineLength, 4096)));
+  }
+
+  /** Bytes the application wrote to the port. */
+  written(chunk: Uint8Array | string, nowMs: number): void {
+    try {
+      const now = this.clock(nowMs);
+      this.expire(now);
+      const buf = toBuffer(chunk);
+      if (buf !== null) this.feedWritten(buf, now);
+    } catch {
+      this.internalError();
+    }
+  }
+
+  /** Bytes the application read from the port. */
+  read(chunk: Uint8Array | string, nowMs: number): void {
+    try {
+      const now = this.clock(nowMs);
+      this.expire(now);
+      const buf = toBuffer(chunk);
+      if (buf !== null) this.feedRead(buf, now);
+    } catch {
+      this.internalError();
+    }
+  }
+
+  /** Lets time pass: ends commands whose deadline is at or before `nowMs`. */
+  tick(nowMs: number): void {
+    try {
+      this.expire(this.clock(nowMs));
+    } catch {
+      this.internalError();
+    }
+  }
+
+  /** The port closed: ends every pending command with result `closed` and forgets partial lines. */
+  close(nowMs: number): void {
+    try {
+      const now = this.clock(nowMs);
+      this.expire(now);
+      const pending = this.queue.filter((c) => !c.timedOut);
+      this.queue = [];
+      this.kept = null;
+      this.heldLines = [];
+      for (const c of pending) this.finish(c, F_CLOSED, now);
+      this.resetLines();
+    } catch {
+      this.internalError();
+    }
+  }
+
+  /** Commands pending (not timed out). */
+  get pendingCount(): number {
+    let n = 0;
+    for (const c of this.queue) if (!c.timedOut) n++;
+    return n;
+  }
+
+  /** Bytes held in partial-line buffers (bounded by the two max line lengths). */
+  get bufferedBytes(): number {
+    return this.wLen + this.rLen;
+  }
+
+  /** Entries in the queue, timed-out ones included (bounded by maxPending). */
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
+  // ---------------------------------------------------------------- time
+
+  private clock(nowMs: number): number {
+    if (typeof nowMs === 'number' && Number.isFinite(nowMs)) this.lastNow = nowMs;
+    return this.lastNow;
+  }
+
+  private expire(now: number): void {
+    if (now < this.nextDeadline) return;
+    // Time out in deadline order (events in time order), then forget the late windows that are
+    // closed, those just opened included: a second call with the same `now` must change nothing,
+    // or the result would depend on how the caller chunked its data.
+    const due = this.queue.filter((c) => !c.timedOut && c.deadline <= now);
+    due.sort((a, b) => a.deadline - b.deadline);
+    for (const c of due) if (this.queue.includes(c) && !c.timedOut) this.timeOut(c, c.deadline);
+    for (const c of this.queue.slice()) if (c.timedOut && c.lateUntil <= now) this.forgetTimedOut(c);
+    this.updateDeadline();
+  }
+
+  /** Ends `c` as timed out at `at` (its deadline, or the write that gave it up); it may still answer late. */
+  private timeOut(c: QueuedCommand, at: number): void {
+    if (this.kept !== null && this.kept.cmd === c) {
+      // Rule 3: nothing else came for this command; the kept final was its answer.
+      this.resolveKept();
+      return;
+    }
+    if (this.entryCmd === c) this.closeEntry();
+    if (this.promptCmd === c) this.promptCmd = null;
+    c.timedOut = true;
+    c.lateUntil = at + (this.lateWindowMs ?? c.timeoutMs);
+    this.emitEnd(c, c.entry === ENTRY_CANCELLED ? F_CANCELLED : F_TIMEOUT, at);
+  }
+
+  /** A timed-out entry's late window closed: its answer is not coming. */
+  private forgetTimedOut(c: QueuedCommand): void {
+    const i = this.queue.indexOf(c);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    if (this.queue.length === 0 || !this.queue[0]?.timedOut) this.releaseHeldLines();
+  }
+
+  private updateDeadline(): void {
+    let d = Infinity;
+    for (const c of this.queue) {
+      const t = c.timedOut ? c.lateUntil : c.deadline;
+      if (t < d) d = t;
+    }
+    this.nextDeadline = d;
+  }
+
+  private timeoutFor(name: string, kind: AtCommandKind): number {
+    const t = this.timeouts;
+    const form = kind === 'test' ? name + '=?' : kind === 'read' ? name + '?' : undefined;
+    const v = (form !== undefined ? t[form] : undefined) ?? t[name];
+    return positive(v, this.defaultTimeoutMs);
+  }
+
+  // ---------------------------------------------------------------- written side
+
+  private feedWritten(buf: Buffer, now: number): void {
+    const n = buf.length;
+    let i = 0;
+    while (i < n) {
+      if (this.entryCmd !== null) {
+        const z = buf.indexOf(CTRL_Z, i);
+        const e = buf.indexOf(ESC, i);
+        const end = z < 0 ? e : e < 0 ? z : Math.min(z, e);
+        if (end < 0) {
+          this.appendWritten(buf, i, n);
+          return;
+        }
+        this.appendWritten(buf, i, end);
+        this.endEntry(buf[end] === CTRL_Z);
+        i = end + 1;
+        continue;
+      }
+      const cr = buf.indexOf(CR, i);
+      if (cr < 0) {
+        this.appendWritten(buf, i, n);
+        return;
+      }
+      this.appendWritten(buf, i, cr);
+      this.writtenLine(now);
+      i = cr + 1;
+    }
+  }
+
+  private appendWritten(buf: Buffer, from: number, to: number): void {
+    const len = to - from;
+    if (len <= 0 || this.wOverflow) return;
+    if (this.wLen + len > this.wBuf.length) {
+      this.wOverflow = true;
+      this.wLen = 0;
+      if (!this.dataMode) this.stats.writtenOverflow++;
+      return;
+    }
+    buf.copy(this.wBuf, this.wLen, from, to);
+    this.wLen += len;
+  }
+
+  private writtenLine(now: number): void {
+    const len = this.wLen;
+    this.wLen = 0;
+    if (this.wOverflow) {
+      this.wOverflow = false;
+      return;
+    }
+    if (len === 0) return;
+    const b = this.wBuf;
+    // Start after the last Ctrl-Z / ESC: what precedes is a message body written after its
+    // command already failed, not part of this command.
+    let s = 0;
+    for (let k = len - 1; k >= 0; k--) {
+      const c = b[k] as number;
+      if (c === CTRL_Z || c === ESC) {
+        s = k + 1;
+        break;
+      }
+    }
+    const junk = s > 0;
+    // Skip whitespace, `A/` (repeat, executed by the modem without CR) and `+++` (data-mode escape).
+    for (;;) {
+      while (s < len && isWhitespace(b[s] as number)) s++;
+      if (s + 1 < len && ((b[s] as number) | 0x20) === 0x61 && b[s + 1] === 0x2f) s += 2;
+      else if (s + 2 < len && b[s] === 0x2b && b[s + 1] === 0x2b && b[s + 2] === 0x2b) s += 3;
+      else break;
+    }
+    let ok = s + 1 < len && ((b[s] as number) | 0x20) === 0x61 && ((b[s + 1] as number) | 0x20) === 0x74;
+    if (ok) {
+      for (let k = s + 2; k < len; k++) {
+        if (isControl(b[k] as number)) {
+          ok = false;
+          break;
+        }
+      }
+    }
+    if (!ok) {
+      if (!this.dataMode && !this.onlyWhitespace(0, len)) this.stats.writtenNoise++;
+      return;
+    }
+    if (junk && !this.dataMode) this.stats.writtenNoise++;
+    if (this.dataMode) this.leaveDataMode();
+    this.startCommand(b.toString('latin1', s, len), now);
+  }
+
+  private onlyWhitespace(from: number, to: number): boolean {
+    for (let k = from; k < to; k++) if (!isWhitespace(this.wBuf[k] as number)) return false;
+    return true;
+  }
+
+  private startCommand(text: string, now: number): void {
+    // Rule 3: the application moved on, so the command waiting with a kept final got its answer.
+    if (this.kept !== null && !this.kept.cmd.alive) this.resolveKept();
+    // Commands pending for long: the application gave up on them (its own timeout) before writing this.
+    for (const c of this.queue.slice()) {
+      if (!c.timedOut && now - c.startMs >= this.abandonAfterMs && this.queue.includes(c)) this.timeOut(c, now);
+    }
+    const info = parseAtCommandLine(text);
+    if (info.verbose !== undefined) this.numericResults = !info.verbose;
+    const timeoutMs = this.timeoutFor(info.name, info.kind);
+    const prefixes: string[] = [];
+    for (const n of info.names) {
+      prefixes.push(n);
+      const alias = AT_RESPONSE_ALIASES[n];
+      if (alias !== undefined) prefixes.push(...alias);
+    }
+    const c = new QueuedCommand(
+      ++this.seq,
+      info.name,
+      info.kind,
+      text,
+      text.trim(),
+      prefixes,
+      now,
+      now + timeoutMs,
+      timeoutMs,
+    );
+    this.makeRoom(now);
+    this.queue.push(c);
+    this.stats.commands++;
+    if (c.deadline < this.nextDeadline) this.nextDeadline = c.deadline;
+    this.emit('commandStart', {
+      id: c.id,
+      name: c.name,
+      kind: c.kind,
+      text: cut(text, this.maxText),
+      at: now,
+    });
+    if (c.kind === 'set' && TEXT_ENTRY_COMMANDS.has(c.name)) {
+      c.entry = ENTRY_OPEN;
+      this.entryCmd = c;
+      this.promptCmd = c;
+    }
+  }
+
+  /** Queue bound: forget the oldest timed-out entries, then end the oldest pending command. */
+  private makeRoom(now: number): void {
+    while (this.queue.length >= this.maxPending) {
+      this.stats.queueOverflow++;
+      const i = this.queue.findIndex((c) => c.timedOut);
+      if (i >= 0) {
+        this.queue.splice(i, 1);
+        continue;
+      }
+      const oldest = this.queue[0];
+      if (oldest === undefined) return;
+      if (this.kept !== null && this.kept.cmd === oldest) this.kept = null;
+      this.finish(oldest, F_OVERFLOW, now);
+    }
+    if (this.queue.length === 0 || !this.queue[0]?.timedOut) this.releaseHeldLines();
+  }
+
+  /** Ctrl-Z or ESC ended the message body of the text-entry command. */
+  private endEntry(send: boolean): void {
+    const c = this.entryCmd;
+    if (c === null) return;
+    if (!this.wOverflow) {
+      const len = this.wLen;
+      let s = 0;
+      let e = len;
+      while (s < e && isWhitespace(this.wBuf[s] as number)) s++;
+      while (e > s && isWhitespace(this.wBuf[e - 1] as number)) e--;
+      c.pduLength = e - s;
+      c.pduHex = send && e - s <= MAX_PDU_CHARS ? normalizeHex(this.wBuf.toString('latin1', s, e)) : null;
+    }
+    c.entry = send ? ENTRY_SENT : ENTRY_CANCELLED;
+    this.closeEntry();
+  }
+
+  private closeEntry(): void {
+    this.entryCmd = null;
+    this.wLen = 0;
+    this.wOverflow = false;
+  }
+
+  // ---------------------------------------------------------------- read side
+
+  private feedRead(buf: Buffer, now: number): void {
+    const n = buf.length;
+    let i = 0;
+    let cr = buf.indexOf(CR, 0);
+    let lf = buf.indexOf(LF, 0);
+    while (i < n) {
+      if (cr >= 0 && cr < i) cr = buf.indexOf(CR, i);
+      if (lf >= 0 && lf < i) lf = buf.indexOf(LF, i);
+      const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
+      if (end < 0) {
+        this.appendRead(buf, i, n);
+        this.checkPrompt(now);
+        return;
+      }
+      this.appendRead(buf, i, end);
+      this.readLineEnd(now);
+      i = end + 1;
+    }
+  }
+
+  private appendRead(buf: Buffer, from: number, to: number): void {
+    const len = to - from;
+    if (len <= 0 || this.rSkip || this.rOverflow) return;
+    if (this.rLen + len > this.rBuf.length) {
+      this.rOverflow = true;
+      this.rLen = 0;
+      if (!this.dataMode) this.stats.readOverflow++;
+      return;
+    }
+    buf.copy(this.rBuf, this.rLen, from, to);
+    this.rLen += len;
+  }
+
+  /** `> ` at the start of a line while a text-entry command waits for it: the prompt (no line end follows). */
+  private checkPrompt(now: number): boolean {
+    const c = this.promptCmd;
+    if (c === null || this.rSkip || this.rOverflow || this.rLen < 2) return false;
+    if (this.rBuf[0] !== 0x3e || this.rBuf[1] !== 0x20) return false;
+    this.promptSeen(c, now);
+    return true;
+  }
+
+  private promptSeen(c: QueuedCommand, now: number): void {
+    this.rSkip = true;
+    this.rLen = 0;
+    if (c.prompted) return; // text mode: one `> ` per body line
+    c.prompted = true;
+    this.markAlive(c);
+    this.emit('prompt', { id: c.id, at: now });
+  }
+
+  private readLineEnd(now: number): void {
+    if (this.rSkip) {
+      this.rSkip = false;
+      this.rLen = 0;
+      return;
+    }
+    if (this.rOverflow) {
+      this.rOverflow = false;
+      this.rLen = 0;
+      if (this.urcContinuation !== null) this.endUrcContinuation(null, now);
+      return;
+    }
+    const len = this.rLen;
+    if (len === 0) return;
+    if (this.checkPrompt(now)) {
+      this.rSkip = false;
+      return;
+    }
+    if (len === 1 && this.promptCmd !== null && this.rBuf[0] === 0x3e) {
+      this.rLen = 0;
+      this.promptSeen(this.promptCmd, now);
+      this.rSkip = false;
+      return;
+    }
+    this.rLen = 0;
+    for (let k = 0; k < len; k++) {
+      if (isControl(this.rBuf[k] as number)) {
+        if (this.urcContinuation !== null) this.endUrcContinuation(null, now);
+        else if (!this.dataMode) this.stats.readNoise++;
+        return;
+      }
+    }
+    const raw = this.rBuf.toString('latin1', 0, len);
+    const line = raw.trim();
+    if (line.length === 0) return;
+    if (this.urcContinuation !== null) {
+      this.endUrcContinuation(line, now);
+      return;
+    }
+    if (this.dataMode) {
+      this.dataModeLine(line, now);
+      return;
+    }
+    this.line(line, now);
+  }
+
+  private line(line: string, now: number): void {
+    if (this.matchEcho(line)) return;
+    const f = this.classifyFinal(line);
+    if (f !== null) {
+      this.finalResult(f, line, now);
+      return;
+    }
+    const p = this.firstPending();
+    const lateAhead = this.queue[0]?.timedOut === true;
+    const prefix = linePrefix(line);
+    if (prefix !== null) {
+      const late = lateAhead && this.timedOutAheadHas(prefix);
+      if (p !== null && p.prefixes.includes(prefix)) {
+        if (late) this.holdLine(line);
+        else {
+          // Only this command produces this prefix: it is being answered (rule 2).
+          if (lateAhead) this.markAlive(p);
+          this.addLine(p, line);
+        }
+        return;
+      }
+      if (late) {
+        // A timed-out command asked for this prefix: more likely its late answer than a URC.
+        this.holdLine(line);
+        return;
+      }
+      this.urc(prefix, line, now);
+      return;
+    }
+    if (isBareUrc(line)) {
+      this.urc(line, line, now);
+      return;
+    }
+    if (lateAhead) {
+      this.holdLine(line);
+      return;
+    }
+    if (p !== null) this.addLine(p, line);
+    else this.urc(null, line, now);
+  }
+
+  private urc(nameKey: string | null, line: string, now: number): void {
+    const name = urcName(nameKey);
+    // +CMT / +CBM always carry a second line; +CDS only in PDU mode (`+CDS: <length>`).
+    if (
+      name === '+CMT' ||
+      name === '+CBM' ||
+      (name === '+CDS' && parseUint(line.slice(line.indexOf(':') + 1).trim()) !== null)
+    ) {
+      this.urcContinuation = { name, line: cut(line, this.maxText) };
+      return;
+    }
+    this.stats.urcs++;
+    this.emit('urc', { name, line: cut(line, this.maxText), data: null, at: now });
+  }
+
+  private endUrcContinuation(data: string | null, now: number): void {
+    const u = this.urcContinuation;
+    this.urcContinuation = null;
+    if (u === null) return;
+    this.stats.urcs++;
+    this.emit('urc', { name: u.name, line: u.line, data: data === null ? null : cut(data, this.maxText), at: now });
+  }
+
+  private dataModeLine(line: string, now: number): void {
+    const f = this.classifyFinal(line);
+    if (f === null) return;
+    if (f === F_NO_CARRIER || f === F_OK || f === F_ERROR) {
+      this.leaveDataMode();
+      if (f === F_NO_CARRIER) {
+        this.stats.urcs++;
+        this.emit('urc', { name: 'NO CARRIER', line, data: null, at: now });
+      }
+    }
+  }
+
+  private leaveDataMode(): void {
+    this.dataMode = false;
+    // Payload without CR may have filled the written buffer: start clean.
+    this.wLen = 0;
+    this.wOverflow = false;
+  }
+
+  private classifyFinal(line: string): FinalResult | null {
+    switch (line) {
+      case 'OK':
+        return F_OK;
+      case 'ERROR':
+        return F_ERROR;
+      case 'NO CARRIER':
+        return F_NO_CARRIER;
+      case 'BUSY':
+        return F_BUSY;
+      case 'NO ANSWER':
+        return F_NO_ANSWER;
+      case 'NO DIALTONE':
+      case 'NO DIAL TONE':
+        return F_NO_DIALTONE;
+      case 'CONNECT':
+        return F_CONNECT;
+    }
+    const c0 = line.charCodeAt(0);
+    if (c0 === 0x2b /* + */ && line.length >= 11 && line.charCodeAt(4) === 0x20) {
+      if (line.startsWith('+CME ERROR:')) return this.errorFinal('cme_error', line);
+      if (line.startsWith('+CMS ERROR:')) return this.errorFinal('cms_error', line);
+      return null;
+    }
+    if (c0 === 0x43 /* C */ && line.startsWith('CONNECT ')) return F_CONNECT;
+    if (this.numericResults && line.length === 1) return NUMERIC_FINALS[c0 - 0x30] ?? null;
+    return null;
+  }
+
+  private errorFinal(result: AtResult, line: string): FinalResult {
+    return { result, errorCode: cut(line.slice(11).trim(), MAX_ERROR_CODE_LENGTH) };
+  }
+
+  private matchEcho(line: string): boolean {
+    for (const c of this.queue) {
+      if (!c.echoed && c.echoKey === line) {
+        c.echoed = true;
+        this.stats.echoes++;
+        if (!c.timedOut) this.markAlive(c);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private firstPending(): QueuedCommand | null {
+    for (const c of this.queue) if (!c.timedOut) return c;
+    return null;
+  }
+
+  /** Whether a timed-out entry ahead of the first pending command could have produced `prefix`. */
+  private timedOutAheadHas(prefix: string): boolean {
+    for (const c of this.queue) {
+      if (!c.timedOut) return false;
+      if (c.prefixes.includes(prefix)) return true;
+    }
+    return false;
+  }
+
+  /** Rule 2: `c` is being answered, so the timed-out entries ahead of it are finished. */
+  private markAlive(c: QueuedCommand): void {
+    if (c.alive) return;
+    c.alive = true;
+    const i = this.queue.indexOf(c);
+    if (i > 0) {
+      let dropped = false;
+      const rest: QueuedCommand[] = [];
+      for (let k = 0; k < this.queue.length; k++) {
+        const q = this.queue[k] as QueuedCommand;
+        if (k < i && q.timedOut) dropped = true;
+        else rest.push(q);
+      }
+      if (dropped) {
+        this.queue = rest;
+        this.stats.lateLines += this.heldLines.length;
+        this.heldLines = [];
+      }
+    }
+    if (this.kept !== null && this.kept.cmd === c) {
+      // The kept final was the old command's late answer after all.
+      this.stats.lateResults++;
+      this.stats.lateLines += this.kept.lines.length;
+      this.kept = null;
+    }
+  }
+
+  private holdLine(line: string): void {
+    if (this.heldLines.length < this.maxLines) this.heldLines.push(line);
+    else this.stats.lateLines++;
+  }
+
+  /** The timed-out entries ahead are gone without answering: held lines go to the first pending command. */
+  private releaseHeldLines(): void {
+    if (this.heldLines.length === 0) return;
+    const held = this.heldLines;
+    this.heldLines = [];
+    const p = this.firstPending();
+    if (p === null) {
+      this.stats.lateLines += held.length;
+      return;
+    }
+    for (const l of held) this.addLine(p, l);
+  }
+
+  private addLine(c: QueuedCommand, line: string): void {
+    if (
+      c.response === null &&
+      (c.name === '+CSIM' || c.name === '+CRSM' || c.name === '+CMGS' || c.name === '+CMSS') &&
+      line.startsWith(c.name) &&
+      line.charCodeAt(c.name.length) === 0x3a
+    ) {
+      c.response = line;
+    }
+    if (c.lines.length >= this.maxLines) {
+      c.linesTruncated = true;
+      return;
+    }
+    if (line.length > this.maxStoredLine) {
+      c.linesTruncated = true;
+      c.lines.push(line.slice(0, this.maxStoredLine));
+    } else c.lines.push(line);
+  }
+
+  private finalResult(f: FinalResult, line: string, now: number): void {
+    if (f === F_CONNECT) {
+      const p = this.queue[0];
+      if (p === undefined || p.timedOut || !DIAL_COMMANDS.has(p.name)) {
+        // Not a dial: an intermediate line of a transparent-transfer command, or unsolicited.
+        if (p === undefined) this.urc(null, line, now);
+        else if (p.timedOut) this.holdLine(line);
+        else this.addLine(p, line);
+        return;
+      }
+    }
+    const head = this.queue[0];
+    if (head === undefined) {
+      if (f === F_NO_CARRIER) this.urc('NO CARRIER', 'NO CARRIER', now);
+      else this.stats.strayFinals++;
+      return;
+    }
+    if (head.timedOut) {
+      // Rule 1: the oldest command timed out; this is its late answer, not the next command's.
+      this.queue.shift();
+      const held = this.heldLines;
+      this.heldLines = [];
+      const p = this.firstPending();
+      if (p !== null) {
+        // Rule 3: keep it aside in case the timed-out command never answers and this was p's.
+        if (this.kept !== null) {
+          this.stats.lateResults++;
+          this.stats.lateLines += this.kept.lines.length;
+        }
+        this.kept = { cmd: p, final: f, at: now, lines: held };
+      } else {
+        this.stats.lateResults++;
+        this.stats.lateLines += held.length;
+      }
+      this.updateDeadline();
+      return;
+    }
+    if (this.kept !== null && this.kept.cmd === head) {
+      // head got its own final: the kept one was the timed-out command's.
+      this.stats.lateResults++;
+      this.stats.lateLines += this.kept.lines.length;
+      this.kept = null;
+    }
+    this.finish(head, f, now);
+    if (f === F_CONNECT) this.dataMode = true;
+  }
+
+  /** Rule 3: the kept final (and the lines before it) are its command's answer. */
+  private resolveKept(): void {
+    const k = this.kept;
+    this.kept = null;
+    if (k === null || k.cmd.timedOut || !this.queue.includes(k.cmd)) return;
+    this.stats.reattributedResults++;
+    const c = k.cmd;
+    const after = c.lines;
+    c.lines = [];
+    c.response = null;
+    for (const l of k.lines) this.addLine(c, l);
+    for (const l of after) this.addLine(c, l);
+    this.finish(c, k.final, k.at);
+  }
+
+  /** Removes `c` from the queue and reports its end (domain event first). */
+  private finish(c: QueuedCommand, f: FinalResult, at: number): void {
+    const i = this.queue.indexOf(c);
+    if (i >= 0) this.queue.splice(i, 1);
+    if (this.entryCmd === c) this.closeEntry();
+    if (this.promptCmd === c) this.promptCmd = null;
+    this.emitEnd(c, c.entry === ENTRY_CANCELLED ? F_CANCELLED : f, at);
+    this.updateDeadline();
+  }
+
+  private emitEnd(c: QueuedCommand, f: FinalResult, at: number): void {
+    const durationMs = Math.max(0, at - c.startMs);
+    const result = f.result;
+    if (c.kind === 'set') {
+      if (c.name === '+CSIM') this.emitCsim(c, result, durationMs, at);
+      else if (c.name === '+CRSM') this.emitCrsm(c, result, durationMs, at);
+    }
+    if ((c.name === '+CMGS' || c.name === '+CMSS') && result === 'ok' && c.response !== null) {
+      const mr = parseUint(argumentsAfter(c.response, ':')[0]);
+      this.emit('smsSubmit', {
+        id: c.id,
+        name: c.name,
+        mr: mr !== null && mr <= 255 ? mr : null,
+        pduHex: c.pduHex,
+        pduLength: c.pduLength,
+        durationMs,
+        at,
+      });
+    }
+    const code = f.errorCode;
+    this.emit('commandEnd', {
+      id: c.id,
+      name: c.name,
+      kind: c.kind,
+      result,
+      errorCode: code,
+      errorNumber: code === undefined ? undefined : errorNumber(code),
+      startMs: c.startMs,
+      endMs: at,
+      durationMs,
+      lines: c.lines.length === 0 ? EMPTY_LINES : c.lines,
+      linesTruncated: c.linesTruncated,
+      echoed: c.echoed,
+    });
+  }
+
+  private emitCsim(c: QueuedCommand, result: AtResult, durationMs: number, at: number): void {
+    const args = argumentsAfter(c.text, '=');
+    const cmdLen = parseUint(args[0]);
+    const commandHex = normalizeHex(args[1]);
+    let malformed = cmdLen === null || commandHex === null;
+    let mismatch = commandHex !== null && cmdLen !== null && cmdLen !== commandHex.length;
+    let responseHex: string | null = null;
+    if (c.response !== null) {
+      const r = argumentsAfter(c.response, ':');
+      const rLen = parseUint(r[0]);
+      responseHex = normalizeHex(r[1]);
+      if (rLen === null || responseHex === null) malformed = true;
+      else if (rLen !== responseHex.length) mismatch = true;
+    } else if (result === 'ok') malformed = true;
+    this.emit('csim', {
+      id: c.id,
+      commandHex,
+      responseHex,
+      sw: responseHex !== null && responseHex.length >= 4 ? responseHex.slice(-4) : null,
+      lengthMismatch: mismatch,
+      malformed,
+      result,
+      durationMs,
+      at,
+    });
+  }
+
+  private emitCrsm(c: QueuedCommand, result: AtResult, durationMs: number, at: number): void {
+    const a = argumentsAfter(c.text, '=');
+    let sw1: number | null = null;
+    let sw2: number | null = null;
+    let responseHex: string | null = null;
+    if (c.response !== null) {
+      const r = argumentsAfter(c.response, ':');
+      sw1 = parseUint(r[0]);
+      sw2 = parseUint(r[1]);
+      if (sw1 !== null && sw1 > 255) sw1 = null;
+      if (sw2 !== null && sw2 > 255) sw2 = null;
+      responseHex = normalizeHex(r[2]);
+    }
+    const sw =
+      sw1 !== null && sw2 !== null ? ((sw1 << 8) | sw2).toString(16).toUpperCase().padStart(4, '0') : null;
+    this.emit('crsm', {
+      id: c.id,
+      command: parseUint(a[0]),
+      fileId: parseUint(a[1]),
+      p1: parseUint(a[2]),
+      p2: parseUint(a[3]),
+      p3: parseUint(a[4]),
+      dataHex: normalizeHex(a[5]),
+      pathId: normalizeHex(a[6]),
+      sw1,
+      sw2,
+      sw,
+      responseHex,
+      result,
+      durationMs,
+      at,
+    });
+  }
+
+  // ---------------------------------------------------------------- plumbing
+
+  private emit<K extends keyof AtListener>(kind: K, e: Parameters<NonNullable<AtListener[K]>>[0]): void {
+    const fn = this.listener[kind] as ((e: unknown) => void) | undefined;
+    if (fn === undefined) return;
+    try {
+      fn.call(this.listener, e);
+    } catch {
+      this.stats.listenerErrors++;
+    }
+  }
+
+  private resetLines(): void {
+    this.wLen = 0;
+    this.wOverflow = false;
+    this.entryCmd = null;
+    this.rLen = 0;
+    this.rOverflow = false;
+    this.rSkip = false;
+    this.promptCmd = null;
+    this.urcContinuation = null;
+    this.dataMode = false;
+  }
+
+  private internalError(): void {
+    this.stats.internalErrors++;
+    // Whatever went wrong, start from a clean, bounded state.
+    this.resetLines();
+    this.queue = [];
+    this.heldLines = [];
+    this.kept = null;
+    this.nextDeadline = Infinity;
+  }
+}
+
+function toBuffer(chunk: Uint8Array | string): Buffer | null {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
+  return null;
+}

@@ -1,0 +1,866 @@
+import t from 'tap';
+import fc from 'fast-check';
+import {
+  AtDecoder,
+  normalizeHex,
+  splitAtArguments,
+  type AtCommandEndEvent,
+  type AtCsimEvent,
+  type AtCrsmEvent,
+  type AtDecoderOptions,
+  type AtListener,
+  type AtSmsSubmitEvent,
+  type AtUrcEvent,
+} from '../instrumentations/serialport/at.js';
+import { errorNumber, linePrefix, parseAtCommandLine } from '../instrumentations/serialport/at-names.js';
+
+/** One step of a recorded exchange: bytes written by the app, bytes read by it, or time passing. */
+type Step = readonly ['w' | 'r', string | Uint8Array, number] | readonly ['tick', number];
+type Ev = [string, Record<string, unknown>];
+
+function recorder(): { events: Ev[]; listener: AtListener } {
+  const events: Ev[] = [];
+  const rec =
+    (kind: string) =>
+    (e: object): void => {
+      events.push([kind, { ...e }]);
+    };
+  return {
+    events,
+    listener: {
+      commandStart: rec('commandStart'),
+      commandEnd: rec('commandEnd'),
+      urc: rec('urc'),
+      csim: rec('csim'),
+      crsm: rec('crsm'),
+      smsSubmit: rec('smsSubmit'),
+      prompt: rec('prompt'),
+    },
+  };
+}
+
+function feed(d: AtDecoder, s: Step): void {
+  if (s[0] === 'tick') d.tick(s[1]);
+  else if (s[0] === 'w') d.written(s[1], s[2]);
+  else d.read(s[1], s[2]);
+}
+
+function decode(steps: readonly Step[], options?: AtDecoderOptions): { events: Ev[]; d: AtDecoder } {
+  const { events, listener } = recorder();
+  const d = new AtDecoder(listener, options);
+  for (const s of steps) feed(d, s);
+  return { events, d };
+}
+
+const of = <T>(events: Ev[], kind: string): T[] => events.filter((e) => e[0] === kind).map((e) => e[1] as T);
+const ends = (events: Ev[]): AtCommandEndEvent[] => of<AtCommandEndEvent>(events, 'commandEnd');
+const urcs = (events: Ev[]): AtUrcEvent[] => of<AtUrcEvent>(events, 'urc');
+const kinds = (events: Ev[]): string[] => events.map((e) => e[0]);
+
+t.test('command names are bounded and argument-free', async (t) => {
+  const cases: Array<[string, string, string]> = [
+    ['AT+CSIM=14,"00A40004023F00"', '+CSIM', 'set'],
+    ['AT+CPIN?', '+CPIN', 'read'],
+    ['AT+COPS=?', '+COPS', 'test'],
+    ['ATE0', 'E', 'exec'],
+    ['ATI', 'I', 'exec'],
+    ['AT', 'AT', 'exec'],
+    ['AT&F', '&F', 'exec'],
+    ['at&f0', '&F', 'exec'],
+    ['AT^SYSINFO', '^SYSINFO', 'exec'],
+    ['AT$QCPWRDN', '$QCPWRDN', 'exec'],
+    ['AT#SIMDET?', '#SIMDET', 'read'],
+    ['at+cgsn', '+CGSN', 'exec'],
+    ['ATS0=1', 'S0', 'set'],
+    ['ATS7?', 'S7', 'read'],
+    ['ATD*99#', 'D', 'exec'],
+    ['ATD+4912345;', 'D', 'exec'],
+    ['AT+CMGS=23', '+CMGS', 'set'],
+    ['AT+', 'other', 'exec'],
+    ['AT+ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'other', 'exec'],
+    ['AT\u00e9', 'other', 'exec'],
+    ['AT1', 'other', 'exec'],
+    ['A/', 'other', 'exec'],
+    ['hello', 'other', 'exec'],
+    ['', 'other', 'exec'],
+  ];
+  for (const [text, name, kind] of cases) {
+    const info = parseAtCommandLine(text);
+    t.equal(info.name, name, `${JSON.stringify(text)} name`);
+    t.equal(info.kind, kind, `${JSON.stringify(text)} kind`);
+  }
+  t.same(parseAtCommandLine('AT+CMEE=1;+CREG?').names, ['+CMEE', '+CREG']);
+  t.same(parseAtCommandLine('AT+COPS=0,0,"A;B";+CSQ').names, ['+COPS', '+CSQ'], 'a ; inside quotes does not split');
+  t.same(parseAtCommandLine('ATE0V1').names, ['E', 'V']);
+  t.equal(parseAtCommandLine('ATE0V1').echo, false);
+  t.equal(parseAtCommandLine('ATE0V1').verbose, true);
+  t.equal(parseAtCommandLine('ATV0').verbose, false);
+  t.equal(parseAtCommandLine('ATZ').echo, true);
+  t.equal(parseAtCommandLine('AT+CSQ').echo, undefined);
+  fc.assert(
+    fc.property(fc.string({ maxLength: 64 }), (s) => {
+      const n = parseAtCommandLine('AT' + s).name;
+      return n === 'other' || n === 'AT' || /^([+^$#%*@!][A-Z0-9_./-]{1,15}|&[A-Z]|S\d{1,3}|[A-Z])$/.test(n);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+t.test('small helpers', async (t) => {
+  t.equal(linePrefix('+CSIM: 4,"6120"'), '+CSIM');
+  t.equal(linePrefix('^SYSSTART'), '^SYSSTART');
+  t.equal(linePrefix('+CSIM 4'), null);
+  t.equal(linePrefix('OK'), null);
+  t.same(splitAtArguments('14,"00A4, 0004"'), ['14', '00A4, 0004']);
+  t.same(splitAtArguments(' 144, 0 ,"0809"'), ['144', '0', '0809']);
+  t.equal(normalizeHex('00a4'), '00A4');
+  t.equal(normalizeHex('00A'), null);
+  t.equal(normalizeHex('0G'), null);
+  t.equal(errorNumber('10'), 10);
+  t.equal(errorNumber('SIM not inserted'), 10);
+  t.equal(errorNumber('Something odd'), undefined);
+});
+
+t.test('echo on: the echo is skipped, the final closes the command', async (t) => {
+  const { events, d } = decode([
+    ['w', 'AT\r', 0],
+    ['r', 'AT\r\r\nOK\r\n', 12],
+  ]);
+  t.same(kinds(events), ['commandStart', 'commandEnd']);
+  const [e] = ends(events);
+  t.match(e, { name: 'AT', result: 'ok', durationMs: 12, echoed: true, lines: [] });
+  t.equal(d.stats.echoes, 1);
+  t.equal(d.stats.urcs, 0);
+  t.equal(d.pendingCount, 0);
+});
+
+t.test('echo off: prefix-less answer lines belong to the pending command', async (t) => {
+  const { events } = decode([
+    ['w', 'ATI\r', 0],
+    ['r', '\r\nQuectel\r\nEC25\r\nRevision: EC25EFAR06A03M4G\r\n\r\nOK\r\n', 30],
+    ['w', 'AT+CIMI\r', 40],
+    ['r', '\r\n001010123456789\r\n\r\nOK\r\n', 50],
+  ]);
+  const [ati, cimi] = ends(events);
+  t.match(ati, { name: 'I', result: 'ok', echoed: false, lines: ['Quectel', 'EC25', 'Revision: EC25EFAR06A03M4G'] });
+  t.match(cimi, { name: '+CIMI', result: 'ok', lines: ['001010123456789'], durationMs: 10 });
+  t.equal(urcs(events).length, 0);
+});
+
+t.test('ATE0 switches echo off mid-stream', async (t) => {
+  const { events } = decode([
+    ['w', 'ATE0\r', 0],
+    ['r', 'ATE0\r\r\nOK\r\n', 5],
+    ['w', 'AT+CGSN\r', 10],
+    ['r', '\r\n867584030123456\r\n\r\nOK\r\n', 20],
+    ['w', 'AT+CGSN\r', 30],
+    ['r', '\r\n867584030123456\r\n\r\nOK\r\n', 40],
+  ]);
+  const e = ends(events);
+  t.equal(e.length, 3);
+  t.match(e[0], { name: 'E', result: 'ok', echoed: true });
+  t.match(e[1], { name: '+CGSN', result: 'ok', echoed: false, lines: ['867584030123456'] });
+  t.match(e[2], { name: '+CGSN', result: 'ok', echoed: false, lines: ['867584030123456'] });
+});
+
+t.test('lone CR, lone LF and CR LF all split lines; empty lines ignored', async (t) => {
+  const { events } = decode([
+    ['w', 'AT+CSQ\r', 0],
+    ['r', 'AT+CSQ\r+CSQ: 20,99\n\n\r\rOK\r', 5],
+    ['w', 'AT\r', 6],
+    ['r', '\nOK\n', 7],
+  ]);
+  const e = ends(events);
+  t.match(e[0], { name: '+CSQ', result: 'ok', echoed: true, lines: ['+CSQ: 20,99'] });
+  t.match(e[1], { name: 'AT', result: 'ok' });
+});
+
+t.test('several commands in one written chunk close in order', async (t) => {
+  const { events } = decode([
+    ['w', 'AT\rATI\rAT+CSQ\r', 0],
+    ['r', 'AT\r\r\nOK\r\nATI\r\r\nQuectel\r\n\r\nOK\r\nAT+CSQ\r\r\n+CSQ: 31,99\r\n\r\nERROR\r\n', 9],
+  ]);
+  const e = ends(events);
+  t.same(
+    e.map((x) => [x.name, x.result, x.lines]),
+    [
+      ['AT', 'ok', []],
+      ['I', 'ok', ['Quectel']],
+      ['+CSQ', 'error', ['+CSQ: 31,99']],
+    ],
+  );
+});
+
+t.test('URCs interleaved between an echo and its final result', async (t) => {
+  const { events, d } = decode([
+    ['w', 'AT+CSQ\r', 0],
+    ['r', 'AT+CSQ\r\r\n+CMTI: "SM",3\r\n\r\n+CSQ: 20,99\r\n\r\nRING\r\n\r\n+QIND: SMS DONE\r\n\r\nOK\r\n', 7],
+  ]);
+  t.same(
+    urcs(events).map((u) => [u.name, u.line]),
+    [
+      ['+CMTI', '+CMTI: "SM",3'],
+      ['RING', 'RING'],
+      ['+QIND', '+QIND: SMS DONE'],
+    ],
+  );
+  t.match(ends(events)[0], { name: '+CSQ', result: 'ok', lines: ['+CSQ: 20,99'] });
+  t.equal(d.stats.urcs, 3);
+});
+
+t.test('+CPIN answers its command when asked, is a URC otherwise; unknown URCs are `other`', async (t) => {
+  const { events } = decode([
+    ['r', '\r\n+CPIN: NOT READY\r\n', 0],
+    ['w', 'AT+CPIN?\r', 10],
+    ['r', '\r\n+CPIN: READY\r\n\r\nOK\r\n', 15],
+    ['w', 'AT+CSQ\r', 20],
+    ['r', '\r\n+CPIN: READY\r\n\r\n+XYZURC: 1\r\n\r\n+CSQ: 9,99\r\n\r\nOK\r\n', 25],
+    ['r', '\r\nsomething unsolicited\r\n', 30],
+  ]);
+  t.same(
+    urcs(events).map((u) => u.name),
+    ['+CPIN', '+CPIN', 'other', 'other'],
+  );
+  const e = ends(events);
+  t.match(e[0], { name: '+CPIN', lines: ['+CPIN: READY'] });
+  t.match(e[1], { name: '+CSQ', lines: ['+CSQ: 9,99'] });
+});
+
+t.test('+CMT is a two-line URC consumed whole while a command is pending', async (t) => {
+  const pdu = '07919471000010F0040B919471234567F800001230211223344004D4F29C0E';
+  const { events } = decode([
+    ['w', 'AT+CREG?\r', 0],
+    ['r', 'AT+CREG?\r\r\n+CMT: ,29\r\n' + pdu + '\r\n\r\n+CREG: 0,1\r\n\r\nOK\r\n', 10],
+    ['r', '\r\n+CDS: 25\r\n0791947100001' + '0F006' + '\r\n', 20],
+    ['r', '\r\n+CDS: 6,12,"+491234",145,"23/02/11,12:00:00+04","23/02/11,12:00:05+04",0\r\n', 30],
+  ]);
+  const u = urcs(events);
+  t.equal(u.length, 3);
+  t.match(u[0], { name: '+CMT', line: '+CMT: ,29', data: pdu, at: 10 });
+  t.match(u[1], { name: '+CDS', data: '07919471000010F006' });
+  t.match(u[2], { name: '+CDS', data: null }, 'text-mode +CDS is one line');
+  t.match(ends(events)[0], { name: '+CREG', result: 'ok', lines: ['+CREG: 0,1'] }, 'the PDU is not an answer line');
+});
+
+t.test('+CSIM exchange reports both APDUs as hex', async (t) => {
+  const { events } = decode([
+    ['w', 'AT+CSIM=14,"00A40004023F00"\r', 100],
+    ['r', 'AT+CSIM=14,"00A40004023F00"\r\r\n+CSIM: 4,"6120"\r\n\r\nOK\r\n', 130],
+    ['w', 'AT+CSIM=10,"00c0000020"\r', 140],
+    ['r', '\r\n+CSIM: 64,"621E8202782183023F00A509800171830400018D08C60C90016083010183010A9000"\r\n\r\nOK\r\n', 150],
+    ['w', 'AT+CSIM=12,"00A40004023F00"\r', 160],
+    ['r', '\r\n+CSIM: 4,"6A82"\r\n\r\nOK\r\n', 170],
+    ['w', 'AT+CSIM=14,"00A4000402ZZ00"\r', 180],
+    ['r', '\r\n+CME ERROR: 50\r\n', 190],
+  ]);
+  const c = of<AtCsimEvent>(events, 'csim');
+  t.equal(c.length, 4);
+  t.match(c[0], {
+    commandHex: '00A40004023F00',
+    responseHex: '6120',
+    sw: '6120',
+    lengthMismatch: false,
+    malformed: false,
+    result: 'ok',
+    durationMs: 30,
+  });
+  t.match(c[1], { commandHex: '00C0000020', sw: '9000', lengthMismatch: true, malformed: false }, 'answer length 64 for 68 digits');
+  t.match(c[2], { commandHex: '00A40004023F00', responseHex: '6A82', lengthMismatch: true }, 'length 12 for 14 digits');
+  t.match(c[3], { commandHex: null, responseHex: null, sw: null, malformed: true, result: 'cme_error' });
+  t.same(
+    kinds(events).slice(0, 3),
+    ['commandStart', 'csim', 'commandEnd'],
+    'the domain event comes before commandEnd',
+  );
+});
+
+t.test('+CRSM READ BINARY of EF IMSI with decimal status words', async (t) => {
+  const { events } = decode([
+    ['w', 'AT+CRSM=176,28423,0,0,9\r', 0],
+    ['r', '\r\n+CRSM: 144,0,"080910101032547698"\r\n\r\nOK\r\n', 25],
+    ['w', 'AT+CRSM=178,28476,1,4,176\r', 30],
+    ['r', '\r\n+CRSM: 106,130\r\n\r\nOK\r\n', 40],
+    ['w', 'AT+CRSM=214,28539,0,0,3,"FFFFFF","3F007FFF"\r', 50],
+    ['r', '\r\n+CRSM: 105,130\r\n\r\nOK\r\n', 60],
+  ]);
+  const c = of<AtCrsmEvent>(events, 'crsm');
+  t.match(c[0], {
+    command: 176,
+    fileId: 0x6f07,
+    p1: 0,
+    p2: 0,
+    p3: 9,
+    dataHex: null,
+    sw1: 144,
+    sw2: 0,
+    sw: '9000',
+    responseHex: '080910101032547698',
+    durationMs: 25,
+  });
+  t.match(c[1], { command: 178, fileId: 0x6f3c, p1: 1, p2: 4, p3: 176, sw: '6A82', responseHex: null });
+  t.match(c[2], { command: 214, dataHex: 'FFFFFF', pathId: '3F007FFF', sw: '6982' });
+});
+
+const PDU = '0011000B919471234567F80000AA05C8329BFD06';
+
+t.test('+CMGS: prompt without line end, body, Ctrl-Z, message reference', async (t) => {
+  const { events, d } = decode([
+    ['w', 'AT+CMGS=19\r', 0],
+    ['r', 'AT+CMGS=19\r\r\n> ', 20],
+    ['w', PDU + '\x1a', 30],
+    ['r', PDU + '\x1a\r\n+CMGS: 12\r\n\r\nOK\r\n', 900],
+  ]);
+  t.same(kinds(events), ['commandStart', 'prompt', 'smsSubmit', 'commandEnd']);
+  t.match(of(events, 'prompt')[0], { id: 1, at: 20 });
+  t.match(of<AtSmsSubmitEvent>(events, 'smsSubmit')[0], {
+    id: 1,
+    name: '+CMGS',
+    mr: 12,
+    pduHex: PDU,
+    pduLength: PDU.length,
+    durationMs: 900,
+  });
+  t.match(ends(events)[0], { name: '+CMGS', result: 'ok', lines: ['+CMGS: 12'] });
+  t.equal(d.stats.writtenNoise, 0, 'the body is not taken for a command line');
+  t.equal(d.stats.urcs, 0);
+});
+
+t.test('+CMGS cancelled with ESC ends as cancelled without a trigger', async (t) => {
+  const { events } = decode([
+    ['w', 'AT+CMGS=19\r', 0],
+    ['r', '\r\n> ', 20],
+    ['w', PDU.slice(0, 10) + '\x1b', 30],
+    ['r', '\r\nOK\r\n', 40],
+    ['w', 'AT\r', 50],
+    ['r', '\r\nOK\r\n', 55],
+  ]);
+  t.same(kinds(events), ['commandStart', 'prompt', 'commandEnd', 'commandStart', 'commandEnd']);
+  t.match(ends(events)[0], { name: '+CMGS', result: 'cancelled', durationMs: 40 });
+  t.match(ends(events)[1], { name: 'AT', result: 'ok' });
+});
+
+t.test('+CMGS failures: +CMS ERROR after the body, ERROR before the prompt', async (t) => {
+  const { events, d } = decode([
+    ['w', 'AT+CMGS=19\r', 0],
+    ['r', '\r\n> ', 10],
+    ['w', PDU + '\x1a', 20],
+    ['r', '\r\n+CMS ERROR: 500\r\n', 30],
+    ['w', 'AT+CMGS=19\r', 40],
+    ['r', '\r\n+CMS ERROR: 304\r\n', 45],
+    // the app writes its body anyway: the Ctrl-Z leftovers must not hide the next command
+    ['w', PDU + '\x1aAT+CSQ\r', 50],
+    ['r', '\r\n+CSQ: 1,2\r\n\r\nOK\r\n', 60],
+  ]);
+  t.equal(of(events, 'smsSubmit').length, 0);
+  const e = ends(events);
+  t.match(e[0], { result: 'cms_error', errorCode: '500', errorNumber: 500 });
+  t.match(e[1], { result: 'cms_error', errorCode: '304' });
+  t.match(e[2], { name: '+CSQ', result: 'ok' });
+  t.equal(d.stats.writtenNoise, 1);
+});
+
+t.test('+CME ERROR numeric and verbose, +CMS ERROR', async (t) => {
+  const { events } = decode([
+    ['w', 'AT+CPIN?\r', 0],
+    ['r', '\r\n+CME ERROR: 10\r\n', 5],
+    ['w', 'AT+CPIN?\r', 10],
+    ['r', '\r\n+CME ERROR: SIM not inserted\r\n', 15],
+    ['w', 'AT+CMGR=1\r', 20],
+    ['r', '\r\n+CMS ERROR: 321\r\n', 25],
+  ]);
+  const e = ends(events);
+  t.match(e[0], { result: 'cme_error', errorCode: '10', errorNumber: 10 });
+  t.match(e[1], { result: 'cme_error', errorCode: 'SIM not inserted', errorNumber: 10 });
+  t.match(e[2], { result: 'cms_error', errorCode: '321', errorNumber: 321 });
+});
+
+t.test('other finals: NO CARRIER, BUSY, NO ANSWER, NO DIALTONE, numeric results after ATV0', async (t) => {
+  const { events } = decode([
+    ['w', 'ATD+4912345;\r', 0],
+    ['r', '\r\nBUSY\r\n', 1],
+    ['w', 'ATD+4912345;\r', 2],
+    ['r', '\r\nNO ANSWER\r\n', 3],
+    ['w', 'ATD+4912345;\r', 4],
+    ['r', '\r\nNO DIALTONE\r\n', 5],
+    ['w', 'ATD+4912345;\r', 6],
+    ['r', '\r\nNO CARRIER\r\n', 7],
+    ['w', 'ATV0\r', 8],
+    ['r', '0\r', 9],
+    ['w', 'AT+FOO\r', 10],
+    ['r', '4\r', 11],
+    ['w', 'ATV1\r', 12],
+    ['r', '\r\nOK\r\n', 13],
+    ['w', 'AT+CGSN\r', 14],
+    ['r', '\r\n0\r\n\r\nOK\r\n', 15],
+  ]);
+  t.same(
+    ends(events).map((e) => e.result),
+    ['busy', 'no_answer', 'no_dialtone', 'no_carrier', 'ok', 'error', 'ok', 'ok'],
+  );
+  t.same(ends(events)[7]?.lines, ['0'], 'a digit is an answer line again after ATV1');
+});
+
+t.test('CONNECT ends a dial and enters data mode; other commands keep waiting', async (t) => {
+  const ppp = Buffer.from([0x7e, 0xff, 0x7d, 0x23, 0xc0, 0x21, 0x01, 0x00, 0x7e, 0x7d, 0x2d]);
+  const { events, d } = decode([
+    ['w', 'ATD*99#\r', 0],
+    ['r', '\r\nCONNECT 150000000\r\n', 100],
+    ['w', ppp, 110],
+    ['r', ppp, 120],
+    ['w', ppp, 130],
+    ['r', Buffer.concat([ppp, Buffer.from('\r\n'), ppp, Buffer.from('\r\nNO CARRIER\r\n')]), 140],
+    ['w', 'AT+QFUPL="a.bin",3\r', 150],
+    ['r', '\r\nCONNECT\r\n', 160],
+    ['w', Buffer.from([1, 2, 13]), 170],
+    ['r', '\r\n+QFUPL: 3,606\r\n\r\nOK\r\n', 180],
+  ]);
+  const e = ends(events);
+  t.match(e[0], { name: 'D', result: 'connect', durationMs: 100 });
+  t.match(e[1], { name: '+QFUPL', result: 'ok', lines: ['CONNECT', '+QFUPL: 3,606'] });
+  t.same(
+    urcs(events).map((u) => u.name),
+    ['NO CARRIER'],
+  );
+  t.equal(d.stats.readNoise, 0, 'payload in data mode is not noise');
+  t.equal(d.stats.writtenNoise, 1, 'only the raw upload after a non-dial CONNECT counts');
+});
+
+t.test('a timeout ends the command at its deadline; the late final does not attach to the next command', async (t) => {
+  const { events, d } = decode([
+    ['w', 'AT+COPS?\r', 0],
+    ['tick', 4999],
+    ['tick', 5300],
+    ['w', 'AT+CSQ\r', 6000],
+    ['r', '\r\n+COPS: 0,0,"Test",7\r\n\r\nOK\r\n', 6100],
+    ['r', '\r\n+CSQ: 20,99\r\n\r\nOK\r\n', 6200],
+  ]);
+  const e = ends(events);
+  t.equal(e.length, 2);
+  t.match(e[0], { name: '+COPS', result: 'timeout', durationMs: 5000, endMs: 5000 });
+  t.match(e[1], { name: '+CSQ', result: 'ok', durationMs: 200, lines: ['+CSQ: 20,99'] });
+  t.equal(d.stats.lateResults, 1);
+  t.equal(urcs(events).length, 0, 'the late +COPS line is not a URC');
+});
+
+t.test('late final with echo on: confirmed by the next command echo', async (t) => {
+  const { events, d } = decode([
+    ['w', 'AT+CGSN\r', 0],
+    ['r', 'AT+CGSN\r', 1],
+    ['tick', 6000],
+    ['w', 'AT\r', 7000],
+    ['r', '\r\n867584030123456\r\n\r\nOK\r\n', 7010],
+    ['r', 'AT\r\r\nERROR\r\n', 7020],
+  ]);
+  const e = ends(events);
+  t.match(e[0], { name: '+CGSN', result: 'timeout' });
+  t.match(e[1], { name: 'AT', result: 'error', lines: [], durationMs: 20 });
+  t.equal(d.stats.lateResults, 1);
+  t.equal(d.stats.lateLines, 1);
+});
+
+t.test('a timed-out command that never answers does not steal the next answer (echo off)', async (t) => {
+  // The next command writes another command: the kept final was its answer.
+  const a = decode([
+    ['w', 'AT+CSQ\r', 0],
+    ['tick', 5000],
+    ['w', 'AT+CGSN\r', 6000],
+    ['r', '\r\n867584030123456\r\n\r\nOK\r\n', 6050],
+    ['w', 'AT+CIMI\r', 6100],
+    ['r', '\r\n001010123456789\r\n\r\nOK\r\n', 6150],
+  ]);
+  t.same(
+    ends(a.events).map((e) => [e.name, e.result, e.lines, e.endMs]),
+    [
+      ['+CSQ', 'timeout', [], 5000],
+      ['+CGSN', 'ok', ['867584030123456'], 6050],
+      ['+CIMI', 'ok', ['001010123456789'], 6150],
+    ],
+  );
+  t.equal(a.d.stats.reattributedResults, 1);
+  t.equal(a.d.stats.lateResults, 0);
+  // No further command: the deadline resolves it, with the time the answer came.
+  const b = decode([
+    ['w', 'AT+CSQ\r', 0],
+    ['tick', 5000],
+    ['w', 'AT+CGSN\r', 6000],
+    ['r', '\r\n867584030123456\r\n\r\nOK\r\n', 6050],
+    ['tick', 20000],
+  ]);
+  t.same(
+    ends(b.events).map((e) => [e.name, e.result, e.durationMs]),
+    [
+      ['+CSQ', 'timeout', 5000],
+      ['+CGSN', 'ok', 50],
+    ],
+  );
+});
+
+t.test('a command the application gave up on (its own shorter timeout) ends when the next one is written', async (t) => {
+  // Echo off: the silent +CGSN is abandoned at 2000 ms; the next answer belongs to AT, not to it.
+  const off = decode([
+    ['w', 'AT+CGSN\r', 0],
+    ['w', 'AT\r', 2000],
+    ['r', '\r\nOK\r\n', 2010],
+    ['w', 'AT+CSQ\r', 2100],
+    ['r', '\r\n+CSQ: 20,99\r\n\r\nOK\r\n', 2110],
+  ]);
+  t.same(
+    ends(off.events).map((e) => [e.name, e.result, e.durationMs]),
+    [
+      ['+CGSN', 'timeout', 2000],
+      ['AT', 'ok', 10],
+      ['+CSQ', 'ok', 10],
+    ],
+  );
+  // Echo on: the echo of AT proves the modem is past +CGSN.
+  const on = decode([
+    ['w', 'AT+CGSN\r', 0],
+    ['r', 'AT+CGSN\r', 1],
+    ['w', 'AT\r', 2000],
+    ['r', 'AT\r\r\nOK\r\n', 2010],
+  ]);
+  t.same(
+    ends(on.events).map((e) => [e.name, e.result, e.endMs]),
+    [
+      ['+CGSN', 'timeout', 2000],
+      ['AT', 'ok', 2010],
+    ],
+  );
+  // Pipelined commands (written within abandonAfterMs) are not given up.
+  const piped = decode([
+    ['w', 'AT+CGSN\r', 0],
+    ['w', 'AT\r', 500],
+    ['r', '\r\n867584030123456\r\n\r\nOK\r\n\r\nOK\r\n', 600],
+  ]);
+  t.same(
+    ends(piped.events).map((e) => [e.name, e.result, e.lines]),
+    [
+      ['+CGSN', 'ok', ['867584030123456']],
+      ['AT', 'ok', []],
+    ],
+  );
+  const disabled = decode(
+    [
+      ['w', 'AT+CGSN\r', 0],
+      ['w', 'AT\r', 2000],
+    ],
+    { abandonAfterMs: Infinity },
+  );
+  t.equal(disabled.d.pendingCount, 2);
+});
+
+t.test('a prefixed answer only the new command can produce proves the old one is done', async (t) => {
+  const { events } = decode([
+    ['w', 'AT+CSQ\r', 0],
+    ['tick', 5000],
+    ['w', 'AT+CPIN?\r', 6000],
+    ['r', '\r\n+CPIN: READY\r\n\r\nOK\r\n', 6010],
+  ]);
+  t.match(ends(events)[1], { name: '+CPIN', result: 'ok', lines: ['+CPIN: READY'], endMs: 6010 });
+});
+
+t.test('the late window closes: an old timed-out command no longer swallows finals', async (t) => {
+  const { events, d } = decode(
+    [
+      ['w', 'AT+CSQ\r', 0],
+      ['tick', 5000],
+      ['tick', 7000],
+      ['w', 'AT\r', 8000],
+      ['r', '\r\nOK\r\n', 8010],
+    ],
+    { lateAnswerWindowMs: 2000 },
+  );
+  t.match(ends(events)[1], { name: 'AT', result: 'ok', endMs: 8010 });
+  t.equal(d.queuedCount, 0);
+  t.equal(d.stats.lateResults, 0);
+});
+
+t.test('timeouts are per command and configurable', async (t) => {
+  const { events } = decode(
+    [
+      ['w', 'AT+COPS=?\r', 0],
+      ['w', 'AT+CSIM=10,"00C0000020"\r', 0],
+      ['w', 'AT+CPIN?\r', 0],
+      ['w', 'ATI\r', 0],
+      ['w', 'AT+CMGS=19\r', 0], // last: what follows would be its message body
+      ['tick', 100_000],
+    ],
+    { commandTimeoutsMs: { '+CSIM': 2000, '+CPIN?': 3000 }, defaultTimeoutMs: 4000 },
+  );
+  t.same(
+    ends(events).map((e) => [e.name, e.durationMs]),
+    [
+      ['+CSIM', 2000],
+      ['+CPIN', 3000],
+      ['I', 4000],
+      ['+COPS', 60000],
+      ['+CMGS', 60000],
+    ],
+    'timeouts are reported in deadline order',
+  );
+});
+
+t.test('stray finals, noise and overflow are counted, never decoded', async (t) => {
+  const noise = Buffer.from([0x00, 0xff, 0x13, 0x80, 0x0d, 0x41, 0x54, 0x01, 0x0d, 0x7e, 0x0a]);
+  const { events, d } = decode([
+    ['r', '\r\nOK\r\n', 0],
+    ['w', noise, 1],
+    ['w', 'hello world\r', 2],
+    ['r', noise, 3],
+  ]);
+  t.equal(of(events, 'commandStart').length, 0, 'binary written data creates no command');
+  t.equal(d.stats.strayFinals, 1);
+  t.equal(d.stats.writtenNoise, 3);
+  t.ok(d.stats.readNoise >= 1);
+});
+
+t.test('1 MB without a line end stays bounded, and the next line decodes', async (t) => {
+  const mb = Buffer.alloc(1 << 20, 0x41);
+  const { events, d } = decode([
+    ['w', 'AT\r', 0],
+    ['r', mb, 1],
+    ['r', mb, 2],
+  ]);
+  t.ok(d.bufferedBytes <= 4096, `buffered ${d.bufferedBytes}`);
+  t.equal(d.stats.readOverflow, 1, 'one overflowing line counted once');
+  d.read('\r\nOK\r\n', 3);
+  t.match(ends(events)[0], { name: 'AT', result: 'ok' });
+  d.written(mb, 4);
+  d.written(mb, 5);
+  t.ok(d.bufferedBytes <= 4096);
+  t.equal(d.stats.writtenOverflow, 1);
+  d.written('\rAT+CSQ\r', 6);
+  t.equal(d.pendingCount, 1, 'the overflowing written line is skipped, the next one decodes');
+});
+
+t.test('the pending queue is bounded: oldest commands end as overflow', async (t) => {
+  const steps: Step[] = [];
+  for (let i = 0; i < 40; i++) steps.push(['w', `AT+CSQ\r`, i]);
+  const { events, d } = decode(steps, { maxPending: 32 });
+  t.equal(d.queuedCount, 32);
+  t.equal(ends(events).length, 8);
+  t.ok(ends(events).every((e) => e.result === 'overflow'));
+  t.equal(d.stats.queueOverflow, 8);
+});
+
+t.test('stored lines are bounded per command', async (t) => {
+  let answer = '';
+  for (let i = 0; i < 40; i++) answer += `+CMGL: ${i},1,,24\r\n${'A'.repeat(400)}\r\n`;
+  const { events } = decode([
+    ['w', 'AT+CMGL=4\r', 0],
+    ['r', answer + '\r\nOK\r\n', 1],
+  ]);
+  const [e] = ends(events);
+  t.equal(e?.lines.length, 16);
+  t.equal(e?.linesTruncated, true);
+  t.ok(e?.lines.every((l) => l.length <= 256));
+});
+
+t.test('a throwing listener is counted and decoding goes on', async (t) => {
+  let n = 0;
+  const d = new AtDecoder({
+    commandStart() {
+      throw new Error('boom');
+    },
+    commandEnd() {
+      n++;
+    },
+  });
+  d.written('AT\r', 0);
+  d.read('\r\nOK\r\n', 1);
+  t.equal(n, 1);
+  t.equal(d.stats.listenerErrors, 1);
+});
+
+t.test('close() ends pending commands as closed', async (t) => {
+  const { events, d } = decode([['w', 'AT+CSQ\r', 0]]);
+  d.close(10);
+  t.match(ends(events)[0], { result: 'closed', durationMs: 10 });
+  t.equal(d.pendingCount, 0);
+});
+
+// ------------------------------------------------------------------ properties
+
+/** A transcript touching most paths: echo, URCs, two-line URC, prompt, CSIM, CRSM, errors, timeout. */
+const TRANSCRIPT: Step[] = [
+  ['r', '\r\nRDY\r\n', 0],
+  ['w', 'ATE1\r', 10],
+  ['r', 'ATE1\r\r\nOK\r\n', 12],
+  ['w', 'AT+CSIM=14,"00A40004023F00"\r', 20],
+  ['r', 'AT+CSIM=14,"00A40004023F00"\r\r\n+CMTI: "SM",3\r\n\r\n+CSIM: 4,"6120"\r\n\r\nOK\r\n', 30],
+  ['w', 'AT+CRSM=176,28423,0,0,9\r', 40],
+  ['r', 'AT+CRSM=176,28423,0,0,9\r\r\n+CMT: ,24\r\n07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07\r\n', 45],
+  ['r', '\r\n+CRSM: 144,0,"080910101032547698"\r\n\r\nOK\r\n', 50],
+  ['w', 'AT+CMGS=19\r', 60],
+  ['r', 'AT+CMGS=19\r\r\n> ', 65],
+  ['w', PDU + '\x1a', 70],
+  ['r', PDU + '\x1a\r\n+CMGS: 7\r\n\r\nOK\r\n', 80],
+  ['w', 'AT+CMGS=19\r', 90],
+  ['r', 'AT+CMGS=19\r\r\n> ', 95],
+  ['w', '0011\x1b', 100],
+  ['r', '0011\x1b\r\nOK\r\n', 105],
+  ['w', 'AT+CPIN?\r', 110],
+  ['r', 'AT+CPIN?\r\r\n+CME ERROR: SIM not inserted\r\n', 115],
+  ['w', 'AT+COPS?\r', 120],
+  ['tick', 6000],
+  ['w', 'AT+CGSN\r', 6100],
+  ['r', '\r\n+COPS: 0,0,"x",7\r\n\r\nOK\r\nAT+CGSN\r\r\n867584030123456\r\n\r\nOK\r\n', 6200],
+  ['w', Buffer.from([0, 1, 2, 0xff, 13]), 6300],
+  ['r', Buffer.from([0, 1, 2, 0xff, 13, 10]), 6310],
+  ['w', 'ATD*99#\r', 6400],
+  ['r', 'ATD*99#\r\r\nCONNECT\r\n', 6410],
+  ['r', Buffer.from([0x7e, 1, 2, 0x7e, 13, 10]), 6420],
+  ['r', '\r\nNO CARRIER\r\n', 6430],
+  ['w', 'AT\r', 6500],
+  ['r', '\r\nOK\r\n', 6510],
+];
+
+/** Splits each step's bytes at the given cut points (keeping order and timestamps). */
+function rechunk(steps: readonly Step[], cuts: number[][]): Step[] {
+  const out: Step[] = [];
+  steps.forEach((s, i) => {
+    if (s[0] === 'tick') {
+      out.push(s);
+      return;
+    }
+    const buf = typeof s[1] === 'string' ? Buffer.from(s[1], 'latin1') : Buffer.from(s[1]);
+    const points = [...new Set((cuts[i] ?? []).map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
+    let from = 0;
+    for (const p of [...points, buf.length]) {
+      if (p > from) out.push([s[0], buf.subarray(from, p), s[2]]);
+      from = Math.max(from, p);
+    }
+  });
+  return out;
+}
+
+t.test('the reference transcript decodes as expected', async (t) => {
+  const { events, d } = decode(TRANSCRIPT);
+  t.same(
+    ends(events).map((e) => [e.name, e.result]),
+    [
+      ['E', 'ok'],
+      ['+CSIM', 'ok'],
+      ['+CRSM', 'ok'],
+      ['+CMGS', 'ok'],
+      ['+CMGS', 'cancelled'],
+      ['+CPIN', 'cme_error'],
+      ['+COPS', 'timeout'],
+      ['+CGSN', 'ok'],
+      ['D', 'connect'],
+      ['AT', 'ok'],
+    ],
+  );
+  t.same(
+    urcs(events).map((u) => u.name),
+    ['RDY', '+CMTI', '+CMT', 'NO CARRIER'],
+  );
+  t.equal(of(events, 'prompt').length, 2);
+  t.equal(of(events, 'smsSubmit').length, 1);
+  t.equal(d.stats.lateResults, 1);
+  t.equal(d.pendingCount, 0);
+});
+
+t.test('property: any chunking of a transcript decodes to the same events', async (t) => {
+  const reference = JSON.stringify(decode(TRANSCRIPT).events);
+  fc.assert(
+    fc.property(
+      fc.array(fc.array(fc.nat({ max: 300 }), { maxLength: 12 }), {
+        minLength: TRANSCRIPT.length,
+        maxLength: TRANSCRIPT.length,
+      }),
+      (cuts) => JSON.stringify(decode(rechunk(TRANSCRIPT, cuts)).events) === reference,
+    ),
+    { numRuns: 300 },
+  );
+  // Byte by byte, the extreme chunking.
+  const bytewise = rechunk(
+    TRANSCRIPT,
+    TRANSCRIPT.map((s) => (s[0] === 'tick' ? [] : Array.from({ length: 300 }, (_, i) => i))),
+  );
+  t.equal(JSON.stringify(decode(bytewise).events), reference);
+});
+
+t.test('property: random input never throws and stays bounded', async (t) => {
+  const alphabet = ['AT', '\r', '\n', 'OK', 'ERROR', '> ', '+CMGS', '\x1a', '\x1b', '+CMT: ,2', 'AT+CMGS=2', '"', ','];
+  const token = fc.oneof(
+    fc.uint8Array({ maxLength: 64 }),
+    fc.constantFrom(...alphabet).map((s) => Buffer.from(s, 'latin1')),
+  );
+  const step = fc.tuple(fc.constantFrom<'w' | 'r' | 'tick'>('w', 'r', 'r', 'tick'), token, fc.nat({ max: 20000 }));
+  fc.assert(
+    fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+      const d = new AtDecoder(
+        { commandEnd: () => undefined, urc: () => undefined },
+        { maxLineLength: 128, maxWrittenLineLength: 128, maxPending: 4 },
+      );
+      let now = 0;
+      for (const [dir, bytes, dt] of steps) {
+        now += dt;
+        if (dir === 'tick') d.tick(now);
+        else if (dir === 'w') d.written(bytes, now);
+        else d.read(bytes, now);
+      }
+      return d.stats.internalErrors === 0 && d.bufferedBytes <= 256 && d.queuedCount <= 4;
+    }),
+    { numRuns: 1500 },
+  );
+  const d = new AtDecoder();
+  t.doesNotThrow(() => {
+    d.written(undefined as unknown as string, NaN);
+    d.read(null as unknown as string, Infinity);
+    d.tick(Number.NaN);
+  });
+});
+
+t.test('property: random AT-ish transcripts decode the same in any chunking', async (t) => {
+  const written = ['AT\r', 'ATI\r', 'AT+CSQ\r', 'AT+CMGS=19\r', PDU, '\x1a', '\x1b', 'AT+CSIM=4,"0070"\r', '\r', 'A/', 'x'];
+  const read = [
+    '\r\nOK\r\n',
+    '\r\nERROR\r\n',
+    'AT\r',
+    'AT+CSQ\r',
+    '\r\n> ',
+    '>',
+    ' ',
+    '\r\n+CSQ: 1,2\r\n',
+    '\r\n+CMT: ,2\r\n',
+    '0011\r\n',
+    '\r\n+CMGS: 3\r\n',
+    '\r\n+CSIM: 4,"9000"\r\n',
+    'Quectel\r\n',
+    '\r\nRING\r\n',
+    '\r\nCONNECT\r\n',
+    '\x00\x7e',
+  ];
+  const stepArb = fc.oneof(
+    fc.tuple(fc.constant<'w'>('w'), fc.array(fc.constantFrom(...written), { minLength: 1, maxLength: 3 })),
+    fc.tuple(fc.constant<'r'>('r'), fc.array(fc.constantFrom(...read), { minLength: 1, maxLength: 4 })),
+    fc.tuple(fc.constant<'tick'>('tick'), fc.constant([] as string[])),
+  );
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(stepArb, fc.nat({ max: 3000 }), fc.array(fc.nat({ max: 200 }), { maxLength: 6 })), {
+        maxLength: 30,
+      }),
+      (raw) => {
+        let now = 0;
+        const steps: Step[] = [];
+        const cuts: number[][] = [];
+        for (const [[dir, parts], dt, c] of raw) {
+          now += dt;
+          steps.push(dir === 'tick' ? ['tick', now] : [dir, parts.join(''), now]);
+          cuts.push(c);
+        }
+        const whole = decode(steps, { defaultTimeoutMs: 2000, maxPending: 6 });
+        const split = decode(rechunk(steps, cuts), { defaultTimeoutMs: 2000, maxPending: 6 });
+        return (
+          JSON.stringify(whole.events) === JSON.stringify(split.events) &&
+          JSON.stringify(whole.d.stats) === JSON.stringify(split.d.stats)
+        );
+      },
+    ),
+    { numRuns: 700 },
+  );
+  t.pass('chunking independent');
+});
