@@ -330,7 +330,7 @@ function installExitHooks(sdk: CardlinkSdk): void {
   if (exitHooks !== undefined) return;
   let flushedAtExit = false;
   const onSignal = (signal: NodeJS.Signals): void => {
-    const appHandlers = process.listenerCount(signal) - 1;
+    const appHandlers = process.listenerCount(signal) - 1 - signalExitListeners();
     const done = sdk.shutdown();
     if (appHandlers > 0) return;
     void done.finally(() => {
@@ -346,6 +346,22 @@ function installExitHooks(sdk: CardlinkSdk): void {
   exitHooks = { onSignal, onBeforeExit };
   for (const s of SIGNALS) process.on(s, onSignal);
   process.on('beforeExit', onBeforeExit);
+}
+
+/**
+ * Listeners installed by the `signal-exit` package (used by many libraries and test runners). They
+ * only re-raise a signal when no other listener exists, so they must not count as the application
+ * handling it: otherwise both sides wait for the other and SIGTERM would no longer end the process.
+ */
+function signalExitListeners(): number {
+  // v4 keeps its emitter on globalThis under a registered symbol, v3 on process.
+  const g = globalThis as unknown as Record<symbol, { count?: unknown } | undefined>;
+  const p = process as unknown as Record<string, { count?: unknown } | undefined>;
+  let n = 0;
+  for (const e of [g[Symbol.for('signal-exit emitter')], p['__signal_exit_emitter__']]) {
+    if (e !== undefined && typeof e.count === 'number') n += e.count;
+  }
+  return n;
 }
 
 function removeExitHooks(): void {
