@@ -26,7 +26,8 @@ t.teardown(() => h.shutdown());
 
 function sClient(port: number, args: string[]): Promise<number | null> {
   return new Promise((resolve) => {
-    const p = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_2', ...args], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const proto = args.some((a) => /^-tls1(_\d)?$/.test(a)) ? [] : ['-tls1_2'];
+    const p = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, ...proto, ...args], { stdio: ['pipe', 'ignore', 'ignore'] });
     p.stdin.end();
     p.on('exit', (code) => resolve(code));
   });
@@ -167,6 +168,37 @@ t.test('session types and ends: resumed, triggered (with link), stopped mid-scri
   await eventually(async () => (await h.value('cardlink_tls_connections_active')) === 0, 5000, 'connections closed');
   t.equal(await h.value('cardlink_sessions_active'), 0);
   h.spans.reset();
+});
+
+t.test('handshakes that never finish: protocol version, ClientHello then vanish, handshake timeout', async (t) => {
+  const net = await import('node:net');
+  const server = await startAdminServer({ kind: 'tls', keys, scriptsFor: () => [], handshakeTimeoutMs: 300 });
+  t.teardown(() => server.close());
+  const before = {
+    proto: await h.value('cardlink_tls_handshakes_total', { failure_reason: 'protocol_version' }),
+    abort: await h.value('cardlink_tls_handshakes_total', { failure_reason: 'client_abort' }),
+    timeout: await h.value('cardlink_tls_handshakes_total', { failure_reason: 'timeout' }),
+  };
+  await sClient(server.port, ['-tls1_1', '-psk', KEY_HEX, '-psk_identity', 'card-001', '-cipher', 'PSK-AES128-CBC-SHA@SECLEVEL=0']);
+  // A ClientHello record header and a few bytes, then the client is gone.
+  await new Promise<void>((resolve) => {
+    const c = net.connect(server.port, '127.0.0.1', () => {
+      c.write(Buffer.from('16030100a5010000a10303', 'hex'));
+      setTimeout(() => c.destroy(), 50);
+    });
+    c.on('close', () => resolve());
+  });
+  // Connected, silent: the server's handshakeTimeout ends it.
+  const silent = net.connect(server.port, '127.0.0.1');
+  t.teardown(() => silent.destroy());
+  await eventually(
+    async () => (await h.value('cardlink_tls_handshakes_total', { failure_reason: 'timeout' })) === before.timeout + 1,
+    5000,
+    'handshake timeout',
+  );
+  t.equal((await h.value('cardlink_tls_handshakes_total', { failure_reason: 'protocol_version' })) - before.proto, 1);
+  t.equal((await h.value('cardlink_tls_handshakes_total', { failure_reason: 'client_abort' })) - before.abort, 1);
+  t.equal(await h.value('cardlink_tls_connections_active'), 0, 'failed handshakes never count as connections');
 });
 
 t.test('garbage on the secure socket: the server sees the same bytes, nothing is thrown', async (t) => {
