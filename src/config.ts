@@ -50,6 +50,12 @@ export interface CardlinkConfig {
   instrumentations: InstrumentationName[];
   /** Module specifiers whose default export is an Instrumentation, an array of them, or a factory. */
   extraInstrumentations: string[];
+  /**
+   * Register the import-in-the-middle ESM loader hook: `auto` (default) only when extra
+   * instrumentations are loaded (ours patch prototypes, internal CommonJS files and builtins, which
+   * ESM applications share, and so do not need it; the hook's loader thread costs ~70 ms of start-up).
+   */
+  esmHook: 'auto' | 'true' | 'false';
   logLevel: LogLevel;
   componentLogLevels: Record<string, LogLevel>;
   logFormat: 'json' | 'pretty';
@@ -299,6 +305,7 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
       port: r.port('CARDLINK_HEALTH_PORT', 8081),
     },
     instrumentations: wanted.filter((n) => !off.includes(n)),
+    esmHook: r.oneOf('CARDLINK_ESM_HOOK', ['auto', 'true', 'false'] as const, 'auto'),
     extraInstrumentations: (trimmed(env, 'CARDLINK_EXTRA_INSTRUMENTATIONS') ?? '')
       .split(',')
       .map((x) => x.trim())

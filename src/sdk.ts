@@ -28,13 +28,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import {
-  BatchLogRecordProcessor,
-  ConsoleLogRecordExporter,
-  LoggerProvider,
-  type LogRecordExporter,
-  type LogRecordProcessor,
-} from '@opentelemetry/sdk-logs';
+import type { LoggerProvider, LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { Resource } from '@opentelemetry/resources';
 import { parseConfig, type CardlinkConfig, type Env } from './config.js';
 import { installDiag, printLine } from './diag.js';
@@ -193,7 +187,8 @@ async function startOnce(options: StartOptions): Promise<CardlinkSdk> {
 
 async function build(config: CardlinkConfig, options: StartOptions): Promise<CardlinkSdk> {
   let waitForHooks: (() => Promise<void>) | undefined;
-  if (options.registerEsmHook === true) {
+  const wantHook = config.esmHook === 'true' || (config.esmHook === 'auto' && config.extraInstrumentations.length > 0);
+  if (options.registerEsmHook === true && wantHook) {
     // Only modules an instrumentation hooks are wrapped (cheaper start-up than wrapping every import).
     const iitm = await import('import-in-the-middle');
     const channel = iitm.createAddHookMessageChannel();
@@ -235,11 +230,15 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
   tracerProvider.register();
 
   let loggerProvider: LoggerProvider | undefined;
-  const logProcessors: LogRecordProcessor[] = [];
-  if (config.logsExporters.includes('otlp')) logProcessors.push(new BatchLogRecordProcessor({ exporter: await otlpLogExporter(config) }));
-  if (config.logsExporters.includes('console')) logProcessors.push(new BatchLogRecordProcessor({ exporter: new ConsoleLogRecordExporter() }));
-  if (logProcessors.length > 0) {
-    loggerProvider = new LoggerProvider({ resource, processors: logProcessors });
+  if (config.logsExporters.length > 0) {
+    // Loaded only when logs are exported: most labs scrape metrics and never pay for it.
+    const sdkLogs = await import('@opentelemetry/sdk-logs');
+    const logProcessors: LogRecordProcessor[] = [];
+    if (config.logsExporters.includes('otlp')) logProcessors.push(new sdkLogs.BatchLogRecordProcessor({ exporter: await otlpLogExporter(config) }));
+    if (config.logsExporters.includes('console')) {
+      logProcessors.push(new sdkLogs.BatchLogRecordProcessor({ exporter: new sdkLogs.ConsoleLogRecordExporter() }));
+    }
+    loggerProvider = new sdkLogs.LoggerProvider({ resource, processors: logProcessors });
     logs.setGlobalLoggerProvider(loggerProvider);
   }
 
