@@ -24,7 +24,7 @@ import {
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { takeTrigger } from '../../src/triggers.js';
-import { bytesToHex, describeStatusWord, isSensitiveCommand, statusCategory, statusWordHex } from '../shared/apdu.js';
+import { countCommand, countResponse, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
 import { HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
 import { OtaSessionTracker, type ApduExchange, type SentCommand, type SessionSink, type SessionStatus } from './ota-session.js';
 import { DEVICE_TYPE_VALUES, type DeviceType, type SessionType, type TlsInstrumentationConfig } from './types.js';
@@ -52,8 +52,6 @@ function cached(key: string, make: () => Attributes): Attributes {
   }
   return a;
 }
-const SENT: Attributes = { direction: 'sent' };
-const RECEIVED: Attributes = { direction: 'received' };
 
 function toBytes(chunk: unknown, encoding: BufferEncoding | undefined): Uint8Array | undefined {
   if (chunk instanceof Uint8Array) return chunk;
@@ -231,14 +229,7 @@ export class OtaConnection implements SessionSink {
 
   scriptSent(_atMs: number, commands: readonly SentCommand[]): void {
     const m = this.ctx.instruments();
-    const deviceType = this.deviceType;
-    let bytes = 0;
-    for (const c of commands) {
-      const type = c.apdu.commandType;
-      m.apduCommands.add(1, cached(`c:${type}:${deviceType}`, () => ({ command_type: type, device_type: deviceType })));
-      bytes += c.bytes.length;
-    }
-    m.apduBytes.add(bytes, SENT);
+    for (const c of commands) countCommand(m, c.apdu.commandType, this.deviceType, c.bytes.length);
   }
 
   scriptAnswered(sentAtMs: number, atMs: number, exchanges: readonly ApduExchange[], executed: number | null): void {
@@ -246,49 +237,23 @@ export class OtaConnection implements SessionSink {
     const tracer = this.ctx.tracer();
     const parent = this.session ? trace.setSpan(context.active(), this.session) : context.active();
     const capture = this.ctx.config().captureApduData === true;
-    const seconds = (atMs - sentAtMs) / 1000;
-    let received = 0;
     for (const x of exchanges) {
       const type = x.command.apdu.commandType;
       this.apduCount++;
-      const attributes: Attributes = {
-        'cardlink.apdu.command_type': type,
-        'cardlink.apdu.cla': x.command.apdu.cla,
-        'cardlink.apdu.ins': x.command.apdu.ins,
-        'cardlink.apdu.p1': x.command.apdu.p1,
-        'cardlink.apdu.p2': x.command.apdu.p2,
-        'cardlink.device.type': this.deviceType,
-      };
-      if (capture) attributes['cardlink.apdu.command'] = commandForSpan(x.command);
-      const span = tracer.startSpan(`apdu.${type}`, { kind: SpanKind.CLIENT, startTime: sentAtMs, attributes }, parent);
+      const span = startApduSpan(tracer, x.command.apdu, x.command.bytes, this.deviceType, sentAtMs, parent, capture);
       if (x.response === null) {
         this.notExecuted++;
-        span.setAttribute('cardlink.apdu.executed', false);
-      } else {
-        const sw = x.response.sw;
-        const swHex = statusWordHex(sw);
-        const category = statusCategory(sw);
-        received += x.responseBytes?.length ?? 0;
-        m.apduResponses.add(1, cached(`r:${swHex}`, () => ({ status_word: swHex, status_category: category })));
-        span.setAttribute('cardlink.apdu.sw', swHex);
-        span.setAttribute('cardlink.apdu.status_category', category);
-        if (capture && x.responseBytes !== null) {
-          span.setAttribute('cardlink.apdu.response', isSensitiveCommand(type) ? `<redacted>${swHex}` : bytesToHex(x.responseBytes));
-        }
-        if (category !== 'success') {
-          this.errorCount += category === 'error' ? 1 : 0;
-          span.setStatus({ code: SpanStatusCode.ERROR, message: `${swHex} ${describeStatusWord(sw)}` });
-        }
+        endApduSpan(span, type, null, null, undefined, undefined, capture, atMs);
+        continue;
       }
-      span.end(atMs);
+      const { swHex, category } = countResponse(m, x.response.sw, x.responseBytes?.length ?? 0);
+      if (category === 'error') this.errorCount++;
+      endApduSpan(span, type, x.response, x.responseBytes, swHex, category, capture, atMs);
     }
-    if (received > 0) m.apduBytes.add(received, RECEIVED);
-    if (exchanges.length === 1) {
-      const type = (exchanges[0] as ApduExchange).command.apdu.commandType;
-      m.apduDuration.record(seconds, cached(`t:${type}`, () => ({ command_type: type })));
-    } else if (exchanges.length > 1) {
-      m.apduDuration.record(seconds, SCRIPT);
-    }
+    // One C-APDU per script: its own timing; several: one SCRIPT timing (no invented per-APDU split).
+    const seconds = (atMs - sentAtMs) / 1000;
+    if (exchanges.length === 1) timeApdu(m, (exchanges[0] as ApduExchange).command.apdu.commandType, seconds);
+    else if (exchanges.length > 1) timeApdu(m, 'SCRIPT', seconds);
     if (executed !== null) this.session?.setAttribute('cardlink.scp81.last_executed', executed);
   }
 
@@ -327,8 +292,6 @@ export class OtaConnection implements SessionSink {
   }
 }
 
-const SCRIPT: Attributes = { command_type: 'SCRIPT' };
-
 function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
@@ -340,12 +303,6 @@ function requestInfo(head: HttpMessageHead) {
     resume: head.headers['x-admin-resume'],
     scriptStatus: head.headers['x-admin-script-status'],
   };
-}
-
-/** Command hex for spans; PUT KEY / STORE DATA keep only their header (CLA INS P1 P2): the data is key material. */
-function commandForSpan(c: SentCommand): string {
-  if (isSensitiveCommand(c.apdu.commandType)) return `${bytesToHex(c.bytes, 0, 4)}<redacted>`;
-  return bytesToHex(c.bytes);
 }
 
 /** Collects an https request body up to a bound (the same 64 KiB as the raw-socket scanner). */

@@ -1,0 +1,107 @@
+/**
+ * Recording one APDU exchange as telemetry, the same way whichever path saw it (SCP81 over TLS,
+ * AT+CSIM on a modem, the programmatic API): the catalogue's APDU counters and histogram with
+ * cached attribute objects, and an `apdu.<COMMAND_TYPE>` CLIENT span with `cardlink.apdu.*`
+ * attributes. Payloads go on spans only when capture is on, and never for PUT KEY / STORE DATA.
+ */
+import { SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
+import {
+  bytesToHex,
+  describeStatusWord,
+  isSensitiveCommand,
+  statusCategory,
+  statusWordHex,
+  type CommandApdu,
+  type ResponseApdu,
+  type StatusCategory,
+} from './apdu.js';
+
+export type ApduDeviceType = 'phone' | 'modem' | 'simulator' | 'unknown';
+
+const cache = new Map<string, Attributes>();
+function cached(key: string, make: () => Attributes): Attributes {
+  let a = cache.get(key);
+  if (a === undefined) {
+    a = make();
+    // Label values are bounded (command types, 65 536 status words at most): the cap is a safety net.
+    if (cache.size < 70_000) cache.set(key, a);
+  }
+  return a;
+}
+
+const SENT: Attributes = { direction: 'sent' };
+const RECEIVED: Attributes = { direction: 'received' };
+const SCRIPT: Attributes = { command_type: 'SCRIPT' };
+
+export function countCommand(m: CardlinkInstruments, type: string, deviceType: ApduDeviceType, byteLength: number): void {
+  m.apduCommands.add(1, cached(`c:${type}:${deviceType}`, () => ({ command_type: type, device_type: deviceType })));
+  if (byteLength > 0) m.apduBytes.add(byteLength, SENT);
+}
+
+export function countResponse(m: CardlinkInstruments, sw: number, byteLength: number): { swHex: string; category: StatusCategory } {
+  const swHex = statusWordHex(sw);
+  const category = statusCategory(sw);
+  m.apduResponses.add(1, cached(`r:${swHex}`, () => ({ status_word: swHex, status_category: category })));
+  if (byteLength > 0) m.apduBytes.add(byteLength, RECEIVED);
+  return { swHex, category };
+}
+
+/** `cardlink_apdu_duration_seconds`: per APDU when it was timed alone, `SCRIPT` for a multi-APDU script. */
+export function timeApdu(m: CardlinkInstruments, type: string | 'SCRIPT', seconds: number): void {
+  m.apduDuration.record(seconds, type === 'SCRIPT' ? SCRIPT : cached(`t:${type}`, () => ({ command_type: type })));
+}
+
+/** Command hex for spans; PUT KEY / STORE DATA keep only CLA INS P1 P2: their data is key material. */
+export function commandHexForSpan(command: CommandApdu, bytes: Uint8Array): string {
+  if (isSensitiveCommand(command.commandType)) return `${bytesToHex(bytes, 0, 4)}<redacted>`;
+  return bytesToHex(bytes);
+}
+
+export function startApduSpan(
+  tracer: Tracer,
+  command: CommandApdu,
+  bytes: Uint8Array,
+  deviceType: ApduDeviceType,
+  startMs: number,
+  parent: Context,
+  capture: boolean,
+): Span {
+  const attributes: Attributes = {
+    'cardlink.apdu.command_type': command.commandType,
+    'cardlink.apdu.cla': command.cla,
+    'cardlink.apdu.ins': command.ins,
+    'cardlink.apdu.p1': command.p1,
+    'cardlink.apdu.p2': command.p2,
+    'cardlink.device.type': deviceType,
+  };
+  if (capture) attributes['cardlink.apdu.command'] = commandHexForSpan(command, bytes);
+  return tracer.startSpan(`apdu.${command.commandType}`, { kind: SpanKind.CLIENT, startTime: startMs, attributes }, parent);
+}
+
+/**
+ * End an APDU span with its response (null: the card never executed it). Returns the status
+ * category, or undefined when there was no response.
+ */
+export function endApduSpan(
+  span: Span,
+  commandType: string,
+  response: ResponseApdu | null,
+  responseBytes: Uint8Array | null,
+  swHex: string | undefined,
+  category: StatusCategory | undefined,
+  capture: boolean,
+  endMs: number,
+): void {
+  if (response === null || swHex === undefined || category === undefined) {
+    span.setAttribute('cardlink.apdu.executed', false);
+  } else {
+    span.setAttribute('cardlink.apdu.sw', swHex);
+    span.setAttribute('cardlink.apdu.status_category', category);
+    if (capture && responseBytes !== null) {
+      span.setAttribute('cardlink.apdu.response', isSensitiveCommand(commandType) ? `<redacted>${swHex}` : bytesToHex(responseBytes));
+    }
+    if (category !== 'success') span.setStatus({ code: SpanStatusCode.ERROR, message: `${swHex} ${describeStatusWord(response.sw)}` });
+  }
+  span.end(endMs);
+}
