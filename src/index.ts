@@ -5,3 +5,4 @@ export { METRICS, METER_NAME, type MetricDefinition, type MetricKey } from './me
 export { getInstruments, type CardlinkInstruments } from './metrics/instruments.js';
 export { exportStatuses, type ExportStatus } from './export-status.js';
 export { VERSION } from './version.js';
+export * from './api/index.js';

@@ -1,0 +1,44 @@
+import { hexToBytes } from '../../instrumentations/shared/apdu.js';
+import { DEVICE_TYPES, SESSION_STATUSES, SESSION_TYPES } from '../metrics/catalogue.js';
+import { CardlinkInputError } from './errors.js';
+
+export type DeviceType = (typeof DEVICE_TYPES)[number];
+export type SessionStatus = (typeof SESSION_STATUSES)[number];
+export type SessionType = (typeof SESSION_TYPES)[number];
+
+/** Bytes from a Uint8Array or a hex string (spaces allowed); anything else is a CardlinkInputError. */
+export function toBytes(field: string, value: unknown, minLength: number): Uint8Array {
+  let bytes: Uint8Array | null;
+  if (value instanceof Uint8Array) bytes = value;
+  else if (typeof value === 'string') {
+    bytes = hexToBytes(value);
+    if (bytes === null) throw new CardlinkInputError(field, 'not valid hex (odd length or a non-hex character)');
+  } else throw new CardlinkInputError(field, 'expected a Uint8Array or a hex string');
+  if (bytes.length < minLength) throw new CardlinkInputError(field, `needs at least ${minLength} bytes, got ${bytes.length}`);
+  return bytes;
+}
+
+export function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[], dflt?: T): T {
+  if (value === undefined && dflt !== undefined) return dflt;
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  throw new CardlinkInputError(field, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+}
+
+export function duration(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new CardlinkInputError(field, `expected a finite, non-negative number of milliseconds, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+const NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** A bounded label value chosen in code (operation names, error types). */
+export function labelName(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    throw new CardlinkInputError(field, 'expected 1-64 characters of A-Z a-z 0-9 _ . : -');
+  }
+  return value;
+}
+
+export const deviceType = (v: unknown): DeviceType => oneOf('deviceType', v, DEVICE_TYPES, 'unknown');
