@@ -6,3 +6,4 @@ export { withSpan, traced, apduSpan, sessionSpan, injectContext, extractContext 
 export type { ApduSpanInput, SessionSpanInput } from './spans.js';
 export { monitor } from './monitor.js';
 export type { DeviceType, SessionStatus, SessionType } from './validate.js';
+export { getTracer, getMeter } from './accessors.js';

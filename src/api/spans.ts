@@ -144,7 +144,18 @@ export function injectContext<C extends Record<string, string>>(carrier: C, ctx:
   return carrier;
 }
 
-/** The context carried by `carrier` (e.g. from `process.env` or HTTP headers); run code in it with `context.with`. */
+/** Reads `traceparent` or, as environment variables are spelled, `TRACEPARENT`. */
+const anyCaseGetter = {
+  keys: defaultTextMapGetter.keys,
+  get(carrier: Record<string, string | undefined>, key: string): string | undefined {
+    return carrier[key] ?? carrier[key.toUpperCase()];
+  },
+};
+
+/**
+ * The context carried by `carrier` (HTTP headers, or `process.env` with `TRACEPARENT` set by the
+ * parent from `injectContext`); run code in it with `context.with(ctx, fn)`.
+ */
 export function extractContext(carrier: Record<string, string | undefined>, ctx: Context = context.active()): Context {
-  return propagator.extract(ctx, carrier, defaultTextMapGetter);
+  return propagator.extract(ctx, carrier, anyCaseGetter);
 }
