@@ -6,3 +6,4 @@ export { getInstruments, type CardlinkInstruments } from './metrics/instruments.
 export { exportStatuses, type ExportStatus } from './export-status.js';
 export { VERSION } from './version.js';
 export * from './api/index.js';
+export * from './decoders.js';
