@@ -1,0 +1,267 @@
+/**
+ * `adb` instrumentation: every run of adb through `node:child_process` (`spawn`, `execFile`,
+ * `exec`, `spawnSync`, `execFileSync`, `execSync`, and the promisified `execFile` / `exec`) becomes
+ * an `adb <operation>` span with its duration, exit and error class; `adb devices` feeds the
+ * connected-phones gauge; SMS injections become `sms.trigger` spans. See run.ts for how a run is
+ * watched, adb.ts for the decoding.
+ *
+ * Patching: the functions are replaced on the `child_process` exports object in `enable()`
+ * (shared by every CommonJS `require`), then `syncBuiltinESMExports()` updates the live bindings of
+ * ESM imports (`import { spawn } from 'node:child_process'`, made before or after). No module
+ * hook is needed, so nothing is wrapped at import time.
+ *
+ * Cost for the application's other children: one counter test, a few character comparisons on
+ * the executable's name (two substring searches for an `exec` command line), then the original
+ * function applied to the very same `this` and `arguments`. Nothing is allocated.
+ *
+ * One adb run, one span: Node's `exec` calls the exported `execFile`, and the `*Sync` helpers call
+ * `spawnSync`; a depth counter makes the inner patched call pass straight through.
+ */
+import childProcess from 'node:child_process';
+import { syncBuiltinESMExports } from 'node:module';
+import { promisify } from 'node:util';
+import type { Attributes, Span, Tracer } from '@opentelemetry/api';
+import { InstrumentationBase } from '@opentelemetry/instrumentation';
+import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { reportOnce } from '../../src/diag.js';
+import { VERSION } from '../../src/version.js';
+import { countOnline, isAdbExecutable, parseAdbDevices } from './adb.js';
+import {
+  adbCallFromCommand,
+  adbCallFromFile,
+  argumentsWithEnv,
+  baseNameOf,
+  mentionsAdb,
+  type AdbCall,
+  type CallKind,
+} from './call-args.js';
+import { DeviceStates } from './device-states.js';
+import { AdbRun, type AdbRunHost } from './run.js';
+import { ADB_ATTR, ADB_CONFIG_DEFAULTS, DEVICE_STATE_EVENT, type AdbInstrumentationConfig } from './types.js';
+
+type AnyFn = (this: unknown, ...args: unknown[]) => unknown;
+
+const PATCHED: readonly CallKind[] = ['spawn', 'execFile', 'exec', 'spawnSync', 'execFileSync', 'execSync'];
+const PHONE: Attributes = { device_type: 'phone' };
+
+/** `util.promisify` of exec / execFile, as Node defines it, but calling `fn` (our wrapper). */
+function promisifiedExec(fn: AnyFn): (...args: unknown[]) => Promise<{ stdout: unknown; stderr: unknown }> {
+  return (...args: unknown[]) => {
+    let resolve!: (v: { stdout: unknown; stderr: unknown }) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<{ stdout: unknown; stderr: unknown }>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    }) as Promise<{ stdout: unknown; stderr: unknown }> & { child?: unknown };
+    promise.child = fn(...args, (err: (Error & { stdout?: unknown; stderr?: unknown }) | null, stdout: unknown, stderr: unknown) => {
+      if (err !== null) {
+        err.stdout = stdout;
+        err.stderr = stderr;
+        reject(err);
+      } else {
+        resolve({ stdout, stderr });
+      }
+    });
+    return promise;
+  };
+}
+
+function envAdbPath(): string | undefined {
+  const v = process.env['CARDLINK_ADB_PATH']?.trim();
+  return v === undefined || v === '' ? undefined : v;
+}
+
+export class AdbInstrumentation extends InstrumentationBase<AdbInstrumentationConfig> implements AdbRunHost {
+  private m!: CardlinkInstruments;
+  private originals: Partial<Record<CallKind, AnyFn>> | undefined;
+  private wrappers: Partial<Record<CallKind, AnyFn>> = {};
+  /** > 0 while one of our patched calls runs an original (its inner calls pass through). */
+  private depth = 0;
+  private active = false;
+  private adbPath: string | undefined;
+  private adbBase: string | undefined;
+  private readonly deviceStates = new DeviceStates();
+
+  constructor(config: AdbInstrumentationConfig = {}) {
+    super('cardlink-otel/adb', VERSION, { enabled: false, ...config });
+    this.refreshConfig();
+  }
+
+  override setConfig(config: AdbInstrumentationConfig = {}): void {
+    super.setConfig(config);
+    this.refreshConfig();
+  }
+
+  private refreshConfig(): void {
+    const cfg = this._config ?? {};
+    this.adbPath = typeof cfg.adbPath === 'string' && cfg.adbPath !== '' ? cfg.adbPath : envAdbPath();
+    this.adbBase = this.adbPath === undefined ? undefined : baseNameOf(this.adbPath);
+  }
+
+  protected override init(): [] {
+    return [];
+  }
+
+  protected override _updateMetricInstruments(): void {
+    const m = getInstruments();
+    // A new provider means a new gauge that starts at 0.
+    if (this.m !== undefined && m !== this.m) this.deviceStates.resetCount();
+    this.m = m;
+  }
+
+  override enable(): void {
+    super.enable();
+    if (this.originals !== undefined) return;
+    const exportsObj = childProcess as unknown as Record<string, unknown>;
+    const originals: Partial<Record<CallKind, AnyFn>> = {};
+    for (const kind of PATCHED) {
+      const original = exportsObj[kind];
+      if (typeof original !== 'function') continue;
+      originals[kind] = original as AnyFn;
+      const wrapper = this.wrap(kind, original as AnyFn);
+      this.wrappers[kind] = wrapper;
+      exportsObj[kind] = wrapper;
+    }
+    this.originals = originals;
+    this.active = true;
+    syncBuiltinESMExports();
+  }
+
+  override disable(): void {
+    super.disable();
+    const originals = this.originals;
+    if (originals === undefined) return;
+    this.active = false;
+    const exportsObj = childProcess as unknown as Record<string, unknown>;
+    for (const kind of PATCHED) {
+      // Someone who wrapped us keeps a pass-through (`active` is false); we do not unwrap them.
+      if (originals[kind] !== undefined && exportsObj[kind] === this.wrappers[kind]) exportsObj[kind] = originals[kind];
+    }
+    this.originals = undefined;
+    this.wrappers = {};
+    syncBuiltinESMExports();
+  }
+
+  private wrap(kind: CallKind, original: AnyFn): AnyFn {
+    const self = this;
+    let wrapper: AnyFn;
+    if (kind === 'exec' || kind === 'execSync') {
+      const sync = kind === 'execSync';
+      wrapper = function (this: unknown, command: unknown): unknown {
+        // The fast path: every non-adb command line of the application.
+        if (self.depth !== 0 || !self.active || typeof command !== 'string' || !mentionsAdb(command, self.adbBase)) {
+          return original.apply(this, arguments as unknown as unknown[]);
+        }
+        return self.run(kind, sync, original, this, arguments);
+      };
+    } else {
+      const sync = kind === 'spawnSync' || kind === 'execFileSync';
+      wrapper = function (this: unknown, file: unknown): unknown {
+        // The fast path: every non-adb child of the application. (`mentionsAdb` also lets
+        // `shell: true` command lines such as `spawn('adb devices', { shell: true })` through.)
+        if (
+          self.depth !== 0 ||
+          !self.active ||
+          typeof file !== 'string' ||
+          !(isAdbExecutable(file, self.adbPath) || mentionsAdb(file, self.adbBase))
+        ) {
+          return original.apply(this, arguments as unknown as unknown[]);
+        }
+        return self.run(kind, sync, original, this, arguments);
+      };
+    }
+    Object.defineProperty(wrapper, 'name', { value: original.name, configurable: true });
+    Object.defineProperty(wrapper, 'length', { value: original.length, configurable: true });
+    if (kind === 'exec' || kind === 'execFile') {
+      // `util.promisify(execFile)` uses this symbol: resolve `{ stdout, stderr }` as Node does,
+      // through the wrapper so promisified runs are observed too.
+      Object.defineProperty(wrapper, promisify.custom, { value: promisifiedExec(wrapper), enumerable: false });
+    }
+    return wrapper;
+  }
+
+  /** A call that may run adb: decode, observe, and make the original call. */
+  private run(kind: CallKind, sync: boolean, original: AnyFn, thisArg: unknown, args: IArguments): unknown {
+    let run: AdbRun | undefined;
+    let callArgs: ArrayLike<unknown> = args;
+    try {
+      const call: AdbCall | undefined =
+        kind === 'exec' || kind === 'execSync'
+          ? adbCallFromCommand(args[0] as string, args[1], this.adbPath)
+          : adbCallFromFile(args[0] as string, args[1], args[2], this.adbPath);
+      if (call !== undefined) {
+        run = new AdbRun(this, call);
+        if (this._config.propagateTraceContext === true) callArgs = argumentsWithEnv(kind, args, run.traceEnv()) ?? args;
+      }
+    } catch (err) {
+      reportOnce('adb call', err);
+      run = undefined;
+      callArgs = args;
+    }
+    if (run === undefined) return original.apply(thisArg, args as unknown as unknown[]);
+
+    let result: unknown;
+    this.depth++;
+    try {
+      result = original.apply(thisArg, callArgs as unknown[]);
+    } catch (err) {
+      if (sync) run.completeSyncThrown(err);
+      else run.thrown(err);
+      throw err;
+    } finally {
+      this.depth--;
+    }
+    if (sync) run.completeSync(kind === 'spawnSync', result);
+    else run.attach(result as never);
+    return result;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // AdbRunHost
+
+  getTracer(): Tracer {
+    return this.tracer;
+  }
+
+  instruments(): CardlinkInstruments {
+    if (this.m === undefined) this.m = getInstruments();
+    return this.m;
+  }
+
+  maxDevicesOutputBytes(): number {
+    const v = this._config.maxDevicesOutputBytes;
+    return typeof v === 'number' && v > 0 ? v : ADB_CONFIG_DEFAULTS.maxDevicesOutputBytes;
+  }
+
+  maxStderrBytes(): number {
+    const v = this._config.maxStderrBytes;
+    return typeof v === 'number' && v > 0 ? v : ADB_CONFIG_DEFAULTS.maxStderrBytes;
+  }
+
+  closeGraceMs(): number {
+    const v = this._config.closeGraceMs;
+    return typeof v === 'number' && v >= 0 ? v : ADB_CONFIG_DEFAULTS.closeGraceMs;
+  }
+
+  applyDevicesListing(span: Span, stdout: string): void {
+    const listing = parseAdbDevices(stdout);
+    const update = this.deviceStates.update(listing.devices);
+    span.setAttributes({
+      [ADB_ATTR.devicesListed]: listing.devices.length,
+      [ADB_ATTR.devicesOnline]: countOnline(listing.devices),
+    });
+    if (listing.malformed > 0) span.setAttribute(ADB_ATTR.devicesMalformed, listing.malformed);
+    if (listing.truncated) span.setAttribute(ADB_ATTR.devicesTruncated, true);
+    for (const c of update.changes) {
+      const attrs: Attributes = {
+        [ADB_ATTR.serial]: c.serial,
+        [ADB_ATTR.deviceState]: c.state,
+        [ADB_ATTR.devicePreviousState]: c.previous,
+      };
+      if (c.model !== undefined) attrs[ADB_ATTR.deviceModel] = c.model;
+      span.addEvent(DEVICE_STATE_EVENT, attrs);
+    }
+    // Always add, 0 included: after the first listing the series exists and reads the count.
+    this.instruments().devicesConnected.add(update.delta, PHONE);
+  }
+}

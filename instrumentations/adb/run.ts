@@ -1,0 +1,433 @@
+/**
+ * One observed adb run: its `adb <operation>` span (and `sms.trigger` span for an SMS injection),
+ * what it wrote to stderr (bounded) and, for `adb devices`, to stdout (bounded), and its end.
+ *
+ * Asynchronous runs are watched at the ChildProcess without changing what the application sees:
+ * - events through an own, non-enumerable `emit` on that one child (no listener is added, so
+ *   `listenerCount`, `newListener` and the order of the application's listeners are untouched);
+ *   restored once the run is over;
+ * - output through an own `push` on the child's stdout/stderr stream, which sees each chunk as
+ *   the stream produces it. No `data` listener and no `resume()`: a stream the application reads
+ *   later with `read()`, pipes, or leaves paused keeps its mode and its data, and Node's own
+ *   flushing of unread pipes at exit still applies.
+ * The span ends at the process's exit; the classification waits for `close` so stderr written just
+ * before exit is read, bounded by `closeGraceMs` for pipes held open. A failed spawn ends at once.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
+import {
+  SpanKind,
+  SpanStatusCode,
+  context,
+  isSpanContextValid,
+  trace,
+  type Attributes,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import { reportOnce } from '../../src/diag.js';
+import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { noteTriggerSent } from '../../src/triggers.js';
+import {
+  classifyAdbError,
+  commandArgsForSpan,
+  isSmsInjection,
+  remoteProgramName,
+  type AdbErrorType,
+  type AdbOperation,
+  type DecodedAdbCommand,
+} from './adb.js';
+import type { AdbCall } from './call-args.js';
+import { OutputCapture } from './output-capture.js';
+import { ADB_ATTR } from './types.js';
+
+/** What a run needs from its instrumentation. */
+export interface AdbRunHost {
+  getTracer(): Tracer;
+  instruments(): CardlinkInstruments;
+  maxDevicesOutputBytes(): number;
+  maxStderrBytes(): number;
+  closeGraceMs(): number;
+  /** A successful `adb devices` printed `stdout`: update the gauge, add state-change events. */
+  applyDevicesListing(span: Span, stdout: string): void;
+}
+
+const kRun = Symbol('cardlink.adb.run');
+const kTap = Symbol('cardlink.adb.tap');
+
+interface Tap {
+  capture: OutputCapture;
+  push: (...args: unknown[]) => boolean;
+}
+
+type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
+
+const nowMs = (): number => performance.timeOrigin + performance.now();
+
+const SPAN_NAMES = new Map<AdbOperation, string>();
+function spanName(op: AdbOperation): string {
+  let n = SPAN_NAMES.get(op);
+  if (n === undefined) {
+    n = `adb ${op}`;
+    SPAN_NAMES.set(op, n);
+  }
+  return n;
+}
+
+const OPERATION_ATTRS = new Map<AdbOperation, Attributes>();
+function operationAttrs(op: AdbOperation): Attributes {
+  let a = OPERATION_ATTRS.get(op);
+  if (a === undefined) {
+    a = { operation: op };
+    OPERATION_ATTRS.set(op, a);
+  }
+  return a;
+}
+
+const ERROR_ATTRS = new Map<AdbErrorType, Attributes>();
+function errorAttrs(type: AdbErrorType): Attributes {
+  let a = ERROR_ATTRS.get(type);
+  if (a === undefined) {
+    a = { device_type: 'phone', error_type: type };
+    ERROR_ATTRS.set(type, a);
+  }
+  return a;
+}
+
+const SMS_ATTRS: Attributes = { trigger_type: 'sms' };
+
+/** How an SMS was injected, for the `sms.trigger` span (bounded values). */
+function smsMethod(decoded: DecodedAdbCommand): string {
+  if (decoded.operation === 'emu') return 'emulator_console';
+  switch (remoteProgramName(decoded.shellCommand)) {
+    case 'am':
+    case 'cmd':
+      return 'broadcast';
+    case 'content':
+      return 'content_provider';
+    case 'service':
+      return 'service_call';
+    default:
+      return 'shell_script';
+  }
+}
+
+function baseName(file: string): string {
+  const i = Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\'));
+  return i >= 0 ? file.slice(i + 1) : file;
+}
+
+/** The shape shared by `spawnSync` results and the errors `execFileSync` / `execSync` throw. */
+interface SyncOutcome {
+  status?: unknown;
+  signal?: unknown;
+  stdout?: unknown;
+  stderr?: unknown;
+  error?: { code?: unknown };
+  code?: unknown;
+}
+
+export class AdbRun {
+  readonly span: Span;
+  private readonly smsSpan: Span | undefined;
+  private readonly startMs: number;
+  private readonly operation: AdbOperation;
+  private readonly stderr: OutputCapture;
+  private stdout: OutputCapture | undefined;
+  private exitMs: number | undefined;
+  private exitCode: number | null = null;
+  private signal: string | null = null;
+  private spawnErrorCode: string | undefined;
+  private timedOut = false;
+  private done = false;
+  private timer: NodeJS.Timeout | undefined;
+  private child: ChildProcess | undefined;
+  /** The child's `emit` before ours (read by `observedEmit`). */
+  childEmit: Emit | undefined;
+
+  constructor(
+    private readonly host: AdbRunHost,
+    call: AdbCall,
+  ) {
+    this.startMs = nowMs();
+    const decoded = call.decoded;
+    this.operation = decoded.operation;
+    this.stderr = new OutputCapture(Math.max(0, host.maxStderrBytes() - 1024), Math.min(1024, host.maxStderrBytes()));
+    const attributes: Attributes = {
+      'process.executable.name': baseName(call.file),
+      'process.command_args': commandArgsForSpan(decoded),
+      [ADB_ATTR.operation]: decoded.operation,
+      [ADB_ATTR.deviceType]: 'phone',
+    };
+    if (call.serial !== undefined) attributes[ADB_ATTR.serial] = call.serial;
+    if (decoded.transportId !== undefined) attributes[ADB_ATTR.transportId] = decoded.transportId;
+    if (decoded.host !== undefined) attributes['server.address'] = decoded.host;
+    if (decoded.port !== undefined) attributes['server.port'] = decoded.port;
+    this.span = host.getTracer().startSpan(spanName(decoded.operation), { kind: SpanKind.CLIENT, startTime: this.startMs, attributes });
+    if (isSmsInjection(decoded)) {
+      const smsAttributes: Attributes = {
+        [ADB_ATTR.triggerType]: 'sms',
+        [ADB_ATTR.deviceType]: 'phone',
+        [ADB_ATTR.smsMethod]: smsMethod(decoded),
+      };
+      if (call.serial !== undefined) smsAttributes[ADB_ATTR.serial] = call.serial;
+      this.smsSpan = host.getTracer().startSpan(
+        'sms.trigger',
+        { kind: SpanKind.PRODUCER, startTime: this.startMs, attributes: smsAttributes },
+        trace.setSpan(context.active(), this.span),
+      );
+    }
+  }
+
+  /** `TRACEPARENT` / `TRACESTATE` of the adb span, for the child's environment. */
+  traceEnv(): Record<string, string> {
+    const sc = this.span.spanContext();
+    if (!isSpanContextValid(sc)) return {};
+    const env: Record<string, string> = {
+      TRACEPARENT: `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`,
+    };
+    const state = sc.traceState?.serialize();
+    if (state !== undefined && state.length > 0) env['TRACESTATE'] = state;
+    return env;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Asynchronous runs
+
+  /** Starts watching the ChildProcess that spawn / execFile / exec returned. */
+  attach(child: ChildProcess): void {
+    try {
+      if (child === null || typeof child !== 'object' || typeof child.emit !== 'function') {
+        this.finish();
+        return;
+      }
+      this.child = child;
+      this.childEmit = child.emit as Emit;
+      Object.defineProperty(child, kRun, { value: this, configurable: true, writable: true });
+      Object.defineProperty(child, 'emit', { value: observedEmit, configurable: true, writable: true, enumerable: false });
+      if (child.stderr !== null && child.stderr !== undefined) tap(child.stderr, this.stderr);
+      if (this.operation === 'devices' && child.stdout !== null && child.stdout !== undefined) {
+        this.stdout = new OutputCapture(this.host.maxDevicesOutputBytes());
+        tap(child.stdout, this.stdout);
+      }
+    } catch (err) {
+      reportOnce('adb attach', err);
+    }
+  }
+
+  /** spawn / execFile / exec threw (bad arguments, or a spawn failure Node throws). */
+  thrown(err: unknown): void {
+    try {
+      this.exitMs = nowMs();
+      const code = (err as { code?: unknown } | null)?.code;
+      this.spawnErrorCode = typeof code === 'string' && code.length > 0 ? code : 'ERR_SPAWN';
+      this.finish();
+    } catch (e) {
+      reportOnce('adb thrown', e);
+    }
+  }
+
+  /** Called from the child's `emit`, before the application's listeners run. */
+  onEvent(event: string | symbol, a: unknown, b: unknown): void {
+    if (this.done) return;
+    try {
+      if (event === 'exit') {
+        if (this.exitMs === undefined) {
+          this.exitMs = nowMs();
+          this.exitCode = typeof a === 'number' ? a : null;
+          this.signal = typeof b === 'string' ? b : null;
+          this.armGrace();
+        }
+      } else if (event === 'error') {
+        // Only an error before the process existed is a spawn failure (ENOENT ...); later ones are
+        // kill() failures or aborts, and the exit tells what happened.
+        if (this.exitMs === undefined && this.child !== undefined && this.child.pid === undefined) {
+          this.exitMs = nowMs();
+          const code = (a as { code?: unknown } | null)?.code;
+          this.spawnErrorCode = typeof code === 'string' && code.length > 0 ? code : 'ERR_SPAWN';
+          // Nothing ran, so no output is on its way: end now, before execFile's callback runs.
+          this.finish();
+        }
+      } else if (event === 'close') {
+        if (this.exitMs === undefined) {
+          this.exitMs = nowMs();
+          this.exitCode = typeof a === 'number' ? a : null;
+          this.signal = typeof b === 'string' ? b : null;
+        }
+        this.finish();
+      }
+    } catch (err) {
+      reportOnce('adb child event', err);
+    }
+  }
+
+  private armGrace(): void {
+    const ms = this.host.closeGraceMs();
+    this.timer = setTimeout(graceExpired, ms, this);
+    this.timer.unref();
+  }
+
+  /** Puts the child and its streams back as they were (only what is still ours). */
+  private release(): void {
+    const child = this.child;
+    if (child === undefined) return;
+    // If someone wrapped `emit` after us, ours stays in their chain (it passes events through).
+    if (Object.getOwnPropertyDescriptor(child, 'emit')?.value === observedEmit) {
+      delete (child as { emit?: unknown }).emit;
+      delete (child as unknown as { [kRun]?: AdbRun })[kRun];
+    }
+    if (child.stderr) untap(child.stderr);
+    if (child.stdout) untap(child.stdout);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Synchronous runs
+
+  /** spawnSync returned `result`; execFileSync / execSync returned stdout (exit 0). */
+  completeSync(returnedResultObject: boolean, result: unknown): void {
+    try {
+      this.exitMs = nowMs();
+      if (returnedResultObject) {
+        this.readSyncOutcome((result ?? {}) as SyncOutcome, false);
+      } else {
+        this.exitCode = 0;
+        if (this.operation === 'devices' && result !== null && result !== undefined) {
+          this.stdout = new OutputCapture(this.host.maxDevicesOutputBytes());
+          this.stdout.add(result);
+        }
+      }
+      this.finish();
+    } catch (err) {
+      reportOnce('adb sync result', err);
+    }
+  }
+
+  /** spawnSync / execFileSync / execSync threw `err` (non-zero exit, timeout, spawn failure ...). */
+  completeSyncThrown(err: unknown): void {
+    try {
+      this.exitMs = nowMs();
+      this.readSyncOutcome((err ?? {}) as SyncOutcome, true);
+      this.finish();
+    } catch (e) {
+      reportOnce('adb sync error', e);
+    }
+  }
+
+  private readSyncOutcome(r: SyncOutcome, thrown: boolean): void {
+    if (typeof r.status === 'number') this.exitCode = r.status;
+    if (typeof r.signal === 'string') this.signal = r.signal;
+    const code = thrown ? r.code : r.error?.code;
+    if (code === 'ETIMEDOUT') this.timedOut = true;
+    else if (typeof code === 'string' && code.length > 0 && r.status == null && r.signal == null) this.spawnErrorCode = code;
+    else if (thrown && r.status == null && r.signal == null) this.spawnErrorCode = 'ERR_SPAWN';
+    this.stderr.add(r.stderr);
+    if (this.operation === 'devices' && r.stdout !== null && r.stdout !== undefined) {
+      this.stdout = new OutputCapture(this.host.maxDevicesOutputBytes());
+      this.stdout.add(r.stdout);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The end
+
+  /** Ends the spans and records the metrics, once. Never throws. */
+  finish(): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.release();
+      const end = this.exitMs ?? nowMs();
+      const errorType = classifyAdbError({
+        exitCode: this.exitCode,
+        signal: this.signal,
+        stderr: this.stderr.text(),
+        spawnErrorCode: this.spawnErrorCode ?? null,
+        timedOut: this.timedOut,
+      });
+      const m = this.host.instruments();
+      m.adbOperationDuration.record(Math.max(0, end - this.startMs) / 1000, operationAttrs(this.operation));
+      const span = this.span;
+      if (this.exitCode !== null && this.exitCode >= 0) span.setAttribute('process.exit.code', this.exitCode);
+      if (errorType !== null) {
+        m.deviceErrors.add(1, errorAttrs(errorType));
+        span.setAttribute('error.type', errorType);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: `${errorType}: ${this.describeEnd()}` });
+      } else if (this.operation === 'devices' && this.stdout !== undefined && !this.stdout.overflowed) {
+        this.host.applyDevicesListing(span, this.stdout.text());
+      }
+      if (this.smsSpan !== undefined) this.endSms(errorType, end);
+      span.end(end);
+    } catch (err) {
+      reportOnce('adb run end', err);
+      try {
+        this.span.end();
+        this.smsSpan?.end();
+      } catch {
+        /* nothing more to do */
+      }
+    }
+  }
+
+  private endSms(errorType: AdbErrorType | null, end: number): void {
+    const sms = this.smsSpan as Span;
+    if (errorType === null) {
+      // Only a delivered injection is a trigger the card can answer.
+      this.host.instruments().triggersSent.add(1, SMS_ATTRS);
+      noteTriggerSent({ atMs: this.startMs, deviceType: 'phone', triggerType: 'sms', spanContext: sms.spanContext() });
+    } else {
+      sms.setAttribute('error.type', errorType);
+      sms.setStatus({ code: SpanStatusCode.ERROR, message: `adb run failed: ${errorType}` });
+    }
+    sms.end(end);
+  }
+
+  private describeEnd(): string {
+    if (this.spawnErrorCode !== undefined) return `spawn failed (${this.spawnErrorCode})`;
+    if (this.timedOut) return 'timed out';
+    if (this.signal !== null) return `killed by ${this.signal}`;
+    return `exit code ${this.exitCode ?? 'unknown'}`;
+  }
+}
+
+function graceExpired(run: AdbRun): void {
+  run.finish();
+}
+
+/** The child's own `emit` while a run is watched: one symbol read, then the original emit. */
+function observedEmit(this: ChildProcess, event: string | symbol, a?: unknown, b?: unknown): boolean {
+  const run = (this as unknown as { [kRun]?: AdbRun })[kRun];
+  if (run === undefined) return (EventEmitter.prototype.emit as Emit).apply(this, arguments as unknown as [string]);
+  const emit = run.childEmit ?? (EventEmitter.prototype.emit as Emit);
+  if (event === 'exit' || event === 'close' || event === 'error') run.onEvent(event, a, b);
+  return emit.apply(this, arguments as unknown as [string]);
+}
+
+function tap(stream: Readable, capture: OutputCapture): void {
+  if (typeof stream.push !== 'function') return;
+  const t: Tap = { capture, push: stream.push as Tap['push'] };
+  Object.defineProperty(stream, kTap, { value: t, configurable: true, writable: true });
+  Object.defineProperty(stream, 'push', { value: observedPush, configurable: true, writable: true, enumerable: false });
+}
+
+function untap(stream: Readable): void {
+  // If someone wrapped `push` after us, our tap stays in their chain (it only keeps bounded copies).
+  if (Object.getOwnPropertyDescriptor(stream, 'push')?.value !== observedPush) return;
+  delete (stream as { push?: unknown }).push;
+  delete (stream as unknown as { [kTap]?: Tap })[kTap];
+}
+
+/** A watched stream's own `push`: copy (bounded) what is produced, then push it as before. */
+function observedPush(this: Readable, chunk: unknown): boolean {
+  const t = (this as unknown as { [kTap]?: Tap })[kTap];
+  if (t === undefined) return (Readable.prototype.push as Tap['push']).apply(this, arguments as unknown as unknown[]);
+  if (chunk !== null && chunk !== undefined) {
+    try {
+      t.capture.add(chunk);
+    } catch (err) {
+      reportOnce('adb output', err);
+    }
+  }
+  return t.push.apply(this, arguments as unknown as unknown[]);
+}
