@@ -398,6 +398,7 @@ const SCENARIOS: Array<{ name: string; spans: string[]; run: () => Promise<unkno
   { name: 'execSync failing', spans: ['adb shell'], run: () => sync(() => cjs.execSync('adb shell id', { env: fakeEnv(), stdio: 'pipe' })) },
   { name: 'non-adb execFile', spans: [], run: () => cb((d) => cjs.execFile('/bin/echo', ['adb', 'devices'], d)) },
   { name: 'non-adb exec mentioning adb', spans: [], run: () => cb((d) => cjs.exec('echo adb devices; exit 2', d)) },
+  { name: 'non-adb shell: true line mentioning adb', spans: [], run: () => runSpawn('echo adb devices', [], { shell: true }) },
   { name: 'non-adb spawnSync', spans: [], run: () => sync(() => cjs.spawnSync('/bin/sh', ['-c', 'echo out; echo err >&2; exit 4'])) },
 ];
 

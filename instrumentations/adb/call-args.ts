@@ -48,6 +48,16 @@ export function mentionsAdb(s: string, configuredBase: string | undefined): bool
   return s.indexOf('adb') >= 0 || s.indexOf('ADB') >= 0 || (configuredBase !== undefined && s.indexOf(configuredBase) >= 0);
 }
 
+/**
+ * For a `file` that is not adb by name: is it a `shell: true` command line that mentions adb
+ * (`spawn('adb -s X shell ls', { shell: true })`)? Reads the options first, so a plain non-adb
+ * spawn costs a type test or two, no substring search.
+ */
+export function shellLineMentionsAdb(file: string, a1: unknown, a2: unknown, configuredBase: string | undefined): boolean {
+  const options = fileCallOptions(a1, a2);
+  return options !== undefined && Boolean(options['shell']) && mentionsAdb(file, configuredBase);
+}
+
 /** Base name of a configured adb path (what a shell command line would contain at least). */
 export function baseNameOf(path: string): string {
   const i = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));

@@ -10,9 +10,10 @@
  * ESM imports (`import { spawn } from 'node:child_process'`, made before or after). No module
  * hook is needed, so nothing is wrapped at import time.
  *
- * Cost for the application's other children: one counter test, a few character comparisons on
- * the executable's name (two substring searches for an `exec` command line), then the original
- * function applied to the very same `this` and `arguments`. Nothing is allocated.
+ * Cost for the application's other children: two flag tests, a few character comparisons on the
+ * executable's name and a look at whether `shell` is set (two substring searches for an `exec`
+ * command line), then the original function applied to the very same `this` and `arguments`.
+ * Nothing is allocated (bench/adb-spawn.mjs: about 10 ns per call).
  *
  * One adb run, one span: Node's `exec` calls the exported `execFile`, and the `*Sync` helpers call
  * `spawnSync`; a depth counter makes the inner patched call pass straight through.
@@ -32,6 +33,7 @@ import {
   argumentsWithEnv,
   baseNameOf,
   mentionsAdb,
+  shellLineMentionsAdb,
   type AdbCall,
   type CallKind,
 } from './call-args.js';
@@ -156,14 +158,14 @@ export class AdbInstrumentation extends InstrumentationBase<AdbInstrumentationCo
       };
     } else {
       const sync = kind === 'spawnSync' || kind === 'execFileSync';
-      wrapper = function (this: unknown, file: unknown): unknown {
-        // The fast path: every non-adb child of the application. (`mentionsAdb` also lets
-        // `shell: true` command lines such as `spawn('adb devices', { shell: true })` through.)
+      wrapper = function (this: unknown, file: unknown, a1?: unknown, a2?: unknown): unknown {
+        // The fast path: every non-adb child of the application (a `shell: true` command line
+        // such as `spawn('adb devices', { shell: true })` is searched for adb).
         if (
           self.depth !== 0 ||
           !self.active ||
           typeof file !== 'string' ||
-          !(isAdbExecutable(file, self.adbPath) || mentionsAdb(file, self.adbBase))
+          !(isAdbExecutable(file, self.adbPath) || shellLineMentionsAdb(file, a1, a2, self.adbBase))
         ) {
           return original.apply(this, arguments as unknown as unknown[]);
         }
