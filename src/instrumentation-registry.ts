@@ -16,6 +16,7 @@ export const INSTRUMENTATION_FACTORIES: Partial<Record<InstrumentationName, Inst
     const { TlsInstrumentation } = await import('../instrumentations/tls/index.js');
     return [new TlsInstrumentation({ captureApduData: c.captureApduData })];
   },
+  adb: async (c) => (await import('../instrumentations/adb/index.js')).createInstrumentations(c),
 };
 
 export async function loadInstrumentations(config: CardlinkConfig): Promise<Instrumentation[]> {

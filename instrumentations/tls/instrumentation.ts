@@ -15,6 +15,7 @@ import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { VERSION } from '../../src/version.js';
+import { tracingEnabled } from '../../src/tracing-state.js';
 import { classifyHandshakeError, tlsProtocolVersion, type HandshakeFailureReason } from './handshake-failure.js';
 import type { TlsInstrumentationConfig } from './types.js';
 import { OtaConnection, type OtaContext } from './ota-connection.js';
@@ -160,12 +161,11 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
       st.counted = true;
       socket.once('close', () => this.onClose(socket));
 
-      const span = this.tracer.startSpan('tls.handshake', {
-        kind: SpanKind.SERVER,
-        startTime: start,
-        attributes: this.spanAttributes(socket, st, protocol, cipher),
-      });
-      span.end(end);
+      if (tracingEnabled()) {
+        this.tracer
+          .startSpan('tls.handshake', { kind: SpanKind.SERVER, startTime: start, attributes: this.spanAttributes(socket, st, protocol, cipher) })
+          .end(end);
+      }
       st.ota = new OtaConnection(this.ctx, socket, st.identity, protocol, cipher);
     } catch (err) {
       reportOnce('tls secureConnection', err);
@@ -185,6 +185,7 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
       }
       this.m.tlsHandshakes.add(1, attrs);
       this.m.tlsHandshakeDuration.record((end - start) / 1000, RESULT_FAILED);
+      if (!tracingEnabled()) return;
       const span = this.tracer.startSpan('tls.handshake', {
         kind: SpanKind.SERVER,
         startTime: start,

@@ -24,6 +24,7 @@ import {
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { takeTrigger } from '../../src/triggers.js';
+import { tracingEnabled } from '../../src/tracing-state.js';
 import { countCommand, countResponse, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
 import { HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
 import { OtaSessionTracker, type ApduExchange, type SentCommand, type SessionSink, type SessionStatus } from './ota-session.js';
@@ -209,6 +210,8 @@ export class OtaConnection implements SessionSink {
     this.apduCount = 0;
     this.errorCount = 0;
     this.notExecuted = 0;
+    this.ctx.instruments().sessionsActive.add(1, cached(`d:${deviceType}`, () => ({ device_type: deviceType })));
+    if (!tracingEnabled()) return;
     const links: Link[] = trigger?.spanContext ? [{ context: trigger.spanContext, attributes: { 'cardlink.link.type': 'trigger' } }] : [];
     const attributes: Attributes = {
       'cardlink.session.type': sessionType,
@@ -224,7 +227,6 @@ export class OtaConnection implements SessionSink {
       { kind: SpanKind.SERVER, startTime: atMs, attributes, links },
       context.active(),
     );
-    this.ctx.instruments().sessionsActive.add(1, cached(`d:${deviceType}`, () => ({ device_type: deviceType })));
   }
 
   scriptSent(_atMs: number, commands: readonly SentCommand[]): void {
@@ -234,21 +236,22 @@ export class OtaConnection implements SessionSink {
 
   scriptAnswered(sentAtMs: number, atMs: number, exchanges: readonly ApduExchange[], executed: number | null): void {
     const m = this.ctx.instruments();
+    const spans = this.session !== undefined;
     const tracer = this.ctx.tracer();
-    const parent = this.session ? trace.setSpan(context.active(), this.session) : context.active();
+    const parent = spans ? trace.setSpan(context.active(), this.session as Span) : context.active();
     const capture = this.ctx.config().captureApduData === true;
     for (const x of exchanges) {
       const type = x.command.apdu.commandType;
       this.apduCount++;
-      const span = startApduSpan(tracer, x.command.apdu, x.command.bytes, this.deviceType, sentAtMs, parent, capture);
+      const span = spans ? startApduSpan(tracer, x.command.apdu, x.command.bytes, this.deviceType, sentAtMs, parent, capture) : undefined;
       if (x.response === null) {
         this.notExecuted++;
-        endApduSpan(span, type, null, null, undefined, undefined, capture, atMs);
+        if (span) endApduSpan(span, type, null, null, undefined, undefined, capture, atMs);
         continue;
       }
       const { swHex, category } = countResponse(m, x.response.sw, x.responseBytes?.length ?? 0);
       if (category === 'error') this.errorCount++;
-      endApduSpan(span, type, x.response, x.responseBytes, swHex, category, capture, atMs);
+      if (span) endApduSpan(span, type, x.response, x.responseBytes, swHex, category, capture, atMs);
     }
     // One C-APDU per script: its own timing; several: one SCRIPT timing (no invented per-APDU split).
     const seconds = (atMs - sentAtMs) / 1000;

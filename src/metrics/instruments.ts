@@ -16,6 +16,7 @@ import {
   type UpDownCounter,
 } from '@opentelemetry/api';
 import { METER_NAME, METRICS, type InstrumentKind } from './catalogue.js';
+import { createFastCounter } from './fast-counter.js';
 import { VERSION } from '../version.js';
 
 type InstrumentOf<K extends InstrumentKind> = K extends 'counter'
@@ -37,11 +38,12 @@ export function createInstruments(meter: Meter): CardlinkInstruments {
   for (const m of METRICS) {
     const opts = { description: m.description, unit: m.unit };
     switch (m.kind) {
+      // Counters are fed on hot paths: accumulated without per-call attribute hashing (fast-counter.ts).
       case 'counter':
-        out[m.key] = meter.createCounter(m.name, opts);
+        out[m.key] = createFastCounter(meter, m.name, opts, true, m.cardinalityLimit, (m.labels as readonly string[]).length === 0);
         break;
       case 'updowncounter':
-        out[m.key] = meter.createUpDownCounter(m.name, opts);
+        out[m.key] = createFastCounter(meter, m.name, opts, false, m.cardinalityLimit, (m.labels as readonly string[]).length === 0);
         break;
       case 'histogram':
         out[m.key] = meter.createHistogram(m.name, {
