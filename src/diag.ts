@@ -61,8 +61,18 @@ const LEVELS: Record<string, DiagLogLevel> = {
   all: DiagLogLevel.ALL,
 };
 
+/**
+ * SDK messages about a failed or timed-out export: export-status.ts already reports each exporter's
+ * failure once, with its endpoint, so these are demoted to debug.
+ */
+const EXPORT_FAILURE = /^(PeriodicExportingMetricReader|BatchSpanProcessor|BatchLogRecordProcessor|OTLPExportDelegate)\b.*(export|timed out|failed)/i;
+
 function line(level: string) {
   return (message: string, ...args: unknown[]): void => {
+    if (level !== 'debug' && level !== 'verbose' && EXPORT_FAILURE.test(message)) {
+      if (currentLevel >= DiagLogLevel.DEBUG) stderrLogger.debug(message, ...args);
+      return;
+    }
     const extra = args.length > 0 ? ` ${args.map(describe).join(' ')}` : '';
     const text = `${level} ${message}${extra}`;
     if (firstTime(`diag:${text}`)) printLine(text);
@@ -78,12 +88,14 @@ const stderrLogger: DiagLogger = {
 };
 
 let installed = false;
+let currentLevel: DiagLogLevel = DiagLogLevel.WARN;
 
 export function installDiag(env: Readonly<Record<string, string | undefined>> = process.env): void {
   if (installed) return;
   installed = true;
   const raw = env['OTEL_LOG_LEVEL']?.trim().toLowerCase();
   const level = raw !== undefined && raw in LEVELS ? (LEVELS[raw] as DiagLogLevel) : DiagLogLevel.WARN;
+  currentLevel = level;
   diag.setLogger(stderrLogger, { logLevel: level, suppressOverrideMessage: true });
   setGlobalErrorHandler((err) => diag.debug(`SDK error: ${describe(err)}`));
 }

@@ -68,7 +68,7 @@ export function trackExporter<T, E extends AnyExporter<T>>(exporter: E, signal: 
         status.lastFailureMs = Date.now();
         status.consecutiveFailures++;
         status.dropped += n;
-        const reason = result.error?.message ?? 'unknown error';
+        const reason = conciseReason(result.error?.message);
         status.lastError = reason;
         warnOnce(
           `export:${signal}:${endpoint}`,
@@ -80,4 +80,13 @@ export function trackExporter<T, E extends AnyExporter<T>>(exporter: E, signal: 
     });
   };
   return exporter;
+}
+
+/** gRPC errors carry resolver notes after the reason; keep the part an operator needs. */
+function conciseReason(message: string | undefined): string {
+  if (message === undefined || message === '') return 'unknown error';
+  let m = message.split('\n')[0] as string;
+  const cut = m.search(/\. (Last error|Resolution note):|,name resolution:/);
+  if (cut > 0) m = m.slice(0, cut);
+  return m.length > 200 ? `${m.slice(0, 200)}...` : m;
 }
