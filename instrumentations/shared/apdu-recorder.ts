@@ -24,8 +24,9 @@ function cached(key: string, make: () => Attributes): Attributes {
   let a = cache.get(key);
   if (a === undefined) {
     a = make();
-    // Label values are bounded (command types, 65 536 status words at most): the cap is a safety net.
-    if (cache.size < 70_000) cache.set(key, a);
+    // Common label sets are reused; a card inventing status words past the cap costs one small
+    // object per APDU instead of a cache that grows with it.
+    if (cache.size < 4096) cache.set(key, a);
   }
   return a;
 }
