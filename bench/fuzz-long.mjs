@@ -1,0 +1,60 @@
+// `npm run fuzz`: the long fuzz run of every pure decoder (FUZZ_CASES per decoder, default
+// 1,000,000): no throw, bounded time per case and flat memory. The short runs are in `npm test`.
+import fc from 'fast-check';
+import { fileURLToPath } from 'node:url';
+import { fmt, printTable } from './lib.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const dist = (p) => import(`${ROOT}dist/${p}`);
+const apdu = await dist('instrumentations/shared/apdu.js');
+const scp81 = await dist('instrumentations/tls/scp81.js');
+const http = await dist('instrumentations/tls/http-stream.js');
+const at = await dist('instrumentations/serialport/at.js');
+const adb = await dist('instrumentations/adb/adb.js');
+const sql = await dist('instrumentations/db/sql.js');
+const prom = await dist('src/prom/text-parser.js');
+
+const bytes = fc.uint8Array({ maxLength: 600 });
+const text = fc.string({ maxLength: 400, unit: 'binary' });
+const chunks = fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 8 });
+
+const targets = {
+  'APDU (command + response)': [bytes, (b) => { apdu.decodeCommandApdu(b); apdu.decodeResponseApdu(b); }],
+  'SCP81 scripts': [bytes, (b) => { scp81.decodeCommandScript(b); scp81.decodeResponseScript(b); }],
+  'HTTP scanner (chunked pushes)': [chunks, (cs) => { const s = new http.HttpMessageScanner('request', { onMessageStart: () => true }); for (const c of cs) s.push(c); s.end(); }],
+  'AT stream (both directions)': [chunks, (cs) => { const d = new at.AtDecoder({}); let t = 0; for (const c of cs) { d.written(c, t); d.read(c, (t += 7)); } d.tick(t + 100_000); }],
+  'adb output and arguments': [text, (s) => { adb.parseAdbDevices(s); adb.parseShellCommandLine(s); adb.decodeAdbArgs(s.split(' ')); adb.classifyAdbError({ exitCode: 1, stderr: s }); }],
+  'SQL classifier': [text, (s) => { sql.classifySql(s); sql.redactConnectionString(s); }],
+  'Prometheus text parser': [text, (s) => { prom.parsePrometheusText(s); }],
+};
+
+export async function run({ cases = Number(process.env.FUZZ_CASES ?? 1_000_000) } = {}) {
+  const rows = [];
+  for (const [name, [arb, fn]] of Object.entries(targets)) {
+    let maxUs = 0;
+    const heap0 = process.memoryUsage().heapUsed;
+    const t0 = performance.now();
+    fc.assert(
+      fc.property(arb, (input) => {
+        const s = performance.now();
+        fn(input);
+        const us = (performance.now() - s) * 1000;
+        if (us > maxUs) maxUs = us;
+      }),
+      { numRuns: cases, seed: 42 },
+    );
+    const secs = (performance.now() - t0) / 1000;
+    const heapMb = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
+    rows.push({
+      row: `fuzz: ${name}`,
+      compared: `${cases.toLocaleString('en')} random cases (seed 42)`,
+      measured: `0 throws in ${fmt(secs)} s; slowest case ${fmt(maxUs / 1000, 2)} ms; heap ${fmt(heapMb)} MB after`,
+      goal: 'no throw, bounded time and memory',
+      met: maxUs < 250_000 && heapMb < 100,
+    });
+    process.stderr.write(`fuzz: ${name} done\n`);
+  }
+  return rows;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) printTable(await run());
