@@ -19,16 +19,31 @@ import {
 
 export type ApduDeviceType = 'phone' | 'modem' | 'simulator' | 'unknown';
 
-const cache = new Map<string, Attributes>();
-function cached(key: string, make: () => Attributes): Attributes {
-  let a = cache.get(key);
-  if (a === undefined) {
-    a = make();
-    // Common label sets are reused; a card inventing status words past the cap costs one small
-    // object per APDU instead of a cache that grows with it.
-    if (cache.size < 4096) cache.set(key, a);
+/*
+ * Attribute objects are cached so that recording an APDU builds no string and no object: the
+ * SDK-facing counters key on the object's identity. Label values are bounded (command types,
+ * device types); status words are at most 65 536, of which the first MAX_SW_CACHED distinct ones
+ * are cached (a card inventing status words past that costs one small object per APDU, not a
+ * cache that grows with it).
+ */
+const MAX_SW_CACHED = 4096;
+const commandAttrs = new Map<string, Record<ApduDeviceType, Attributes>>();
+const durationAttrs = new Map<string, Attributes>();
+const swAttrs: Array<Attributes | undefined> = [];
+let swCached = 0;
+
+function commandAttributes(type: string, deviceType: ApduDeviceType): Attributes {
+  let byDevice = commandAttrs.get(type);
+  if (byDevice === undefined) {
+    byDevice = {
+      phone: { command_type: type, device_type: 'phone' },
+      modem: { command_type: type, device_type: 'modem' },
+      simulator: { command_type: type, device_type: 'simulator' },
+      unknown: { command_type: type, device_type: 'unknown' },
+    };
+    commandAttrs.set(type, byDevice);
   }
-  return a;
+  return byDevice[deviceType] ?? byDevice.unknown;
 }
 
 const SENT: Attributes = { direction: 'sent' };
@@ -36,21 +51,31 @@ const RECEIVED: Attributes = { direction: 'received' };
 const SCRIPT: Attributes = { command_type: 'SCRIPT' };
 
 export function countCommand(m: CardlinkInstruments, type: string, deviceType: ApduDeviceType, byteLength: number): void {
-  m.apduCommands.add(1, cached(`c:${type}:${deviceType}`, () => ({ command_type: type, device_type: deviceType })));
+  m.apduCommands.add(1, commandAttributes(type, deviceType));
   if (byteLength > 0) m.apduBytes.add(byteLength, SENT);
 }
 
 export function countResponse(m: CardlinkInstruments, sw: number, byteLength: number): { swHex: string; category: StatusCategory } {
   const swHex = statusWordHex(sw);
   const category = statusCategory(sw);
-  m.apduResponses.add(1, cached(`r:${swHex}`, () => ({ status_word: swHex, status_category: category })));
+  let a = swAttrs[sw & 0xffff];
+  if (a === undefined) {
+    a = { status_word: swHex, status_category: category };
+    if (swCached < MAX_SW_CACHED) {
+      swAttrs[sw & 0xffff] = a;
+      swCached++;
+    }
+  }
+  m.apduResponses.add(1, a);
   if (byteLength > 0) m.apduBytes.add(byteLength, RECEIVED);
   return { swHex, category };
 }
 
 /** `cardlink_apdu_duration_seconds`: per APDU when it was timed alone, `SCRIPT` for a multi-APDU script. */
 export function timeApdu(m: CardlinkInstruments, type: string | 'SCRIPT', seconds: number): void {
-  m.apduDuration.record(seconds, type === 'SCRIPT' ? SCRIPT : cached(`t:${type}`, () => ({ command_type: type })));
+  let a = type === 'SCRIPT' ? SCRIPT : durationAttrs.get(type);
+  if (a === undefined) durationAttrs.set(type, (a = { command_type: type }));
+  m.apduDuration.record(seconds, a);
 }
 
 /** Command hex for spans; PUT KEY / STORE DATA keep only CLA INS P1 P2: their data is key material. */
