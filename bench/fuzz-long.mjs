@@ -14,9 +14,9 @@ const adb = await dist('instrumentations/adb/adb.js');
 const sql = await dist('instrumentations/db/sql.js');
 const prom = await dist('src/prom/text-parser.js');
 
-const bytes = fc.uint8Array({ maxLength: 600 });
-const text = fc.string({ maxLength: 400, unit: 'binary' });
-const chunks = fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 8 });
+const bytes = fc.uint8Array({ maxLength: 600, size: 'large' });
+const text = fc.string({ maxLength: 400, unit: 'binary', size: 'large' });
+const chunks = fc.array(fc.uint8Array({ maxLength: 200, size: 'large' }), { maxLength: 8, size: 'large' });
 
 const targets = {
   'APDU (command + response)': [bytes, (b) => { apdu.decodeCommandApdu(b); apdu.decodeResponseApdu(b); }],
