@@ -3,7 +3,7 @@
  * `--import ./register.js` against an OTLP endpoint that refuses connections, hangs, answers
  * UNAVAILABLE / RESOURCE_EXHAUSTED, is slow, and comes back later.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { runNode, freePort, REPO_ROOT } from './helpers/child.js';
 import { scrape } from './helpers/scrape.js';
@@ -21,7 +21,7 @@ interface Summary {
   unhandled: number;
 }
 
-async function runWorkload(t: Tap.Test, endpoint: string | undefined, during: (metricsPort: number) => Promise<void>) {
+async function runWorkload(t: Test, endpoint: string | undefined, during: (metricsPort: number) => Promise<void>) {
   const metricsPort = await freePort();
   const env: Record<string, string> = {
     OTEL_EXPORTER_PROMETHEUS_PORT: String(metricsPort),
