@@ -10,7 +10,7 @@ import { scrape } from './helpers/scrape.js';
 import { startOtlpReceiver, type FaultMode } from './fixtures/otlp-receiver.js';
 
 const APP = join(REPO_ROOT, 'test/fixtures/apps/steady-app.mjs');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface Summary {
   units: number;
