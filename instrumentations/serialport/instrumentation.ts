@@ -1,0 +1,333 @@
+/**
+ * `serialport` instrumentation: AT commands, `+CSIM` / `+CRSM` APDUs, `+CMGS` SMS-PP triggers and
+ * open ports of IoT modems driven through the `serialport` package (10 to 13).
+ *
+ * Every `SerialPort` (and `SerialPortMock`) is a `SerialPortStream` from `@serialport/stream`, and
+ * every byte passes through three methods of that one prototype, patched in place:
+ *
+ * - `_write(data, encoding, cb)`: each chunk the binding is about to write (`_writev` concatenates
+ *   into `_write`; a write before `open` is re-issued through `_write` once open, so a chunk is only
+ *   fed when the port is open, i.e. exactly once);
+ * - `push(chunk)`: each chunk the binding read, fed to the decoder BEFORE the stream delivers it, so
+ *   a command the application writes from inside its `data` handler comes after the answer it
+ *   reacted to;
+ * - `emit`: `open` and `close` for the device gauge and the decoder's end of pending commands.
+ *
+ * Passive: the wrappers call the originals with the same arguments and return their results; no
+ * listener is added, no stream mode or encoding changed, nothing the application reads is consumed.
+ * `@serialport/stream` is CommonJS, required by `serialport` in both module systems, so the
+ * require hook (and the ESM hook for a direct import) sees it; prototypes already patched are
+ * recognised, and every patched copy is restored by `disable()`.
+ */
+import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
+import type { Attributes } from '@opentelemetry/api';
+import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { reportOnce } from '../../src/diag.js';
+import { VERSION } from '../../src/version.js';
+import { AtDecoder, DEFAULT_AT_TIMEOUTS_MS, type AtDecoderStats } from './at.js';
+import { ModemPortRecorder, recordModemError, type RecorderContext } from './modem-recorder.js';
+import type { SerialportInstrumentationConfig } from './types.js';
+
+const kPatched = Symbol.for('cardlink-otel.serialport.patched');
+const MODEM: Attributes = { device_type: 'modem' };
+
+const nowMs = (): number => performance.timeOrigin + performance.now();
+
+type WriteFn = (this: PortLike, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
+type PushFn = (this: PortLike, chunk: unknown, encoding?: BufferEncoding) => boolean;
+type EmitFn = (this: PortLike, event: string | symbol, ...args: unknown[]) => boolean;
+
+/** What we read from a SerialPortStream: public getters and the binding handle. */
+interface PortLike {
+  readonly path?: unknown;
+  readonly isOpen?: boolean;
+  readonly port?: unknown;
+}
+
+interface PatchedPrototype {
+  proto: Record<PropertyKey, unknown>;
+  write: WriteFn;
+  /** The prototype's own `push` / `emit` before patching (undefined: inherited from Readable / EventEmitter). */
+  ownPush: PropertyDescriptor | undefined;
+  ownEmit: PropertyDescriptor | undefined;
+}
+
+/** Decoder state of one port object. */
+interface PortState {
+  readonly decoder: AtDecoder;
+  readonly recorder: ModemPortRecorder;
+  /** Counted in cardlink_devices_connected. */
+  counted: boolean;
+  /** Ticks the decoder while a command is pending (unref'd), so a silent modem still times out. */
+  timer: NodeJS.Timeout | undefined;
+  readonly tickMs: number;
+}
+
+/** Ports the filter rejected: remembered so the filter runs once per port. */
+const IGNORED = null;
+
+/** Timer callback shared by every port (no closure per arming). */
+function tickPort(state: PortState): void {
+  try {
+    state.decoder.tick(nowMs());
+    if (state.decoder.pendingCount === 0 && state.timer !== undefined) {
+      clearInterval(state.timer);
+      state.timer = undefined;
+    }
+  } catch (err) {
+    reportOnce('serialport timer', err);
+  }
+}
+
+function stopTimer(state: PortState): void {
+  if (state.timer !== undefined) {
+    clearInterval(state.timer);
+    state.timer = undefined;
+  }
+}
+
+/** Diagnostics of one port's decoder (tests, debugging): counters and bounded buffer sizes. */
+export interface SerialportPortDiagnostics {
+  readonly stats: Readonly<AtDecoderStats>;
+  readonly bufferedBytes: number;
+  readonly queuedCommands: number;
+  readonly pendingCommands: number;
+  readonly openSpans: number;
+  readonly counted: boolean;
+  readonly timerArmed: boolean;
+}
+
+export class SerialportInstrumentation extends InstrumentationBase<SerialportInstrumentationConfig> {
+  private m: CardlinkInstruments | undefined;
+  private readonly ports = new WeakMap<object, PortState | typeof IGNORED>();
+  private readonly patched: PatchedPrototype[] = [];
+  private readonly ctx: RecorderContext;
+
+  constructor(config: SerialportInstrumentationConfig = {}) {
+    // Never enabled from the base constructor: the fields above would not exist yet.
+    super('cardlink-otel/serialport', VERSION, { ...config, enabled: false });
+    this.ctx = {
+      tracer: () => this.tracer,
+      instruments: () => this.instruments(),
+      config: () => this._config,
+    };
+    if (config.enabled === true) this.enable();
+  }
+
+  protected override init(): InstrumentationNodeModuleDefinition[] {
+    return [
+      new InstrumentationNodeModuleDefinition(
+        '@serialport/stream',
+        ['>=10 <14'],
+        (exports: unknown) => {
+          this.patchModule(exports);
+          return exports;
+        },
+        (exports: unknown) => this.unpatchModule(exports),
+      ),
+    ];
+  }
+
+  protected override _updateMetricInstruments(): void {
+    this.m = getInstruments();
+  }
+
+  override disable(): void {
+    super.disable();
+    // Every copy we patched (the base class only remembers the last one it saw).
+    for (const p of this.patched.slice()) this.restore(p);
+  }
+
+  /** Diagnostics of a port's decoder, or undefined when the port was never seen (or is filtered out). */
+  portDiagnostics(port: object): SerialportPortDiagnostics | undefined {
+    const s = this.ports.get(port);
+    if (s === undefined || s === IGNORED) return undefined;
+    return {
+      stats: { ...s.decoder.stats },
+      bufferedBytes: s.decoder.bufferedBytes,
+      queuedCommands: s.decoder.queuedCount,
+      pendingCommands: s.decoder.pendingCount,
+      openSpans: s.recorder.openSpans,
+      counted: s.counted,
+      timerArmed: s.timer !== undefined,
+    };
+  }
+
+  private instruments(): CardlinkInstruments {
+    // The base constructor sets `m` before subclass fields exist; be robust to either order.
+    return (this.m ??= getInstruments());
+  }
+
+  // --- patching ---------------------------------------------------------------------------------
+
+  private patchModule(exports: unknown): void {
+    try {
+      const cls = (exports as { SerialPortStream?: unknown } | null)?.SerialPortStream;
+      if (typeof cls !== 'function') return;
+      const proto = (cls as { prototype: Record<PropertyKey, unknown> }).prototype;
+      if (proto[kPatched] === true || typeof proto['_write'] !== 'function') return;
+      const record: PatchedPrototype = {
+        proto,
+        write: proto['_write'] as WriteFn,
+        ownPush: Object.getOwnPropertyDescriptor(proto, 'push'),
+        ownEmit: Object.getOwnPropertyDescriptor(proto, 'emit'),
+      };
+      const write = record.write;
+      const push = proto['push'] as PushFn;
+      const emit = proto['emit'] as EmitFn;
+      if (typeof push !== 'function' || typeof emit !== 'function') return;
+      const self = this;
+
+      proto['_write'] = function _write(this: PortLike, data: unknown, encoding: BufferEncoding, cb: unknown) {
+        if (self.isEnabled()) self.onWrite(this, data, encoding);
+        return write.call(this, data, encoding, cb);
+      };
+      proto['push'] = function push_(this: PortLike, chunk: unknown, encoding?: BufferEncoding) {
+        if (self.isEnabled() && chunk !== null && chunk !== undefined) self.onRead(this, chunk, encoding);
+        // eslint-disable-next-line prefer-rest-params
+        return push.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
+      };
+      proto['emit'] = function emit_(this: PortLike, event: string | symbol, arg?: unknown) {
+        if (self.isEnabled() && (event === 'open' || event === 'close' || event === 'error')) self.onEvent(this, event, arg);
+        // eslint-disable-next-line prefer-rest-params
+        return emit.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
+      };
+      Object.defineProperty(proto, kPatched, { value: true, configurable: true, enumerable: false, writable: true });
+      this.patched.push(record);
+    } catch (err) {
+      reportOnce('serialport patch', err);
+    }
+  }
+
+  private unpatchModule(exports: unknown): void {
+    const cls = (exports as { SerialPortStream?: { prototype?: unknown } } | null)?.SerialPortStream;
+    const p = this.patched.find((x) => x.proto === cls?.prototype);
+    if (p !== undefined) this.restore(p);
+  }
+
+  private restore(p: PatchedPrototype): void {
+    try {
+      const proto = p.proto;
+      proto['_write'] = p.write;
+      if (p.ownPush !== undefined) Object.defineProperty(proto, 'push', p.ownPush);
+      else delete proto['push'];
+      if (p.ownEmit !== undefined) Object.defineProperty(proto, 'emit', p.ownEmit);
+      else delete proto['emit'];
+      delete proto[kPatched];
+    } catch (err) {
+      reportOnce('serialport unpatch', err);
+    }
+    const i = this.patched.indexOf(p);
+    if (i >= 0) this.patched.splice(i, 1);
+  }
+
+  // --- observation --------------------------------------------------------------------------------
+
+  private onWrite(port: PortLike, data: unknown, encoding: BufferEncoding): void {
+    try {
+      // Before open, SerialPortStream re-issues the write through _write once open: feed it then.
+      if (port.isOpen !== true || port.port === undefined || port.port === null) return;
+      const s = this.stateOf(port);
+      if (s === undefined) return;
+      if (data instanceof Uint8Array) s.decoder.written(data, nowMs());
+      else if (typeof data === 'string') s.decoder.written(Buffer.from(data, encoding), nowMs());
+    } catch (err) {
+      reportOnce('serialport write', err);
+    }
+  }
+
+  private onRead(port: PortLike, chunk: unknown, encoding: BufferEncoding | undefined): void {
+    try {
+      const s = this.stateOf(port);
+      if (s === undefined) return;
+      if (chunk instanceof Uint8Array) s.decoder.read(chunk, nowMs());
+      else if (typeof chunk === 'string') s.decoder.read(Buffer.from(chunk, encoding), nowMs());
+    } catch (err) {
+      reportOnce('serialport read', err);
+    }
+  }
+
+  private onEvent(port: PortLike, event: 'open' | 'close' | 'error', arg: unknown): void {
+    try {
+      if (event === 'open') {
+        const s = this.stateOf(port);
+        if (s === undefined || s.counted) return;
+        s.counted = true;
+        this.instruments().devicesConnected.add(1, MODEM);
+        return;
+      }
+      const s = this.ports.get(port as object);
+      if (s === undefined || s === IGNORED) return;
+      if (event === 'error' && port.isOpen === true) return; // an error the port survives
+      const now = nowMs();
+      if (event === 'close') {
+        s.decoder.close(now);
+        stopTimer(s);
+        // An unplugged USB modem: the binding's read or write failed and serialport closed the port.
+        if ((arg as { disconnected?: unknown } | null)?.disconnected === true) recordModemError(this.instruments(), 'disconnected');
+      }
+      if (s.counted) {
+        s.counted = false;
+        this.instruments().devicesConnected.add(-1, MODEM);
+      }
+    } catch (err) {
+      reportOnce(`serialport ${event}`, err);
+    }
+  }
+
+  /** The port's state, created on first sight; undefined for ports the filter rejects. */
+  private stateOf(port: PortLike): PortState | undefined {
+    const known = this.ports.get(port as object);
+    if (known !== undefined) return known === IGNORED ? undefined : known;
+    const path = typeof port.path === 'string' ? port.path : 'unknown';
+    const filter = this._config.portFilter;
+    if (filter !== undefined) {
+      let accept = false;
+      try {
+        accept = filter(path) === true;
+      } catch (err) {
+        reportOnce('serialport portFilter (user code)', err);
+      }
+      if (!accept) {
+        this.ports.set(port as object, IGNORED);
+        return undefined;
+      }
+    }
+    const cfg = this._config;
+    const state: PortState = {
+      decoder: undefined as unknown as AtDecoder,
+      recorder: undefined as unknown as ModemPortRecorder,
+      counted: false,
+      timer: undefined,
+      tickMs: tickPeriod(cfg),
+    };
+    const recorder = new ModemPortRecorder(this.ctx, path, () => {
+      if (state.timer === undefined) {
+        state.timer = setInterval(tickPort, state.tickMs, state);
+        state.timer.unref();
+      }
+    });
+    const decoder = new AtDecoder(recorder, {
+      defaultTimeoutMs: cfg.defaultTimeoutMs,
+      commandTimeoutsMs: cfg.commandTimeoutsMs,
+      abandonAfterMs: cfg.abandonAfterMs,
+    });
+    (state as { decoder: AtDecoder }).decoder = decoder;
+    (state as { recorder: ModemPortRecorder }).recorder = recorder;
+    this.ports.set(port as object, state);
+    return state;
+  }
+}
+
+/**
+ * How often a port with a pending command ticks its decoder: a fifth of the shortest timeout,
+ * between 20 ms and 1 s. Spans end at the deadline itself whatever the tick, so this only bounds
+ * how late a timeout is noticed.
+ */
+function tickPeriod(cfg: SerialportInstrumentationConfig): number {
+  let min = typeof cfg.defaultTimeoutMs === 'number' && cfg.defaultTimeoutMs > 0 ? cfg.defaultTimeoutMs : 5000;
+  for (const v of Object.values({ ...DEFAULT_AT_TIMEOUTS_MS, ...(cfg.commandTimeoutsMs ?? {}) })) {
+    if (typeof v === 'number' && v > 0 && v < min) min = v;
+  }
+  return Math.min(1000, Math.max(20, Math.floor(min / 5)));
+}

@@ -1,0 +1,358 @@
+/**
+ * Turns the AT decoder's events for one modem port into spans and metrics.
+ *
+ * The decoder (at.ts) decides what happened; this file only records it: one `at <command>` span per
+ * command (started at its real write time, ended at its final result or deadline), APDU spans and
+ * metrics for `+CSIM` / `+CRSM` exchanges, the `sms.trigger` span and trigger hand-over for a
+ * submitted `+CMGS`, and device errors. Attribute objects for metrics are cached, so a command costs
+ * a span and a few map lookups, nothing per byte.
+ */
+import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { noteTriggerSent } from '../../src/triggers.js';
+import {
+  bytesToHex,
+  commandType,
+  decodeCommandApdu,
+  decodeResponseApdu,
+  describeStatusWord,
+  hexToBytes,
+  isSensitiveCommand,
+  statusCategory,
+  statusWordHex,
+} from '../shared/apdu.js';
+import type {
+  AtCommandEndEvent,
+  AtCommandStartEvent,
+  AtCrsmEvent,
+  AtCsimEvent,
+  AtListener,
+  AtPromptEvent,
+  AtResult,
+  AtSmsSubmitEvent,
+  AtUrcEvent,
+} from './at.js';
+import type { SerialportInstrumentationConfig } from './types.js';
+
+export interface RecorderContext {
+  tracer(): Tracer;
+  instruments(): CardlinkInstruments;
+  config(): SerialportInstrumentationConfig;
+}
+
+/** Span attribute names chosen for the modem path (APDU ones are shared with the tls instrumentation). */
+export const ATTR = {
+  command: 'cardlink.at.command',
+  kind: 'cardlink.at.command.kind',
+  commandLine: 'cardlink.at.command_line',
+  result: 'cardlink.at.result',
+  errorCode: 'cardlink.at.error_code',
+  echoed: 'cardlink.at.echoed',
+  lineCount: 'cardlink.at.line_count',
+  port: 'cardlink.modem.port',
+  deviceType: 'cardlink.device.type',
+  urc: 'cardlink.at.urc',
+  mr: 'cardlink.sms.message_reference',
+  pduLength: 'cardlink.sms.pdu_length',
+  triggerType: 'cardlink.trigger.type',
+} as const;
+
+const MODEM = 'modem';
+/** Open `at` spans kept per port; the decoder bounds its own queue at 32, this is a safety net. */
+const MAX_OPEN_SPANS = 64;
+
+/** Results that are a modem error, with their `error_type` label. */
+const ERROR_TYPES: Partial<Record<AtResult, string>> = {
+  error: 'error',
+  cme_error: 'cme_error',
+  cms_error: 'cms_error',
+  timeout: 'timeout',
+  no_carrier: 'no_carrier',
+  busy: 'busy',
+  no_answer: 'no_answer',
+  no_dialtone: 'no_dialtone',
+};
+
+/** Results without a modem round trip: no duration recorded. */
+const NO_ROUND_TRIP: ReadonlySet<AtResult> = new Set<AtResult>(['timeout', 'closed', 'overflow']);
+/** Results that are not failures of the command. */
+const SUCCESSFUL: ReadonlySet<AtResult> = new Set<AtResult>(['ok', 'connect', 'cancelled']);
+
+/** `+CRSM` command numbers (27.007 8.18) -> the INS the modem sends to the card. */
+const CRSM_INS: ReadonlyMap<number, number> = new Map([
+  [176, 0xb0], // READ BINARY
+  [178, 0xb2], // READ RECORD
+  [192, 0xc0], // GET RESPONSE
+  [203, 0xcb], // RETRIEVE DATA
+  [214, 0xd6], // UPDATE BINARY
+  [219, 0xdb], // SET DATA
+  [220, 0xdc], // UPDATE RECORD
+  [242, 0xf2], // STATUS
+]);
+
+/** Commands whose arguments are PINs or passwords: never on a span. */
+const SECRET_ARGUMENTS: ReadonlySet<string> = new Set(['+CPIN', '+CPWD', '+CLCK', '+CPINR', '+CPIN2']);
+/** Commands whose arguments are APDU or SMS payloads: only with captureApduData. */
+const PAYLOAD_ARGUMENTS: ReadonlySet<string> = new Set(['+CSIM', '+CRSM', '+CGLA', '+CMGS', '+CMGW']);
+
+// --- attribute caches (bounded: command names are bounded, see at-names.ts) -------------------------
+
+const attrCache = new Map<string, Attributes>();
+function cached(key: string, make: () => Attributes): Attributes {
+  let a = attrCache.get(key);
+  if (a === undefined) {
+    a = make();
+    if (attrCache.size < 4096) attrCache.set(key, a);
+  }
+  return a;
+}
+const SENT: Attributes = { direction: 'sent' };
+const RECEIVED: Attributes = { direction: 'received' };
+const SMS: Attributes = { trigger_type: 'sms' };
+const commandAttrs = (name: string): Attributes => cached(`c:${name}`, () => ({ command: name }));
+const errorAttrs = (type: string): Attributes => cached(`e:${type}`, () => ({ device_type: MODEM, error_type: type }));
+const apduCommandAttrs = (type: string): Attributes =>
+  cached(`a:${type}`, () => ({ command_type: type, device_type: MODEM }));
+const apduDurationAttrs = (type: string): Attributes => cached(`t:${type}`, () => ({ command_type: type }));
+const responseAttrs = (sw: string, category: string): Attributes =>
+  cached(`r:${sw}`, () => ({ status_word: sw, status_category: category }));
+
+/** Counts a device error of a modem (also used by the instrumentation for `disconnected`). */
+export function recordModemError(m: CardlinkInstruments, errorType: string): void {
+  m.deviceErrors.add(1, errorAttrs(errorType));
+}
+
+/** The command line as it may appear on a span (see SerialportInstrumentationConfig.captureAtArguments). */
+export function commandLineForSpan(text: string, name: string, captureApdu: boolean): string {
+  if (SECRET_ARGUMENTS.has(name) || (PAYLOAD_ARGUMENTS.has(name) && !captureApdu)) {
+    const i = text.indexOf('=');
+    if (i >= 0 && text.charCodeAt(i + 1) !== 0x3f /* =? */) return `${text.slice(0, i + 1)}<redacted>`;
+    return text;
+  }
+  if (name === '+CSIM' || name === '+CGLA') {
+    // `AT+CSIM=<len>,"<C-APDU>"`: PUT KEY / STORE DATA keep their header (CLA INS P1 P2) only.
+    const q = text.indexOf('"');
+    if (q >= 0) {
+      const header = hexToBytes(text.slice(q + 1, q + 9));
+      if (header === null || header.length < 3) return `${text.slice(0, q + 1)}<redacted>`;
+      const type = commandType(header[0] as number, header[1] as number, header[2] as number);
+      if (isSensitiveCommand(type)) return `${text.slice(0, q + 9)}<redacted>`;
+    }
+  }
+  return text;
+}
+
+export class ModemPortRecorder implements AtListener {
+  /** Open `at` spans by decoder command id, oldest first. */
+  private readonly spans = new Map<number, Span>();
+  /** Id of the last command answered `+CMGS: <mr>` (its smsSubmit comes before its commandEnd). */
+  private submittedId = -1;
+
+  constructor(
+    private readonly ctx: RecorderContext,
+    /** The path the port was opened with. */
+    private readonly path: string,
+    /** Called when a command starts, so the owner can make sure a silent modem still times out. */
+    private readonly onPending: () => void,
+  ) {}
+
+  commandStart(e: AtCommandStartEvent): void {
+    if (this.spans.size >= MAX_OPEN_SPANS) this.dropOldest();
+    const cfg = this.ctx.config();
+    const attributes: Attributes = {
+      [ATTR.command]: e.name,
+      [ATTR.kind]: e.kind,
+      [ATTR.port]: this.path,
+      [ATTR.deviceType]: MODEM,
+    };
+    if (cfg.captureAtArguments === true) {
+      attributes[ATTR.commandLine] = commandLineForSpan(e.text, e.name, cfg.captureApduData === true);
+    }
+    // The application's active context when it wrote the command: its span is the parent.
+    const span = this.ctx
+      .tracer()
+      .startSpan(`at ${e.name}`, { kind: SpanKind.CLIENT, startTime: e.at, attributes }, context.active());
+    this.spans.set(e.id, span);
+    this.onPending();
+  }
+
+  commandEnd(e: AtCommandEndEvent): void {
+    const m = this.ctx.instruments();
+    const result = e.result;
+    if (!NO_ROUND_TRIP.has(result)) m.atCommandDuration.record(e.durationMs / 1000, commandAttrs(e.name));
+    const errorType = ERROR_TYPES[result];
+    if (errorType !== undefined) recordModemError(m, errorType);
+    if ((e.name === '+CMGS' || e.name === '+CMSS') && e.kind === 'set' && e.id !== this.submittedId && !SUCCESSFUL.has(result)) {
+      this.failedTrigger(e);
+    }
+
+    const span = this.spans.get(e.id);
+    if (span === undefined) return;
+    this.spans.delete(e.id);
+    const attributes: Attributes = {
+      [ATTR.result]: result,
+      [ATTR.echoed]: e.echoed,
+      [ATTR.lineCount]: e.lines.length,
+    };
+    // One type for the attribute: the 27.007 / 27.005 number when known (`10` for `SIM not inserted`), else the text.
+    if (e.errorCode !== undefined) attributes[ATTR.errorCode] = e.errorNumber !== undefined ? String(e.errorNumber) : e.errorCode;
+    if (!SUCCESSFUL.has(result)) {
+      attributes['error.type'] = result;
+      span.setStatus({ code: SpanStatusCode.ERROR, message: e.errorCode !== undefined ? `${result} ${e.errorCode}` : result });
+    }
+    span.setAttributes(attributes);
+    span.end(e.endMs);
+  }
+
+  urc(e: AtUrcEvent): void {
+    // Only the name: URC lines carry phone numbers and message contents.
+    const first = this.spans.values().next();
+    if (first.done !== true) first.value.addEvent('at.urc', { [ATTR.urc]: e.name }, e.at);
+  }
+
+  prompt(e: AtPromptEvent): void {
+    this.spans.get(e.id)?.addEvent('at.prompt', undefined, e.at);
+  }
+
+  csim(e: AtCsimEvent): void {
+    if (e.commandHex === null || e.responseHex === null) return; // not an APDU exchange with the card
+    const command = hexToBytes(e.commandHex);
+    const response = hexToBytes(e.responseHex);
+    if (command === null || response === null) return;
+    const apdu = decodeCommandApdu(command);
+    const r = decodeResponseApdu(response);
+    if (apdu === null || r === null) return;
+    const type = apdu.commandType;
+    const capture = this.ctx.config().captureApduData === true;
+    const attributes: Attributes = {
+      'cardlink.apdu.command_type': type,
+      'cardlink.apdu.cla': apdu.cla,
+      'cardlink.apdu.ins': apdu.ins,
+      'cardlink.apdu.p1': apdu.p1,
+      'cardlink.apdu.p2': apdu.p2,
+      [ATTR.deviceType]: MODEM,
+    };
+    if (e.lengthMismatch) attributes['cardlink.at.length_mismatch'] = true;
+    if (capture) {
+      const sensitive = isSensitiveCommand(type);
+      attributes['cardlink.apdu.command'] = sensitive ? `${bytesToHex(command, 0, 4)}<redacted>` : e.commandHex;
+      attributes['cardlink.apdu.response'] = sensitive ? `<redacted>${statusWordHex(r.sw)}` : e.responseHex;
+    }
+    this.apdu(e.id, type, attributes, r.sw, command.length, response.length, e.durationMs, e.at);
+  }
+
+  crsm(e: AtCrsmEvent): void {
+    if (e.sw1 === null || e.sw2 === null) return; // no `+CRSM: <sw1>,<sw2>` answer
+    const ins = e.command === null ? undefined : CRSM_INS.get(e.command);
+    const p1 = e.p1 ?? 0;
+    // The modem builds the APDU; STATUS goes out with the UICC's proprietary class 80.
+    const type = ins === undefined ? 'UNKNOWN' : commandType(ins === 0xf2 ? 0x80 : 0x00, ins, p1);
+    const attributes: Attributes = {
+      'cardlink.apdu.command_type': type,
+      [ATTR.deviceType]: MODEM,
+      [ATTR.command]: '+CRSM',
+    };
+    if (ins !== undefined) attributes['cardlink.apdu.ins'] = ins;
+    if (e.p1 !== null) attributes['cardlink.apdu.p1'] = e.p1;
+    if (e.p2 !== null) attributes['cardlink.apdu.p2'] = e.p2;
+    if (e.fileId !== null && e.fileId <= 0xffff) attributes['cardlink.sim.file_id'] = e.fileId.toString(16).toUpperCase().padStart(4, '0');
+    const dataLength = e.dataHex === null ? 0 : e.dataHex.length >> 1;
+    const responseLength = (e.responseHex === null ? 0 : e.responseHex.length >> 1) + 2;
+    this.apdu(e.id, type, attributes, (e.sw1 << 8) | e.sw2, 5 + dataLength, responseLength, e.durationMs, e.at);
+  }
+
+  smsSubmit(e: AtSmsSubmitEvent): void {
+    this.submittedId = e.id;
+    const attributes: Attributes = {
+      [ATTR.triggerType]: 'sms',
+      [ATTR.deviceType]: MODEM,
+      [ATTR.port]: this.path,
+      [ATTR.command]: e.name,
+      [ATTR.pduLength]: e.pduLength,
+    };
+    if (e.mr !== null) attributes[ATTR.mr] = e.mr;
+    const span = this.ctx.tracer().startSpan(
+      'sms.trigger',
+      { kind: SpanKind.PRODUCER, startTime: e.at - e.durationMs, attributes },
+      this.parentOf(e.id),
+    );
+    span.end(e.at);
+    this.ctx.instruments().triggersSent.add(1, SMS);
+    noteTriggerSent({ atMs: e.at, deviceType: MODEM, triggerType: 'sms', spanContext: span.spanContext() });
+  }
+
+  /** Ends every open span (the decoder lost track, or the instrumentation is going away). */
+  abandonAll(atMs: number): void {
+    while (this.spans.size > 0) this.dropOldest(atMs);
+  }
+
+  get openSpans(): number {
+    return this.spans.size;
+  }
+
+  // ----------------------------------------------------------------------------------------------
+
+  private apdu(
+    id: number,
+    type: string,
+    attributes: Attributes,
+    sw: number,
+    sentBytes: number,
+    receivedBytes: number,
+    durationMs: number,
+    atMs: number,
+  ): void {
+    const m = this.ctx.instruments();
+    const swHex = statusWordHex(sw);
+    const category = statusCategory(sw);
+    m.apduCommands.add(1, apduCommandAttrs(type));
+    m.apduResponses.add(1, responseAttrs(swHex, category));
+    m.apduDuration.record(durationMs / 1000, apduDurationAttrs(type));
+    m.apduBytes.add(sentBytes, SENT);
+    m.apduBytes.add(receivedBytes, RECEIVED);
+    attributes['cardlink.apdu.sw'] = swHex;
+    attributes['cardlink.apdu.status_category'] = category;
+    const span = this.ctx
+      .tracer()
+      .startSpan(`apdu.${type}`, { kind: SpanKind.CLIENT, startTime: atMs - durationMs, attributes }, this.parentOf(id));
+    if (category !== 'success') span.setStatus({ code: SpanStatusCode.ERROR, message: `${swHex} ${describeStatusWord(sw)}` });
+    span.end(atMs);
+  }
+
+  /** A submission that failed (error, timeout, port closed): a failed `sms.trigger`, not counted as sent. */
+  private failedTrigger(e: AtCommandEndEvent): void {
+    const span = this.ctx.tracer().startSpan(
+      'sms.trigger',
+      {
+        kind: SpanKind.PRODUCER,
+        startTime: e.startMs,
+        attributes: {
+          [ATTR.triggerType]: 'sms',
+          [ATTR.deviceType]: MODEM,
+          [ATTR.port]: this.path,
+          [ATTR.command]: e.name,
+          [ATTR.result]: e.result,
+          'error.type': e.result,
+        },
+      },
+      this.parentOf(e.id),
+    );
+    span.setStatus({ code: SpanStatusCode.ERROR, message: e.errorCode !== undefined ? `${e.result} ${e.errorCode}` : e.result });
+    span.end(e.endMs);
+  }
+
+  private parentOf(id: number) {
+    const span = this.spans.get(id);
+    return span === undefined ? context.active() : trace.setSpan(context.active(), span);
+  }
+
+  private dropOldest(atMs?: number): void {
+    const first = this.spans.entries().next();
+    if (first.done === true) return;
+    const [id, span] = first.value;
+    this.spans.delete(id);
+    span.setAttribute(ATTR.result, 'unknown');
+    span.setStatus({ code: SpanStatusCode.ERROR, message: 'lost track of this command' });
+    span.end(atMs);
+  }
+}
