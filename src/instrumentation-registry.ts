@@ -17,6 +17,7 @@ export const INSTRUMENTATION_FACTORIES: Partial<Record<InstrumentationName, Inst
     return [new TlsInstrumentation({ captureApduData: c.captureApduData })];
   },
   adb: async (c) => (await import('../instrumentations/adb/index.js')).createInstrumentations(c),
+  serialport: async (c) => (await import('../instrumentations/serialport/index.js')).createInstrumentations(c),
 };
 
 export async function loadInstrumentations(config: CardlinkConfig): Promise<Instrumentation[]> {
