@@ -46,7 +46,7 @@ export interface CardlinkConfig {
   sampler: SamplerName;
   samplerRatio: number;
   prometheus: { host: string; port: number; path: string; username?: string; password?: string };
-  health: { enabled: boolean; host: string; port: number };
+  health: HealthConfig;
   instrumentations: InstrumentationName[];
   /** Module specifiers whose default export is an Instrumentation, an array of them, or a factory. */
   extraInstrumentations: string[];
@@ -61,6 +61,22 @@ export interface CardlinkConfig {
   logFormat: 'json' | 'pretty';
   captureApduData: boolean;
   shutdownTimeoutMs: number;
+}
+
+export interface HealthConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  /** Time limit of each check (CARDLINK_HEALTH_CHECK_TIMEOUT_MS). */
+  checkTimeoutMs: number;
+  /** How long a finished run of the checks answers later probes (CARDLINK_HEALTH_CACHE_MS). */
+  cacheMs: number;
+  /** Disk usage (percent) from which the disk check is degraded (CARDLINK_HEALTH_DISK_THRESHOLD). */
+  diskThresholdPercent: number;
+  /** Memory usage (percent) from which the memory check is degraded (CARDLINK_HEALTH_MEMORY_THRESHOLD). */
+  memoryThresholdPercent: number;
+  /** A path on the filesystem the disk check watches (CARDLINK_HEALTH_DISK_PATH). */
+  diskPath: string;
 }
 
 export interface ParsedConfig {
@@ -102,6 +118,19 @@ class Reader {
     const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
     if (!Number.isSafeInteger(n) || n < min || n > max) {
       this.bad(name, v, `an integer from ${min} to ${max}`);
+      return dflt;
+    }
+    return n;
+  }
+
+  /** An integer percentage from 1 to 100; a trailing `%` is accepted (`85` or `85%`). */
+  percent(name: string, dflt: number): number {
+    const v = trimmed(this.env, name);
+    if (v === undefined) return dflt;
+    const digits = v.endsWith('%') ? v.slice(0, -1).trim() : v;
+    const n = /^\d+$/.test(digits) ? Number(digits) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < 1 || n > 100) {
+      this.bad(name, v, 'a percentage from 1 to 100');
       return dflt;
     }
     return n;
@@ -303,6 +332,11 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
       enabled: r.bool('CARDLINK_HEALTH_ENABLED', true),
       host: r.str('CARDLINK_HEALTH_HOST', '0.0.0.0'),
       port: r.port('CARDLINK_HEALTH_PORT', 8081),
+      checkTimeoutMs: r.int('CARDLINK_HEALTH_CHECK_TIMEOUT_MS', 5_000, 1, 300_000),
+      cacheMs: r.int('CARDLINK_HEALTH_CACHE_MS', 1_000, 0, 300_000),
+      diskThresholdPercent: r.percent('CARDLINK_HEALTH_DISK_THRESHOLD', 90),
+      memoryThresholdPercent: r.percent('CARDLINK_HEALTH_MEMORY_THRESHOLD', 90),
+      diskPath: r.str('CARDLINK_HEALTH_DISK_PATH', '.'),
     },
     instrumentations: wanted.filter((n) => !off.includes(n)),
     esmHook: r.oneOf('CARDLINK_ESM_HOOK', ['auto', 'true', 'false'] as const, 'auto'),

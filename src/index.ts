@@ -7,3 +7,7 @@ export { exportStatuses, type ExportStatus } from './export-status.js';
 export { VERSION } from './version.js';
 export * from './api/index.js';
 export * from './decoders.js';
+export { registerCheck, unregisterCheck } from './health/registry.js';
+export type { HealthCheckFn, CheckResult, CheckReturn, CheckContext, CheckOptions, HealthStatus, HealthReport, CheckReport } from './health/types.js';
+export { createLogger, type Logger, type LogFields, type LogMethod } from './logging/logger.js';
+export { recordTestResult, type TestResultInput, type TestStatus } from './test-reporter/record.js';

@@ -33,6 +33,9 @@ import type { Resource } from '@opentelemetry/resources';
 import { parseConfig, type CardlinkConfig, type Env } from './config.js';
 import { installDiag, printLine } from './diag.js';
 import { resetExportStatuses, trackExporter } from './export-status.js';
+import { registerBuiltinChecks } from './health/builtin-checks.js';
+import { startHealthServer, type HealthServer } from './health/server.js';
+import { configureLogging } from './logging/settings.js';
 import { loadInstrumentations } from './instrumentation-registry.js';
 import { getCardlinkMeter, getInstruments } from './metrics/instruments.js';
 import { CardlinkPrometheusExporter } from './metrics/prometheus.js';
@@ -63,6 +66,8 @@ export interface CardlinkSdk {
   readonly prometheus: CardlinkPrometheusExporter | undefined;
   /** Resolves with the port /metrics listens on, or undefined when it is off or could not listen. */
   readonly metricsPort: Promise<number | undefined>;
+  /** Resolves with the port the health endpoints listen on, or undefined when off or not listening. */
+  readonly healthPort: Promise<number | undefined>;
   readonly instrumentations: readonly Instrumentation[];
   tracer(name?: string): Tracer;
   meter(): Meter;
@@ -151,6 +156,7 @@ const disabledSdk = (config: CardlinkConfig): CardlinkSdk => ({
   loggerProvider: undefined,
   prometheus: undefined,
   metricsPort: Promise.resolve(undefined),
+  healthPort: Promise.resolve(undefined),
   instrumentations: [],
   tracer: (name = 'cardlink-otel') => trace.getTracer(name, VERSION),
   meter: () => metrics.getMeter('cardlink-otel', VERSION),
@@ -171,6 +177,8 @@ async function startOnce(options: StartOptions): Promise<CardlinkSdk> {
   const env: Env = options.env ? { ...process.env, ...options.env } : process.env;
   const { config, errors } = parseConfig(env);
   for (const e of errors) process.stderr.write(`${e}\n`);
+  // The application's loggers follow this configuration even when telemetry is disabled.
+  configureLogging({ level: config.logLevel, componentLevels: config.componentLogLevels, format: config.logFormat });
   if (config.disabled) {
     current = disabledSdk(config);
     return current;
@@ -264,6 +272,20 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
     });
   }
 
+  let health: HealthServer | undefined;
+  let removeBuiltinChecks: (() => void) | undefined;
+  if (config.health.enabled) {
+    const otlp = [config.metricsExporters, config.tracesExporters, config.logsExporters].some((l) => (l as readonly string[]).includes('otlp'));
+    removeBuiltinChecks = registerBuiltinChecks({
+      diskPath: config.health.diskPath,
+      diskThresholdPercent: config.health.diskThresholdPercent,
+      memoryThresholdPercent: config.health.memoryThresholdPercent,
+      otlp,
+      ...(server !== undefined ? { metrics: { server: server.server, path: config.prometheus.path } } : {}),
+    });
+    health = startHealthServer(config.health);
+  }
+
   let shuttingDown: Promise<void> | undefined;
   const sdk: CardlinkSdk = {
     config,
@@ -273,6 +295,7 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
     loggerProvider,
     prometheus,
     metricsPort: server?.listening ?? Promise.resolve(undefined),
+    healthPort: health?.listening ?? Promise.resolve(undefined),
     instrumentations,
     tracer: (name = 'cardlink-otel') => tracerProvider.getTracer(name, VERSION),
     meter: () => getCardlinkMeter(),
@@ -288,12 +311,14 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
         removeExitHooks();
         unregister?.();
         stopSystem?.();
+        removeBuiltinChecks?.();
         await withTimeout(
           Promise.all([
             tracerProvider.shutdown(),
             meterProvider.shutdown(),
             loggerProvider?.shutdown(),
             server?.close(),
+            health?.close(),
           ]).then(() => undefined),
           config.shutdownTimeoutMs,
           'shutting down telemetry',

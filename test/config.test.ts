@@ -14,7 +14,16 @@ t.test('defaults: Prometheus only, no OTLP, every instrumentation, auth off', as
   t.equal(config.prometheus.port, 9464);
   t.equal(config.prometheus.path, '/metrics');
   t.equal(config.prometheus.username, undefined);
-  t.same(config.health, { enabled: true, host: '0.0.0.0', port: 8081 });
+  t.same(config.health, {
+    enabled: true,
+    host: '0.0.0.0',
+    port: 8081,
+    checkTimeoutMs: 5000,
+    cacheMs: 1000,
+    diskThresholdPercent: 90,
+    memoryThresholdPercent: 90,
+    diskPath: '.',
+  });
   t.same(config.instrumentations, [...INSTRUMENTATION_NAMES]);
   t.equal(config.sampler, 'parentbased_always_on');
   t.equal(config.captureApduData, false);
@@ -107,4 +116,41 @@ t.test('basic auth needs both variables; sampler ratio validated', async (t) => 
   t.equal(config.prometheus.password, 's3cret');
   t.equal(config.samplerRatio, 0.25);
   t.match(parseConfig({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' }).errors[0], /OTEL_TRACES_SAMPLER_ARG/);
+});
+
+t.test('health variables: limits, cache, thresholds (with or without %), disk path; bad values named', async (t) => {
+  const { config, errors } = parseConfig({
+    CARDLINK_HEALTH_PORT: '18081',
+    CARDLINK_HEALTH_CHECK_TIMEOUT_MS: '2500',
+    CARDLINK_HEALTH_CACHE_MS: '0',
+    CARDLINK_HEALTH_DISK_THRESHOLD: '85%',
+    CARDLINK_HEALTH_MEMORY_THRESHOLD: ' 95 ',
+    CARDLINK_HEALTH_DISK_PATH: '/var/lib/cardlink',
+  });
+  t.same(errors, []);
+  t.same(config.health, {
+    enabled: true,
+    host: '0.0.0.0',
+    port: 18081,
+    checkTimeoutMs: 2500,
+    cacheMs: 0,
+    diskThresholdPercent: 85,
+    memoryThresholdPercent: 95,
+    diskPath: '/var/lib/cardlink',
+  });
+  const bad = parseConfig({
+    CARDLINK_HEALTH_CHECK_TIMEOUT_MS: '0',
+    CARDLINK_HEALTH_CACHE_MS: '-5',
+    CARDLINK_HEALTH_DISK_THRESHOLD: '101',
+    CARDLINK_HEALTH_MEMORY_THRESHOLD: 'ninety',
+    CARDLINK_HEALTH_ENABLED: 'perhaps',
+  });
+  t.same(bad.errors, [
+    'cardlink-otel: CARDLINK_HEALTH_ENABLED="perhaps" is not valid: expected true or false; using the default.',
+    'cardlink-otel: CARDLINK_HEALTH_CHECK_TIMEOUT_MS="0" is not valid: expected an integer from 1 to 300000; using the default.',
+    'cardlink-otel: CARDLINK_HEALTH_CACHE_MS="-5" is not valid: expected an integer from 0 to 300000; using the default.',
+    'cardlink-otel: CARDLINK_HEALTH_DISK_THRESHOLD="101" is not valid: expected a percentage from 1 to 100; using the default.',
+    'cardlink-otel: CARDLINK_HEALTH_MEMORY_THRESHOLD="ninety" is not valid: expected a percentage from 1 to 100; using the default.',
+  ]);
+  t.match(bad.config.health, { enabled: true, checkTimeoutMs: 5000, cacheMs: 1000, diskThresholdPercent: 90, memoryThresholdPercent: 90 });
 });

@@ -1,0 +1,27 @@
+/** Health endpoints and checks (see server.ts, runner.ts, registry.ts). */
+export { registerCheck, unregisterCheck, checkNames } from './registry.js';
+export { registerResourceCheck, trackedResources, MAX_RESOURCES_PER_GROUP, type ResourceProbe } from './resource-checks.js';
+export { createHealthRunner, runChecks, aggregate, normaliseResult, type HealthRunner, type HealthRunnerOptions } from './runner.js';
+export { startHealthServer, handleHealthRequest, HEALTH_PATHS, type HealthServer, type HealthServerOptions } from './server.js';
+export {
+  registerBuiltinChecks,
+  diskCheck,
+  memoryCheck,
+  otlpExportCheck,
+  metricsEndpointCheck,
+  readMemory,
+  type BuiltinChecksOptions,
+  type MemoryReading,
+  type StatFs,
+} from './builtin-checks.js';
+export type {
+  HealthStatus,
+  CheckStatus,
+  CheckResult,
+  CheckReturn,
+  CheckContext,
+  HealthCheckFn,
+  CheckOptions,
+  CheckReport,
+  HealthReport,
+} from './types.js';

@@ -1,0 +1,138 @@
+/**
+ * The health HTTP server in-process: paths, methods, status codes, HEAD, the JSON body, liveness
+ * answering while readiness waits on a hanging check, and a port in use.
+ */
+import t from 'tap';
+import http from 'node:http';
+import { createServer } from 'node:net';
+import { checkNames, registerCheck, startHealthServer, unregisterCheck, type HealthServer } from '../src/health/index.js';
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  ms: number;
+}
+
+function request(port: number, path: string, method = 'GET'): Promise<Answer> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, ms: Date.now() - started }));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function serve(t: { teardown(fn: () => unknown): void }, opts: { checkTimeoutMs?: number; cacheMs?: number } = {}): Promise<{ server: HealthServer; port: number }> {
+  const server = startHealthServer({ host: '127.0.0.1', port: 0, checkTimeoutMs: opts.checkTimeoutMs ?? 1000, cacheMs: opts.cacheMs ?? 0 });
+  t.teardown(() => server.close());
+  const port = await server.listening;
+  if (port === undefined) throw new Error('health server did not listen');
+  return { server, port };
+}
+
+t.beforeEach(() => {
+  for (const n of checkNames()) unregisterCheck(n);
+});
+
+t.test('GET /health, /health/ready: the JSON report, 200 when healthy or degraded', async (t) => {
+  const { port } = await serve(t);
+  registerCheck('card_reader', () => ({ status: 'healthy', message: 'reader present', details: { readers: 1 } }));
+  for (const path of ['/health', '/health/ready', '/health/ready?verbose=1']) {
+    const a = await request(port, path);
+    t.equal(a.status, 200, path);
+    t.equal(a.headers['content-type'], 'application/json; charset=utf-8');
+    t.equal(a.headers['cache-control'], 'no-store');
+    const body = JSON.parse(a.body) as { status: string; timestamp: string; checks: unknown[] };
+    t.same(Object.keys(body), ['status', 'timestamp', 'checks']);
+    t.equal(body.status, 'healthy');
+    t.match(body.timestamp, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    t.match(body.checks, [{ name: 'card_reader', status: 'healthy', message: 'reader present', duration_ms: Number, details: { readers: 1 } }]);
+  }
+  registerCheck('modem', () => 'degraded');
+  const degraded = await request(port, '/health/ready');
+  t.equal(degraded.status, 200, 'degraded is still ready');
+  t.equal((JSON.parse(degraded.body) as { status: string }).status, 'degraded');
+});
+
+t.test('unhealthy: readiness 503, liveness still 200', async (t) => {
+  const { port } = await serve(t);
+  registerCheck('database', () => {
+    throw new Error('SQLITE_CANTOPEN: unable to open database file');
+  });
+  const ready = await request(port, '/health/ready');
+  t.equal(ready.status, 503);
+  const body = JSON.parse(ready.body) as { status: string; checks: Array<{ status: string; message: string }> };
+  t.equal(body.status, 'unhealthy');
+  t.match(body.checks, [{ name: 'database', status: 'unhealthy', message: 'SQLITE_CANTOPEN: unable to open database file', duration_ms: Number, details: {} }]);
+  t.equal((await request(port, '/health')).status, 503);
+  const live = await request(port, '/health/live');
+  t.equal(live.status, 200);
+  t.same((JSON.parse(live.body) as { checks: unknown[] }).checks, []);
+});
+
+t.test('HEAD: same status and headers, no body', async (t) => {
+  const { port } = await serve(t);
+  registerCheck('down', () => false);
+  const head = await request(port, '/health/ready', 'HEAD');
+  t.equal(head.status, 503);
+  t.equal(head.body, '');
+  t.ok(Number(head.headers['content-length']) > 20, 'content-length of the GET body');
+  const live = await request(port, '/health/live', 'HEAD');
+  t.equal(live.status, 200);
+  t.equal(live.body, '');
+});
+
+t.test('other paths 404, other methods 405 with Allow', async (t) => {
+  const { port } = await serve(t);
+  for (const path of ['/', '/metrics', '/health/', '/healthz', '/health/live/x']) t.equal((await request(port, path)).status, 404, path);
+  for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS']) {
+    const a = await request(port, '/health/ready', method);
+    t.equal(a.status, 405, method);
+    t.equal(a.headers['allow'], 'GET, HEAD');
+  }
+});
+
+t.test('liveness answers at once while readiness waits on a hanging check', async (t) => {
+  const { port } = await serve(t, { checkTimeoutMs: 800 });
+  registerCheck('stuck', () => new Promise(() => undefined));
+  const ready = request(port, '/health/ready');
+  await new Promise((r) => setTimeout(r, 50));
+  const live = await request(port, '/health/live');
+  t.equal(live.status, 200);
+  t.ok(live.ms < 300, `live in ${live.ms} ms`);
+  const r = await ready;
+  t.equal(r.status, 503);
+  t.ok(r.ms >= 750 && r.ms < 1800, `ready within the limit + 1 s (${r.ms} ms)`);
+  t.match(JSON.parse(r.body), { checks: [{ name: 'stuck', status: 'timeout', message: 'no answer within 800 ms' }] });
+});
+
+t.test('a port in use: one line on stderr, no exception', async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  t.teardown(() => blocker.close());
+  const port = (blocker.address() as { port: number }).port;
+  const written: string[] = [];
+  const original = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string) => {
+    written.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
+  let listened: number | undefined;
+  try {
+    const server = startHealthServer({ host: '127.0.0.1', port, checkTimeoutMs: 1000, cacheMs: 0 });
+    listened = await server.listening;
+    await server.close();
+  } finally {
+    process.stderr.write = original;
+  }
+  t.equal(listened, undefined);
+  t.equal(written.length, 1);
+  t.match(written[0], new RegExp(`^cardlink-otel: cannot serve the health endpoints on 127\\.0\\.0\\.1:${port}: the address is already in use\\. Set CARDLINK_HEALTH_PORT`));
+});
