@@ -13,7 +13,8 @@
  * Logging never throws into the caller: a failure inside is reported once through the diag logger.
  */
 import { isSpanContextValid, trace } from '@opentelemetry/api';
-import pino, { type DestinationStream, type Logger as PinoLogger } from 'pino';
+import { createRequire } from 'node:module';
+import type { default as PinoFactory, DestinationStream, Logger as PinoLogger } from 'pino';
 import type { LogLevel } from '../config.js';
 import { reportOnce } from '../diag.js';
 import { emitToOtel } from './otel-bridge.js';
@@ -86,6 +87,14 @@ function useColor(): boolean {
 
 let root: { gen: number; logger: PinoLogger } | undefined;
 
+/**
+ * pino is loaded on the first line actually written (or level asked), not at import: the
+ * instrumentations create their loggers at start-up and most never log, so a process that logs
+ * nothing never pays pino's load time (~20 ms).
+ */
+let pino: typeof PinoFactory | undefined;
+const requireHere = createRequire(import.meta.url);
+
 /** The pino root for the current settings; loggers take a child of it per component. */
 function rootLogger(): PinoLogger {
   const s = loggingState();
@@ -95,6 +104,7 @@ function rootLogger(): PinoLogger {
       s.format === 'pretty'
         ? new PrettyDestination(dest, { color: s.destination === undefined && useColor() })
         : { write: (line: string) => void dest.write(line) };
+    pino ??= requireHere('pino') as typeof PinoFactory;
     const logger = pino(
       {
         level: s.level,
