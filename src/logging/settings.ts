@@ -6,8 +6,8 @@
  * a generation number: loggers compare it on each call (one integer comparison) and rebuild their
  * pino child when it moved, so loggers created before a change follow it.
  *
- * No pino here: the SDK applies the settings at start-up, and pino is loaded only by logger.ts,
- * i.e. when the application actually creates a logger.
+ * No pino here: the SDK applies the settings at start-up; pino is loaded by logger.ts when the
+ * first line is written.
  */
 import { parseConfig, type LogLevel } from '../config.js';
 
