@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { createRequire } from 'node:module';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type PgModule from 'pg';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -124,6 +124,20 @@ t.test('every form of Client.query', async (t) => {
   t.same(d.result, [[{ a: 1 }], [{ b: 2 }], [{ c: 3 }], [{ d: 4 }], [{ e: 5 }], [[6]]], 'results unchanged');
   t.same(d.counts, { SELECT: 6 });
   t.same(d.spans.map((s) => s.attributes['db.query.text']), ['SELECT ? AS a', 'SELECT $1::int AS b', 'SELECT $1::int AS c', 'SELECT $1::int AS d', 'SELECT ? AS e', 'SELECT $1::int AS f']);
+
+  // The span's parent is what was active when query() was called, in every form.
+  const parent = trace.getTracer('test').startSpan('ota.session');
+  const inSession = await delta(() =>
+    context.with(trace.setSpan(context.active(), parent), () =>
+      Promise.all([client.query('SELECT 1'), cb<PgModule.QueryResult>((done) => client.query('SELECT 2', done))]),
+    ),
+  );
+  parent.end();
+  t.same(
+    queries(inSession.spans).filter((s) => s.name !== 'ota.session').map((s) => s.parentSpanContext?.spanId),
+    [parent.spanContext().spanId, parent.spanContext().spanId],
+    'children of the active span',
+  );
 
   // Named prepared statements: the second execution sends no text.
   const named = await delta(async () => {

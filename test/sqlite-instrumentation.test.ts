@@ -15,10 +15,13 @@ import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type BetterSqlite3 from 'better-sqlite3';
 import { SqliteInstrumentation } from '../instrumentations/db/index.js';
-import { openDatabases, pingDatabases, pingHandle } from '../instrumentations/db/health.js';
+import { openDatabases, pingDatabases, pingHandle, trackedCount } from '../instrumentations/db/health.js';
 import { setupHarness, eventually } from './helpers/otel-harness.js';
 import { CardlinkStore, runWorkload, sqliteRunner, WORKLOAD, WORKLOAD_QUERY_COUNTS } from './fixtures/data-layer.js';
 import type { SlowQueryInfo } from '../instrumentations/db/types.js';
+import { describeDbError } from '../instrumentations/db/db-errors.js';
+import { firstKeyword, sqliteNamespace } from '../instrumentations/db/recorder.js';
+import fc from 'fast-check';
 
 const slow: SlowQueryInfo[] = [];
 const instr = new SqliteInstrumentation({ onSlowQuery: (i) => slow.push(i) });
@@ -361,12 +364,14 @@ t.test('an unclosed database that is garbage-collected leaves the gauge', async 
     db.prepare('SELECT 1').get();
   })();
   t.equal(await gauge(), 1);
+  t.equal(trackedCount(), 1, 'known to the health hooks');
   await eventually(async () => {
     gc();
     await new Promise((r) => setTimeout(r, 10));
     return (await gauge()) === 0;
   }, 10_000, 'finalization');
   t.equal(await gauge(), 0);
+  t.equal(trackedCount(), 0, 'and forgotten there');
 });
 
 t.test('disable() restores the prototypes: nothing recorded, native methods back', async (t) => {
@@ -384,4 +389,45 @@ t.test('disable() restores the prototypes: nothing recorded, native methods back
   instr.enable();
   const again = await delta(() => stmt.get());
   t.same(again.counts, { SELECT: 1 }, 're-enabled');
+});
+
+t.test('pure helpers: error classification, first keyword, namespace', async (t) => {
+  t.same(describeDbError(Object.assign(new Error('x'), { code: '57P01', severity: 'FATAL' })), { type: '57P01', statusCode: '57P01', message: 'SQLSTATE 57P01 admin_shutdown' });
+  t.same(describeDbError(Object.assign(new Error('duplicate key (k)=(secret)'), { code: '23505', severity: 'ERROR' })), { type: '23505', statusCode: '23505', message: 'SQLSTATE 23505 unique_violation' });
+  t.same(describeDbError(Object.assign(new Error('x'), { code: 'XX123', severity: 'ERROR' })), { type: 'XX123', statusCode: 'XX123', message: 'SQLSTATE XX123 internal_error' });
+  t.same(describeDbError(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' })), { type: 'EPIPE', statusCode: undefined, message: 'write EPIPE' }, 'a Node errno is not a SQLSTATE');
+  t.same(describeDbError(Object.assign(new Error('near "\'secret\'": syntax error'), { code: 'SQLITE_ERROR' })), { type: 'SQLITE_ERROR', statusCode: 'SQLITE_ERROR', message: 'SQLITE_ERROR' });
+  t.same(describeDbError(new TypeError('The database connection is not open')), { type: 'TypeError', statusCode: undefined, message: 'The database connection is not open' });
+  t.same(describeDbError('boom'), { type: '_OTHER', statusCode: undefined, message: 'non-error value thrown' });
+  t.same(describeDbError(new Error(`line one\n${'x'.repeat(500)}`)).message, 'line one');
+  fc.assert(
+    fc.property(fc.anything(), (v) => {
+      const e = describeDbError(v);
+      return typeof e.type === 'string' && e.type.length <= 64 && e.message.length <= 200;
+    }),
+    { numRuns: 500 },
+  );
+  fc.assert(
+    fc.property(fc.string(), fc.string(), (code, message) => {
+      const e = describeDbError({ code, message, severity: 'ERROR' });
+      return e.type.length <= 64 && e.message.length <= 200;
+    }),
+    { numRuns: 500 },
+  );
+
+  t.equal(firstKeyword('  /* c */ -- x\n savepoint a'), 'SAVEPOINT');
+  t.equal(firstKeyword('(VACUUM)'), 'VACUUM');
+  t.equal(firstKeyword('x1 = 2'), undefined);
+  t.equal(firstKeyword('123'), undefined);
+  t.equal(firstKeyword('A'.repeat(40)), undefined, 'bounded');
+  fc.assert(fc.property(fc.string(), (s) => {
+    const k = firstKeyword(s);
+    return k === undefined || /^[A-Z]{1,32}$/.test(k);
+  }), { numRuns: 1000 });
+
+  t.equal(sqliteNamespace(':memory:'), ':memory:');
+  t.equal(sqliteNamespace(''), undefined);
+  t.equal(sqliteNamespace('file:a.db?key=s3cret#x'), 'file:a.db');
+  t.equal(sqliteNamespace('/var/lib/cardlink/a.db'), '/var/lib/cardlink/a.db');
+  t.equal(sqliteNamespace('x'.repeat(1000))?.length, 256);
 });

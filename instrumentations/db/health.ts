@@ -69,6 +69,9 @@ const pooledClients = new WeakSet<object>();
 const entries = new Set<Entry>();
 const MAX_ENTRIES = 10_000;
 
+/** Opaque: what `trackHandle` returns, for `forgetTracked` (it holds the handle only weakly). */
+export type TrackedToken = object;
+
 /** Called by the instrumentations when a database / client opens or a pool is first used. */
 export function trackHandle(
   system: DbSystem,
@@ -76,11 +79,17 @@ export function trackHandle(
   handle: object,
   namespace: string | undefined,
   server: string | undefined,
-): void {
-  if (byHandle.has(handle) || entries.size >= MAX_ENTRIES) return;
+): TrackedToken | undefined {
+  if (byHandle.has(handle) || entries.size >= MAX_ENTRIES) return undefined;
   const e: Entry = { system, kind, ref: new WeakRef(handle), namespace, server, pooled: pooledClients.has(handle) };
   byHandle.set(handle, e);
   entries.add(e);
+  return e;
+}
+
+/** A handle that was garbage-collected unclosed (the instrumentation's FinalizationRegistry). */
+export function forgetTracked(token: TrackedToken | undefined): void {
+  if (token !== undefined) entries.delete(token as Entry);
 }
 
 /** Called when a database / client closes (or was garbage-collected unclosed). */

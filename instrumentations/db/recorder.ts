@@ -10,7 +10,7 @@
  * when it began: no span is ever made active, so nothing of ours leaks into the driver's async
  * context (a pg socket created under an active span would run every later callback in it).
  */
-import { SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Tracer } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace, type Attributes, type Context, type HrTime, type Tracer } from '@opentelemetry/api';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
@@ -45,6 +45,19 @@ const METRIC_ATTRIBUTES: Readonly<Record<QueryType, Attributes>> = Object.freeze
 );
 
 const MAX_NAMESPACE = 256;
+const TIME_ORIGIN = performance.timeOrigin;
+
+/**
+ * A performance.now() value as HrTime. Given as a number, the SDK would read the clock again to
+ * tell a performance timestamp from an epoch one; as HrTime it takes it as is.
+ */
+export function perfToHrTime(t: number): HrTime {
+  const ms = TIME_ORIGIN + t;
+  const s = Math.floor(ms / 1000);
+  let ns = Math.round((ms - s * 1000) * 1e6);
+  if (ns >= 1e9) ns = 999_999_999;
+  return [s, ns];
+}
 const MAX_KEYWORD = 32;
 
 /**
@@ -211,13 +224,13 @@ export class DbRecorder {
         if (slow) this.slowHook(info, ms, undefined);
         return;
       }
-      const span = this.host.tracer().startSpan(info.spanName, { kind: SpanKind.CLIENT, startTime: t0, attributes: info.attributes }, parent);
+      const span = this.host.tracer().startSpan(info.spanName, { kind: SpanKind.CLIENT, startTime: perfToHrTime(t0), attributes: info.attributes }, parent);
       if (slow) {
         span.setAttribute('cardlink.db.slow_query', true);
         this.slowHook(info, ms, undefined);
       }
       if (statementName !== undefined) span.setAttribute('cardlink.db.statement_name', boundName(statementName));
-      span.end(t1);
+      span.end(perfToHrTime(t1));
     } catch (err) {
       reportOnce(`${this.system} record`, err);
     }
@@ -232,13 +245,13 @@ export class DbRecorder {
       const slow = ms >= this.slowMs;
       if (slow) this.slowHook(info, ms, e.type);
       if (!this.wantSpan(parent)) return;
-      const span = this.host.tracer().startSpan(info.spanName, { kind: SpanKind.CLIENT, startTime: t0, attributes: info.attributes }, parent);
+      const span = this.host.tracer().startSpan(info.spanName, { kind: SpanKind.CLIENT, startTime: perfToHrTime(t0), attributes: info.attributes }, parent);
       span.setAttribute('error.type', e.type);
       if (e.statusCode !== undefined) span.setAttribute('db.response.status_code', e.statusCode);
       if (slow) span.setAttribute('cardlink.db.slow_query', true);
       if (statementName !== undefined) span.setAttribute('cardlink.db.statement_name', boundName(statementName));
       span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
-      span.end(t1);
+      span.end(perfToHrTime(t1));
     } catch (err) {
       reportOnce(`${this.system} record`, err);
     }
@@ -248,14 +261,14 @@ export class DbRecorder {
   operation(name: string, kind: SpanKind, target: DbTarget, t0: number, t1: number, parent: Context, error?: unknown): void {
     try {
       if (!this.wantSpan(parent)) return;
-      const span = this.host.tracer().startSpan(name, { kind, startTime: t0, attributes: target.base }, parent);
+      const span = this.host.tracer().startSpan(name, { kind, startTime: perfToHrTime(t0), attributes: target.base }, parent);
       if (error !== undefined && error !== null) {
         const e = describeDbError(error);
         span.setAttribute('error.type', e.type);
         if (e.statusCode !== undefined) span.setAttribute('db.response.status_code', e.statusCode);
         span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
       }
-      span.end(t1);
+      span.end(perfToHrTime(t1));
     } catch (err) {
       reportOnce(`${this.system} record ${name}`, err);
     }

@@ -28,7 +28,7 @@ import { getInstruments, type CardlinkInstruments } from '../../src/metrics/inst
 import { reportOnce } from '../../src/diag.js';
 import { VERSION } from '../../src/version.js';
 import { DbRecorder, sqliteNamespace, type DbTarget, type QueryInfo } from './recorder.js';
-import { probeState, trackHandle, untrackHandle } from './health.js';
+import { forgetTracked, probeState, trackHandle, untrackHandle, type TrackedToken } from './health.js';
 import type { DbInstrumentationConfig } from './types.js';
 
 const SUPPORTED = ['>=9.0.0 <13'];
@@ -58,6 +58,7 @@ interface DbState {
 /** Held by the FinalizationRegistry: never the database itself (it would never be collected). */
 interface Finalizable {
   readonly state: DbState;
+  token: TrackedToken | undefined;
 }
 
 interface IterState {
@@ -400,8 +401,9 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
       const st = this.stateOf(db);
       st.counted = true;
       this.instruments().dbConnectionsActive.add(1);
-      this.finalizer.register(db, { state: st }, st);
-      trackHandle('sqlite', 'database', db, st.target.namespace, undefined);
+      const held: Finalizable = { state: st, token: undefined };
+      this.finalizer.register(db, held, st);
+      held.token = trackHandle('sqlite', 'database', db, st.target.namespace, undefined);
     } catch (err) {
       reportOnce('sqlite open', err);
     }
@@ -423,6 +425,7 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
   /** An unclosed database was garbage-collected (better-sqlite3 closes it natively). */
   private onCollected(held: Finalizable): void {
     try {
+      forgetTracked(held.token);
       if (!held.state.counted) return;
       held.state.counted = false;
       this.instruments().dbConnectionsActive.add(-1);
