@@ -281,6 +281,7 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
       diskThresholdPercent: config.health.diskThresholdPercent,
       memoryThresholdPercent: config.health.memoryThresholdPercent,
       otlp,
+      database: config.instrumentations.includes('sqlite') || config.instrumentations.includes('pg'),
       ...(server !== undefined ? { metrics: { server: server.server, path: config.prometheus.path } } : {}),
     });
     health = startHealthServer(config.health);

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, runNode, REPO_ROOT } from './helpers/child.js';
+import { INSTRUMENTATION_FACTORIES } from '../src/instrumentation-registry.js';
 
 const APP = join(REPO_ROOT, 'test/fixtures/health/lab-app.mjs');
 
@@ -84,12 +85,13 @@ t.test('healthy app: built-in and custom checks, 200; an unhealthy custom check:
   t.equal(r.status, 'healthy');
   t.same(
     r.checks.map((c) => c.name),
-    ['disk', 'memory', 'metrics_endpoint', 'card_reader', 'counted'],
+    ['disk', 'memory', 'database', 'metrics_endpoint', 'card_reader', 'counted'],
     'built-in checks first (the SDK starts before the app), then the app in registration order',
   );
   for (const c of r.checks) t.same(Object.keys(c), ['name', 'status', 'message', 'duration_ms', 'details'], c.name);
   t.equal(check(r, 'card_reader')?.message, 'reader healthy');
   t.match(check(r, 'disk')?.details, { path: REPO_ROOT, threshold_percent: 90 });
+  t.match(check(r, 'database'), { status: 'healthy', message: 'no open database' });
   t.equal((await request(port, '/health')).status, 200);
   const head = await request(port, '/health/ready', 'HEAD');
   t.equal(head.status, 200);
@@ -150,6 +152,24 @@ t.test('200 parallel probes cause one check run', async (t) => {
   const storm = await Promise.all(Array.from({ length: 200 }, () => request(cachedPort, '/health/ready')));
   t.same([...new Set(storm.map((a) => invocations(parse(a))))], [1], 'served from the cache');
 });
+
+t.test(
+  'a SQLite database the app opened is probed by the database check',
+  { skip: INSTRUMENTATION_FACTORIES.sqlite === undefined ? 'the sqlite instrumentation is not in the registry yet' : false },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'cardlink-health-db-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'lab.db');
+    const port = await startApp(t, { APP_SQLITE: file, CARDLINK_HEALTH_CACHE_MS: '0' });
+    const ready = await request(port, '/health/ready');
+    t.equal(ready.status, 200);
+    t.match(check(parse(ready), 'database'), {
+      status: 'healthy',
+      message: '1 database(s) answer',
+      details: { databases: [{ system: 'sqlite', kind: 'database', namespace: file, status: 'ok' }] },
+    });
+  },
+);
 
 t.test('CARDLINK_HEALTH_ENABLED=false: no health port', async (t) => {
   const port = await freePort();

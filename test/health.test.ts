@@ -9,6 +9,7 @@ import {
   aggregate,
   checkNames,
   createHealthRunner,
+  databaseCheck,
   diskCheck,
   memoryCheck,
   metricsEndpointCheck,
@@ -325,6 +326,40 @@ t.test('OTLP export check: failing is degraded, endpoints redacted', async (t) =
   t.equal(bad.message, 'OTLP export failing: metrics (14 UNAVAILABLE)');
   t.equal(bad.details['metrics']!.endpoint, 'https://u:***@collector:4317');
   t.equal(bad.details['metrics']!.last_error, '14 UNAVAILABLE');
+});
+
+t.test('database check: every tracked database probed, a failing one unhealthy, a busy one skipped', async (t) => {
+  const ping = (results: Array<Record<string, unknown>>) => {
+    const seen: number[] = [];
+    const fn = async (timeoutMs: number) => {
+      seen.push(timeoutMs);
+      return results as never;
+    };
+    return { fn, seen };
+  };
+  const none = ping([]);
+  t.same(await databaseCheck(none.fn)({ signal: new AbortController().signal, timeoutMs: 5000 }), { status: 'healthy', message: 'no open database' });
+  t.same(none.seen, [4000], 'each probe gets 80% of the limit');
+
+  const sqlite = { system: 'sqlite', kind: 'database', namespace: '/var/lib/cardlink/lab.db', server: undefined, ok: true, skipped: false, durationMs: 0.25, message: 'ok' };
+  const pool = { system: 'postgresql', kind: 'pool', namespace: 'cardlink', server: 'db:5432', pool: { total: 2, idle: 1, waiting: 0 }, ok: false, skipped: false, durationMs: 4000, message: 'timeout after 4000 ms' };
+  const busy = { system: 'postgresql', kind: 'client', namespace: 'reports', server: 'db:5432', ok: true, skipped: true, durationMs: 0, message: 'skipped: busy' };
+  const good = await databaseCheck(ping([sqlite, busy]).fn)({ signal: new AbortController().signal, timeoutMs: 5000 });
+  t.match(good, { status: 'healthy', message: '2 database(s) answer' });
+  const bad = (await databaseCheck(ping([sqlite, pool, busy]).fn)({ signal: new AbortController().signal, timeoutMs: 5000 })) as {
+    status: string;
+    message: string;
+    details: { databases: unknown[] };
+  };
+  t.equal(bad.status, 'unhealthy');
+  t.equal(bad.message, '1 of 3 not answering: postgresql cardlink: timeout after 4000 ms');
+  t.same(bad.details.databases, [
+    { system: 'sqlite', kind: 'database', namespace: '/var/lib/cardlink/lab.db', status: 'ok', message: 'ok', duration_ms: 0.3 },
+    { system: 'postgresql', kind: 'pool', namespace: 'cardlink', server: 'db:5432', pool: { total: 2, idle: 1, waiting: 0 }, status: 'failed', message: 'timeout after 4000 ms', duration_ms: 4000 },
+    { system: 'postgresql', kind: 'client', namespace: 'reports', server: 'db:5432', status: 'skipped', message: 'skipped: busy', duration_ms: 0 },
+  ]);
+  const real = await databaseCheck()({ signal: new AbortController().signal, timeoutMs: 1000 });
+  t.same(real, { status: 'healthy', message: 'no open database' }, "the db instrumentations' hook, nothing open in this process");
 });
 
 t.test('metrics endpoint check: listening or not', async (t) => {

@@ -1,5 +1,6 @@
 /**
- * The checks the SDK registers itself: disk space, memory, OTLP export and the metrics endpoint.
+ * The checks the SDK registers itself: disk space, memory, the databases the db instrumentations
+ * track, OTLP export and the metrics endpoint.
  *
  * Disk and memory over their threshold are `degraded`, not `unhealthy`: every pod on a node sees
  * the same disk filling up, and taking them all out of service at 90% would turn a warning into an
@@ -128,6 +129,58 @@ export function metricsEndpointCheck(server: Server, path: string): HealthCheckF
   };
 }
 
+/** What the database instrumentations' health hook (instrumentations/db/health.ts) reports per database. */
+export interface DatabasePing {
+  readonly system: string;
+  readonly kind: string;
+  readonly namespace: string | undefined;
+  readonly server: string | undefined;
+  readonly pool?: { readonly total: number; readonly idle: number; readonly waiting: number };
+  readonly ok: boolean;
+  readonly skipped: boolean;
+  readonly durationMs: number;
+  readonly message: string;
+}
+
+export type PingDatabases = (timeoutMs: number) => Promise<readonly DatabasePing[]>;
+
+/** The db instrumentations' `pingDatabases`, loaded on first use (nothing to load without a database). */
+const instrumentedDatabases: PingDatabases = async (timeoutMs) => {
+  const { pingDatabases } = await import('../../instrumentations/db/health.js');
+  return pingDatabases(timeoutMs);
+};
+
+/**
+ * Every database the sqlite / pg instrumentations saw opened (still open), `SELECT 1` each,
+ * concurrently. A failing probe is unhealthy; a pg client busy with the application's own query is
+ * skipped, not probed. Each probe gets 80% of the check's limit so a stuck one is named.
+ */
+export function databaseCheck(ping: PingDatabases = instrumentedDatabases): HealthCheckFn {
+  return async (ctx): Promise<CheckResult> => {
+    const results = await ping(Math.max(1, Math.floor(ctx.timeoutMs * 0.8)));
+    if (results.length === 0) return { status: 'healthy', message: 'no open database' };
+    const failing: string[] = [];
+    const databases = results.map((r) => {
+      const name = `${r.system} ${r.namespace ?? r.server ?? r.kind}`;
+      if (!r.ok && !r.skipped) failing.push(`${name}: ${r.message}`);
+      return {
+        system: r.system,
+        kind: r.kind,
+        ...(r.namespace !== undefined ? { namespace: r.namespace } : {}),
+        ...(r.server !== undefined ? { server: r.server } : {}),
+        ...(r.pool !== undefined ? { pool: r.pool } : {}),
+        status: r.skipped ? 'skipped' : r.ok ? 'ok' : 'failed',
+        message: r.message,
+        duration_ms: Math.round(r.durationMs * 10) / 10,
+      };
+    });
+    if (failing.length > 0) {
+      return { status: 'unhealthy', message: `${failing.length} of ${results.length} not answering: ${failing.join('; ')}`, details: { databases } };
+    }
+    return { status: 'healthy', message: `${results.length} database(s) answer`, details: { databases } };
+  };
+}
+
 export interface BuiltinChecksOptions {
   diskPath: string;
   diskThresholdPercent: number;
@@ -136,6 +189,8 @@ export interface BuiltinChecksOptions {
   otlp: boolean;
   /** The /metrics server, when Prometheus is enabled. */
   metrics?: { server: Server; path: string };
+  /** Register the `database` check (the sqlite or pg instrumentation is enabled). */
+  database?: boolean;
 }
 
 /** Register the built-in checks; returns a function that removes them again. */
@@ -144,6 +199,7 @@ export function registerBuiltinChecks(o: BuiltinChecksOptions): () => void {
     registerCheck('disk', diskCheck(o.diskPath, o.diskThresholdPercent)),
     registerCheck('memory', memoryCheck(o.memoryThresholdPercent)),
   ];
+  if (o.database === true) undo.push(registerCheck('database', databaseCheck()));
   if (o.otlp) undo.push(registerCheck('otlp_export', otlpExportCheck(), { critical: false }));
   if (o.metrics !== undefined) undo.push(registerCheck('metrics_endpoint', metricsEndpointCheck(o.metrics.server, o.metrics.path), { critical: false }));
   return () => {
