@@ -1,0 +1,107 @@
+/**
+ * `cardlink-metrics health`: one call to the health endpoint (DESIGN.md section 7), its status in
+ * colour, the checks with --verbose, and the exit code an orchestrator or a shell script can use:
+ * 0 healthy, 1 degraded, 2 unhealthy, 3 unreachable or no health document.
+ */
+import type { Palette } from './color.js';
+import { CliError, EXIT } from './errors.js';
+import { safeUrl, table } from './format.js';
+import { httpGet } from './http.js';
+
+export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+
+export interface HealthCheck {
+  name: string;
+  status: HealthStatus;
+  message: string | null;
+  duration_ms: number | null;
+  details: unknown;
+}
+
+export interface HealthDocument {
+  status: HealthStatus;
+  timestamp: string | null;
+  checks: HealthCheck[];
+}
+
+const isStatus = (v: unknown): v is HealthStatus => typeof v === 'string' && (HEALTH_STATUSES as readonly string[]).includes(v);
+
+/** The health document in `body`, or undefined when it is not one (checks that are not objects are dropped). */
+export function parseHealthDocument(body: string): HealthDocument | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const o = raw as Record<string, unknown>;
+  if (!isStatus(o['status'])) return undefined;
+  const checks: HealthCheck[] = [];
+  for (const c of Array.isArray(o['checks']) ? o['checks'] : []) {
+    if (typeof c !== 'object' || c === null) continue;
+    const r = c as Record<string, unknown>;
+    checks.push({
+      name: typeof r['name'] === 'string' ? r['name'] : '(unnamed)',
+      status: isStatus(r['status']) ? r['status'] : 'unhealthy',
+      message: typeof r['message'] === 'string' ? r['message'] : null,
+      duration_ms: typeof r['duration_ms'] === 'number' ? r['duration_ms'] : null,
+      details: r['details'] ?? null,
+    });
+  }
+  return { status: o['status'], timestamp: typeof o['timestamp'] === 'string' ? o['timestamp'] : null, checks };
+}
+
+export function healthExitCode(status: HealthStatus): number {
+  return status === 'healthy' ? EXIT.OK : status === 'degraded' ? EXIT.DEGRADED : EXIT.UNHEALTHY;
+}
+
+export interface HealthResult {
+  url: string;
+  httpStatus: number;
+  doc: HealthDocument;
+  durationMs: number;
+}
+
+/** Calls the endpoint; no document (unreachable, 404, not JSON) is CliError(UNREACHABLE). */
+export async function fetchHealth(url: URL, timeoutMs: number): Promise<HealthResult> {
+  const shown = safeUrl(url.toString());
+  const res = await httpGet(url, { timeoutMs, accept: 'application/json' });
+  const doc = parseHealthDocument(res.body);
+  if (doc === undefined) {
+    throw new CliError(`${shown} answered HTTP ${res.status} without a health document`, EXIT.UNREACHABLE);
+  }
+  return { url: shown, httpStatus: res.status, doc, durationMs: res.durationMs };
+}
+
+export function paintStatus(p: Palette, s: HealthStatus): string {
+  const text = s.toUpperCase();
+  return s === 'healthy' ? p.green(text) : s === 'degraded' ? p.yellow(text) : p.red(text);
+}
+
+function detailsText(d: unknown): string {
+  if (d === null || d === undefined) return '';
+  const s = typeof d === 'string' ? d : JSON.stringify(d);
+  return s.length > 200 ? `${s.slice(0, 197)}...` : s;
+}
+
+export function renderHealth(r: HealthResult, verbose: boolean, p: Palette): string {
+  const lines = [`${paintStatus(p, r.doc.status)} ${r.url} (HTTP ${r.httpStatus}${r.doc.timestamp ? `, ${r.doc.timestamp}` : ''})`];
+  if (verbose) {
+    if (r.doc.checks.length === 0) lines.push('  no checks reported');
+    else {
+      const rows = r.doc.checks.map((c) => [
+        `  ${paintStatus(p, c.status)}`,
+        c.name,
+        c.duration_ms !== null ? `${Math.round(c.duration_ms)} ms` : '',
+        [c.message ?? '', detailsText(c.details)].filter((x) => x !== '').join(' '),
+      ]);
+      lines.push(table(rows));
+    }
+  } else {
+    const bad = r.doc.checks.filter((c) => c.status !== 'healthy');
+    for (const c of bad) lines.push(`  ${paintStatus(p, c.status)} ${c.name}${c.message ? `: ${c.message}` : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

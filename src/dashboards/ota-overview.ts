@@ -1,0 +1,106 @@
+/** OTA Overview: are cards getting through their OTA sessions, how long do they take, what starts them. */
+import type { DashboardSpec } from './grafana.js';
+import { increaseOverRange, quantile, rate, sel, sumBy } from './promql.js';
+
+const sessionsOverRange = (extra = ''): string => sumBy([], increaseOverRange('cardlink_sessions_total', extra));
+
+export const otaOverview: DashboardSpec = {
+  uid: 'cardlink-ota-overview',
+  title: 'CardLink / OTA Overview',
+  description: 'SCP81 OTA sessions: activity, outcome, duration and triggers.',
+  tags: ['cardlink', 'ota'],
+  file: 'ota-overview.json',
+  items: [
+    {
+      kind: 'stat',
+      title: 'Active sessions',
+      description: 'OTA (SCP81) sessions in progress now.',
+      queries: [{ expr: sumBy([], sel('cardlink_sessions_active')) }],
+      decimals: 0,
+    },
+    {
+      kind: 'stat',
+      title: 'Session success rate',
+      description: 'Sessions that completed (admin server answered 204) among all sessions that ended in the time range.',
+      queries: [{ expr: `${sessionsOverRange('status="completed"')} / ${sessionsOverRange()}` }],
+      unit: 'percentunit',
+      min: 0,
+      max: 1,
+      thresholds: [
+        [null, 'red'],
+        [0.9, 'yellow'],
+        [0.98, 'green'],
+      ],
+    },
+    {
+      kind: 'stat',
+      title: 'Sessions ended',
+      description: 'OTA sessions that ended in the time range, whatever their status.',
+      queries: [{ expr: sessionsOverRange() }],
+      decimals: 0,
+    },
+    {
+      kind: 'stat',
+      title: 'Open TLS connections',
+      description: 'Secure PSK-TLS connections currently open on the admin server.',
+      queries: [{ expr: sumBy([], sel('cardlink_tls_connections_active')) }],
+      decimals: 0,
+    },
+    { row: 'Sessions' },
+    {
+      kind: 'timeseries',
+      title: 'Sessions by status',
+      description: 'Sessions ending per second: completed, failed (card hung up mid-script, HTTP error) or timeout.',
+      queries: [{ expr: sumBy(['status'], rate('cardlink_sessions_total')), legend: '{{status}}' }],
+      unit: 'ops',
+      stacked: true,
+    },
+    {
+      kind: 'timeseries',
+      title: 'Session duration',
+      description: 'p50 and p95 of OTA session duration (first SCP81 POST to its end), from the histogram buckets.',
+      queries: [
+        { expr: quantile(0.5, 'cardlink_session_duration_seconds'), legend: 'p50' },
+        { expr: quantile(0.95, 'cardlink_session_duration_seconds'), legend: 'p95' },
+      ],
+      unit: 's',
+    },
+    {
+      kind: 'timeseries',
+      title: 'Sessions by type',
+      description: 'How sessions started: triggered (after an SMS-PP trigger), polled, resumed.',
+      queries: [{ expr: sumBy(['session_type'], rate('cardlink_sessions_total')), legend: '{{session_type}}' }],
+      unit: 'ops',
+      stacked: true,
+    },
+    {
+      kind: 'timeseries',
+      title: 'Active sessions by device type',
+      description: 'Sessions in progress, by the kind of device holding the card.',
+      queries: [{ expr: sumBy(['device_type'], sel('cardlink_sessions_active')), legend: '{{device_type}}' }],
+      decimals: 0,
+    },
+    { row: 'Triggers' },
+    {
+      kind: 'timeseries',
+      title: 'Triggers sent',
+      description: 'Session triggers sent to cards per second: SMS-PP pushes and polls.',
+      queries: [{ expr: sumBy(['trigger_type'], rate('cardlink_triggers_sent_total')), legend: '{{trigger_type}}' }],
+      unit: 'ops',
+    },
+    {
+      kind: 'stat',
+      title: 'Triggers sent in range',
+      description: 'Triggers sent in the time range.',
+      queries: [{ expr: sumBy([], increaseOverRange('cardlink_triggers_sent_total')) }],
+      decimals: 0,
+    },
+    {
+      kind: 'stat',
+      title: 'Triggered sessions in range',
+      description: 'Sessions that followed a trigger, in the time range (compare with triggers sent: the gap is cards that never called back).',
+      queries: [{ expr: sessionsOverRange('session_type="triggered"') }],
+      decimals: 0,
+    },
+  ],
+};
