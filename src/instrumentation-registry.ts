@@ -18,6 +18,8 @@ export const INSTRUMENTATION_FACTORIES: Partial<Record<InstrumentationName, Inst
   },
   adb: async (c) => (await import('../instrumentations/adb/index.js')).createInstrumentations(c),
   serialport: async (c) => (await import('../instrumentations/serialport/index.js')).createInstrumentations(c),
+  sqlite: async (c) => (await import('../instrumentations/db/index.js')).createSqliteInstrumentations(c),
+  pg: async (c) => (await import('../instrumentations/db/index.js')).createPgInstrumentations(c),
 };
 
 export async function loadInstrumentations(config: CardlinkConfig): Promise<Instrumentation[]> {
