@@ -26,7 +26,7 @@
  * No span is ever made active, and no password is ever read: only `database`, `host`, `port`.
  */
 import { SpanKind, context, type Context } from '@opentelemetry/api';
-import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
+import { InstrumentationBase, InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile } from '@opentelemetry/instrumentation';
 import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { VERSION } from '../../src/version.js';
@@ -132,6 +132,20 @@ export class PgInstrumentation extends InstrumentationBase<DbInstrumentationConf
           return exports;
         },
         (exports: unknown) => this.unpatchPg(exports),
+        // pg's own `require('./client')`: seen for ESM applications too (an ESM import of the
+        // package's main file is not a require, so the hook above alone would miss them), and
+        // the Client prototype is the same object either way. patchPg is idempotent.
+        [
+          new InstrumentationNodeModuleFile(
+            'pg/lib/client.js',
+            ['>=8.0.0 <9'],
+            (exports: unknown) => {
+              this.patchPg({ Client: exports });
+              return exports;
+            },
+            (exports: unknown) => this.unpatchPg({ Client: exports }),
+          ),
+        ],
       ),
       new InstrumentationNodeModuleDefinition(
         'pg-pool',

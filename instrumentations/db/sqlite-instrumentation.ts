@@ -118,7 +118,18 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
         SUPPORTED,
         (exports: unknown) => this.patchMain(exports),
         (exports: unknown) => this.unpatchMain(exports),
-        [addon('build/Release'), addon('build/Debug')],
+        [
+          addon('build/Release'),
+          addon('build/Debug'),
+          // lib/index.js re-exports `require('./database')`: hooking that require hands the proxy
+          // to ESM applications too (their import of the main file is not a require).
+          new InstrumentationNodeModuleFile(
+            'better-sqlite3/lib/database.js',
+            SUPPORTED,
+            (exports: unknown) => this.patchMain(exports),
+            (exports: unknown) => this.unpatchMain(exports),
+          ),
+        ],
       ),
     ];
   }
