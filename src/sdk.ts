@@ -44,6 +44,7 @@ import { startSystemMetrics } from './metrics/system.js';
 import { catalogueViews } from './metrics/views.js';
 import { buildResource } from './resource.js';
 import { VERSION } from './version.js';
+import { setTracingEnabled } from './tracing-state.js';
 
 export interface StartOptions {
   /** Variables layered over process.env (same names and rules as the environment). */
@@ -234,7 +235,11 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
     spanProcessors.push(new BatchSpanProcessor(await otlpSpanExporter(config), { maxQueueSize: 2048, maxExportBatchSize: 512 }));
   }
   if (config.tracesExporters.includes('console')) spanProcessors.push(new BatchSpanProcessor(new ConsoleSpanExporter()));
-  const tracerProvider = new NodeTracerProvider({ resource, sampler: buildSampler(config), spanProcessors });
+  // With nowhere to send spans, do not record them: non-recording spans still carry trace ids
+  // (for log correlation and propagation) at a fraction of the cost.
+  const sampler = spanProcessors.length > 0 ? buildSampler(config) : new AlwaysOffSampler();
+  setTracingEnabled(spanProcessors.length > 0);
+  const tracerProvider = new NodeTracerProvider({ resource, sampler, spanProcessors });
   tracerProvider.register();
 
   let loggerProvider: LoggerProvider | undefined;
@@ -251,10 +256,7 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
   }
 
   const stopSystem = config.instrumentations.includes('system') ? startSystemMetrics() : undefined;
-  // Label-less gauges start at a real 0 (on both paths) rather than being absent until first used.
-  const instruments = getInstruments();
-  instruments.tlsConnectionsActive.add(0);
-  instruments.dbConnectionsActive.add(0);
+  getInstruments();
 
   const instrumentations = [...(await loadInstrumentations(config)), ...(options.instrumentations ?? [])];
   const unregister =

@@ -76,7 +76,13 @@ function tail(s: string, max = 2000): string {
 
 export function runNode(opts: RunNodeOptions): NodeChild {
   installExitHook();
-  const env: Record<string, string | undefined> = { ...process.env };
+  // Children run in parallel (tap jobs): fixed default ports would collide, so the metrics and
+  // health endpoints default to any free port unless a test asks for one.
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    OTEL_EXPORTER_PROMETHEUS_PORT: '0',
+    CARDLINK_HEALTH_PORT: '0',
+  };
   delete env['NODE_OPTIONS'];
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (v === undefined) delete env[k];
