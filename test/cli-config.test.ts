@@ -24,7 +24,13 @@ function tmp(t: Tap): string {
 
 /** The CLI with a clean configuration environment plus `env`. */
 async function cli(t: Tap, args: string[], env: Record<string, string | undefined>) {
-  const clean: Record<string, string | undefined> = { NO_COLOR: undefined, FORCE_COLOR: undefined };
+  // runNode's own port defaults are configuration too: start from nothing.
+  const clean: Record<string, string | undefined> = {
+    NO_COLOR: undefined,
+    FORCE_COLOR: undefined,
+    OTEL_EXPORTER_PROMETHEUS_PORT: undefined,
+    CARDLINK_HEALTH_PORT: undefined,
+  };
   for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_') || k.startsWith('CARDLINK_')) clean[k] = undefined;
   const c = runNode({ t, args: [CLI, ...args], env: { ...clean, ...env } });
   const exit = await c.waitForExit(20_000);

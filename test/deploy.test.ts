@@ -81,9 +81,8 @@ t.test('docker-compose: the stack the issue asks for, every bind mount exists', 
   }
   const app = compose.services['app']!;
   t.equal(mounts(app).get('/app'), REPO_ROOT, 'the app runs this repository');
-  t.same(app.command, ['node', '--import', './register.js', 'examples/demo.js'], 'the same command as `npm start`');
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  t.equal(pkg.scripts['start'], 'node --import ./register.js examples/demo.js');
+  t.equal((app.command as string[]).join(' '), pkg.scripts['start'], 'the same command as `npm start`');
 });
 
 t.test('metrics path: Prometheus scrapes the port and path the app serves; rules and remote write wired', async (t) => {
