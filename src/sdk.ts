@@ -31,6 +31,7 @@ import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { LoggerProvider, LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { Resource } from '@opentelemetry/resources';
 import { parseConfig, type CardlinkConfig, type Env } from './config.js';
+import { loadLayeredEnv } from './cli/config-file.js';
 import { installDiag, printLine } from './diag.js';
 import { resetExportStatuses, trackExporter } from './export-status.js';
 import { registerBuiltinChecks } from './health/builtin-checks.js';
@@ -175,9 +176,12 @@ export function start(options: StartOptions = {}): Promise<CardlinkSdk> {
 }
 
 async function startOnce(options: StartOptions): Promise<CardlinkSdk> {
-  const env: Env = options.env ? { ...process.env, ...options.env } : process.env;
+  // The config file (`cardlink-metrics config set`, $CARDLINK_CONFIG_FILE or ./cardlink-otel.json)
+  // under the environment, under the options given in code.
+  const layered = loadLayeredEnv(process.env);
+  const env: Env = options.env ? { ...layered.env, ...options.env } : layered.env;
   const { config, errors } = parseConfig(env);
-  for (const e of errors) process.stderr.write(`${e}\n`);
+  for (const e of [...layered.file.errors, ...errors]) process.stderr.write(`${e}\n`);
   // The application's loggers follow this configuration even when telemetry is disabled.
   configureLogging({ level: config.logLevel, componentLevels: config.componentLogLevels, format: config.logFormat });
   if (config.disabled) {

@@ -282,3 +282,31 @@ t.test('node --import cardlink-otel/register from a project that depends on the 
   t.equal((await child.waitForLine(/^ready /, 15_000)).trim(), 'ready b=2&probe=patched');
   t.same(await child.waitForExit(10_000), { code: 0, signal: null });
 });
+
+t.test('the config file written by `cardlink-metrics config set` is read at start; the environment wins', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cardlink-config-file-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'cardlink-otel.json');
+  writeFileSync(file, JSON.stringify({ OTEL_SERVICE_NAME: 'from-file', CARDLINK_METRICS_PATH: '/file-metrics' }));
+  const port = await freePort();
+  const child = runNode({
+    t,
+    importRegister: true,
+    args: [join(APPS, 'esm-app.mjs')],
+    env: {
+      CARDLINK_CONFIG_FILE: file,
+      CARDLINK_METRICS_PATH: '/env-metrics',
+      OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
+      OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+    },
+  });
+  await child.waitForLine(/^ready /, 15_000);
+  await waitForPort(port).catch(() => undefined);
+  t.equal((await scrape(`http://127.0.0.1:${port}/env-metrics`)).status, 200, 'the environment wins over the file');
+  const r = await scrape(`http://127.0.0.1:${port}/env-metrics`);
+  t.equal(r.families.get('target_info')?.samples[0]?.labels['service_name'], 'from-file', 'the file fills what the environment leaves unset');
+  writeFileSync(file, '{ not json');
+  const bad = runNode({ t, importRegister: true, args: [join(APPS, 'cjs-app.cjs')], env: { CARDLINK_CONFIG_FILE: file, APP_LIFETIME_MS: '300' } });
+  t.same(await bad.waitForExit(10_000), { code: 0, signal: null }, 'a bad file never stops the app');
+  t.match(bad.stderr(), /config file .* is not valid JSON/);
+});
