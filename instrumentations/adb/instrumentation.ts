@@ -27,6 +27,7 @@ import { getInstruments, type CardlinkInstruments } from '../../src/metrics/inst
 import { reportOnce } from '../../src/diag.js';
 import { VERSION } from '../../src/version.js';
 import { countOnline, isAdbExecutable, parseAdbDevices } from './adb.js';
+import { AdbHealth } from './health.js';
 import {
   adbCallFromCommand,
   adbCallFromFile,
@@ -83,6 +84,7 @@ export class AdbInstrumentation extends InstrumentationBase<AdbInstrumentationCo
   private adbPath: string | undefined;
   private adbBase: string | undefined;
   private readonly deviceStates = new DeviceStates();
+  private readonly health = new AdbHealth();
 
   constructor(config: AdbInstrumentationConfig = {}) {
     super('cardlink-otel/adb', VERSION, { enabled: false, ...config });
@@ -245,8 +247,14 @@ export class AdbInstrumentation extends InstrumentationBase<AdbInstrumentationCo
     return typeof v === 'number' && v >= 0 ? v : ADB_CONFIG_DEFAULTS.closeGraceMs;
   }
 
+  noteRunEnd(operation: string, errorType: string | null): void {
+    if (errorType === null) this.health.runSucceeded();
+    else this.health.runFailed(operation, errorType);
+  }
+
   applyDevicesListing(span: Span, stdout: string): void {
     const listing = parseAdbDevices(stdout);
+    this.health.listing(listing.devices);
     const update = this.deviceStates.update(listing.devices);
     span.setAttributes({
       [ADB_ATTR.devicesListed]: listing.devices.length,

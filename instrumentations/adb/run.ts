@@ -51,6 +51,8 @@ export interface AdbRunHost {
   closeGraceMs(): number;
   /** A successful `adb devices` printed `stdout`: update the gauge, add state-change events. */
   applyDevicesListing(span: Span, stdout: string): void;
+  /** How a run ended, for the adb readiness check (errorType null: success). */
+  noteRunEnd(operation: string, errorType: string | null): void;
 }
 
 const kRun = Symbol('cardlink.adb.run');
@@ -358,6 +360,7 @@ export class AdbRun {
         this.host.applyDevicesListing(span, this.stdout.text());
       }
       if (this.smsSpan !== undefined) this.endSms(errorType, end);
+      this.host.noteRunEnd(this.operation, errorType);
       span.end(end);
     } catch (err) {
       reportOnce('adb run end', err);

@@ -27,6 +27,8 @@ import { VERSION } from '../../src/version.js';
 import { AtDecoder, DEFAULT_AT_TIMEOUTS_MS, type AtDecoderStats } from './at.js';
 import { ModemPortRecorder, recordModemError, type RecorderContext } from './modem-recorder.js';
 import type { SerialportInstrumentationConfig } from './types.js';
+import { existsSync } from 'node:fs';
+import { registerResourceCheck } from '../../src/health/resource-checks.js';
 
 const kPatched = Symbol.for('cardlink-otel.serialport.patched');
 const MODEM: Attributes = { device_type: 'modem' };
@@ -61,6 +63,23 @@ interface PortState {
   /** Ticks the decoder while a command is pending (unref'd), so a silent modem still times out. */
   timer: NodeJS.Timeout | undefined;
   readonly tickMs: number;
+  /** Removes the port from the `serial_ports` readiness check (on the application's own close). */
+  untrack: (() => void) | undefined;
+}
+
+/**
+ * The `serial_ports` readiness check: each port the application opened is healthy while it is open
+ * and its device node exists; a modem that vanished (unplugged, socat gone) makes it unhealthy.
+ */
+function trackPort(port: PortLike): () => void {
+  const path = typeof port.path === 'string' ? port.path : 'unknown';
+  // Only a port backed by a device node is checked for it (not serialport's mock binding).
+  const hasNode = existsSync(path);
+  return registerResourceCheck('serial_ports', path, () => {
+    if (port.isOpen !== true) return { status: 'unhealthy', message: `${path} is closed` };
+    if (hasNode && !existsSync(path)) return { status: 'unhealthy', message: `${path}: the device node is gone` };
+    return { status: 'healthy', message: `${path} open` };
+  });
 }
 
 /** Ports the filter rejected: remembered so the filter runs once per port. */
@@ -254,6 +273,7 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
         if (s === undefined || s.counted) return;
         s.counted = true;
         this.instruments().devicesConnected.add(1, MODEM);
+        s.untrack ??= trackPort(port);
         return;
       }
       const s = this.ports.get(port as object);
@@ -264,7 +284,12 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
         s.decoder.close(now);
         stopTimer(s);
         // An unplugged USB modem: the binding's read or write failed and serialport closed the port.
+        // It stays in the readiness check (which now reports it); a close by the app removes it.
         if ((arg as { disconnected?: unknown } | null)?.disconnected === true) recordModemError(this.instruments(), 'disconnected');
+        else {
+          s.untrack?.();
+          s.untrack = undefined;
+        }
       }
       if (s.counted) {
         s.counted = false;
@@ -298,6 +323,7 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
       decoder: undefined as unknown as AtDecoder,
       recorder: undefined as unknown as ModemPortRecorder,
       counted: false,
+      untrack: undefined,
       timer: undefined,
       tickMs: tickPeriod(cfg),
     };
