@@ -101,7 +101,7 @@ async function scrapeBench(series, scrapes) {
 
 const p99 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(0.99 * xs.length))];
 
-export async function run({ rounds = 15 } = {}) {
+export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 15) } = {}) {
   const rec = await interleave(recordBench(100_000), rounds);
   const rows = [
     {

@@ -8,7 +8,7 @@ import { interleave, median, spreadPct, timeToFirstLine, fmt, printTable } from 
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-export async function run({ rounds = 15 } = {}) {
+export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 15) } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'cardlink-bench-startup-'));
   const app = join(dir, 'app.mjs');
   writeFileSync(app, "console.log('ready');\n");

@@ -41,7 +41,7 @@ async function sessions(port, n) {
   return (performance.now() - t0) / n;
 }
 
-export async function run({ rounds = 10, perRound = 20 } = {}) {
+export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 10), perRound = 20 } = {}) {
   const servers = { plain: startServer(false), instrumented: startServer(true) };
   const ports = { plain: await servers.plain.port, instrumented: await servers.instrumented.port };
   const cpu = { plain: [], instrumented: [] };
