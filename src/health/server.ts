@@ -10,8 +10,7 @@
  * stderr.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { printLine } from '../diag.js';
+import { closeServer, listenOrReport } from '../listen.js';
 import { createHealthRunner, type HealthRunner } from './runner.js';
 import type { HealthReport } from './types.js';
 
@@ -80,26 +79,17 @@ export function startHealthServer(o: HealthServerOptions): HealthServer {
     }
   });
   server.unref();
-  const listening = new Promise<number | undefined>((resolve) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message;
-      printLine(
-        `cannot serve the health endpoints on ${o.host}:${o.port}: ${why}. Set CARDLINK_HEALTH_PORT to a free port ` +
-          '(or CARDLINK_HEALTH_ENABLED=false); the application keeps running without them.',
-      );
-      resolve(undefined);
-    });
-    server.listen(o.port, o.host, () => resolve((server.address() as AddressInfo).port));
-  });
+  const listening = listenOrReport(
+    server,
+    o.host,
+    o.port,
+    'the health endpoints',
+    'Set CARDLINK_HEALTH_PORT to a free port (or CARDLINK_HEALTH_ENABLED=false)',
+  );
   return {
     server,
     runner,
     listening,
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (!server.listening) return resolve();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }

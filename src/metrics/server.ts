@@ -4,8 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { printLine } from '../diag.js';
+import { closeServer, listenOrReport } from '../listen.js';
 
 export interface MetricsServerOptions {
   host: string;
@@ -67,25 +66,10 @@ export function startMetricsServer(o: MetricsServerOptions): MetricsServer {
     }
   });
   server.unref();
-  const listening = new Promise<number | undefined>((resolve) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message;
-      printLine(
-        `cannot serve ${o.path} on ${o.host}:${o.port}: ${why}. Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port; ` +
-          'the application keeps running without the Prometheus endpoint.',
-      );
-      resolve(undefined);
-    });
-    server.listen(o.port, o.host, () => resolve((server.address() as AddressInfo).port));
-  });
+  const listening = listenOrReport(server, o.host, o.port, o.path, 'Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port');
   return {
     server,
     listening,
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (!server.listening) return resolve();
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }
