@@ -316,6 +316,11 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
     shutdown() {
       shuttingDown ??= (async () => {
         removeExitHooks();
+        // Let events already queued run first: an application that closed its servers just before
+        // shutting us down has sockets whose 'close' (the end of an OTA session, of a connection)
+        // fires on the next turn; it belongs in the final export.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        await new Promise<void>((resolve) => setTimeout(resolve, 0));
         unregister?.();
         stopSystem?.();
         removeBuiltinChecks?.();
