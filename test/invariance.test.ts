@@ -20,8 +20,8 @@ async function run(t: Test, instrumented: boolean, env: Record<string, string> =
   });
   const exit = await child.waitForExit(60_000);
   t.same(exit, { code: 0, signal: null }, `${instrumented ? 'instrumented' : 'plain'} run exits 0: ${child.stderr()}`);
-  const line = child.stdout().split('\n').find((l) => l.startsWith('{'));
-  return JSON.parse(line ?? 'null');
+  const line = child.stdout().split('\n').find((l) => l.startsWith('INVARIANCE-RESULT '));
+  return JSON.parse(line?.slice('INVARIANCE-RESULT '.length) ?? 'null');
 }
 
 t.test('the application sees exactly the same world with and without instrumentation', async (t) => {
