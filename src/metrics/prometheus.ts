@@ -7,7 +7,9 @@
  * SDK's own descriptor objects are never touched (the OTLP reader must still see the OTel names).
  * Concurrent scrapes share one in-flight collection.
  */
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { diag } from '@opentelemetry/api';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import {
   AggregationTemporality,
   DataPointType,
@@ -88,9 +90,45 @@ export function toPrometheusNames(result: CollectionResult): CollectionResult {
 
 export class CardlinkPrometheusExporter extends PrometheusExporter {
   private inFlight: Promise<CollectionResult> | undefined;
+  private textInFlight: Promise<string> | undefined;
+  // The exporter's own serializer settings: no prefix, no timestamps, target_info, no scope labels.
+  private readonly text = new PrometheusSerializer('', false, undefined, false, true);
 
   constructor() {
     super({ preventServerStart: true, withoutScopeInfo: true });
+  }
+
+  /**
+   * The exposition text. Scrapes that arrive while one is being collected and serialized share
+   * its text: a burst of scrapers costs one collection and one serialization, not one each.
+   */
+  scrapeText(): Promise<string> {
+    if (this.textInFlight !== undefined) return this.textInFlight;
+    const p = this.collect().then((r) => {
+      if (r.errors.length > 0) diag.error('PrometheusExporter: metrics collection errors', ...r.errors);
+      return this.text.serialize(r.resourceMetrics);
+    });
+    this.textInFlight = p;
+    const clear = (): void => {
+      if (this.textInFlight === p) this.textInFlight = undefined;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  /** The exporter's request handler, answering from the shared text. */
+  override getMetricsRequestHandler(_request: IncomingMessage, response: ServerResponse): void {
+    this.scrapeText().then(
+      (body) => {
+        response.statusCode = 200;
+        response.setHeader('content-type', 'text/plain; version=0.0.4; charset=utf-8');
+        response.end(body);
+      },
+      (err: unknown) => {
+        response.statusCode = 500;
+        response.end(`# failed to export metrics: ${err instanceof Error ? err.message : String(err)}\n`);
+      },
+    );
   }
 
   override collect(options?: CollectOptions): Promise<CollectionResult> {
