@@ -60,6 +60,11 @@ export interface CardlinkConfig {
   componentLogLevels: Record<string, LogLevel>;
   logFormat: 'json' | 'pretty';
   captureApduData: boolean;
+  /**
+   * A database query that takes at least this many ms is slow: logged (component `db`, warn) and
+   * marked on its span (CARDLINK_DB_SLOW_QUERY_MS; 0 marks every query).
+   */
+  dbSlowQueryMs: number;
   shutdownTimeoutMs: number;
 }
 
@@ -348,6 +353,8 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     componentLogLevels: levels.components,
     logFormat: r.oneOf('CARDLINK_LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
     captureApduData: r.bool('CARDLINK_CAPTURE_APDU_DATA', false),
+    // 250 is DEFAULT_SLOW_QUERY_MS of instrumentations/db/types.ts (not imported: config stays dependency-free).
+    dbSlowQueryMs: r.int('CARDLINK_DB_SLOW_QUERY_MS', 250, 0, 3_600_000),
     shutdownTimeoutMs: r.int('CARDLINK_SHUTDOWN_TIMEOUT_MS', 5_000, 0, 60_000),
   };
   if (config.serviceName === '') config.serviceName = config.resourceAttributes['service.name'] ?? 'cardlink';

@@ -154,3 +154,18 @@ t.test('health variables: limits, cache, thresholds (with or without %), disk pa
   ]);
   t.match(bad.config.health, { enabled: true, checkTimeoutMs: 5000, cacheMs: 1000, diskThresholdPercent: 90, memoryThresholdPercent: 90 });
 });
+
+t.test('CARDLINK_DB_SLOW_QUERY_MS: default 250, 0 allowed, bad values named', async (t) => {
+  t.equal(parseConfig({}).config.dbSlowQueryMs, 250);
+  const { config, errors } = parseConfig({ CARDLINK_DB_SLOW_QUERY_MS: ' 40 ' });
+  t.same(errors, []);
+  t.equal(config.dbSlowQueryMs, 40);
+  t.equal(parseConfig({ CARDLINK_DB_SLOW_QUERY_MS: '0' }).config.dbSlowQueryMs, 0, '0: every query is slow');
+  for (const bad of ['-1', '1.5', 'fast', '3600001']) {
+    const r = parseConfig({ CARDLINK_DB_SLOW_QUERY_MS: bad });
+    t.equal(r.config.dbSlowQueryMs, 250, `${bad}: the default`);
+    t.same(r.errors, [
+      `cardlink-otel: CARDLINK_DB_SLOW_QUERY_MS=${JSON.stringify(bad)} is not valid: expected an integer from 0 to 3600000; using the default.`,
+    ]);
+  }
+});

@@ -29,6 +29,8 @@ import {
 import { reportOnce } from '../../src/diag.js';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { noteTriggerSent } from '../../src/triggers.js';
+import { createLogger, type LogFields } from '../../src/logging/logger.js';
+import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import {
   classifyAdbError,
   commandArgsForSpan,
@@ -66,6 +68,7 @@ interface Tap {
 type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
+const log = createLogger('adb');
 
 const SPAN_NAMES = new Map<AdbOperation, string>();
 function spanName(op: AdbOperation): string {
@@ -135,6 +138,8 @@ export class AdbRun {
   private readonly smsSpan: Span | undefined;
   private readonly startMs: number;
   private readonly operation: AdbOperation;
+  /** The target phone (`-s`, else ANDROID_SERIAL), for the error log line. */
+  private readonly serial: string | undefined;
   private readonly stderr: OutputCapture;
   private stdout: OutputCapture | undefined;
   private exitMs: number | undefined;
@@ -155,6 +160,7 @@ export class AdbRun {
     this.startMs = nowMs();
     const decoded = call.decoded;
     this.operation = decoded.operation;
+    this.serial = call.serial;
     this.stderr = new OutputCapture(Math.max(0, host.maxStderrBytes() - 1024), Math.min(1024, host.maxStderrBytes()));
     const attributes: Attributes = {
       'process.executable.name': baseName(call.file),
@@ -360,6 +366,7 @@ export class AdbRun {
         this.host.applyDevicesListing(span, this.stdout.text());
       }
       if (this.smsSpan !== undefined) this.endSms(errorType, end);
+      if (errorType !== null) this.logError(errorType, end);
       this.host.noteRunEnd(this.operation, errorType);
       span.end(end);
     } catch (err) {
@@ -384,6 +391,22 @@ export class AdbRun {
       sms.setStatus({ code: SpanStatusCode.ERROR, message: `adb run failed: ${errorType}` });
     }
     sms.end(end);
+  }
+
+  /**
+   * One warn line per failed run, in the context of its adb span: the operation and the serial,
+   * never the command's arguments (shell command lines, file paths, SMS contents).
+   */
+  private logError(errorType: AdbErrorType, end: number): void {
+    if (!log.isLevelEnabled('warn')) return;
+    const fields: LogFields = { operation: this.operation, error_type: errorType };
+    if (this.serial !== undefined) fields['serial'] = this.serial;
+    if (this.exitCode !== null) fields['exit_code'] = this.exitCode;
+    if (this.signal !== null) fields['signal'] = this.signal;
+    if (this.spawnErrorCode !== undefined) fields['spawn_error'] = this.spawnErrorCode;
+    if (this.timedOut) fields['timed_out'] = true;
+    fields['duration_ms'] = roundMs(end - this.startMs);
+    logInSpan(log.warn, this.span, 'adb run failed', fields);
   }
 
   private describeEnd(): string {

@@ -6,6 +6,7 @@ import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { CardlinkConfig } from '../../src/config.js';
 import { SqliteInstrumentation } from './sqlite-instrumentation.js';
 import { PgInstrumentation } from './pg-instrumentation.js';
+import type { DbInstrumentationConfig } from './types.js';
 
 export { SqliteInstrumentation } from './sqlite-instrumentation.js';
 export { PgInstrumentation } from './pg-instrumentation.js';
@@ -24,14 +25,17 @@ export {
 export { classifySql, queryType, mainTable, sanitizeSql, redactConnectionString, SqlSummaryCache, QUERY_TYPES } from './sql.js';
 export type { QueryType, SqlSummary } from './sql.js';
 
+/** The options both factories take from the configuration: the slow-query threshold (CARDLINK_DB_SLOW_QUERY_MS). */
+function dbConfig(config: CardlinkConfig | undefined): DbInstrumentationConfig {
+  return config === undefined ? {} : { slowQueryThresholdMs: config.dbSlowQueryMs };
+}
+
 /** What the registry loads for `sqlite` in CARDLINK_INSTRUMENTATIONS. */
-// eslint-disable-next-line @typescript-eslint/no-unused-vars
-export function createSqliteInstrumentations(_config?: CardlinkConfig): Instrumentation[] {
-  return [new SqliteInstrumentation()];
+export function createSqliteInstrumentations(config?: CardlinkConfig): Instrumentation[] {
+  return [new SqliteInstrumentation(dbConfig(config))];
 }
 
 /** What the registry loads for `pg` in CARDLINK_INSTRUMENTATIONS. */
-// eslint-disable-next-line @typescript-eslint/no-unused-vars
-export function createPgInstrumentations(_config?: CardlinkConfig): Instrumentation[] {
-  return [new PgInstrumentation()];
+export function createPgInstrumentations(config?: CardlinkConfig): Instrumentation[] {
+  return [new PgInstrumentation(dbConfig(config))];
 }

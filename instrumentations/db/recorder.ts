@@ -10,13 +10,17 @@
  * when it began: no span is ever made active, so nothing of ours leaks into the driver's async
  * context (a pg socket created under an active span would run every later callback in it).
  */
-import { SpanKind, SpanStatusCode, trace, type Attributes, type Context, type HrTime, type Tracer } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace, type Attributes, type Context, type HrTime, type Span, type Tracer } from '@opentelemetry/api';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { DEFAULT_SANITIZED_LENGTH, QUERY_TYPES, SqlSummaryCache, type QueryType, type SqlSummary } from './sql.js';
 import { describeDbError } from './db-errors.js';
 import { DEFAULT_SLOW_QUERY_MS, type DbInstrumentationConfig, type DbSystem, type SlowQueryInfo } from './types.js';
+import { createLogger, type LogFields } from '../../src/logging/logger.js';
+import { logInSpan, roundMs } from '../../src/logging/in-span.js';
+
+const log = createLogger('db');
 
 export interface RecorderHost {
   tracer(): Tracer;
@@ -221,13 +225,13 @@ export class DbRecorder {
       this.host.instruments().dbQueryDuration.record(ms / 1000, info.metricAttributes);
       const slow = ms >= this.slowMs;
       if (!this.wantSpan(parent)) {
-        if (slow) this.slowHook(info, ms, undefined);
+        if (slow) this.slowQuery(info, ms, undefined, parent, undefined);
         return;
       }
       const span = this.host.tracer().startSpan(info.spanName, { kind: SpanKind.CLIENT, startTime: perfToHrTime(t0), attributes: info.attributes }, parent);
       if (slow) {
         span.setAttribute('cardlink.db.slow_query', true);
-        this.slowHook(info, ms, undefined);
+        this.slowQuery(info, ms, undefined, parent, span);
       }
       if (statementName !== undefined) span.setAttribute('cardlink.db.statement_name', boundName(statementName));
       span.end(perfToHrTime(t1));
@@ -243,12 +247,17 @@ export class DbRecorder {
       this.host.instruments().dbQueryDuration.record(ms / 1000, info.metricAttributes);
       const e = describeDbError(error);
       const slow = ms >= this.slowMs;
-      if (slow) this.slowHook(info, ms, e.type);
-      if (!this.wantSpan(parent)) return;
+      if (!this.wantSpan(parent)) {
+        if (slow) this.slowQuery(info, ms, e.type, parent, undefined);
+        return;
+      }
       const span = this.host.tracer().startSpan(info.spanName, { kind: SpanKind.CLIENT, startTime: perfToHrTime(t0), attributes: info.attributes }, parent);
       span.setAttribute('error.type', e.type);
       if (e.statusCode !== undefined) span.setAttribute('db.response.status_code', e.statusCode);
-      if (slow) span.setAttribute('cardlink.db.slow_query', true);
+      if (slow) {
+        span.setAttribute('cardlink.db.slow_query', true);
+        this.slowQuery(info, ms, e.type, parent, span);
+      }
       if (statementName !== undefined) span.setAttribute('cardlink.db.statement_name', boundName(statementName));
       span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
       span.end(perfToHrTime(t1));
@@ -277,6 +286,23 @@ export class DbRecorder {
   private wantSpan(parent: Context): boolean {
     if (isTracingSuppressed(parent)) return false;
     return !this.requireParent || trace.getSpan(parent) !== undefined;
+  }
+
+  /** A slow query: the warn line (in the context of its span, when there is one), then the hook. */
+  private slowQuery(info: QueryInfo, ms: number, errorType: string | undefined, parent: Context, span: Span | undefined): void {
+    if (log.isLevelEnabled('warn')) {
+      // The sanitised text only (no literals, whatever captureQueryText says), as the hook gets it.
+      const fields: LogFields = { db_system: this.system, query_type: info.queryType };
+      if (info.operation !== undefined && info.operation !== info.queryType) fields['operation'] = info.operation;
+      if (info.table !== undefined) fields['table'] = info.table;
+      if (info.target.namespace !== undefined) fields['database'] = info.target.namespace;
+      fields['sql'] = info.sanitized;
+      fields['duration_ms'] = roundMs(ms);
+      fields['threshold_ms'] = this.slowMs;
+      if (errorType !== undefined) fields['error_type'] = errorType;
+      logInSpan(log.warn, span, 'slow query', fields, parent);
+    }
+    this.slowHook(info, ms, errorType);
   }
 
   private slowHook(info: QueryInfo, ms: number, errorType: string | undefined): void {

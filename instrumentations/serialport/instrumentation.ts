@@ -29,9 +29,11 @@ import { ModemPortRecorder, recordModemError, type RecorderContext } from './mod
 import type { SerialportInstrumentationConfig } from './types.js';
 import { existsSync } from 'node:fs';
 import { registerResourceCheck } from '../../src/health/resource-checks.js';
+import { createLogger } from '../../src/logging/logger.js';
 
 const kPatched = Symbol.for('cardlink-otel.serialport.patched');
 const MODEM: Attributes = { device_type: 'modem' };
+const log = createLogger('modem');
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
 
@@ -285,8 +287,12 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
         stopTimer(s);
         // An unplugged USB modem: the binding's read or write failed and serialport closed the port.
         // It stays in the readiness check (which now reports it); a close by the app removes it.
-        if ((arg as { disconnected?: unknown } | null)?.disconnected === true) recordModemError(this.instruments(), 'disconnected');
-        else {
+        if ((arg as { disconnected?: unknown } | null)?.disconnected === true) {
+          recordModemError(this.instruments(), 'disconnected');
+          if (log.isLevelEnabled('error')) {
+            log.error('modem port disconnected', { port: typeof port.path === 'string' ? port.path : 'unknown', error_type: 'disconnected' });
+          }
+        } else {
           s.untrack?.();
           s.untrack = undefined;
         }

@@ -10,6 +10,8 @@
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { noteTriggerSent } from '../../src/triggers.js';
+import { createLogger, type LogFields, type WritableLevel } from '../../src/logging/logger.js';
+import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import {
   bytesToHex,
   commandType,
@@ -72,6 +74,21 @@ const ERROR_TYPES: Partial<Record<AtResult, string>> = {
   no_answer: 'no_answer',
   no_dialtone: 'no_dialtone',
 };
+
+/**
+ * Results written to the `modem` log, with their level: a timeout (the modem never answered) and
+ * `+CME ERROR` / `+CMS ERROR` (the modem, SIM or network refused: SIM missing, PIN needed, SMS
+ * rejected) are warnings; a bare `ERROR` is info, because it is usually an unsupported command or
+ * a syntax error the application probes on purpose (vendor commands on another vendor's modem).
+ */
+const LOGGED_RESULTS: Partial<Record<AtResult, { level: WritableLevel; message: string }>> = {
+  timeout: { level: 'warn', message: 'AT command timed out' },
+  cme_error: { level: 'warn', message: 'modem answered +CME ERROR' },
+  cms_error: { level: 'warn', message: 'modem answered +CMS ERROR' },
+  error: { level: 'info', message: 'modem answered ERROR' },
+};
+
+const log = createLogger('modem');
 
 /** Results without a modem round trip: no duration recorded. */
 const NO_ROUND_TRIP: ReadonlySet<AtResult> = new Set<AtResult>(['timeout', 'closed', 'overflow']);
@@ -182,6 +199,8 @@ export class ModemPortRecorder implements AtListener {
     if (!NO_ROUND_TRIP.has(result)) m.atCommandDuration.record(e.durationMs / 1000, commandAttrs(e.name));
     const errorType = ERROR_TYPES[result];
     if (errorType !== undefined) recordModemError(m, errorType);
+    const logged = LOGGED_RESULTS[result];
+    if (logged !== undefined) this.logResult(e, logged.level, logged.message);
     if ((e.name === '+CMGS' || e.name === '+CMSS') && e.kind === 'set' && e.id !== this.submittedId && !SUCCESSFUL.has(result)) {
       this.failedTrigger(e);
     }
@@ -317,6 +336,16 @@ export class ModemPortRecorder implements AtListener {
       .startSpan(`apdu.${type}`, { kind: SpanKind.CLIENT, startTime: atMs - durationMs, attributes }, this.parentOf(id));
     if (category !== 'success') span.setStatus({ code: SpanStatusCode.ERROR, message: `${swHex} ${describeStatusWord(sw)}` });
     span.end(atMs);
+  }
+
+  /** One line for a timeout or an error answer, in the context of the command's `at` span. */
+  private logResult(e: AtCommandEndEvent, level: WritableLevel, message: string): void {
+    if (!log.isLevelEnabled(level)) return;
+    // Name and port only: the command line may carry a PIN or an APDU.
+    const fields: LogFields = { command: e.name, port: this.path, result: e.result };
+    if (e.errorCode !== undefined) fields['error_code'] = e.errorNumber !== undefined ? String(e.errorNumber) : e.errorCode;
+    fields['duration_ms'] = roundMs(e.durationMs);
+    logInSpan(log[level], this.spans.get(e.id), message, fields);
   }
 
   /** A submission that failed (error, timeout, port closed): a failed `sms.trigger`, not counted as sent. */

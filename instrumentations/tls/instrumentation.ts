@@ -10,12 +10,14 @@
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { VERSION } from '../../src/version.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
+import { createLogger, type LogFields } from '../../src/logging/logger.js';
+import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { classifyHandshakeError, tlsProtocolVersion, type HandshakeFailureReason } from './handshake-failure.js';
 import type { TlsInstrumentationConfig } from './types.js';
 import { OtaConnection, type OtaContext } from './ota-connection.js';
@@ -36,6 +38,7 @@ type Emit = (this: tls.Server, event: string | symbol, ...args: unknown[]) => bo
 type PskCallback = (this: unknown, socket: tls.TLSSocket, identity: string) => unknown;
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
+const log = createLogger('tls');
 
 function stateOf(socket: tls.TLSSocket): ConnState {
   const s = socket as unknown as { [kState]?: ConnState };
@@ -185,21 +188,61 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
       }
       this.m.tlsHandshakes.add(1, attrs);
       this.m.tlsHandshakeDuration.record((end - start) / 1000, RESULT_FAILED);
-      if (!tracingEnabled()) return;
-      const span = this.tracer.startSpan('tls.handshake', {
-        kind: SpanKind.SERVER,
-        startTime: start,
-        attributes: {
-          ...(socket && st ? this.spanAttributes(socket, st, undefined, undefined) : {}),
-          'error.type': reason,
-        },
-      });
-      const message = err instanceof Error ? (err as NodeJS.ErrnoException).code ?? err.message.split('\n')[0] : 'handshake failed';
-      span.setStatus({ code: SpanStatusCode.ERROR, message: `${reason}: ${message}` });
-      span.end(end);
+      const rawCode = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+      const code = typeof rawCode === 'string' ? rawCode : undefined;
+      let span: Span | undefined;
+      if (tracingEnabled()) {
+        span = this.tracer.startSpan('tls.handshake', {
+          kind: SpanKind.SERVER,
+          startTime: start,
+          attributes: {
+            ...(socket && st ? this.spanAttributes(socket, st, undefined, undefined) : {}),
+            'error.type': reason,
+          },
+        });
+        const message = err instanceof Error ? code ?? err.message.split('\n')[0] : 'handshake failed';
+        span.setStatus({ code: SpanStatusCode.ERROR, message: `${reason}: ${message}` });
+        span.end(end);
+      }
+      this.logHandshakeFailure(reason, code, socket, st, end - start, span);
     } catch (e) {
       reportOnce('tls tlsClientError', e);
     }
+  }
+
+  /**
+   * One line per failed handshake: warn, except `client_abort` (a peer that hung up mid-handshake:
+   * TCP probes of load balancers, a card that lost its bearer) at info, so `tls=warn` keeps the
+   * failures that need an operator. The PSK identity is logged, never the key.
+   */
+  private logHandshakeFailure(
+    reason: HandshakeFailureReason,
+    code: string | undefined,
+    socket: tls.TLSSocket | undefined,
+    st: ConnState | undefined,
+    durationMs: number,
+    span: Span | undefined,
+  ): void {
+    const level = reason === 'client_abort' ? 'info' : 'warn';
+    if (!log.isLevelEnabled(level)) return;
+    const fields: LogFields = { failure_reason: reason };
+    if (socket !== undefined) {
+      const parent = (socket as unknown as { _parent?: Socket })._parent;
+      fields['peer_address'] = socket.remoteAddress ?? parent?.remoteAddress;
+      fields['peer_port'] = socket.remotePort ?? parent?.remotePort;
+    }
+    if (st?.identity !== undefined) fields['psk_identity'] = st.identity;
+    // Known when the handshake got as far as choosing one (a wrong key fails at Finished).
+    let cipher: string | undefined;
+    try {
+      cipher = socket?.getCipher()?.standardName;
+    } catch {
+      cipher = undefined;
+    }
+    if (cipher !== undefined) fields['cipher'] = cipher;
+    if (code !== undefined) fields['error_code'] = code;
+    fields['duration_ms'] = roundMs(durationMs);
+    logInSpan(log[level], span, 'TLS handshake failed', fields);
   }
 
   private onClose(socket: tls.TLSSocket): void {

@@ -25,6 +25,8 @@ import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { takeTrigger } from '../../src/triggers.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
+import { createLogger, type LogFields } from '../../src/logging/logger.js';
+import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { countCommand, countResponse, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
 import { HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
 import { OtaSessionTracker, type ApduExchange, type SentCommand, type SessionSink, type SessionStatus } from './ota-session.js';
@@ -37,6 +39,7 @@ export interface OtaContext {
 }
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
+const log = createLogger('tls');
 const DEFAULT_TRIGGER_WINDOW_MS = 60_000;
 const SESSION_TYPES: readonly SessionType[] = ['triggered', 'polled', 'resumed'];
 
@@ -73,6 +76,8 @@ export class OtaConnection implements SessionSink {
   private errorCount = 0;
   private notExecuted = 0;
   private closed = false;
+  /** Read while the socket is up: once it is closed (when most sessions end) Node no longer knows it. */
+  private readonly peerAddress: string | undefined;
 
   constructor(
     private readonly ctx: OtaContext,
@@ -81,6 +86,7 @@ export class OtaConnection implements SessionSink {
     private readonly protocol: string | undefined,
     private readonly cipher: string | undefined,
   ) {
+    this.peerAddress = socket.remoteAddress;
     const server = (socket as unknown as { server?: unknown }).server;
     this.isHttps = server instanceof https.Server;
     this.responses = new HttpMessageScanner('response', {
@@ -277,6 +283,7 @@ export class OtaConnection implements SessionSink {
     m.sessionDuration.record((atMs - this.sessionStartMs) / 1000, cached(`st:${status}`, () => ({ status })));
     const span = this.session;
     this.session = undefined;
+    this.logSessionEnd(atMs, status, reason, span);
     if (span === undefined) return;
     span.setAttribute('cardlink.session.status', status);
     span.setAttribute('cardlink.session.end_reason', reason);
@@ -288,6 +295,28 @@ export class OtaConnection implements SessionSink {
       span.setStatus({ code: SpanStatusCode.ERROR, message: `${status}: ${reason}` });
     }
     span.end(atMs);
+  }
+
+  /**
+   * One line per OTA session: info when it completed, warn when it failed or timed out. Counts
+   * only: never APDU data, never the key.
+   */
+  private logSessionEnd(atMs: number, status: SessionStatus, reason: string, span: Span | undefined): void {
+    const level = status === 'completed' ? 'info' : 'warn';
+    if (!log.isLevelEnabled(level)) return;
+    const fields: LogFields = {
+      status,
+      end_reason: reason,
+      session_type: this.sessionType,
+      device_type: this.deviceType,
+      apdu_count: this.apduCount,
+      error_count: this.errorCount,
+    };
+    if (this.notExecuted > 0) fields['not_executed_count'] = this.notExecuted;
+    fields['duration_ms'] = roundMs(atMs - this.sessionStartMs);
+    if (this.identity !== undefined) fields['psk_identity'] = this.identity;
+    if (this.peerAddress !== undefined) fields['peer_address'] = this.peerAddress;
+    logInSpan(log[level], span, 'OTA session ended', fields);
   }
 
   unknown(kind: string): void {

@@ -3,3 +3,4 @@ export { createLogger, RESERVED_FIELDS, type Logger, type LogFields, type LogMet
 export { configureLogging, resetLogging, levelFor, type LoggingOptions, type LogDestination } from './settings.js';
 export { formatPretty, PrettyDestination } from './pretty.js';
 export { sanitizeValue, sanitizeFields, serializeError, redactString, isSecretKey, REDACTED, type SerializedError } from './sanitize.js';
+export { logInSpan, roundMs } from './in-span.js';
