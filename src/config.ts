@@ -207,7 +207,9 @@ export function parseResourceAttributes(raw: string | undefined, errors?: string
 function parseLogLevels(r: Reader, env: Env): { level: LogLevel; components: Record<string, LogLevel> } {
   const raw = trimmed(env, 'CARDLINK_LOG_LEVEL');
   const result = { level: 'info' as LogLevel, components: {} as Record<string, LogLevel> };
-  if (raw === undefined) return result;
+  // Unconfigured, the instrumentations report what needs attention (failures, timeouts, slow
+  // queries) and not every completed session: an application's stdout is not flooded by default.
+  if (raw === undefined) return { level: 'info', components: { tls: 'warn', modem: 'warn', adb: 'warn', db: 'warn' } };
   for (const part of raw.split(',')) {
     const p = part.trim();
     if (p === '') continue;

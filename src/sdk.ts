@@ -40,6 +40,8 @@ import { configureLogging } from './logging/settings.js';
 import { loadInstrumentations } from './instrumentation-registry.js';
 import { getCardlinkMeter, getInstruments } from './metrics/instruments.js';
 import { CardlinkPrometheusExporter } from './metrics/prometheus.js';
+import { FastHistogramProducer } from './metrics/fast-histogram.js';
+import { mergeScopes } from './metrics/merge-scopes.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startSystemMetrics } from './metrics/system.js';
 import { catalogueViews } from './metrics/views.js';
@@ -129,7 +131,11 @@ async function otlpMetricExporter(c: CardlinkConfig): Promise<PushMetricExporter
     c.otlp.metrics.protocol === 'grpc'
       ? await import('@opentelemetry/exporter-metrics-otlp-grpc')
       : await import('@opentelemetry/exporter-metrics-otlp-proto');
-  return trackExporter(new mod.OTLPMetricExporter({ url }), 'metrics', url);
+  const exporter = new mod.OTLPMetricExporter({ url });
+  const send = exporter.export.bind(exporter);
+  // One ScopeMetrics per scope on the wire (the fast histograms arrive as a second one).
+  exporter.export = (metrics, done) => send(mergeScopes(metrics), done);
+  return trackExporter(exporter, 'metrics', url);
 }
 
 async function otlpSpanExporter(c: CardlinkConfig): Promise<SpanExporter> {
@@ -212,10 +218,12 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
   const resource = buildResource(config);
 
   // Metrics: every reader on one provider, so Prometheus and OTLP see the same instruments.
+  // The catalogue's histograms reach every reader through this producer (see fast-histogram.ts).
+  const fastHistograms = new FastHistogramProducer();
   const readers: MetricReader[] = [];
   let prometheus: CardlinkPrometheusExporter | undefined;
   if (config.metricsExporters.includes('prometheus')) {
-    prometheus = new CardlinkPrometheusExporter();
+    prometheus = new CardlinkPrometheusExporter(fastHistograms);
     readers.push(prometheus);
   }
   if (config.metricsExporters.includes('otlp')) {
@@ -224,13 +232,21 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
         exporter: await otlpMetricExporter(config),
         exportIntervalMillis: config.metricExportIntervalMs,
         exportTimeoutMillis: Math.min(30_000, config.metricExportIntervalMs),
+        metricProducers: [fastHistograms],
       }),
     );
   }
   if (config.metricsExporters.includes('console')) {
-    readers.push(new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter(), exportIntervalMillis: config.metricExportIntervalMs }));
+    readers.push(
+      new PeriodicExportingMetricReader({
+        exporter: new ConsoleMetricExporter(),
+        exportIntervalMillis: config.metricExportIntervalMs,
+        metricProducers: [fastHistograms],
+      }),
+    );
   }
   const meterProvider = new MeterProvider({ resource, views: catalogueViews(), readers });
+  fastHistograms.bindProvider(meterProvider);
   metrics.setGlobalMeterProvider(meterProvider);
 
   // Traces: batch export, bounded queue (spans beyond it are dropped and counted, never buffered without end).

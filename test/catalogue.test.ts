@@ -61,7 +61,9 @@ t.test('the catalogue is exactly the DESIGN.md table', async (t) => {
 t.test('/metrics text: names, types, label keys and buckets from the catalogue', async (t) => {
   const exporter = new CardlinkPrometheusExporter();
   const provider = new MeterProvider({ views: catalogueViews(), readers: [exporter] });
-  const m = createInstruments(provider.getMeter(METER_NAME));
+  const meter = provider.getMeter(METER_NAME);
+  exporter.fastHistograms.bind(meter);
+  const m = createInstruments(meter);
   m.apduCommands.add(2, { command_type: 'SELECT', device_type: 'simulator' });
   m.apduResponses.add(1, { status_word: '9000', status_category: 'success' });
   m.apduDuration.record(0.003, { command_type: 'SELECT' });
@@ -95,14 +97,16 @@ t.test('the OTel side keeps OTel names while /metrics renames', async (t) => {
     '@opentelemetry/sdk-metrics'
   );
   const mem = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
-  const push = new PeriodicExportingMetricReader({ exporter: mem, exportIntervalMillis: 60_000 });
   const pull = new CardlinkPrometheusExporter();
+  const push = new PeriodicExportingMetricReader({ exporter: mem, exportIntervalMillis: 60_000, metricProducers: [pull.fastHistograms] });
   const provider = new MeterProvider({ views: catalogueViews(), readers: [pull, push] });
-  const m = createInstruments(provider.getMeter(METER_NAME));
+  const meter = provider.getMeter(METER_NAME);
+  pull.fastHistograms.bind(meter);
+  const m = createInstruments(meter);
   m.apduDuration.record(0.02, { command_type: 'GET_STATUS' });
   await pull.collect();
   await provider.forceFlush();
-  const exported = mem.getMetrics()[0]?.scopeMetrics[0]?.metrics ?? [];
+  const exported = (mem.getMetrics()[0]?.scopeMetrics ?? []).flatMap((sm) => sm.metrics);
   const hist = exported.find((x) => x.descriptor.name === 'cardlink.apdu.duration');
   t.ok(hist, 'OTLP-side name is the OTel name');
   t.equal(hist?.descriptor.unit, 's');

@@ -17,6 +17,7 @@ import {
 } from '@opentelemetry/api';
 import { METER_NAME, METRICS, type InstrumentKind } from './catalogue.js';
 import { createFastCounter } from './fast-counter.js';
+import { createFastHistogram } from './fast-histogram.js';
 import { VERSION } from '../version.js';
 
 type InstrumentOf<K extends InstrumentKind> = K extends 'counter'
@@ -45,11 +46,9 @@ export function createInstruments(meter: Meter): CardlinkInstruments {
       case 'updowncounter':
         out[m.key] = createFastCounter(meter, m.name, opts, false, m.cardinalityLimit, (m.labels as readonly string[]).length === 0);
         break;
+      // Histograms too: bucket counts kept in plain arrays, handed over by a MetricProducer (fast-histogram.ts).
       case 'histogram':
-        out[m.key] = meter.createHistogram(m.name, {
-          ...opts,
-          advice: { explicitBucketBoundaries: 'buckets' in m ? [...m.buckets] : [] },
-        });
+        out[m.key] = createFastHistogram(meter, m.name, opts, 'buckets' in m ? m.buckets : [], m.cardinalityLimit);
         break;
       case 'observable_counter':
         out[m.key] = meter.createObservableCounter(m.name, opts);

@@ -21,6 +21,8 @@ import {
 import { ValueType } from '@opentelemetry/api';
 import { METER_NAME, METRICS, METRICS_BY_NAME, prometheusUnit, type MetricDefinition } from './catalogue.js';
 import { VERSION } from '../version.js';
+import { FastHistogramProducer } from './fast-histogram.js';
+import { mergeScopes } from './merge-scopes.js';
 
 type CollectOptions = Parameters<PrometheusExporter['collect']>[0];
 
@@ -81,7 +83,7 @@ function withCatalogue(sm: ScopeMetrics | undefined): ScopeMetrics {
 }
 
 export function toPrometheusNames(result: CollectionResult): CollectionResult {
-  const rm = result.resourceMetrics;
+  const rm = mergeScopes(result.resourceMetrics);
   const ours = rm.scopeMetrics.find((sm) => sm.scope.name === METER_NAME);
   const scopeMetrics = rm.scopeMetrics.map((sm) => (sm === ours ? withCatalogue(sm) : sm));
   if (ours === undefined) scopeMetrics.unshift(withCatalogue(undefined));
@@ -93,9 +95,12 @@ export class CardlinkPrometheusExporter extends PrometheusExporter {
   private textInFlight: Promise<string> | undefined;
   // The exporter's own serializer settings: no prefix, no timestamps, target_info, no scope labels.
   private readonly text = new PrometheusSerializer('', false, undefined, false, true);
+  /** Bind to the MeterProvider this reader is given to (`fastHistograms.bindProvider(provider)`). */
+  readonly fastHistograms: FastHistogramProducer;
 
-  constructor() {
-    super({ preventServerStart: true, withoutScopeInfo: true });
+  constructor(fastHistograms: FastHistogramProducer = new FastHistogramProducer()) {
+    super({ preventServerStart: true, withoutScopeInfo: true, metricProducers: [fastHistograms] });
+    this.fastHistograms = fastHistograms;
   }
 
   /**

@@ -16,11 +16,13 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { catalogueViews } from '../../src/metrics/views.js';
+import { FastHistogramProducer } from '../../src/metrics/fast-histogram.js';
+import { mergeScopes } from '../../src/metrics/merge-scopes.js';
 import { METRICS } from '../../src/metrics/catalogue.js';
 
 class OnDemandReader extends MetricReader {
-  constructor() {
-    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  constructor(producer: FastHistogramProducer) {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE, metricProducers: [producer] });
   }
   protected override async onForceFlush(): Promise<void> {}
   protected override async onShutdown(): Promise<void> {}
@@ -51,14 +53,16 @@ export function setupHarness(instrumentations: Instrumentation[]): Harness {
   const spans = new InMemorySpanExporter();
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
   trace.setGlobalTracerProvider(tracerProvider);
-  const reader = new OnDemandReader();
+  const producer = new FastHistogramProducer();
+  const reader = new OnDemandReader(producer);
   const meterProvider = new MeterProvider({ views: catalogueViews(), readers: [reader] });
+  producer.bindProvider(meterProvider);
   metrics.setGlobalMeterProvider(meterProvider);
   const unregister = registerInstrumentations({ instrumentations, tracerProvider, meterProvider });
 
   const collect = async (): Promise<MetricData[]> => {
     const r = await reader.collect();
-    return r.resourceMetrics.scopeMetrics.flatMap((s) => s.metrics);
+    return mergeScopes(r.resourceMetrics).scopeMetrics.flatMap((s) => s.metrics);
   };
   const find = async (name: string): Promise<MetricData | undefined> => (await collect()).find((m) => m.descriptor.name === otelName(name));
   return {

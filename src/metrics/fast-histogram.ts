@@ -1,0 +1,169 @@
+/**
+ * Histograms for hot paths (every APDU, every query, every AT command). The SDK's synchronous
+ * histogram hashes the attribute object and reads the clock on every record; these keep bucket
+ * counts in plain arrays keyed by the identity of the (cached) attribute object, and hand cumulative
+ * histogram points to every reader through a MetricProducer at collection time. Prometheus and OTLP
+ * see the same explicit-bucket histogram (cumulative temporality).
+ *
+ * Bounded like FastCounter: at most `limit` attribute sets, then one overflow series.
+ */
+import { ValueType, type Attributes, type Histogram, type Meter } from '@opentelemetry/api';
+import { hrTime } from '@opentelemetry/core';
+import {
+  AggregationTemporality,
+  DataPointType,
+  type CollectionResult,
+  type HistogramMetricData,
+  type MetricCollectOptions,
+  type MetricProducer,
+} from '@opentelemetry/sdk-metrics';
+import { METER_NAME } from './catalogue.js';
+import { VERSION } from '../version.js';
+
+const IDENTITY_CACHE = 4096;
+const OVERFLOW: Attributes = { 'otel.metric.overflow': true };
+
+interface Entry {
+  readonly attributes: Attributes;
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+  min: number;
+  max: number;
+}
+
+function keyOf(a: Attributes): string {
+  const keys = Object.keys(a).sort();
+  let s = '';
+  for (const k of keys) s += `${k}\u0000${String(a[k])}\u0001`;
+  return s;
+}
+
+export class FastHistogram implements Histogram {
+  private readonly byRef = new Map<Attributes, Entry>();
+  private readonly byKey = new Map<string, Entry>();
+  private readonly boundaries: readonly number[];
+  private readonly startTime = hrTime();
+
+  constructor(
+    readonly name: string,
+    readonly description: string,
+    readonly unit: string,
+    boundaries: readonly number[],
+    private readonly limit: number,
+  ) {
+    this.boundaries = [...boundaries];
+  }
+
+  record(value: number, attributes: Attributes = EMPTY): void {
+    if (typeof value !== 'number' || !(value >= 0) || value === Infinity) return;
+    let e = this.byRef.get(attributes);
+    if (e === undefined) {
+      e = this.entryFor(attributes);
+      if (this.byRef.size < IDENTITY_CACHE) this.byRef.set(attributes, e);
+    }
+    // Buckets are few (<= 11): a linear scan beats a binary search here. Upper bounds inclusive.
+    const b = this.boundaries;
+    let i = 0;
+    while (i < b.length && value > (b[i] as number)) i++;
+    (e.counts[i] as number)++;
+    e.sum += value;
+    e.count++;
+    if (value < e.min) e.min = value;
+    if (value > e.max) e.max = value;
+  }
+
+  private entryFor(attributes: Attributes): Entry {
+    const key = keyOf(attributes);
+    let e = this.byKey.get(key);
+    if (e !== undefined) return e;
+    const overflow = this.byKey.size >= this.limit - 1;
+    if (overflow) {
+      e = this.byKey.get('\u0002overflow');
+      if (e !== undefined) return e;
+    }
+    e = {
+      attributes: overflow ? OVERFLOW : { ...attributes },
+      counts: new Float64Array(this.boundaries.length + 1),
+      sum: 0,
+      count: 0,
+      min: Infinity,
+      max: -Infinity,
+    };
+    this.byKey.set(overflow ? '\u0002overflow' : key, e);
+    return e;
+  }
+
+  /** Cumulative points of every series seen (none: the SDK side announces the empty family). */
+  collect(): HistogramMetricData | undefined {
+    if (this.byKey.size === 0) return undefined;
+    const endTime = hrTime();
+    return {
+      descriptor: { name: this.name, description: this.description, unit: this.unit, valueType: ValueType.DOUBLE },
+      dataPointType: DataPointType.HISTOGRAM,
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPoints: [...this.byKey.values()].map((e) => ({
+        attributes: e.attributes,
+        startTime: this.startTime,
+        endTime,
+        value: {
+          buckets: { boundaries: [...this.boundaries], counts: Array.from(e.counts) },
+          sum: e.sum,
+          count: e.count,
+          min: e.min,
+          max: e.max,
+        },
+      })),
+    };
+  }
+}
+
+const EMPTY: Attributes = {};
+
+/** Histograms created per meter (the catalogue creates one set per MeterProvider). */
+const byMeter = new WeakMap<Meter, FastHistogram[]>();
+
+export function createFastHistogram(
+  meter: Meter,
+  name: string,
+  options: { description: string; unit: string },
+  boundaries: readonly number[],
+  limit: number,
+): FastHistogram {
+  const h = new FastHistogram(name, options.description, options.unit, boundaries, limit);
+  let list = byMeter.get(meter);
+  if (list === undefined) byMeter.set(meter, (list = []));
+  list.push(h);
+  return h;
+}
+
+/**
+ * Hands the fast histograms of one meter to a MetricReader. Give it to every reader of a
+ * MeterProvider (`metricProducers`), then `bind` it to that provider's CardLink meter.
+ */
+export class FastHistogramProducer implements MetricProducer {
+  private meter: Meter | undefined;
+
+  bind(meter: Meter): void {
+    this.meter = meter;
+  }
+
+  /** Binds to the CardLink meter of `provider` (the one `getInstruments()` uses). */
+  bindProvider(provider: { getMeter(name: string, version?: string): Meter }): void {
+    this.bind(provider.getMeter(METER_NAME, VERSION));
+  }
+
+  async collect(_options?: MetricCollectOptions): Promise<CollectionResult> {
+    const list = this.meter ? byMeter.get(this.meter) : undefined;
+    const metrics: HistogramMetricData[] = [];
+    for (const h of list ?? []) {
+      const m = h.collect();
+      if (m !== undefined) metrics.push(m);
+    }
+    return {
+      // The reader keeps the SDK's resource; only the scope metrics are merged in.
+      resourceMetrics: { resource: undefined as never, scopeMetrics: metrics.length ? [{ scope: { name: METER_NAME, version: VERSION }, metrics }] : [] },
+      errors: [],
+    };
+  }
+}
