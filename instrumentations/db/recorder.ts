@@ -10,6 +10,7 @@
  * when it began: no span is ever made active, so nothing of ours leaks into the driver's async
  * context (a pg socket created under an active span would run every later callback in it).
  */
+import { tracingEnabled } from '../../src/tracing-state.js';
 import { SpanKind, SpanStatusCode, trace, type Attributes, type Context, type HrTime, type Span, type Tracer } from '@opentelemetry/api';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
@@ -284,7 +285,8 @@ export class DbRecorder {
   }
 
   private wantSpan(parent: Context): boolean {
-    if (isTracingSuppressed(parent)) return false;
+    // No trace exporter configured: no span work at all on the per-query path.
+    if (!tracingEnabled() || isTracingSuppressed(parent)) return false;
     return !this.requireParent || trace.getSpan(parent) !== undefined;
   }
 
