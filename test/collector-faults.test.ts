@@ -105,3 +105,46 @@ t.test('the collector comes back: exports resume', async (t) => {
   t.ok(receiver !== undefined && receiver.spans.length > 0, 'spans exported once the collector returned');
   t.match(stderr, /OTLP (traces|metrics) export .* failed/, 'the outage was reported');
 });
+
+t.test('an outage is visible in health: otlp_export degraded with dropped counts, readiness still 200', async (t) => {
+  const healthPort = await freePort();
+  const child = runNode({
+    t,
+    importRegister: true,
+    args: [APP],
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+      OTEL_METRIC_EXPORT_INTERVAL: '200',
+      CARDLINK_HEALTH_PORT: String(healthPort),
+      CARDLINK_HEALTH_HOST: '127.0.0.1',
+      CARDLINK_HEALTH_CACHE_MS: '0',
+    },
+    timeoutMs: 30_000,
+  });
+  await child.waitForLine(/^ready/, 15_000);
+  const http = await import('node:http');
+  const get = () =>
+    new Promise<{ status: number; body: { status: string; checks: Array<{ name: string; status: string; details?: Record<string, { dropped?: number }> }> } }>(
+      (resolve, reject) =>
+        http
+          .get({ host: '127.0.0.1', port: healthPort, path: '/health/ready' }, (res) => {
+            let b = '';
+            res.setEncoding('utf8').on('data', (d: string) => (b += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(b) }));
+          })
+          .on('error', reject),
+    );
+  let r = await get().catch(() => undefined);
+  for (let i = 0; i < 50 && (r?.body.checks.find((c) => c.name === 'otlp_export')?.details?.['traces']?.dropped ?? 0) === 0; i++) {
+    await sleep(200);
+    r = await get().catch(() => undefined);
+  }
+  const check = r?.body.checks.find((c) => c.name === 'otlp_export');
+  t.equal(r?.status, 200, 'telemetry never makes the application unready');
+  t.equal(r?.body.status, 'degraded');
+  t.equal(check?.status, 'degraded');
+  t.ok((check?.details?.['traces']?.dropped ?? 0) > 0, `dropped spans counted (${check?.details?.['traces']?.dropped})`);
+  child.kill('SIGUSR2');
+  await child.waitForExit(10_000);
+});
