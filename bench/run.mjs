@@ -21,7 +21,14 @@ for (const f of files) {
   if (typeof mod.run !== 'function') continue;
   process.stderr.write(`bench: ${f} ...\n`);
   try {
-    rows.push(...(await mod.run({})));
+    // A benchmark that hangs (a stuck peer, a pty that stops draining) must not hang the table.
+    const limitMs = Number(process.env.BENCH_TIMEOUT_MS ?? 600_000);
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`did not finish within ${limitMs / 1000} s`)), limitMs);
+    });
+    rows.push(...(await Promise.race([mod.run({}), timeout])));
+    clearTimeout(timer);
   } catch (err) {
     rows.push({ row: f, compared: '', measured: `failed: ${err instanceof Error ? err.message : err}`, goal: '', met: false });
   }
@@ -44,3 +51,5 @@ if (writeReadme) {
   writeFileSync(readme, `${text.slice(0, start)}<!-- bench-table -->\n${table}\n${text.slice(end)}`);
   process.stderr.write('bench: README.md updated\n');
 }
+// Peers of a benchmark that timed out may still hold the event loop.
+process.exit(0);
