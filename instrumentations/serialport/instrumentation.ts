@@ -85,6 +85,9 @@ function trackPort(port: PortLike): () => void {
 }
 
 /** Ports the filter rejected: remembered so the filter runs once per port. */
+/** Set on a port whose read side reached end of file (pushed by serialport itself, never by the app). */
+const kEof = Symbol('cardlink.serialport.eof');
+
 const IGNORED = null;
 
 /** Timer callback shared by every port (no closure per arming). */
@@ -204,7 +207,10 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
         return write.call(this, data, encoding, cb);
       };
       proto['push'] = function push_(this: PortLike, chunk: unknown, encoding?: BufferEncoding) {
-        if (self.isEnabled() && chunk !== null && chunk !== undefined) self.onRead(this, chunk, encoding);
+        if (self.isEnabled()) {
+          if (chunk !== null && chunk !== undefined) self.onRead(this, chunk, encoding);
+          else if (chunk === null) (this as { [kEof]?: boolean })[kEof] = true;
+        }
         // eslint-disable-next-line prefer-rest-params
         return push.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
       };
@@ -287,7 +293,10 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
         stopTimer(s);
         // An unplugged USB modem: the binding's read or write failed and serialport closed the port.
         // It stays in the readiness check (which now reports it); a close by the app removes it.
-        if ((arg as { disconnected?: unknown } | null)?.disconnected === true) {
+        // A vanished device: serialport's disconnect error, or the read side hit end of file (a
+        // hung-up pty reads as EOF; serialport then ends the stream and closes without an error).
+        const vanished = (arg as { disconnected?: unknown } | null)?.disconnected === true || (port as { [kEof]?: boolean })[kEof] === true;
+        if (vanished) {
           recordModemError(this.instruments(), 'disconnected');
           if (log.isLevelEnabled('error')) {
             log.error('modem port disconnected', { port: typeof port.path === 'string' ? port.path : 'unknown', error_type: 'disconnected' });
