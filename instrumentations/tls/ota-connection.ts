@@ -21,6 +21,7 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
+import { attributeCache } from '../../src/metrics/series.js';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { takeTrigger } from '../../src/triggers.js';
@@ -47,15 +48,7 @@ type WriteGeneric = (this: tls.TLSSocket, writev: boolean, data: unknown, encodi
 type Push = (this: unknown, chunk: unknown, encoding?: BufferEncoding) => boolean;
 
 /** Attribute objects shared by every recording with the same label values. */
-const attrCache = new Map<string, Attributes>();
-function cached(key: string, make: () => Attributes): Attributes {
-  let a = attrCache.get(key);
-  if (a === undefined) {
-    a = make();
-    if (attrCache.size < 4096) attrCache.set(key, a);
-  }
-  return a;
-}
+const cached = attributeCache();
 
 function toBytes(chunk: unknown, encoding: BufferEncoding | undefined): Uint8Array | undefined {
   if (chunk instanceof Uint8Array) return chunk;

@@ -5,7 +5,7 @@
  * histogram points to every reader through a MetricProducer at collection time. Prometheus and OTLP
  * see the same explicit-bucket histogram (cumulative temporality).
  *
- * Bounded like FastCounter: at most `limit` attribute sets, then one overflow series.
+ * Bounded like FastCounter (series.ts): at most `limit` attribute sets, then one overflow series.
  */
 import { ValueType, type Attributes, type Histogram, type Meter } from '@opentelemetry/api';
 import { hrTime } from '@opentelemetry/core';
@@ -18,10 +18,9 @@ import {
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import { METER_NAME } from './catalogue.js';
+import { SeriesTable } from './series.js';
 import { VERSION } from '../version.js';
 
-const IDENTITY_CACHE = 4096;
-const OVERFLOW: Attributes = { 'otel.metric.overflow': true };
 
 interface Entry {
   readonly attributes: Attributes;
@@ -32,16 +31,8 @@ interface Entry {
   max: number;
 }
 
-function keyOf(a: Attributes): string {
-  const keys = Object.keys(a).sort();
-  let s = '';
-  for (const k of keys) s += `${k}\u0000${String(a[k])}\u0001`;
-  return s;
-}
-
 export class FastHistogram implements Histogram {
-  private readonly byRef = new Map<Attributes, Entry>();
-  private readonly byKey = new Map<string, Entry>();
+  private readonly series: SeriesTable<Entry>;
   private readonly boundaries: readonly number[];
   private readonly startTime = hrTime();
 
@@ -50,18 +41,23 @@ export class FastHistogram implements Histogram {
     readonly description: string,
     readonly unit: string,
     boundaries: readonly number[],
-    private readonly limit: number,
+    limit: number,
   ) {
     this.boundaries = [...boundaries];
+    const buckets = boundaries.length + 1;
+    this.series = new SeriesTable(limit, (attributes) => ({
+      attributes,
+      counts: new Float64Array(buckets),
+      sum: 0,
+      count: 0,
+      min: Infinity,
+      max: -Infinity,
+    }));
   }
 
   record(value: number, attributes: Attributes = EMPTY): void {
     if (typeof value !== 'number' || !(value >= 0) || value === Infinity) return;
-    let e = this.byRef.get(attributes);
-    if (e === undefined) {
-      e = this.entryFor(attributes);
-      if (this.byRef.size < IDENTITY_CACHE) this.byRef.set(attributes, e);
-    }
+    const e = this.series.get(attributes);
     // Buckets are few (<= 11): a linear scan beats a binary search here. Upper bounds inclusive.
     const b = this.boundaries;
     let i = 0;
@@ -73,36 +69,15 @@ export class FastHistogram implements Histogram {
     if (value > e.max) e.max = value;
   }
 
-  private entryFor(attributes: Attributes): Entry {
-    const key = keyOf(attributes);
-    let e = this.byKey.get(key);
-    if (e !== undefined) return e;
-    const overflow = this.byKey.size >= this.limit - 1;
-    if (overflow) {
-      e = this.byKey.get('\u0002overflow');
-      if (e !== undefined) return e;
-    }
-    e = {
-      attributes: overflow ? OVERFLOW : { ...attributes },
-      counts: new Float64Array(this.boundaries.length + 1),
-      sum: 0,
-      count: 0,
-      min: Infinity,
-      max: -Infinity,
-    };
-    this.byKey.set(overflow ? '\u0002overflow' : key, e);
-    return e;
-  }
-
   /** Cumulative points of every series seen (none: the SDK side announces the empty family). */
   collect(): HistogramMetricData | undefined {
-    if (this.byKey.size === 0) return undefined;
+    if (this.series.size === 0) return undefined;
     const endTime = hrTime();
     return {
       descriptor: { name: this.name, description: this.description, unit: this.unit, valueType: ValueType.DOUBLE },
       dataPointType: DataPointType.HISTOGRAM,
       aggregationTemporality: AggregationTemporality.CUMULATIVE,
-      dataPoints: [...this.byKey.values()].map((e) => ({
+      dataPoints: [...this.series.values()].map((e) => ({
         attributes: e.attributes,
         startTime: this.startTime,
         endTime,

@@ -1,0 +1,82 @@
+/**
+ * Bounded series bookkeeping shared by FastCounter and FastHistogram: one entry per distinct
+ * attribute set, found by the identity of the (usually cached) attribute object first and by value
+ * otherwise; past `limit` distinct sets, new ones fold into a single overflow series
+ * (`otel.metric.overflow=true`, as the SDK does), so a hostile peer cannot grow memory.
+ */
+import type { Attributes } from '@opentelemetry/api';
+
+/** Attribute objects remembered by identity (callers building a fresh object per call pay a key build). */
+const IDENTITY_CACHE = 4096;
+const OVERFLOW_KEY = '\u0002overflow';
+export const OVERFLOW_ATTRIBUTES: Attributes = { 'otel.metric.overflow': true };
+
+function keyOf(a: Attributes): string {
+  const keys = Object.keys(a).sort();
+  let s = '';
+  for (const k of keys) s += `${k}\u0000${String(a[k])}\u0001`;
+  return s;
+}
+
+export class SeriesTable<E> {
+  private readonly byRef = new Map<Attributes, E>();
+  private readonly byKey = new Map<string, E>();
+
+  constructor(
+    private readonly limit: number,
+    /** A new entry for these attributes (a copy the caller may keep). */
+    private readonly create: (attributes: Attributes) => E,
+  ) {}
+
+  get(attributes: Attributes): E {
+    let e = this.byRef.get(attributes);
+    if (e === undefined) {
+      e = this.entryFor(attributes);
+      if (this.byRef.size < IDENTITY_CACHE) this.byRef.set(attributes, e);
+    }
+    return e;
+  }
+
+  private entryFor(attributes: Attributes): E {
+    const key = keyOf(attributes);
+    let e = this.byKey.get(key);
+    if (e !== undefined) return e;
+    if (this.byKey.size >= this.limit - 1) {
+      e = this.byKey.get(OVERFLOW_KEY);
+      if (e === undefined) this.byKey.set(OVERFLOW_KEY, (e = this.create(OVERFLOW_ATTRIBUTES)));
+      return e;
+    }
+    e = this.create({ ...attributes });
+    this.byKey.set(key, e);
+    return e;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  values(): IterableIterator<E> {
+    return this.byKey.values();
+  }
+
+  clear(): void {
+    this.byRef.clear();
+    this.byKey.clear();
+  }
+}
+
+/**
+ * A bounded cache of attribute objects by a caller-built key, for label sets that are bounded by
+ * design (command names, device types): recording then passes the same object every time.
+ */
+export function attributeCache(max = 4096): (key: string, make: () => Attributes) => Attributes {
+  const cache = new Map<string, Attributes>();
+  return (key, make) => {
+    let a = cache.get(key);
+    if (a === undefined) {
+      a = make();
+      if (cache.size < max) cache.set(key, a);
+    }
+    return a;
+  };
+}
