@@ -8,21 +8,21 @@
  * a span and a few map lookups, nothing per byte.
  */
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import { attributeCache } from '../../src/metrics/series.js';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { noteTriggerSent } from '../../src/triggers.js';
 import { createLogger, type LogFields, type WritableLevel } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import {
-  bytesToHex,
   commandType,
   decodeCommandApdu,
   decodeResponseApdu,
   describeStatusWord,
   hexToBytes,
   isSensitiveCommand,
-  statusCategory,
   statusWordHex,
 } from '../shared/apdu.js';
+import { commandHexForSpan, countCommand, countResponse, timeApdu } from '../shared/apdu-recorder.js';
 import type {
   AtCommandEndEvent,
   AtCommandStartEvent,
@@ -114,25 +114,11 @@ const PAYLOAD_ARGUMENTS: ReadonlySet<string> = new Set(['+CSIM', '+CRSM', '+CGLA
 
 // --- attribute caches (bounded: command names are bounded, see at-names.ts) -------------------------
 
-const attrCache = new Map<string, Attributes>();
-function cached(key: string, make: () => Attributes): Attributes {
-  let a = attrCache.get(key);
-  if (a === undefined) {
-    a = make();
-    if (attrCache.size < 4096) attrCache.set(key, a);
-  }
-  return a;
-}
-const SENT: Attributes = { direction: 'sent' };
-const RECEIVED: Attributes = { direction: 'received' };
+/** Attribute objects shared by every recording with the same label values. */
+const cached = attributeCache();
 const SMS: Attributes = { trigger_type: 'sms' };
 const commandAttrs = (name: string): Attributes => cached(`c:${name}`, () => ({ command: name }));
 const errorAttrs = (type: string): Attributes => cached(`e:${type}`, () => ({ device_type: MODEM, error_type: type }));
-const apduCommandAttrs = (type: string): Attributes =>
-  cached(`a:${type}`, () => ({ command_type: type, device_type: MODEM }));
-const apduDurationAttrs = (type: string): Attributes => cached(`t:${type}`, () => ({ command_type: type }));
-const responseAttrs = (sw: string, category: string): Attributes =>
-  cached(`r:${sw}`, () => ({ status_word: sw, status_category: category }));
 
 /** Counts a device error of a modem (also used by the instrumentation for `disconnected`). */
 export function recordModemError(m: CardlinkInstruments, errorType: string): void {
@@ -254,7 +240,7 @@ export class ModemPortRecorder implements AtListener {
     if (e.lengthMismatch) attributes['cardlink.at.length_mismatch'] = true;
     if (capture) {
       const sensitive = isSensitiveCommand(type);
-      attributes['cardlink.apdu.command'] = sensitive ? `${bytesToHex(command, 0, 4)}<redacted>` : e.commandHex;
+      attributes['cardlink.apdu.command'] = commandHexForSpan(apdu, command);
       attributes['cardlink.apdu.response'] = sensitive ? `<redacted>${statusWordHex(r.sw)}` : e.responseHex;
     }
     this.apdu(e.id, type, attributes, r.sw, command.length, response.length, e.durationMs, e.at);
@@ -321,14 +307,11 @@ export class ModemPortRecorder implements AtListener {
     durationMs: number,
     atMs: number,
   ): void {
+    // The same APDU metrics as the SCP81 path (one recorder); a modem times each APDU on its own.
     const m = this.ctx.instruments();
-    const swHex = statusWordHex(sw);
-    const category = statusCategory(sw);
-    m.apduCommands.add(1, apduCommandAttrs(type));
-    m.apduResponses.add(1, responseAttrs(swHex, category));
-    m.apduDuration.record(durationMs / 1000, apduDurationAttrs(type));
-    m.apduBytes.add(sentBytes, SENT);
-    m.apduBytes.add(receivedBytes, RECEIVED);
+    countCommand(m, type, MODEM, sentBytes);
+    const { swHex, category } = countResponse(m, sw, receivedBytes);
+    timeApdu(m, type, durationMs / 1000);
     attributes['cardlink.apdu.sw'] = swHex;
     attributes['cardlink.apdu.status_category'] = category;
     const span = this.ctx
