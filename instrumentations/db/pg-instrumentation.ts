@@ -27,6 +27,7 @@
  */
 import { SpanKind, context, type Context } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile } from '@opentelemetry/instrumentation';
+import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
 import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { VERSION } from '../../src/version.js';
@@ -63,10 +64,6 @@ interface Pending {
   done: boolean;
 }
 
-interface PatchRecord {
-  readonly proto: Record<PropertyKey, unknown>;
-  readonly saved: Map<PropertyKey, PropertyDescriptor | undefined>;
-}
 
 const MAX_NAMES = 256;
 
@@ -198,7 +195,7 @@ export class PgInstrumentation extends InstrumentationBase<DbInstrumentationConf
       const emit = proto['emit'] as Fn;
       const connect = proto['_connect'] as Fn | undefined;
       if (typeof query !== 'function' || typeof emit !== 'function') return;
-      const record = this.save(proto, ['query', 'emit', '_connect']);
+      const record = savePrototype(proto, ['query', 'emit', '_connect']);
       const self = this;
 
       proto['query'] = function query_(this: object, config: unknown, values: unknown, callback: unknown) {
@@ -266,7 +263,7 @@ export class PgInstrumentation extends InstrumentationBase<DbInstrumentationConf
       if (proto === undefined || this.patched.some((p) => p.proto === proto)) return;
       const connect = proto['connect'] as Fn;
       if (typeof connect !== 'function') return;
-      const record = this.save(proto, ['connect']);
+      const record = savePrototype(proto, ['connect']);
       const self = this;
       proto['connect'] = function connect_(this: object, cb: unknown) {
         if (!self.isEnabled() || (typeof cb === 'function' && (cb as unknown as Record<symbol, unknown>)[kHealthProbe] === true)) {
@@ -314,18 +311,9 @@ export class PgInstrumentation extends InstrumentationBase<DbInstrumentationConf
     if (p !== undefined) this.restore(p);
   }
 
-  private save(proto: Record<PropertyKey, unknown>, keys: PropertyKey[]): PatchRecord {
-    const saved = new Map<PropertyKey, PropertyDescriptor | undefined>();
-    for (const k of keys) saved.set(k, Object.getOwnPropertyDescriptor(proto, k));
-    return { proto, saved };
-  }
-
   private restore(p: PatchRecord): void {
     try {
-      for (const [k, d] of p.saved) {
-        if (d !== undefined) Object.defineProperty(p.proto, k, d);
-        else delete p.proto[k];
-      }
+      restorePrototype(p);
     } catch (err) {
       reportOnce('pg unpatch', err);
     }

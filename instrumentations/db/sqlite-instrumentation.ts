@@ -24,6 +24,7 @@
  */
 import { context } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile } from '@opentelemetry/instrumentation';
+import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
 import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { VERSION } from '../../src/version.js';
@@ -68,10 +69,6 @@ interface IterState {
 }
 
 /** One prototype we patched: the methods it had before (own descriptors) and where. */
-interface PatchRecord {
-  readonly proto: Record<PropertyKey, unknown>;
-  readonly saved: Map<PropertyKey, PropertyDescriptor | undefined>;
-}
 
 export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentationConfig> {
   private m: CardlinkInstruments | undefined;
@@ -212,7 +209,7 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
     const exec = proto['exec'] as Fn;
     const close = proto['close'] as Fn;
     if (typeof prepare !== 'function' || typeof exec !== 'function' || typeof close !== 'function') return;
-    const record = this.save(proto, ['prepare', 'exec', 'close', 'constructor']);
+    const record = savePrototype(proto, ['prepare', 'exec', 'close', 'constructor']);
     const self = this;
     proto['prepare'] = function prepare_(this: object, source: unknown) {
       if (!self.isEnabled() || probeState.sqliteDepth > 0) return prepare.apply(this, arguments as unknown as unknown[]);
@@ -279,7 +276,7 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
     const originals = names.map((n) => proto[n]);
     const iterate = proto['iterate'];
     if (!originals.every((f) => typeof f === 'function') || typeof iterate !== 'function') return;
-    const record = this.save(proto, [...names, 'iterate']);
+    const record = savePrototype(proto, [...names, 'iterate']);
     names.forEach((name, i) => {
       proto[name] = this.wrapExecution(originals[i] as Fn, name);
     });
@@ -293,7 +290,7 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
     const next = proto['next'] as Fn;
     const ret = proto['return'] as Fn;
     if (typeof next !== 'function' || typeof ret !== 'function') return;
-    const record = this.save(proto, ['next', 'return']);
+    const record = savePrototype(proto, ['next', 'return']);
     const self = this;
     const iters = this.iters;
     proto['next'] = function next_(this: object) {
@@ -374,18 +371,9 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
     };
   }
 
-  private save(proto: Record<PropertyKey, unknown>, keys: PropertyKey[]): PatchRecord {
-    const saved = new Map<PropertyKey, PropertyDescriptor | undefined>();
-    for (const k of keys) saved.set(k, Object.getOwnPropertyDescriptor(proto, k));
-    return { proto, saved };
-  }
-
   private restore(p: PatchRecord): void {
     try {
-      for (const [k, d] of p.saved) {
-        if (d !== undefined) Object.defineProperty(p.proto, k, d);
-        else delete p.proto[k];
-      }
+      restorePrototype(p);
       this.stmtProtos.delete(p.proto);
     } catch (err) {
       reportOnce('sqlite unpatch', err);

@@ -21,6 +21,7 @@
  */
 import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import type { Attributes } from '@opentelemetry/api';
+import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
 import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { VERSION } from '../../src/version.js';
@@ -48,13 +49,6 @@ interface PortLike {
   readonly port?: unknown;
 }
 
-interface PatchedPrototype {
-  proto: Record<PropertyKey, unknown>;
-  write: WriteFn;
-  /** The prototype's own `push` / `emit` before patching (undefined: inherited from Readable / EventEmitter). */
-  ownPush: PropertyDescriptor | undefined;
-  ownEmit: PropertyDescriptor | undefined;
-}
 
 /** Decoder state of one port object. */
 interface PortState {
@@ -124,7 +118,7 @@ export interface SerialportPortDiagnostics {
 export class SerialportInstrumentation extends InstrumentationBase<SerialportInstrumentationConfig> {
   private m: CardlinkInstruments | undefined;
   private readonly ports = new WeakMap<object, PortState | typeof IGNORED>();
-  private readonly patched: PatchedPrototype[] = [];
+  private readonly patched: PatchRecord[] = [];
   private readonly ctx: RecorderContext;
 
   constructor(config: SerialportInstrumentationConfig = {}) {
@@ -190,13 +184,8 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
       if (typeof cls !== 'function') return;
       const proto = (cls as { prototype: Record<PropertyKey, unknown> }).prototype;
       if (proto[kPatched] === true || typeof proto['_write'] !== 'function') return;
-      const record: PatchedPrototype = {
-        proto,
-        write: proto['_write'] as WriteFn,
-        ownPush: Object.getOwnPropertyDescriptor(proto, 'push'),
-        ownEmit: Object.getOwnPropertyDescriptor(proto, 'emit'),
-      };
-      const write = record.write;
+      const record = savePrototype(proto, ['_write', 'push', 'emit']);
+      const write = proto['_write'] as WriteFn;
       const push = proto['push'] as PushFn;
       const emit = proto['emit'] as EmitFn;
       if (typeof push !== 'function' || typeof emit !== 'function') return;
@@ -232,15 +221,10 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
     if (p !== undefined) this.restore(p);
   }
 
-  private restore(p: PatchedPrototype): void {
+  private restore(p: PatchRecord): void {
     try {
-      const proto = p.proto;
-      proto['_write'] = p.write;
-      if (p.ownPush !== undefined) Object.defineProperty(proto, 'push', p.ownPush);
-      else delete proto['push'];
-      if (p.ownEmit !== undefined) Object.defineProperty(proto, 'emit', p.ownEmit);
-      else delete proto['emit'];
-      delete proto[kPatched];
+      restorePrototype(p);
+      delete p.proto[kPatched];
     } catch (err) {
       reportOnce('serialport unpatch', err);
     }
