@@ -26,6 +26,7 @@ const kAcceptMs = Symbol('cardlink.tls.acceptMs');
 const kState = Symbol('cardlink.tls.state');
 const kPskCallback = 'pskcallback';
 const MAX_IDENTITY = 128;
+let pskSymbol: symbol | undefined;
 
 interface ConnState {
   identity: string | undefined;
@@ -121,7 +122,9 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
 
   /** The identity a card presents is only visible to the server's pskCallback: observe it there. */
   private wrapPskCallback(server: tls.Server): void {
-    const sym = Object.getOwnPropertySymbols(server).find((s) => s.description === kPskCallback);
+    // Node keeps the callback under one module-level symbol: look it up once, not per connection.
+    pskSymbol ??= Object.getOwnPropertySymbols(server).find((s) => s.description === kPskCallback);
+    const sym = pskSymbol;
     if (sym === undefined) return;
     const holder = server as unknown as Record<symbol, PskCallback | undefined>;
     const current = holder[sym];
