@@ -13,7 +13,7 @@ import { run as runTests } from 'node:test';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAdminServer, GP_SESSION, type AdminServer } from '../test/fixtures/admin-server.js';
-import { getSdk, monitor, recordDeviceError } from '../src/index.js';
+import { getSdk, monitor, recordDeviceError } from 'cardlink-otel';
 import { behaviourFor, connect, fleet } from './lab/cards.js';
 import { hasSocat, startModem, type Modem } from './lab/modem.js';
 import { injectTrigger, listPhones, readProperty, LOCKED_PHONE, READY_PHONE } from './lab/phone.js';
@@ -118,7 +118,7 @@ async function phoneRound(turn: number): Promise<void> {
 }
 
 async function testRun(): Promise<void> {
-  const { default: reporter } = await import('../src/test-reporter/index.js');
+  const { default: reporter } = await import('cardlink-otel/test-reporter');
   const stream = runTests({ files: [join(ROOT, 'examples', 'tests', 'ota-regression.test.mjs')], concurrency: 1 }).compose(reporter);
   let report = '';
   for await (const chunk of stream) report += String(chunk);

@@ -49,6 +49,14 @@ import { buildResource } from './resource.js';
 import { VERSION } from './version.js';
 import { setTracingEnabled } from './tracing-state.js';
 
+/**
+ * The exports of a CommonJS package loaded with `await import()`. Node gives named exports and a
+ * `default` that is module.exports; a split chunk of the bundle (dist/bundle) gives only `default`.
+ */
+function commonJs<T extends object>(ns: T): T {
+  return (ns as { default?: T }).default ?? ns;
+}
+
 export interface StartOptions {
   /** Variables layered over process.env (same names and rules as the environment). */
   env?: Env;
@@ -129,8 +137,8 @@ async function otlpMetricExporter(c: CardlinkConfig): Promise<PushMetricExporter
   const url = c.otlp.metrics.endpoint as string;
   const mod =
     c.otlp.metrics.protocol === 'grpc'
-      ? await import('@opentelemetry/exporter-metrics-otlp-grpc')
-      : await import('@opentelemetry/exporter-metrics-otlp-proto');
+      ? commonJs(await import('@opentelemetry/exporter-metrics-otlp-grpc'))
+      : commonJs(await import('@opentelemetry/exporter-metrics-otlp-proto'));
   const exporter = new mod.OTLPMetricExporter({ url });
   const send = exporter.export.bind(exporter);
   // One ScopeMetrics per scope on the wire (the fast histograms arrive as a second one).
@@ -142,8 +150,8 @@ async function otlpSpanExporter(c: CardlinkConfig): Promise<SpanExporter> {
   const url = c.otlp.traces.endpoint as string;
   const mod =
     c.otlp.traces.protocol === 'grpc'
-      ? await import('@opentelemetry/exporter-trace-otlp-grpc')
-      : await import('@opentelemetry/exporter-trace-otlp-proto');
+      ? commonJs(await import('@opentelemetry/exporter-trace-otlp-grpc'))
+      : commonJs(await import('@opentelemetry/exporter-trace-otlp-proto'));
   return trackExporter(new mod.OTLPTraceExporter({ url }), 'traces', url);
 }
 
@@ -151,8 +159,8 @@ async function otlpLogExporter(c: CardlinkConfig): Promise<LogRecordExporter> {
   const url = c.otlp.logs.endpoint as string;
   const mod =
     c.otlp.logs.protocol === 'grpc'
-      ? await import('@opentelemetry/exporter-logs-otlp-grpc')
-      : await import('@opentelemetry/exporter-logs-otlp-proto');
+      ? commonJs(await import('@opentelemetry/exporter-logs-otlp-grpc'))
+      : commonJs(await import('@opentelemetry/exporter-logs-otlp-proto'));
   return trackExporter(new mod.OTLPLogExporter({ url }), 'logs', url);
 }
 
@@ -265,7 +273,7 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
   let loggerProvider: LoggerProvider | undefined;
   if (config.logsExporters.length > 0) {
     // Loaded only when logs are exported: most labs scrape metrics and never pay for it.
-    const sdkLogs = await import('@opentelemetry/sdk-logs');
+    const sdkLogs = commonJs(await import('@opentelemetry/sdk-logs'));
     const logProcessors: LogRecordProcessor[] = [];
     if (config.logsExporters.includes('otlp')) logProcessors.push(new sdkLogs.BatchLogRecordProcessor({ exporter: await otlpLogExporter(config) }));
     if (config.logsExporters.includes('console')) {
