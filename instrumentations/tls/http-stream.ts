@@ -163,8 +163,12 @@ function emptyHeaders(): HttpHeaders {
   };
 }
 
+/** Node's native latin1 decoder; it takes any Uint8Array as `this` (5x faster than fromCharCode). */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, s: number, e: number) => string }).latin1Slice;
+
 function latin1(buf: Uint8Array, s: number, e: number): string {
   if (e - s > MAX_VALUE_CHARS) e = s + MAX_VALUE_CHARS;
+  if (latin1Slice !== undefined) return latin1Slice.call(buf, s, e);
   // apply() takes any array-like; at most 1024 arguments.
   return String.fromCharCode.apply(null, buf.subarray(s, e) as unknown as number[]);
 }
@@ -643,11 +647,15 @@ export class HttpMessageScanner {
       const need = this.capturedLen + take;
       let buf = this.captured;
       if (buf === null || buf.length < need) {
+        // A Content-Length body gets exactly its size; other framings start at 1 KiB and double.
         const hint = this.head?.framing === 'length' ? this.remaining : 0;
-        let size = buf === null ? Math.max(hint, 1024) : buf.length * 2;
+        let size = buf === null ? (hint >= need ? hint : 1024) : buf.length * 2;
         while (size < need) size *= 2;
         if (size > this.maxBodyCapture) size = this.maxBodyCapture;
-        const grown = new Uint8Array(size);
+        // Pooled memory for small sizes, seen as a plain Uint8Array (its views are cheaper than a
+        // Buffer's); never read past capturedLen, so the pool's old contents never show.
+        const pooled = Buffer.allocUnsafe(size);
+        const grown = new Uint8Array(pooled.buffer, pooled.byteOffset, size);
         if (buf !== null) grown.set(buf.subarray(0, this.capturedLen));
         buf = grown;
         this.captured = buf;

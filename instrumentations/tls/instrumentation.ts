@@ -2,11 +2,15 @@
  * `tls` instrumentation: PSK-TLS handshakes and connections of every `tls.Server` (and so every
  * `https.Server`), and the SCP81 exchange inside them (see ota-connection.ts).
  *
- * One patch: `emit` on `tls.Server.prototype`, which sees `connection` (TCP accept), the
- * `secureConnection` / `tlsClientError` outcome of each handshake and, for https, each `request`.
- * The prototype is patched directly (it is shared by CommonJS and ESM users of node:tls and
- * node:https), so no module needs wrapping. Nothing is added to the application's data path here.
+ * Patches, all on prototypes (shared by CommonJS and ESM users of node:tls, node:https and
+ * node:http, so no module needs wrapping):
+ * - `tls.Server.prototype.emit` sees `connection` (TCP accept), the `secureConnection` /
+ *   `tlsClientError` outcome of each handshake and, for https, each `request`;
+ * - `tls.TLSSocket.prototype._writeGeneric` and `push`, and `http.IncomingMessage.prototype.push`,
+ *   hand the plaintext of the connections we follow to their OtaConnection. For every other socket
+ *   or message they cost one property read: no per-connection wrapper, closure or own property.
  */
+import http from 'node:http';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -21,6 +25,7 @@ import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { classifyHandshakeError, tlsProtocolVersion, type HandshakeFailureReason } from './handshake-failure.js';
 import type { TlsInstrumentationConfig } from './types.js';
 import { OtaConnection, type OtaContext } from './ota-connection.js';
+import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
 
 const kAcceptMs = Symbol('cardlink.tls.acceptMs');
 const kState = Symbol('cardlink.tls.state');
@@ -36,6 +41,9 @@ interface ConnState {
 }
 
 type Emit = (this: tls.Server, event: string | symbol, ...args: unknown[]) => boolean;
+type WriteGeneric = (this: tls.TLSSocket, writev: boolean, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
+type Push = (this: unknown, chunk: unknown, encoding?: BufferEncoding) => boolean;
+type WithState = { [kState]?: ConnState };
 type PskCallback = (this: unknown, socket: tls.TLSSocket, identity: string) => unknown;
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -62,6 +70,7 @@ function cleanIdentity(identity: unknown): string | undefined {
 export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationConfig> {
   private m!: CardlinkInstruments;
   private originalEmit: Emit | undefined;
+  private dataPatches: PatchRecord[] = [];
   private readonly pskWrappers = new WeakSet<PskCallback>();
   private readonly successAttrs = new Map<string, Attributes>();
   private readonly failedAttrs = new Map<HandshakeFailureReason, Attributes>();
@@ -99,6 +108,43 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
       // eslint-disable-next-line prefer-rest-params
       return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
     };
+    this.patchDataPath();
+  }
+
+  /** The plaintext of followed connections: see the file comment. */
+  private patchDataPath(): void {
+    const socketProto = tls.TLSSocket.prototype as unknown as { _writeGeneric: WriteGeneric; push: Push };
+    const messageProto = http.IncomingMessage.prototype as unknown as { push: Push };
+    this.dataPatches = [
+      savePrototype(socketProto as unknown as Record<PropertyKey, unknown>, ['_writeGeneric', 'push']),
+      savePrototype(messageProto as unknown as Record<PropertyKey, unknown>, ['push']),
+    ];
+    const writeGeneric = socketProto._writeGeneric;
+    const socketPush = socketProto.push;
+    const messagePush = messageProto.push;
+    if (typeof writeGeneric === 'function') {
+      socketProto._writeGeneric = function (this: tls.TLSSocket, writev, data, encoding, cb) {
+        const ota = (this as unknown as WithState)[kState]?.ota;
+        if (ota !== undefined) ota.written(writev, data, encoding);
+        return writeGeneric.call(this, writev, data, encoding, cb);
+      };
+    }
+    if (typeof socketPush === 'function') {
+      socketProto.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
+        const ota = (this as WithState)[kState]?.ota;
+        if (ota !== undefined && chunk !== null) ota.read(chunk, encoding);
+        // eslint-disable-next-line prefer-rest-params
+        return socketPush.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
+      };
+    }
+    if (typeof messagePush === 'function') {
+      messageProto.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
+        const ota = ((this as IncomingMessage).socket as unknown as WithState | null | undefined)?.[kState]?.ota;
+        if (ota !== undefined) ota.requestPush(this as IncomingMessage, chunk, encoding);
+        // eslint-disable-next-line prefer-rest-params
+        return messagePush.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
+      };
+    }
   }
 
   override disable(): void {
@@ -109,6 +155,8 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
     delete proto.emit;
     if (proto.emit !== this.originalEmit) (proto as { emit: Emit }).emit = this.originalEmit;
     this.originalEmit = undefined;
+    for (const p of this.dataPatches) restorePrototype(p);
+    this.dataPatches = [];
   }
 
   private onConnection(server: tls.Server, raw: Socket): void {

@@ -1,12 +1,12 @@
 /**
  * Watches the plaintext of one secure connection and records its OTA sessions.
  *
- * Passive by construction: the bytes the application writes are seen in the socket's
- * `_writeGeneric` (HTTP framing included, for raw tls and https alike); the bytes it reads are seen
- * in the socket's `push` for a raw tls server, and per request for https (whose parser consumes the
- * socket natively: headers at the server's `request` event, body chunks in the request's `push`).
- * Wrappers are own properties of that one socket or request; stream modes, reads and results are
- * untouched. Scanning stops for good when the stream is not HTTP.
+ * Passive by construction: the instrumentation's prototype-level wrappers (see instrumentation.ts)
+ * hand this connection the bytes the application writes (`_writeGeneric`: HTTP framing included,
+ * for raw tls and https alike) and, for a raw tls server, the bytes it reads (`push`); for https,
+ * whose parser consumes the socket natively, the request head comes from the server's `request`
+ * event and the body from the request's `push`. Nothing is added to the socket or the request;
+ * stream modes, reads and results are untouched. Scanning stops for good when the stream is not HTTP.
  */
 import https from 'node:https';
 import type tls from 'node:tls';
@@ -44,11 +44,25 @@ const log = createLogger('tls');
 const DEFAULT_TRIGGER_WINDOW_MS = 60_000;
 const SESSION_TYPES: readonly SessionType[] = ['triggered', 'polled', 'resumed'];
 
-type WriteGeneric = (this: tls.TLSSocket, writev: boolean, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
-type Push = (this: unknown, chunk: unknown, encoding?: BufferEncoding) => boolean;
-
 /** Attribute objects shared by every recording with the same label values. */
 const cached = attributeCache();
+
+/**
+ * Scratch space for string chunks (Node's http writes each response head as a latin1 string):
+ * scanned in place instead of allocating a Buffer per write. Safe to share: the scanner is
+ * synchronous and copies whatever it keeps.
+ */
+const SCRATCH = Buffer.allocUnsafeSlow(16 * 1024);
+/** A UTF-16 string of at most this many units fits SCRATCH in any encoding (utf8: 3 bytes per unit). */
+const SCRATCH_CHARS = SCRATCH.length / 4;
+
+function scan(scanner: HttpMessageScanner, chunk: unknown, encoding: BufferEncoding | undefined): void {
+  if (chunk instanceof Uint8Array) scanner.push(chunk);
+  else if (typeof chunk === 'string') {
+    if (chunk.length <= SCRATCH_CHARS) scanner.push(SCRATCH, 0, SCRATCH.write(chunk, 0, encoding ?? 'utf8'));
+    else scanner.push(Buffer.from(chunk, encoding ?? 'utf8'));
+  }
+}
 
 function toBytes(chunk: unknown, encoding: BufferEncoding | undefined): Uint8Array | undefined {
   if (chunk instanceof Uint8Array) return chunk;
@@ -69,6 +83,9 @@ export class OtaConnection implements SessionSink {
   private errorCount = 0;
   private notExecuted = 0;
   private closed = false;
+  /** https: the request whose body is being collected (an SCP81 response script), and the body. */
+  private bodyOf: IncomingMessage | undefined;
+  private body: BodyCollector | undefined;
   /** Read while the socket is up: once it is closed (when most sessions end) Node no longer knows it. */
   private readonly peerAddress: string | undefined;
 
@@ -86,63 +103,46 @@ export class OtaConnection implements SessionSink {
       onMessageStart: (head) => this.tracker.response({ statusCode: head.statusCode, contentType: head.headers['content-type'] }, nowMs()),
       onMessageEnd: (end) => this.onResponseEnd(end),
     });
-    this.wrapWrites();
     if (!this.isHttps) {
       this.requests = new HttpMessageScanner('request', {
         onMessageStart: (head) => this.tracker.request(requestInfo(head), nowMs()),
         onMessageEnd: (end) => this.onRequestEnd(end),
       });
-      this.wrapPush();
     }
     socket.on('timeout', () => this.tracker.timeout());
   }
 
   // --- wiring ---------------------------------------------------------------------------------
 
-  private wrapWrites(): void {
-    const socket = this.socket as unknown as { _writeGeneric: WriteGeneric };
-    const original = socket._writeGeneric;
-    if (typeof original !== 'function') return;
+  /** What the application wrote (`_writeGeneric` arguments): the server's responses. */
+  written(writev: boolean, data: unknown, encoding: BufferEncoding): void {
     const scanner = this.responses;
-    socket._writeGeneric = function (this: tls.TLSSocket, writev, data, encoding, cb) {
-      if (!scanner.gaveUp) {
-        try {
-          if (writev) {
-            for (const item of data as Array<{ chunk: unknown; encoding: BufferEncoding }>) {
-              const b = toBytes(item.chunk, item.encoding);
-              if (b !== undefined) scanner.push(b);
-            }
-          } else {
-            const b = toBytes(data, encoding);
-            if (b !== undefined) scanner.push(b);
-          }
-        } catch (err) {
-          reportOnce('tls response scan', err);
+    if (scanner.gaveUp) return;
+    try {
+      if (writev) {
+        const items = data as ArrayLike<{ chunk: unknown; encoding: BufferEncoding }>;
+        for (let i = 0; i < items.length; i++) {
+          const item = items[i] as { chunk: unknown; encoding: BufferEncoding };
+          scan(scanner, item.chunk, item.encoding);
         }
-      }
-      return original.call(this, writev, data, encoding, cb);
-    };
+      } else scan(scanner, data, encoding);
+    } catch (err) {
+      reportOnce('tls response scan', err);
+    }
   }
 
-  private wrapPush(): void {
-    const socket = this.socket as unknown as { push: Push };
-    const original = socket.push;
-    const scanner = this.requests as HttpMessageScanner;
-    socket.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
-      if (chunk !== null && !scanner.gaveUp) {
-        try {
-          const b = toBytes(chunk, encoding);
-          if (b !== undefined) scanner.push(b);
-        } catch (err) {
-          reportOnce('tls request scan', err);
-        }
-      }
-      // eslint-disable-next-line prefer-rest-params
-      return original.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
-    };
+  /** What a raw tls socket pushed to its reader: the card's requests. */
+  read(chunk: unknown, encoding: BufferEncoding | undefined): void {
+    const scanner = this.requests;
+    if (scanner === undefined || scanner.gaveUp) return;
+    try {
+      scan(scanner, chunk, encoding);
+    } catch (err) {
+      reportOnce('tls request scan', err);
+    }
   }
 
-  /** https: the request head comes from the parsed request; its body through the request's push. */
+  /** https: the request head comes from the parsed request; its body through `requestPush`. */
   onHttpsRequest(req: IncomingMessage, _res: ServerResponse): void {
     const h = req.headers;
     const capture = this.tracker.request(
@@ -154,20 +154,23 @@ export class OtaConnection implements SessionSink {
       },
       nowMs(),
     );
-    if (!capture) return;
-    const body = new BodyCollector();
-    const original = (req as unknown as { push: Push }).push;
-    const self = this;
-    (req as unknown as { push: Push }).push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
-      try {
-        if (chunk === null) self.tracker.requestBody(body.take(), nowMs());
-        else body.add(toBytes(chunk, encoding));
-      } catch (err) {
-        reportOnce('tls https body', err);
-      }
-      // eslint-disable-next-line prefer-rest-params
-      return original.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
-    };
+    this.bodyOf = capture ? req : undefined;
+    if (capture) this.body = new BodyCollector();
+  }
+
+  /** https: a request pushed body bytes (null: its end). Only the request asked for is collected. */
+  requestPush(req: IncomingMessage, chunk: unknown, encoding: BufferEncoding | undefined): void {
+    if (req !== this.bodyOf) return;
+    try {
+      const body = this.body as BodyCollector;
+      if (chunk === null) {
+        this.bodyOf = undefined;
+        this.body = undefined;
+        this.tracker.requestBody(body.take(), nowMs());
+      } else body.add(toBytes(chunk, encoding));
+    } catch (err) {
+      reportOnce('tls https body', err);
+    }
   }
 
   private onResponseEnd(end: HttpMessageEnd): void {
