@@ -633,6 +633,172 @@ t.test('1 MB without a line end stays bounded, and the next line decodes', async
   t.equal(d.pendingCount, 1, 'the overflowing written line is skipped, the next one decodes');
 });
 
+/** Deterministic binary payload (xorshift32): a CR or LF about every 128 bytes, as in any binary data. */
+function binary(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+/** `b` with a control byte (NUL) just before every line end in `ends` that closes a non-empty line, and at its end. */
+function noiseOnly(b: Buffer, ends: readonly number[]): Buffer {
+  const out = Buffer.concat([b, Buffer.from([0x00, 13, 10])]);
+  for (let i = 1; i < out.length; i++) {
+    if (ends.includes(out[i] as number) && !ends.includes(out[i - 1] as number)) out[i - 1] = 0x00;
+  }
+  return out;
+}
+
+/** Non-empty lines ended by one of `ends` (what the decoder counts as noise when each holds a control byte). */
+function countLines(b: Buffer, ends: readonly number[]): number {
+  let n = 0;
+  let len = 0;
+  for (const c of b) {
+    if (!ends.includes(c)) len++;
+    else if (len > 0) {
+      n++;
+      len = 0;
+    }
+  }
+  return n;
+}
+
+/** One step's bytes in chunks of `size`. */
+function chunks(dir: 'w' | 'r', bytes: Buffer, size: number, at: number): Step[] {
+  const out: Step[] = [];
+  for (let i = 0; i < bytes.length; i += size) out.push([dir, bytes.subarray(i, i + size), at]);
+  return out;
+}
+
+t.test('binary read payload: every line counted as noise in any chunking, then the answer decodes', async (t) => {
+  const bin = noiseOnly(binary(64 * 1024, 7), [13, 10]);
+  const lines = countLines(bin, [13, 10]);
+  t.ok(lines > 300, `${lines} binary lines`);
+  // The answer right behind the payload, in the same chunk or split anywhere.
+  const stream = Buffer.concat([bin, Buffer.from('\r\n+CSQ: 20,99\r\n\r\nOK\r\n')]);
+  for (const size of [stream.length, 4096, 1000, 3, 1]) {
+    const { events, d } = decode([['w', 'AT+CSQ\r', 0], ...chunks('r', stream, size, 5)]);
+    t.match(ends(events), [{ name: '+CSQ', result: 'ok', lines: ['+CSQ: 20,99'], durationMs: 5 }], `chunks of ${size}`);
+    t.equal(ends(events).length, 1);
+    t.equal(urcs(events).length, 0, 'no binary line taken for a URC');
+    t.equal(d.stats.readNoise, lines, `every binary line is noise (chunks of ${size})`);
+    t.equal(d.stats.readOverflow, 0);
+    t.equal(d.bufferedBytes, 0);
+  }
+});
+
+t.test('binary written payload: every line counted as noise in any chunking, then the command starts', async (t) => {
+  const bin = noiseOnly(binary(64 * 1024, 11), [13]);
+  const lines = countLines(bin, [13]);
+  t.ok(lines > 150, `${lines} binary lines`);
+  const stream = Buffer.concat([bin, Buffer.from('AT+CSQ\r')]);
+  for (const size of [stream.length, 4096, 1000, 3, 1]) {
+    const { events, d } = decode([...chunks('w', stream, size, 0), ['r', '\r\nOK\r\n', 5]]);
+    t.same(
+      of<{ text: string }>(events, 'commandStart').map((e) => e.text),
+      ['AT+CSQ'],
+      `only the command starts (chunks of ${size})`,
+    );
+    t.match(ends(events), [{ name: '+CSQ', result: 'ok' }]);
+    t.equal(d.stats.writtenNoise, lines, `every binary line is noise (chunks of ${size})`);
+    t.equal(d.stats.writtenOverflow, 0);
+  }
+});
+
+t.test('random binary (some lines without a control byte) decodes the same in one chunk, 4 KB chunks and byte by byte', async (t) => {
+  const bin = binary(32 * 1024, 3);
+  const run = (size: number) =>
+    decode([
+      ...chunks('r', bin, size, 0),
+      ['w', 'AT+CSQ\r', 1],
+      ...chunks('w', bin, size, 2),
+      ['w', '\rAT+CSQ\r', 3],
+      ['r', '\r\n+CSQ: 20,99\r\n\r\nOK\r\n\r\nOK\r\n', 4],
+    ]);
+  const whole = run(bin.length);
+  t.ok(whole.d.stats.readNoise > 200 && whole.d.stats.writtenNoise > 100, 'mostly noise');
+  t.ok(urcs(whole.events).length > 0, 'short lines without a control byte are text (URC `other`)');
+  t.same(
+    ends(whole.events).map((e) => [e.name, e.result]),
+    [
+      ['+CSQ', 'ok'],
+      ['+CSQ', 'ok'],
+    ],
+  );
+  for (const size of [4096, 1]) {
+    const split = run(size);
+    t.same(split.events, whole.events, `same events in chunks of ${size}`);
+    t.same(split.d.stats, whole.d.stats, `same counters in chunks of ${size}`);
+  }
+});
+
+t.test('written lines: the last control byte decides; Ctrl-Z / ESC leftovers, leading LF, A/ and +++', async (t) => {
+  const cases: Array<[string, string | null, number]> = [
+    // [written line without its CR, command text or null, writtenNoise]
+    ['garbage\x1bAT+CSQ', 'AT+CSQ', 1],
+    ['\x00\x1a  AT+CMEE=1', 'AT+CMEE=1', 1],
+    ['\nAT+CGSN', 'AT+CGSN', 0],
+    ['\x1aA/\nAT+CSQ', 'AT+CSQ', 1],
+    ['+++AT', 'AT', 0],
+    ['\t AT+CSQ\t', 'AT+CSQ\t', 0],
+    ['AT+CSQ\n', null, 1],
+    ['AT\x01+CSQ', null, 1],
+    ['AT+CSQ\x1b', null, 1],
+    ['\x7fAT', null, 1],
+    ['\x1b\n', null, 1],
+    ['x\nAT', null, 1],
+    [' \t\n ', null, 0],
+    ['\x80\xffAT', null, 1],
+  ];
+  for (const [line, text, noise] of cases) {
+    const bytes = Buffer.from(`${line}\r`, 'latin1');
+    for (const size of [bytes.length, 1]) {
+      const { events, d } = decode(chunks('w', bytes, size, 0));
+      const label = `${JSON.stringify(line)} in chunks of ${size}`;
+      t.same(
+        of<{ text: string }>(events, 'commandStart').map((e) => e.text),
+        text === null ? [] : [text],
+        label,
+      );
+      t.equal(d.stats.writtenNoise, noise, `${label}: noise`);
+    }
+  }
+});
+
+t.test('a line longer than the bound is overflow, never noise or text, in one chunk or split', async (t) => {
+  const long = 'X'.repeat(100);
+  const opts = { maxLineLength: 64, maxWrittenLineLength: 64 };
+  const read = Buffer.from(`\r\n${long}\x00\r\n${long}\r\n${'Y'.repeat(64)}\r\n+CMT: ,24\r\n${long}\r\n`, 'latin1');
+  const written = Buffer.from(`AT+${long}\rAT+${'C'.repeat(61)}\r`, 'latin1');
+  for (const size of [read.length, 7, 1]) {
+    const { events, d } = decode([...chunks('r', read, size, 0), ...chunks('w', written, size, 1)], opts);
+    const label = `chunks of ${size}`;
+    t.equal(d.stats.readOverflow, 3, `${label}: three long read lines`);
+    t.equal(d.stats.readNoise, 0, label);
+    t.same(
+      urcs(events).map((u) => [u.name, u.data]),
+      [
+        ['other', null],
+        ['+CMT', null],
+      ],
+      `${label}: a line of exactly the bound is text; a long line ends +CMT without data`,
+    );
+    t.equal(urcs(events)[0]?.line, 'Y'.repeat(64));
+    t.equal(d.stats.writtenOverflow, 1, label);
+    t.same(
+      of<{ text: string }>(events, 'commandStart').map((e) => e.text.length),
+      [64],
+      `${label}: a command of exactly the bound starts`,
+    );
+  }
+});
+
 t.test('the pending queue is bounded: oldest commands end as overflow', async (t) => {
   const steps: Step[] = [];
   for (let i = 0; i < 40; i++) steps.push(['w', `AT+CSQ\r`, i]);
@@ -854,6 +1020,42 @@ t.test('property: random AT-ish transcripts decode the same in any chunking', as
         }
         const whole = decode(steps, { defaultTimeoutMs: 2000, maxPending: 6 });
         const split = decode(rechunk(steps, cuts), { defaultTimeoutMs: 2000, maxPending: 6 });
+        return (
+          JSON.stringify(whole.events) === JSON.stringify(split.events) &&
+          JSON.stringify(whole.d.stats) === JSON.stringify(split.d.stats)
+        );
+      },
+    ),
+    { numRuns: 700 },
+  );
+  t.pass('chunking independent');
+});
+
+t.test('property: binary payload mixed with AT traffic decodes the same in any chunking', async (t) => {
+  // Lines classified where they lie in a chunk and lines assembled across chunks must agree.
+  const text = ['AT+CSQ\r', 'AT+CMGS=2\r', 'ATD*99#\r', '\x1a', '\x1b', '\n', '\r\n> '];
+  text.push('\r\nOK\r\n', '\r\n+CSQ: 1,2\r\n', '\r\n+CMT: ,2\r\n', '\r\nCONNECT\r\n');
+  // Bytes biased towards line ends and control bytes, so short lines of every kind occur.
+  const byte = fc.oneof(fc.constantFrom(13, 10, 0, 0x1a, 0x1b, 0x7f, 9, 0x20, 0x41, 0x54), fc.nat({ max: 255 }));
+  const token = fc.oneof(
+    fc.array(byte, { maxLength: 200 }).map((b) => Buffer.from(b)),
+    fc.constantFrom(...text).map((s) => Buffer.from(s, 'latin1')),
+  );
+  fc.assert(
+    fc.property(
+      fc.array(
+        fc.tuple(
+          fc.constantFrom<'w' | 'r'>('w', 'r'),
+          fc.array(token, { minLength: 1, maxLength: 4 }),
+          fc.array(fc.nat({ max: 400 }), { maxLength: 6 }),
+        ),
+        { maxLength: 20 },
+      ),
+      (raw) => {
+        const steps: Step[] = raw.map(([dir, parts], i) => [dir, Buffer.concat(parts), i * 10]);
+        const options = { maxLineLength: 64, maxWrittenLineLength: 64, defaultTimeoutMs: 50 };
+        const whole = decode(steps, options);
+        const split = decode(rechunk(steps, raw.map((r) => r[2])), options);
         return (
           JSON.stringify(whole.events) === JSON.stringify(split.events) &&
           JSON.stringify(whole.d.stats) === JSON.stringify(split.d.stats)

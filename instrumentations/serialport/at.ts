@@ -5,7 +5,8 @@
  * chunking, each with a caller-supplied timestamp in milliseconds; reports commands, their final
  * results, URCs, `+CSIM` / `+CRSM` exchanges, `+CMGS` SMS submissions and prompts through a listener.
  * No OpenTelemetry, no I/O, no timers (time only moves when the caller passes it), never throws,
- * bounded memory: written and read line buffers, pending-command queue, stored lines.
+ * bounded memory: written and read line buffers, pending-command queue, stored lines, a cache of
+ * parsed command lines.
  *
  * Decisions worth knowing (the tests pin each one):
  *
@@ -330,6 +331,20 @@ class QueuedCommand {
   ) {}
 }
 
+/** What a command line means to the queue (parseAtCommandLine and the timeout), cached per text. */
+interface CommandShape {
+  readonly name: string;
+  readonly kind: AtCommandKind;
+  readonly verbose: boolean | undefined;
+  /** Answer prefixes that belong to the command (names of the line + aliases); shared, never changed. */
+  readonly prefixes: readonly string[];
+  readonly timeoutMs: number;
+}
+
+/** Parsed command lines cached per decoder, and the longest text cached. */
+const MAX_CACHED_COMMANDS = 64;
+const MAX_CACHED_COMMAND_LENGTH = 64;
+
 /** The final kept aside by late-answer rule 3, with the lines before it. */
 interface KeptFinal {
   readonly cmd: QueuedCommand;
@@ -351,6 +366,39 @@ function isWhitespace(c: number): boolean {
 /** Control bytes that make a line binary noise (TAB is allowed; bytes >= 0x80 are allowed text). */
 function isControl(c: number): boolean {
   return (c < 0x20 && c !== 0x09) || c === 0x7f;
+}
+
+/** 1 for the control bytes of isControl, else 0. */
+const CONTROL = new Uint8Array(256);
+for (let c = 0; c < 256; c++) CONTROL[c] = isControl(c) ? 1 : 0;
+
+/**
+ * Whether b[from, to) holds a control byte. Eight bytes per branch: binary payload has a control
+ * byte every 8 bytes or so, and a byte-by-byte loop spends its time in mispredicted exits.
+ */
+function hasControl(b: Buffer, from: number, to: number): boolean {
+  const t = CONTROL;
+  let k = from;
+  for (; k + 8 <= to; k += 8) {
+    const any =
+      t[b[k]!]! | t[b[k + 1]!]! | t[b[k + 2]!]! | t[b[k + 3]!]! | t[b[k + 4]!]! | t[b[k + 5]!]! | t[b[k + 6]!]! | t[b[k + 7]!]!;
+    if (any !== 0) return true;
+  }
+  for (; k < to; k++) if (t[b[k]!] !== 0) return true;
+  return false;
+}
+
+function onlyWhitespace(b: Buffer, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (!isWhitespace(b[k] as number)) return false;
+  return true;
+}
+
+/** Node's native latin1 decoder, called directly (Buffer#toString dispatches on the encoding first). */
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Buffer, s: number, e: number) => string })
+  .latin1Slice;
+
+function latin1(b: Buffer, from: number, to: number): string {
+  return latin1Slice !== undefined ? latin1Slice.call(b, from, to) : b.toString('latin1', from, to);
 }
 
 /** Upper-case hex when `s` is a non-empty, even-length string of hex digits; else null. */
@@ -472,6 +520,8 @@ export class AtDecoder {
   private seq = 0;
   private numericResults = false;
   private dataMode = false;
+  /** Parsed command lines by text (bounded: MAX_CACHED_COMMANDS of at most MAX_CACHED_COMMAND_LENGTH). */
+  private readonly shapes = new Map<string, CommandShape>();
   private lastNow = 0;
 
   constructor(listener: AtListener = {}, options: AtDecoderOptions = {}) {
@@ -639,8 +689,20 @@ export class AtDecoder {
         this.appendWritten(buf, i, n);
         return;
       }
-      this.appendWritten(buf, i, cr);
-      this.writtenLine(now);
+      if (this.wLen === 0 && !this.wOverflow) {
+        // The whole line is in this chunk: classified where it lies, no copy (binary payload is a
+        // stream of such lines, a CR about every 256 bytes).
+        if (cr - i > this.wBuf.length) {
+          // Too long, as appendWritten would find: counted, never classified.
+          if (!this.dataMode) this.stats.writtenOverflow++;
+        } else if (cr > i) this.writtenLine(buf, i, cr, now);
+      } else {
+        this.appendWritten(buf, i, cr);
+        const len = this.wLen;
+        this.wLen = 0;
+        if (this.wOverflow) this.wOverflow = false;
+        else if (len > 0) this.writtenLine(this.wBuf, 0, len, now);
+      }
       i = cr + 1;
     }
   }
@@ -658,79 +720,82 @@ export class AtDecoder {
     this.wLen += len;
   }
 
-  private writtenLine(now: number): void {
-    const len = this.wLen;
-    this.wLen = 0;
-    if (this.wOverflow) {
-      this.wOverflow = false;
-      return;
-    }
-    if (len === 0) return;
-    const b = this.wBuf;
-    // Start after the last Ctrl-Z / ESC: what precedes is a message body written after its
-    // command already failed, not part of this command.
-    let s = 0;
-    for (let k = len - 1; k >= 0; k--) {
+  /**
+   * Classifies the complete written line b[from, to) (CR excluded, not empty): a command, or noise.
+   *
+   * A command is, after the line's last Ctrl-Z / ESC, whitespace, `A/` and `+++`, then `AT` and no
+   * control byte. The line is scanned backwards to its last control byte, which settles nearly every
+   * line at once: a Ctrl-Z / ESC starts the command part and nothing after it is a control byte;
+   * no control byte at all, likewise from the start; any other control byte but LF (which may be
+   * leading whitespace) lies in the command part and is not whitespace, so the line is noise. Binary
+   * payload has a control byte every 8 bytes or so: its lines are decided within a few bytes of
+   * their end.
+   */
+  private writtenLine(b: Buffer, from: number, to: number, now: number): void {
+    let k = to - 1;
+    while (k >= from && !isControl(b[k] as number)) k--;
+    let s = from;
+    /** No control byte from s to the end. */
+    let clean = true;
+    if (k >= from) {
       const c = b[k] as number;
-      if (c === CTRL_Z || c === ESC) {
-        s = k + 1;
-        break;
+      if (c === CTRL_Z || c === ESC) s = k + 1;
+      else if (c === LF) {
+        clean = false;
+        // Start after the last Ctrl-Z / ESC: what precedes is a message body written after its
+        // command already failed, not part of this command.
+        for (let j = k - 1; j >= from; j--) {
+          const d = b[j] as number;
+          if (d === CTRL_Z || d === ESC) {
+            s = j + 1;
+            break;
+          }
+        }
+      } else {
+        if (!this.dataMode) this.stats.writtenNoise++;
+        return;
       }
     }
-    const junk = s > 0;
+    const junk = s > from;
     // Skip whitespace, `A/` (repeat, executed by the modem without CR) and `+++` (data-mode escape).
     for (;;) {
-      while (s < len && isWhitespace(b[s] as number)) s++;
-      if (s + 1 < len && ((b[s] as number) | 0x20) === 0x61 && b[s + 1] === 0x2f) s += 2;
-      else if (s + 2 < len && b[s] === 0x2b && b[s + 1] === 0x2b && b[s + 2] === 0x2b) s += 3;
+      while (s < to && isWhitespace(b[s] as number)) s++;
+      if (s + 1 < to && ((b[s] as number) | 0x20) === 0x61 && b[s + 1] === 0x2f) s += 2;
+      else if (s + 2 < to && b[s] === 0x2b && b[s + 1] === 0x2b && b[s + 2] === 0x2b) s += 3;
       else break;
     }
-    let ok = s + 1 < len && ((b[s] as number) | 0x20) === 0x61 && ((b[s + 1] as number) | 0x20) === 0x74;
-    if (ok) {
-      for (let k = s + 2; k < len; k++) {
-        if (isControl(b[k] as number)) {
+    let ok = s + 1 < to && ((b[s] as number) | 0x20) === 0x61 && ((b[s + 1] as number) | 0x20) === 0x74;
+    if (ok && !clean) {
+      for (let j = s + 2; j < to; j++) {
+        if (isControl(b[j] as number)) {
           ok = false;
           break;
         }
       }
     }
     if (!ok) {
-      if (!this.dataMode && !this.onlyWhitespace(0, len)) this.stats.writtenNoise++;
+      if (!this.dataMode && !onlyWhitespace(b, from, to)) this.stats.writtenNoise++;
       return;
     }
     if (junk && !this.dataMode) this.stats.writtenNoise++;
     if (this.dataMode) this.leaveDataMode();
-    this.startCommand(b.toString('latin1', s, len), now);
-  }
-
-  private onlyWhitespace(from: number, to: number): boolean {
-    for (let k = from; k < to; k++) if (!isWhitespace(this.wBuf[k] as number)) return false;
-    return true;
+    this.startCommand(latin1(b, s, to), now);
   }
 
   private startCommand(text: string, now: number): void {
     // Rule 3: the application moved on, so the command waiting with a kept final got its answer.
     if (this.kept !== null && !this.kept.cmd.alive) this.resolveKept();
-    // Commands pending for long: the application gave up on them (its own timeout) before writing this.
-    for (const c of this.queue.slice()) {
-      if (!c.timedOut && now - c.startMs >= this.abandonAfterMs && this.queue.includes(c)) this.timeOut(c, now);
-    }
-    const info = parseAtCommandLine(text);
-    if (info.verbose !== undefined) this.numericResults = !info.verbose;
-    const timeoutMs = this.timeoutFor(info.name, info.kind);
-    const prefixes: string[] = [];
-    for (const n of info.names) {
-      prefixes.push(n);
-      const alias = AT_RESPONSE_ALIASES[n];
-      if (alias !== undefined) prefixes.push(...alias);
-    }
+    if (this.queue.length > 0) this.abandonOld(now);
+    const shape = this.shapeOf(text);
+    if (shape.verbose !== undefined) this.numericResults = !shape.verbose;
+    const timeoutMs = shape.timeoutMs;
     const c = new QueuedCommand(
       ++this.seq,
-      info.name,
-      info.kind,
+      shape.name,
+      shape.kind,
       text,
       text.trim(),
-      prefixes,
+      shape.prefixes,
       now,
       now + timeoutMs,
       timeoutMs,
@@ -751,6 +816,51 @@ export class AtDecoder {
       this.entryCmd = c;
       this.promptCmd = c;
     }
+  }
+
+  /** Commands pending for long: the application gave up on them (its own timeout) before writing `now`. */
+  private abandonOld(now: number): void {
+    // Look first: usually none is that old, and the queue is copied only when one is (timeOut may change it).
+    let any = false;
+    for (const c of this.queue) {
+      if (!c.timedOut && now - c.startMs >= this.abandonAfterMs) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) return;
+    for (const c of this.queue.slice()) {
+      if (!c.timedOut && now - c.startMs >= this.abandonAfterMs && this.queue.includes(c)) this.timeOut(c, now);
+    }
+  }
+
+  /** The parsed form of a command line, from a small cache: applications repeat the same few lines. */
+  private shapeOf(text: string): CommandShape {
+    const cacheable = text.length <= MAX_CACHED_COMMAND_LENGTH;
+    if (cacheable) {
+      const known = this.shapes.get(text);
+      if (known !== undefined) return known;
+    }
+    const info = parseAtCommandLine(text);
+    const prefixes: string[] = [];
+    for (const n of info.names) {
+      prefixes.push(n);
+      const alias = AT_RESPONSE_ALIASES[n];
+      if (alias !== undefined) prefixes.push(...alias);
+    }
+    const shape: CommandShape = {
+      name: info.name,
+      kind: info.kind,
+      verbose: info.verbose,
+      prefixes,
+      timeoutMs: this.timeoutFor(info.name, info.kind),
+    };
+    if (cacheable) {
+      // Bounded: a full cache starts over (APDU lines, which differ every time, cycle through it).
+      if (this.shapes.size >= MAX_CACHED_COMMANDS) this.shapes.clear();
+      this.shapes.set(text, shape);
+    }
+    return shape;
   }
 
   /** Queue bound: forget the oldest timed-out entries, then end the oldest pending command. */
@@ -809,10 +919,27 @@ export class AtDecoder {
         this.checkPrompt(now);
         return;
       }
-      this.appendRead(buf, i, end);
-      this.readLineEnd(now);
+      if (this.rLen === 0 && !this.rSkip && !this.rOverflow && this.promptCmd === null) {
+        // The whole line is in this chunk and no `> ` prompt is expected: classified where it
+        // lies, without copying it (readLineEnd without rBuf). Binary payload is a stream of such
+        // lines (a CR or LF every 128 bytes), nearly all noise found within their first bytes.
+        if (end > i) {
+          if (end - i > this.rBuf.length) this.readOverflowLine(now);
+          else if (hasControl(buf, i, end)) this.readNoiseLine(now);
+          else this.readText(latin1(buf, i, end), now);
+        }
+      } else {
+        this.appendRead(buf, i, end);
+        this.readLineEnd(now);
+      }
       i = end + 1;
     }
+  }
+
+  /** A line longer than maxLineLength that lay wholly in one chunk (as appendRead + readLineEnd). */
+  private readOverflowLine(now: number): void {
+    if (!this.dataMode) this.stats.readOverflow++;
+    if (this.urcContinuation !== null) this.endUrcContinuation(null, now);
   }
 
   private appendRead(buf: Buffer, from: number, to: number): void {
@@ -871,14 +998,18 @@ export class AtDecoder {
       return;
     }
     this.rLen = 0;
-    for (let k = 0; k < len; k++) {
-      if (isControl(this.rBuf[k] as number)) {
-        if (this.urcContinuation !== null) this.endUrcContinuation(null, now);
-        else if (!this.dataMode) this.stats.readNoise++;
-        return;
-      }
-    }
-    const raw = this.rBuf.toString('latin1', 0, len);
+    if (hasControl(this.rBuf, 0, len)) this.readNoiseLine(now);
+    else this.readText(latin1(this.rBuf, 0, len), now);
+  }
+
+  /** A read line holding control bytes. */
+  private readNoiseLine(now: number): void {
+    if (this.urcContinuation !== null) this.endUrcContinuation(null, now);
+    else if (!this.dataMode) this.stats.readNoise++;
+  }
+
+  /** A read line without control bytes. */
+  private readText(raw: string, now: number): void {
     const line = raw.trim();
     if (line.length === 0) return;
     if (this.urcContinuation !== null) {
