@@ -1,10 +1,14 @@
 // PSK-TLS handshake + 20-APDU SCP81 session: the admin server without and with
 // `--import ./register.js`, driven alternately by the card simulator in one run.
-// Reported: server CPU time per session (the cost the lab pays) and session latency seen by the card.
+// Reported:
+//   - throughput: CONCURRENCY cards at once for ROUND_MS against one server, then the other
+//     (alternating, rounds interleaved): sessions per second and server CPU per session under load;
+//     the overhead is the median of the per-round ratios (drift hits both alike);
+//   - one card at a time: server CPU time per session and the session latency seen by the card.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { median, fmt, printTable } from './lib.mjs';
+import { median, spreadPct, fmt, printTable } from './lib.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { runCard } = await import(`${ROOT}dist/test/fixtures/card-simulator.js`);
@@ -32,6 +36,25 @@ function startServer(instrumented) {
   };
 }
 
+const CONCURRENCY = Number(process.env.BENCH_TLS_CONCURRENCY ?? 8);
+const ROUND_MS = Number(process.env.BENCH_TLS_ROUND_MS ?? 2000);
+
+/** CONCURRENCY cards looping for ROUND_MS: completed sessions per second. */
+async function load(port) {
+  let done = 0;
+  const until = performance.now() + ROUND_MS;
+  const t0 = performance.now();
+  const card = async () => {
+    while (performance.now() < until) {
+      const r = await runCard({ port, identity: 'card-001', key: KEY });
+      if (r.end !== 'completed' || r.exchanges.length !== 20) throw new Error(`session ended ${r.end}`);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, card));
+  return { perSecond: done / ((performance.now() - t0) / 1000), sessions: done };
+}
+
 async function sessions(port, n) {
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
@@ -46,10 +69,21 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 10), per
   const ports = { plain: await servers.plain.port, instrumented: await servers.instrumented.port };
   const cpu = { plain: [], instrumented: [] };
   const wall = { plain: [], instrumented: [] };
+  const tput = { plain: [], instrumented: [] };
+  const loadCpu = { plain: [], instrumented: [] };
+  const ratios = [];
   try {
     for (const k of Object.keys(ports)) await sessions(ports[k], 5); // warm-up
     for (let r = 0; r < rounds; r++) {
-      for (const k of r % 2 ? ['instrumented', 'plain'] : ['plain', 'instrumented']) {
+      const order = r % 2 ? ['instrumented', 'plain'] : ['plain', 'instrumented'];
+      for (const k of order) {
+        const c0 = await servers[k].cpuUs();
+        const { perSecond, sessions: n } = await load(ports[k]);
+        tput[k].push(perSecond);
+        loadCpu[k].push((await servers[k].cpuUs() - c0) / n);
+      }
+      ratios.push(tput.plain[r] / tput.instrumented[r]);
+      for (const k of order) {
         const c0 = await servers[k].cpuUs();
         wall[k].push(await sessions(ports[k], perRound));
         cpu[k].push((await servers[k].cpuUs() - c0) / perRound);
@@ -58,15 +92,24 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 10), per
   } finally {
     for (const s of Object.values(servers)) s.child.kill('SIGKILL');
   }
+  const tputOver = (median(ratios) - 1) * 100;
+  const loadCpuOver = (median(loadCpu.instrumented) / median(loadCpu.plain) - 1) * 100;
   const cpuOver = (median(cpu.instrumented) / median(cpu.plain) - 1) * 100;
   const wallOver = (median(wall.instrumented) / median(wall.plain) - 1) * 100;
   return [
     {
-      row: 'PSK-TLS handshake + 20-APDU SCP81 session',
+      row: `PSK-TLS handshake + 20-APDU SCP81 session throughput, ${CONCURRENCY} cards at once`,
+      compared: 'uninstrumented server, same run',
+      measured: `${fmt(median(tput.plain))} -> ${fmt(median(tput.instrumented))} sessions/s (spread ${fmt(spreadPct(tput.plain))}% / ${fmt(spreadPct(tput.instrumented))}%); overhead ${fmt(tputOver)}% (median of ${rounds} per-round ratios); server CPU/session under load ${fmt(median(loadCpu.plain) / 1000, 2)} -> ${fmt(median(loadCpu.instrumented) / 1000, 2)} ms (${fmt(loadCpuOver)}%)`,
+      goal: '< 2% overhead',
+      met: tputOver < 2,
+    },
+    {
+      row: 'PSK-TLS handshake + 20-APDU SCP81 session, one card at a time',
       compared: 'uninstrumented server, same run',
       measured: `server CPU/session ${fmt(median(cpu.plain) / 1000, 2)} -> ${fmt(median(cpu.instrumented) / 1000, 2)} ms (${fmt(cpuOver)}%); card-side latency ${fmt(median(wall.plain), 2)} -> ${fmt(median(wall.instrumented), 2)} ms (${fmt(wallOver)}%)`,
-      goal: '< 2% overhead',
-      met: wallOver < 2,
+      goal: 'informational',
+      met: true,
     },
   ];
 }

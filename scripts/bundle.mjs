@@ -9,12 +9,14 @@
 // module specifier. Every output file sits directly in dist/bundle/, two levels below package.json,
 // like dist/src/*.js, so `new URL('../../package.json', import.meta.url)` finds it in both layouts.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = `${root}dist/bundle`;
-rmSync(outdir, { recursive: true, force: true });
+// Built beside and swapped in at the end: a process starting during a rebuild finds a whole bundle.
+const nextdir = `${root}dist/bundle-next`;
+rmSync(nextdir, { recursive: true, force: true });
 
 await build({
   absWorkingDir: root,
@@ -23,7 +25,7 @@ await build({
     index: 'dist/src/index.js',
     'test-reporter': 'dist/src/test-reporter/index.js',
   },
-  outdir,
+  outdir: nextdir,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -39,3 +41,5 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+rmSync(outdir, { recursive: true, force: true });
+renameSync(nextdir, outdir);

@@ -42,6 +42,7 @@ import { getCardlinkMeter, getInstruments } from './metrics/instruments.js';
 import { CardlinkPrometheusExporter } from './metrics/prometheus.js';
 import { FastHistogramProducer } from './metrics/fast-histogram.js';
 import { mergeScopes } from './metrics/merge-scopes.js';
+import { runBeforeCollect } from './metrics/before-collect.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startSystemMetrics } from './metrics/system.js';
 import { catalogueViews } from './metrics/views.js';
@@ -331,6 +332,7 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
     tracer: (name = 'cardlink-otel') => tracerProvider.getTracer(name, VERSION),
     meter: () => getCardlinkMeter(),
     async forceFlush() {
+      runBeforeCollect();
       await withTimeout(
         Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush(), loggerProvider?.forceFlush()]).then(() => undefined),
         config.shutdownTimeoutMs,
@@ -338,6 +340,7 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
       );
     },
     shutdown() {
+      runBeforeCollect();
       shuttingDown ??= (async () => {
         removeExitHooks();
         // Let events already queued run first: an application that closed its servers just before

@@ -31,7 +31,10 @@ export function noteTriggerSent(trigger: RecordedTrigger): void {
 /** Called when an OTA session starts: the oldest trigger within `windowMs`, removed so it is used once. */
 export function takeTrigger(nowMs: number, windowMs: number): RecordedTrigger | undefined {
   while (pending.length > 0) {
-    const t = pending.shift() as RecordedTrigger;
+    const t = pending[0] as RecordedTrigger;
+    // A session recorded in a batch may be looked at after later triggers were sent: never take those.
+    if (t.atMs > nowMs) return undefined;
+    pending.shift();
     if (nowMs - t.atMs <= windowMs) return t;
   }
   return undefined;

@@ -75,7 +75,8 @@ function envAdbPath(): string | undefined {
 }
 
 export class AdbInstrumentation extends InstrumentationBase<AdbInstrumentationConfig> implements AdbRunHost {
-  private m!: CardlinkInstruments;
+  // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
+  declare private m: CardlinkInstruments;
   private originals: Partial<Record<CallKind, AnyFn>> | undefined;
   private wrappers: Partial<Record<CallKind, AnyFn>> = {};
   /** > 0 while one of our patched calls runs an original (its inner calls pass through). */

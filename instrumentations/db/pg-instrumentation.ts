@@ -97,7 +97,8 @@ function poolTargetParts(options: Record<string, unknown> | undefined): [string 
 }
 
 export class PgInstrumentation extends InstrumentationBase<DbInstrumentationConfig> {
-  private m: CardlinkInstruments | undefined;
+  // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
+  declare private m: CardlinkInstruments | undefined;
   private rec: DbRecorder | undefined;
   private readonly clients = new WeakMap<object, ClientState>();
   private readonly pools = new WeakSet<object>();

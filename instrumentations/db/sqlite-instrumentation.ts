@@ -71,7 +71,8 @@ interface IterState {
 /** One prototype we patched: the methods it had before (own descriptors) and where. */
 
 export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentationConfig> {
-  private m: CardlinkInstruments | undefined;
+  // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
+  declare private m: CardlinkInstruments | undefined;
   private rec: DbRecorder | undefined;
   private readonly stmts = new WeakMap<object, QueryInfo>();
   private readonly dbs = new WeakMap<object, DbState>();

@@ -68,7 +68,8 @@ function cleanIdentity(identity: unknown): string | undefined {
 }
 
 export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationConfig> {
-  private m!: CardlinkInstruments;
+  // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
+  declare private m: CardlinkInstruments;
   private originalEmit: Emit | undefined;
   private dataPatches: PatchRecord[] = [];
   private readonly pskWrappers = new WeakSet<PskCallback>();
@@ -203,7 +204,9 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
       const start = this.acceptTime(socket) ?? end;
       const st = stateOf(socket);
       const cipher = socket.getCipher()?.standardName ?? 'unknown';
-      const protocol = tlsProtocolVersion(socket.getProtocol());
+      const tracing = tracingEnabled();
+      // The protocol version only goes on spans.
+      const protocol = tracing ? tlsProtocolVersion(socket.getProtocol()) : undefined;
       let attrs = this.successAttrs.get(cipher);
       if (attrs === undefined) {
         attrs = { result: 'success', cipher_suite: cipher, failure_reason: 'none' };
@@ -215,7 +218,7 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
       st.counted = true;
       socket.once('close', () => this.onClose(socket));
 
-      if (tracingEnabled()) {
+      if (tracing) {
         this.tracer
           .startSpan('tls.handshake', { kind: SpanKind.SERVER, startTime: start, attributes: this.spanAttributes(socket, st, protocol, cipher) })
           .end(end);

@@ -1,91 +1,109 @@
 /**
- * Watches the plaintext of one secure connection and records its OTA sessions.
+ * The event side of one secure connection followed for OTA sessions.
  *
  * Passive by construction: the instrumentation's prototype-level wrappers (see instrumentation.ts)
  * hand this connection the bytes the application writes (`_writeGeneric`: HTTP framing included,
  * for raw tls and https alike) and, for a raw tls server, the bytes it reads (`push`); for https,
  * whose parser consumes the socket natively, the request head comes from the server's `request`
  * event and the body from the request's `push`. Nothing is added to the socket or the request;
- * stream modes, reads and results are untouched. Scanning stops for good when the stream is not HTTP.
+ * stream modes, reads and results are untouched. What it sees is recorded by an OtaRecorder
+ * (ota-recorder.ts), inline or in batches:
+ *
+ * Batching. Decoding a session and recording its APDUs inline, between the application's own
+ * socket work, runs our code cold every time (measured in a real server at several times its cost
+ * in a warm loop). Without a trace exporter nothing needs to happen at once, so the data path only
+ * appends what it saw, with the time, to the connection's journal, and the journals of all
+ * connections are decoded and recorded together: after `recordingDelayMs` (default 100 ms), before any metric is collected
+ * (so a scrape is never behind), on the SDK's flush and shutdown, and at once for a connection whose
+ * journal passes JOURNAL_BYTES or that writes a chunk larger than COPY_MAX (bounded memory; big
+ * chunks are scanned in place, not copied). Timestamps are those of the events, so durations are
+ * exact; session-end log lines are written when the batch is recorded (that much later at most).
+ * With a trace exporter, everything is recorded inline (spans and logs at once).
  */
 import https from 'node:https';
 import type tls from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  context,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-  type Link,
-  type Span,
-  type Tracer,
-} from '@opentelemetry/api';
-import { attributeCache } from '../../src/metrics/series.js';
-import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
-import { takeTrigger } from '../../src/triggers.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
-import { createLogger, type LogFields } from '../../src/logging/logger.js';
-import { logInSpan, roundMs } from '../../src/logging/in-span.js';
-import { countCommand, countResponse, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
-import { HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
-import { OtaSessionTracker, type ApduExchange, type SentCommand, type SessionSink, type SessionStatus } from './ota-session.js';
-import { DEVICE_TYPE_VALUES, type DeviceType, type SessionType, type TlsInstrumentationConfig } from './types.js';
+import { onBeforeCollect } from '../../src/metrics/before-collect.js';
+import type { RequestInfo } from './ota-session.js';
+import { scp81ContentKind } from './scp81.js';
+import {
+  OtaRecorder,
+  J_CLOSE,
+  J_HTTPS_BODY,
+  J_HTTPS_HEAD,
+  J_READ,
+  J_TIMEOUT,
+  J_WRITE,
+  type OtaContext,
+} from './ota-recorder.js';
 
-export interface OtaContext {
-  tracer(): Tracer;
-  instruments(): CardlinkInstruments;
-  config(): TlsInstrumentationConfig;
-}
+export type { OtaContext } from './ota-recorder.js';
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
-const log = createLogger('tls');
-const DEFAULT_TRIGGER_WINDOW_MS = 60_000;
-const SESSION_TYPES: readonly SessionType[] = ['triggered', 'polled', 'resumed'];
+const HttpsServer = https.Server;
 
-/** Attribute objects shared by every recording with the same label values. */
-const cached = attributeCache();
+const DEFAULT_DELAY_MS = 100;
+const JOURNAL_BYTES = 64 * 1024;
+const COPY_MAX = 16 * 1024;
+const MAX_DIRTY = 1024;
 
-/**
- * Scratch space for string chunks (Node's http writes each response head as a latin1 string):
- * scanned in place instead of allocating a Buffer per write. Safe to share: the scanner is
- * synchronous and copies whatever it keeps.
- */
-const SCRATCH = Buffer.allocUnsafeSlow(16 * 1024);
-/** A UTF-16 string of at most this many units fits SCRATCH in any encoding (utf8: 3 bytes per unit). */
-const SCRATCH_CHARS = SCRATCH.length / 4;
+const dirty: OtaConnection[] = [];
+let flushTimer: NodeJS.Timeout | undefined;
+let flushAt = 0;
 
-function scan(scanner: HttpMessageScanner, chunk: unknown, encoding: BufferEncoding | undefined): void {
-  if (chunk instanceof Uint8Array) scanner.push(chunk);
-  else if (typeof chunk === 'string') {
-    if (chunk.length <= SCRATCH_CHARS) scanner.push(SCRATCH, 0, SCRATCH.write(chunk, 0, encoding ?? 'utf8'));
-    else scanner.push(Buffer.from(chunk, encoding ?? 'utf8'));
+/** Decode and record every journal now (also runs before each metric collection). */
+export function flushOtaJournals(): void {
+  if (flushTimer !== undefined) {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+  }
+  const n = dirty.length;
+  for (let i = 0; i < n; i++) (dirty[i] as OtaConnection).drain();
+  dirty.splice(0, n);
+}
+onBeforeCollect(flushOtaJournals);
+
+/** Connections with events not yet recorded (for tests and diagnostics). */
+export function pendingOtaJournals(): number {
+  return dirty.length;
+}
+
+function markDirty(c: OtaConnection, delayMs: number, now: number): void {
+  dirty.push(c);
+  if (dirty.length >= MAX_DIRTY) flushOtaJournals();
+  else if (flushTimer === undefined || now + delayMs < flushAt) {
+    // One timer for all connections, due at the earliest time one of them asked for.
+    if (flushTimer !== undefined) clearTimeout(flushTimer);
+    flushAt = now + delayMs;
+    flushTimer = setTimeout(flushOtaJournals, delayMs);
+    flushTimer.unref();
   }
 }
 
-function toBytes(chunk: unknown, encoding: BufferEncoding | undefined): Uint8Array | undefined {
-  if (chunk instanceof Uint8Array) return chunk;
-  if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8');
-  return undefined;
+/** A private copy of a chunk the application may reuse after writing it (pooled memory, seen as a plain Uint8Array: cheaper views). */
+function copyOf(chunk: Uint8Array): Uint8Array {
+  const b = Buffer.allocUnsafe(chunk.length);
+  const u = new Uint8Array(b.buffer, b.byteOffset, chunk.length);
+  u.set(chunk);
+  return u;
 }
 
-export class OtaConnection implements SessionSink {
-  private readonly tracker = new OtaSessionTracker(this);
-  private readonly responses: HttpMessageScanner;
-  private requests: HttpMessageScanner | undefined;
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+export class OtaConnection {
   private readonly isHttps: boolean;
-  private session: Span | undefined;
-  private sessionStartMs = 0;
-  private deviceType: DeviceType = 'unknown';
-  private sessionType: SessionType = 'polled';
-  private apduCount = 0;
-  private errorCount = 0;
-  private notExecuted = 0;
+  private rec: OtaRecorder | undefined;
   private closed = false;
-  /** https: the request whose body is being collected (an SCP81 response script), and the body. */
+  /** https: the request whose body is followed (it may be an SCP81 response script). */
   private bodyOf: IncomingMessage | undefined;
-  private body: BodyCollector | undefined;
+  /** Events not yet recorded (kind, a, b, time; flat), or null when recording inline. */
+  private journal: unknown[] | null;
+  private journalBytes = 0;
+  private readonly delayMs: number;
   /** Read while the socket is up: once it is closed (when most sessions end) Node no longer knows it. */
   private readonly peerAddress: string | undefined;
 
@@ -97,35 +115,25 @@ export class OtaConnection implements SessionSink {
     private readonly cipher: string | undefined,
   ) {
     this.peerAddress = socket.remoteAddress;
-    const server = (socket as unknown as { server?: unknown }).server;
-    this.isHttps = server instanceof https.Server;
-    this.responses = new HttpMessageScanner('response', {
-      onMessageStart: (head) => this.tracker.response({ statusCode: head.statusCode, contentType: head.headers['content-type'] }, nowMs()),
-      onMessageEnd: (end) => this.onResponseEnd(end),
-    });
-    if (!this.isHttps) {
-      this.requests = new HttpMessageScanner('request', {
-        onMessageStart: (head) => this.tracker.request(requestInfo(head), nowMs()),
-        onMessageEnd: (end) => this.onRequestEnd(end),
-      });
-    }
-    socket.on('timeout', () => this.tracker.timeout());
+    this.isHttps = (socket as unknown as { server?: unknown }).server instanceof HttpsServer;
+    const d = ctx.config().recordingDelayMs;
+    this.delayMs = typeof d === 'number' && d >= 0 && Number.isFinite(d) ? Math.min(d, 2 ** 31 - 1) : DEFAULT_DELAY_MS;
+    this.journal = tracingEnabled() || this.delayMs === 0 ? null : [];
+    socket.on('timeout', () => this.onTimeout());
   }
-
-  // --- wiring ---------------------------------------------------------------------------------
 
   /** What the application wrote (`_writeGeneric` arguments): the server's responses. */
   written(writev: boolean, data: unknown, encoding: BufferEncoding): void {
-    const scanner = this.responses;
-    if (scanner.gaveUp) return;
+    if (this.rec?.writesIgnored === true) return;
     try {
+      const t = nowMs();
       if (writev) {
         const items = data as ArrayLike<{ chunk: unknown; encoding: BufferEncoding }>;
         for (let i = 0; i < items.length; i++) {
           const item = items[i] as { chunk: unknown; encoding: BufferEncoding };
-          scan(scanner, item.chunk, item.encoding);
+          this.event(J_WRITE, item.chunk, item.encoding, t);
         }
-      } else scan(scanner, data, encoding);
+      } else this.event(J_WRITE, data, encoding, t);
     } catch (err) {
       reportOnce('tls response scan', err);
     }
@@ -133,10 +141,9 @@ export class OtaConnection implements SessionSink {
 
   /** What a raw tls socket pushed to its reader: the card's requests. */
   read(chunk: unknown, encoding: BufferEncoding | undefined): void {
-    const scanner = this.requests;
-    if (scanner === undefined || scanner.gaveUp) return;
+    if (this.isHttps || this.rec?.readsIgnored === true) return;
     try {
-      scan(scanner, chunk, encoding);
+      this.event(J_READ, chunk, encoding, nowMs());
     } catch (err) {
       reportOnce('tls request scan', err);
     }
@@ -145,211 +152,78 @@ export class OtaConnection implements SessionSink {
   /** https: the request head comes from the parsed request; its body through `requestPush`. */
   onHttpsRequest(req: IncomingMessage, _res: ServerResponse): void {
     const h = req.headers;
-    const capture = this.tracker.request(
-      {
-        adminProtocol: header(h['x-admin-protocol']),
-        contentType: header(h['content-type']),
-        resume: header(h['x-admin-resume']),
-        scriptStatus: header(h['x-admin-script-status']),
-      },
-      nowMs(),
-    );
-    this.bodyOf = capture ? req : undefined;
-    if (capture) this.body = new BodyCollector();
+    const info: RequestInfo = {
+      adminProtocol: header(h['x-admin-protocol']),
+      contentType: header(h['content-type']),
+      resume: header(h['x-admin-resume']),
+      scriptStatus: header(h['x-admin-script-status']),
+    };
+    // Only a body that can be an SCP81 response script is followed (the tracker decides when recording).
+    this.bodyOf = scp81ContentKind(info.contentType) === 'response' ? req : undefined;
+    this.event(J_HTTPS_HEAD, info, undefined, nowMs());
   }
 
-  /** https: a request pushed body bytes (null: its end). Only the request asked for is collected. */
+  /** https: a request pushed body bytes (null: its end). Only the request asked for is followed. */
   requestPush(req: IncomingMessage, chunk: unknown, encoding: BufferEncoding | undefined): void {
     if (req !== this.bodyOf) return;
     try {
-      const body = this.body as BodyCollector;
-      if (chunk === null) {
-        this.bodyOf = undefined;
-        this.body = undefined;
-        this.tracker.requestBody(body.take(), nowMs());
-      } else body.add(toBytes(chunk, encoding));
+      if (chunk === null) this.bodyOf = undefined;
+      this.event(J_HTTPS_BODY, chunk, encoding, nowMs());
     } catch (err) {
       reportOnce('tls https body', err);
     }
   }
 
-  private onResponseEnd(end: HttpMessageEnd): void {
-    if (end.body !== null && end.complete && !end.truncated) this.tracker.responseBody(end.body, nowMs());
-    else if (end.body !== null) this.unknown('command_script');
-  }
-
-  private onRequestEnd(end: HttpMessageEnd): void {
-    if (end.body !== null && end.complete && !end.truncated) this.tracker.requestBody(end.body, nowMs());
-    else if (end.body !== null) this.unknown('response_script');
+  /** The socket's 'timeout' event. */
+  private onTimeout(): void {
+    this.event(J_TIMEOUT, undefined, undefined, nowMs());
   }
 
   onClose(): void {
     if (this.closed) return;
     this.closed = true;
     const hadError = (this.socket as unknown as { _hadError?: boolean })._hadError === true;
-    this.tracker.close(nowMs(), hadError);
+    this.event(J_CLOSE, hadError, undefined, nowMs());
   }
 
-  // --- SessionSink: OpenTelemetry recording ---------------------------------------------------
-
-  sessionStart(atMs: number, resumed: boolean): void {
-    const cfg = this.ctx.config();
-    const trigger = resumed ? undefined : takeTrigger(atMs, cfg.triggerWindowMs ?? DEFAULT_TRIGGER_WINDOW_MS);
-    let deviceType: DeviceType = trigger?.deviceType ?? cfg.defaultDeviceType ?? 'unknown';
-    let sessionType: SessionType = resumed ? 'resumed' : trigger !== undefined ? 'triggered' : 'polled';
-    if (cfg.sessionHook !== undefined) {
-      try {
-        const o = cfg.sessionHook({ identity: this.identity, peerAddress: this.socket.remoteAddress, deviceType, sessionType });
-        if (o?.deviceType !== undefined && DEVICE_TYPE_VALUES.includes(o.deviceType)) deviceType = o.deviceType;
-        if (o?.sessionType !== undefined && SESSION_TYPES.includes(o.sessionType)) sessionType = o.sessionType;
-      } catch (err) {
-        reportOnce('tls sessionHook (user code)', err);
-      }
-    }
-    this.deviceType = deviceType;
-    this.sessionType = sessionType;
-    this.sessionStartMs = atMs;
-    this.apduCount = 0;
-    this.errorCount = 0;
-    this.notExecuted = 0;
-    this.ctx.instruments().sessionsActive.add(1, cached(`d:${deviceType}`, () => ({ device_type: deviceType })));
-    if (!tracingEnabled()) return;
-    const links: Link[] = trigger?.spanContext ? [{ context: trigger.spanContext, attributes: { 'cardlink.link.type': 'trigger' } }] : [];
-    const attributes: Attributes = {
-      'cardlink.session.type': sessionType,
-      'cardlink.device.type': deviceType,
-      'network.peer.address': this.socket.remoteAddress,
-      'network.peer.port': this.socket.remotePort,
-    };
-    if (this.identity !== undefined) attributes['cardlink.psk.identity'] = this.identity;
-    if (this.protocol !== undefined) attributes['tls.protocol.version'] = this.protocol;
-    if (this.cipher !== undefined) attributes['tls.cipher'] = this.cipher;
-    this.session = this.ctx.tracer().startSpan(
-      'ota.session',
-      { kind: SpanKind.SERVER, startTime: atMs, attributes, links },
-      context.active(),
-    );
-  }
-
-  scriptSent(_atMs: number, commands: readonly SentCommand[]): void {
-    const m = this.ctx.instruments();
-    for (const c of commands) countCommand(m, c.apdu.commandType, this.deviceType, c.bytes.length);
-  }
-
-  scriptAnswered(sentAtMs: number, atMs: number, exchanges: readonly ApduExchange[], executed: number | null): void {
-    const m = this.ctx.instruments();
-    const spans = this.session !== undefined;
-    const tracer = this.ctx.tracer();
-    const parent = spans ? trace.setSpan(context.active(), this.session as Span) : context.active();
-    const capture = this.ctx.config().captureApduData === true;
-    for (const x of exchanges) {
-      const type = x.command.apdu.commandType;
-      this.apduCount++;
-      const span = spans ? startApduSpan(tracer, x.command.apdu, x.command.bytes, this.deviceType, sentAtMs, parent, capture) : undefined;
-      if (x.response === null) {
-        this.notExecuted++;
-        if (span) endApduSpan(span, type, null, null, undefined, undefined, capture, atMs);
-        continue;
-      }
-      const { swHex, category } = countResponse(m, x.response.sw, x.responseBytes?.length ?? 0);
-      if (category === 'error') this.errorCount++;
-      if (span) endApduSpan(span, type, x.response, x.responseBytes, swHex, category, capture, atMs);
-    }
-    // One C-APDU per script: its own timing; several: one SCRIPT timing (no invented per-APDU split).
-    const seconds = (atMs - sentAtMs) / 1000;
-    if (exchanges.length === 1) timeApdu(m, (exchanges[0] as ApduExchange).command.apdu.commandType, seconds);
-    else if (exchanges.length > 1) timeApdu(m, 'SCRIPT', seconds);
-    if (executed !== null) this.session?.setAttribute('cardlink.scp81.last_executed', executed);
-  }
-
-  scriptStatus(value: string): void {
-    this.session?.setAttribute('cardlink.scp81.script_status', value);
-    this.session?.addEvent('scp81.script_status', { 'cardlink.scp81.script_status': value });
-  }
-
-  sessionEnd(atMs: number, status: SessionStatus, reason: string): void {
-    const m = this.ctx.instruments();
-    const deviceType = this.deviceType;
-    const sessionType = this.sessionType;
-    m.sessionsActive.add(-1, cached(`d:${deviceType}`, () => ({ device_type: deviceType })));
-    m.sessions.add(
-      1,
-      cached(`s:${status}:${sessionType}:${deviceType}`, () => ({ status, session_type: sessionType, device_type: deviceType })),
-    );
-    m.sessionDuration.record((atMs - this.sessionStartMs) / 1000, cached(`st:${status}`, () => ({ status })));
-    const span = this.session;
-    this.session = undefined;
-    this.logSessionEnd(atMs, status, reason, span);
-    if (span === undefined) return;
-    span.setAttribute('cardlink.session.status', status);
-    span.setAttribute('cardlink.session.end_reason', reason);
-    span.setAttribute('cardlink.apdu.count', this.apduCount);
-    span.setAttribute('cardlink.apdu.error_count', this.errorCount);
-    if (this.notExecuted > 0) span.setAttribute('cardlink.apdu.not_executed', this.notExecuted);
-    if (status !== 'completed') {
-      span.setAttribute('error.type', reason);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: `${status}: ${reason}` });
-    }
-    span.end(atMs);
-  }
-
-  /**
-   * One line per OTA session: info when it completed, warn when it failed or timed out. Counts
-   * only: never APDU data, never the key.
-   */
-  private logSessionEnd(atMs: number, status: SessionStatus, reason: string, span: Span | undefined): void {
-    const level = status === 'completed' ? 'info' : 'warn';
-    if (!log.isLevelEnabled(level)) return;
-    const fields: LogFields = {
-      status,
-      end_reason: reason,
-      session_type: this.sessionType,
-      device_type: this.deviceType,
-      apdu_count: this.apduCount,
-      error_count: this.errorCount,
-    };
-    if (this.notExecuted > 0) fields['not_executed_count'] = this.notExecuted;
-    fields['duration_ms'] = roundMs(atMs - this.sessionStartMs);
-    if (this.identity !== undefined) fields['psk_identity'] = this.identity;
-    if (this.peerAddress !== undefined) fields['peer_address'] = this.peerAddress;
-    logInSpan(log[level], span, 'OTA session ended', fields);
-  }
-
-  unknown(kind: string): void {
-    this.session?.addEvent('scp81.undecodable', { 'cardlink.scp81.input': kind });
-  }
-}
-
-function header(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(', ') : v;
-}
-
-function requestInfo(head: HttpMessageHead) {
-  return {
-    adminProtocol: head.headers['x-admin-protocol'],
-    contentType: head.headers['content-type'],
-    resume: head.headers['x-admin-resume'],
-    scriptStatus: head.headers['x-admin-script-status'],
-  };
-}
-
-/** Collects an https request body up to a bound (the same 64 KiB as the raw-socket scanner). */
-class BodyCollector {
-  private parts: Uint8Array[] = [];
-  private size = 0;
-  private over = false;
-  add(b: Uint8Array | undefined): void {
-    if (b === undefined || this.over) return;
-    if (this.size + b.length > 64 * 1024) {
-      this.over = true;
-      this.parts = [];
+  /** Journal the event, or record it at once (tracing on, or too big to copy). */
+  private event(kind: number, a: unknown, b: unknown, t: number): void {
+    const j = this.journal;
+    if (j === null) {
+      this.record(kind, a, b, t);
       return;
     }
-    this.parts.push(b);
-    this.size += b.length;
+    if (a instanceof Uint8Array) {
+      if (a.length > COPY_MAX || this.journalBytes + a.length > JOURNAL_BYTES) {
+        this.drain();
+        this.record(kind, a, b, t);
+        return;
+      }
+      this.journalBytes += a.length;
+      a = copyOf(a);
+    } else if (typeof a === 'string') {
+      if (this.journalBytes + a.length > JOURNAL_BYTES) this.drain();
+      this.journalBytes += a.length;
+    }
+    if (j.length === 0) markDirty(this, this.delayMs, t);
+    j.push(kind, a, b, t);
   }
-  take(): Uint8Array | null {
-    if (this.over) return null;
-    return this.parts.length === 1 ? (this.parts[0] as Uint8Array) : Buffer.concat(this.parts);
+
+  /** Record every journaled event, in order. */
+  drain(): void {
+    const j = this.journal;
+    if (j === null || j.length === 0) return;
+    this.journal = [];
+    this.journalBytes = 0;
+    for (let i = 0; i < j.length; i += 4) this.record(j[i] as number, j[i + 1], j[i + 2], j[i + 3] as number);
+  }
+
+  private record(kind: number, a: unknown, b: unknown, t: number): void {
+    try {
+      this.rec ??= new OtaRecorder(this.ctx, this.socket, this.isHttps, this.identity, this.protocol, this.cipher, this.peerAddress);
+      this.rec.record(kind, a, b, t);
+    } catch (err) {
+      reportOnce('tls session recording', err);
+    }
   }
 }

@@ -345,11 +345,20 @@ export function scp81ContentKind(value: unknown): 'command' | 'response' | null 
   while (start < end && isSpace(value.charCodeAt(start))) start++;
   while (end > start && isSpace(value.charCodeAt(end - 1))) end--;
   const len = end - start;
-  if (len !== COMMAND_MEDIA.length && len !== RESPONSE_MEDIA.length) return null;
-  const media = value.slice(start, end).toLowerCase();
-  if (media === COMMAND_MEDIA) return 'command';
-  if (media === RESPONSE_MEDIA) return 'response';
+  // Compared in place, case-insensitively: no sliced or lower-cased copy per header.
+  if (len === COMMAND_MEDIA.length) return sameLower(value, start, COMMAND_MEDIA) ? 'command' : null;
+  if (len === RESPONSE_MEDIA.length) return sameLower(value, start, RESPONSE_MEDIA) ? 'response' : null;
   return null;
+}
+
+/** `value` from `start` equals the lower-case ASCII `lower` (same length), ignoring ASCII case. */
+function sameLower(value: string, start: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let c = value.charCodeAt(start + i);
+    if (c >= 65 && c <= 90) c |= 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** True for either SCP81 content type (see `scp81ContentKind`). */

@@ -8,6 +8,7 @@
  * Bounded: at most `limit` distinct attribute sets (series.ts).
  */
 import type { Attributes, Counter, Meter, ObservableResult, UpDownCounter } from '@opentelemetry/api';
+import { runBeforeCollect } from './before-collect.js';
 
 import { SeriesTable } from './series.js';
 
@@ -43,6 +44,7 @@ export class FastCounter implements Counter, UpDownCounter {
 
   /** Report every series (a series seen once keeps being reported, as a synchronous counter would). */
   observe(result: ObservableResult): void {
+    runBeforeCollect();
     if (this.emptyUsed) result.observe(this.empty.value);
     for (const e of this.series.values()) result.observe(e.value, e.attributes);
   }

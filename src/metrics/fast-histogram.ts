@@ -7,6 +7,7 @@
  *
  * Bounded like FastCounter (series.ts): at most `limit` attribute sets, then one overflow series.
  */
+import { runBeforeCollect } from './before-collect.js';
 import { ValueType, type Attributes, type Histogram, type Meter } from '@opentelemetry/api';
 import { hrTime } from '@opentelemetry/core';
 import {
@@ -129,6 +130,7 @@ export class FastHistogramProducer implements MetricProducer {
   }
 
   async collect(_options?: MetricCollectOptions): Promise<CollectionResult> {
+    runBeforeCollect();
     const list = this.meter ? byMeter.get(this.meter) : undefined;
     const metrics: HistogramMetricData[] = [];
     for (const h of list ?? []) {

@@ -1,0 +1,320 @@
+/**
+ * The recording side of one secure connection: the HTTP scanners, the OTA session tracker and the
+ * OpenTelemetry recording of what they find (see ota-connection.ts for the event side, which feeds
+ * it inline or in batches). Created on the first event it records, so a connection costs nothing
+ * here until then.
+ */
+import type tls from 'node:tls';
+import {
+  context,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Link,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import { attributeCache } from '../../src/metrics/series.js';
+import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { reportOnce } from '../../src/diag.js';
+import { takeTrigger } from '../../src/triggers.js';
+import { tracingEnabled } from '../../src/tracing-state.js';
+import { createLogger, type LogFields } from '../../src/logging/logger.js';
+import { logInSpan, roundMs } from '../../src/logging/in-span.js';
+import { countCommand, countResponse, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
+import { HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
+import { OtaSessionTracker, type ApduExchange, type RequestInfo, type SentCommand, type SessionSink, type SessionStatus } from './ota-session.js';
+import { DEVICE_TYPE_VALUES, type DeviceType, type SessionType, type TlsInstrumentationConfig } from './types.js';
+
+export interface OtaContext {
+  tracer(): Tracer;
+  instruments(): CardlinkInstruments;
+  config(): TlsInstrumentationConfig;
+}
+
+/** Event kinds (what the event side saw), with their two arguments. */
+export const J_WRITE = 0; // chunk, encoding: the application wrote
+export const J_READ = 1; // chunk, encoding: a raw tls socket pushed to its reader
+export const J_HTTPS_HEAD = 2; // RequestInfo: an https request head
+export const J_HTTPS_BODY = 3; // chunk | null, encoding: its body, null at the end
+export const J_TIMEOUT = 4;
+export const J_CLOSE = 5; // hadError
+
+const log = createLogger('tls');
+const DEFAULT_TRIGGER_WINDOW_MS = 60_000;
+const SESSION_TYPES: readonly SessionType[] = ['triggered', 'polled', 'resumed'];
+
+/** Attribute objects shared by every recording with the same label values. */
+const cached = attributeCache();
+
+/**
+ * Scratch space for string chunks (Node's http writes each response head as a latin1 string):
+ * scanned in place instead of allocating a Buffer per write. Safe to share: the scanner is
+ * synchronous and copies whatever it keeps.
+ */
+const SCRATCH = Buffer.allocUnsafeSlow(16 * 1024);
+/** A UTF-16 string of at most this many units fits SCRATCH in any encoding (utf8: 3 bytes per unit). */
+const SCRATCH_CHARS = SCRATCH.length / 4;
+
+function scan(scanner: HttpMessageScanner, chunk: unknown, encoding: BufferEncoding | undefined): void {
+  if (chunk instanceof Uint8Array) scanner.push(chunk);
+  else if (typeof chunk === 'string') {
+    if (chunk.length <= SCRATCH_CHARS) scanner.push(SCRATCH, 0, SCRATCH.write(chunk, 0, encoding ?? 'utf8'));
+    else scanner.push(Buffer.from(chunk, encoding ?? 'utf8'));
+  }
+}
+
+function toBytes(chunk: unknown, encoding: BufferEncoding | undefined): Uint8Array | undefined {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8');
+  return undefined;
+}
+
+export class OtaRecorder implements SessionSink {
+  private readonly tracker = new OtaSessionTracker(this);
+  private readonly responses: HttpMessageScanner;
+  private readonly requests: HttpMessageScanner | undefined;
+  private session: Span | undefined;
+  private sessionStartMs = 0;
+  private deviceType: DeviceType = 'unknown';
+  private sessionType: SessionType = 'polled';
+  private apduCount = 0;
+  private errorCount = 0;
+  private notExecuted = 0;
+  /** https: the body being collected, when the tracker asked for it. */
+  private body: BodyCollector | undefined;
+  /** The time of the event being recorded. */
+  private now = 0;
+
+  constructor(
+    private readonly ctx: OtaContext,
+    private readonly socket: tls.TLSSocket,
+    isHttps: boolean,
+    private readonly identity: string | undefined,
+    private readonly protocol: string | undefined,
+    private readonly cipher: string | undefined,
+    private readonly peerAddress: string | undefined,
+  ) {
+    this.responses = new HttpMessageScanner('response', {
+      onMessageStart: (head) => this.tracker.response({ statusCode: head.statusCode, contentType: head.headers['content-type'] }, this.now),
+      onMessageEnd: (end) => this.onResponseEnd(end),
+    });
+    this.requests = isHttps
+      ? undefined
+      : new HttpMessageScanner('request', {
+          onMessageStart: (head) => this.tracker.request(requestInfo(head), this.now),
+          onMessageEnd: (end) => this.onRequestEnd(end),
+        });
+  }
+
+  /** The response stream is not HTTP: nothing written needs to be seen again. */
+  get writesIgnored(): boolean {
+    return this.responses.gaveUp;
+  }
+
+  /** No request stream to follow (https), or it is not HTTP. */
+  get readsIgnored(): boolean {
+    return this.requests === undefined || this.requests.gaveUp;
+  }
+
+  record(kind: number, a: unknown, b: unknown, t: number): void {
+    this.now = t;
+    switch (kind) {
+      case J_WRITE:
+        if (!this.responses.gaveUp) scan(this.responses, a, b as BufferEncoding | undefined);
+        break;
+      case J_READ:
+        if (this.requests !== undefined && !this.requests.gaveUp) scan(this.requests, a, b as BufferEncoding | undefined);
+        break;
+      case J_HTTPS_HEAD:
+        this.body = this.tracker.request(a as RequestInfo, t) ? new BodyCollector() : undefined;
+        break;
+      case J_HTTPS_BODY: {
+        const body = this.body;
+        if (body === undefined) break;
+        if (a === null) {
+          this.body = undefined;
+          this.tracker.requestBody(body.take(), t);
+        } else body.add(toBytes(a, b as BufferEncoding | undefined));
+        break;
+      }
+      case J_TIMEOUT:
+        this.tracker.timeout();
+        break;
+      case J_CLOSE:
+        this.tracker.close(t, a === true);
+        break;
+    }
+  }
+
+  private onResponseEnd(end: HttpMessageEnd): void {
+    if (end.body !== null && end.complete && !end.truncated) this.tracker.responseBody(end.body, this.now);
+    else if (end.body !== null) this.unknown('command_script');
+  }
+
+  private onRequestEnd(end: HttpMessageEnd): void {
+    if (end.body !== null && end.complete && !end.truncated) this.tracker.requestBody(end.body, this.now);
+    else if (end.body !== null) this.unknown('response_script');
+  }
+
+  // --- SessionSink: OpenTelemetry recording ---------------------------------------------------
+
+  sessionStart(atMs: number, resumed: boolean): void {
+    const cfg = this.ctx.config();
+    const trigger = resumed ? undefined : takeTrigger(atMs, cfg.triggerWindowMs ?? DEFAULT_TRIGGER_WINDOW_MS);
+    let deviceType: DeviceType = trigger?.deviceType ?? cfg.defaultDeviceType ?? 'unknown';
+    let sessionType: SessionType = resumed ? 'resumed' : trigger !== undefined ? 'triggered' : 'polled';
+    if (cfg.sessionHook !== undefined) {
+      try {
+        const o = cfg.sessionHook({ identity: this.identity, peerAddress: this.peerAddress, deviceType, sessionType });
+        if (o?.deviceType !== undefined && DEVICE_TYPE_VALUES.includes(o.deviceType)) deviceType = o.deviceType;
+        if (o?.sessionType !== undefined && SESSION_TYPES.includes(o.sessionType)) sessionType = o.sessionType;
+      } catch (err) {
+        reportOnce('tls sessionHook (user code)', err);
+      }
+    }
+    this.deviceType = deviceType;
+    this.sessionType = sessionType;
+    this.sessionStartMs = atMs;
+    this.apduCount = 0;
+    this.errorCount = 0;
+    this.notExecuted = 0;
+    this.ctx.instruments().sessionsActive.add(1, cached(`d:${deviceType}`, () => ({ device_type: deviceType })));
+    if (!tracingEnabled()) return;
+    const links: Link[] = trigger?.spanContext ? [{ context: trigger.spanContext, attributes: { 'cardlink.link.type': 'trigger' } }] : [];
+    const attributes: Attributes = {
+      'cardlink.session.type': sessionType,
+      'cardlink.device.type': deviceType,
+      'network.peer.address': this.socket.remoteAddress,
+      'network.peer.port': this.socket.remotePort,
+    };
+    if (this.identity !== undefined) attributes['cardlink.psk.identity'] = this.identity;
+    if (this.protocol !== undefined) attributes['tls.protocol.version'] = this.protocol;
+    if (this.cipher !== undefined) attributes['tls.cipher'] = this.cipher;
+    this.session = this.ctx.tracer().startSpan(
+      'ota.session',
+      { kind: SpanKind.SERVER, startTime: atMs, attributes, links },
+      context.active(),
+    );
+  }
+
+  scriptSent(_atMs: number, commands: readonly SentCommand[]): void {
+    const m = this.ctx.instruments();
+    for (const c of commands) countCommand(m, c.apdu.commandType, this.deviceType, c.bytes.length);
+  }
+
+  scriptAnswered(sentAtMs: number, atMs: number, exchanges: readonly ApduExchange[], executed: number | null): void {
+    const m = this.ctx.instruments();
+    const spans = this.session !== undefined;
+    const tracer = spans ? this.ctx.tracer() : undefined;
+    const parent = spans ? trace.setSpan(context.active(), this.session as Span) : undefined;
+    const capture = this.ctx.config().captureApduData === true;
+    for (const x of exchanges) {
+      const type = x.command.apdu.commandType;
+      this.apduCount++;
+      const span = spans ? startApduSpan(tracer as Tracer, x.command.apdu, x.command.bytes, this.deviceType, sentAtMs, parent as Context, capture) : undefined;
+      if (x.response === null) {
+        this.notExecuted++;
+        if (span) endApduSpan(span, type, null, null, undefined, undefined, capture, atMs);
+        continue;
+      }
+      const { swHex, category } = countResponse(m, x.response.sw, x.responseBytes?.length ?? 0);
+      if (category === 'error') this.errorCount++;
+      if (span) endApduSpan(span, type, x.response, x.responseBytes, swHex, category, capture, atMs);
+    }
+    // One C-APDU per script: its own timing; several: one SCRIPT timing (no invented per-APDU split).
+    const seconds = (atMs - sentAtMs) / 1000;
+    if (exchanges.length === 1) timeApdu(m, (exchanges[0] as ApduExchange).command.apdu.commandType, seconds);
+    else if (exchanges.length > 1) timeApdu(m, 'SCRIPT', seconds);
+    if (executed !== null) this.session?.setAttribute('cardlink.scp81.last_executed', executed);
+  }
+
+  scriptStatus(value: string): void {
+    this.session?.setAttribute('cardlink.scp81.script_status', value);
+    this.session?.addEvent('scp81.script_status', { 'cardlink.scp81.script_status': value });
+  }
+
+  sessionEnd(atMs: number, status: SessionStatus, reason: string): void {
+    const m = this.ctx.instruments();
+    const deviceType = this.deviceType;
+    const sessionType = this.sessionType;
+    m.sessionsActive.add(-1, cached(`d:${deviceType}`, () => ({ device_type: deviceType })));
+    m.sessions.add(
+      1,
+      cached(`s:${status}:${sessionType}:${deviceType}`, () => ({ status, session_type: sessionType, device_type: deviceType })),
+    );
+    m.sessionDuration.record((atMs - this.sessionStartMs) / 1000, cached(`st:${status}`, () => ({ status })));
+    const span = this.session;
+    this.session = undefined;
+    this.logSessionEnd(atMs, status, reason, span);
+    if (span === undefined) return;
+    span.setAttribute('cardlink.session.status', status);
+    span.setAttribute('cardlink.session.end_reason', reason);
+    span.setAttribute('cardlink.apdu.count', this.apduCount);
+    span.setAttribute('cardlink.apdu.error_count', this.errorCount);
+    if (this.notExecuted > 0) span.setAttribute('cardlink.apdu.not_executed', this.notExecuted);
+    if (status !== 'completed') {
+      span.setAttribute('error.type', reason);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `${status}: ${reason}` });
+    }
+    span.end(atMs);
+  }
+
+  /**
+   * One line per OTA session: info when it completed, warn when it failed or timed out. Counts
+   * only: never APDU data, never the key.
+   */
+  private logSessionEnd(atMs: number, status: SessionStatus, reason: string, span: Span | undefined): void {
+    const level = status === 'completed' ? 'info' : 'warn';
+    if (!log.isLevelEnabled(level)) return;
+    const fields: LogFields = {
+      status,
+      end_reason: reason,
+      session_type: this.sessionType,
+      device_type: this.deviceType,
+      apdu_count: this.apduCount,
+      error_count: this.errorCount,
+    };
+    if (this.notExecuted > 0) fields['not_executed_count'] = this.notExecuted;
+    fields['duration_ms'] = roundMs(atMs - this.sessionStartMs);
+    if (this.identity !== undefined) fields['psk_identity'] = this.identity;
+    if (this.peerAddress !== undefined) fields['peer_address'] = this.peerAddress;
+    logInSpan(log[level], span, 'OTA session ended', fields);
+  }
+
+  unknown(kind: string): void {
+    this.session?.addEvent('scp81.undecodable', { 'cardlink.scp81.input': kind });
+  }
+}
+
+function requestInfo(head: HttpMessageHead) {
+  return {
+    adminProtocol: head.headers['x-admin-protocol'],
+    contentType: head.headers['content-type'],
+    resume: head.headers['x-admin-resume'],
+    scriptStatus: head.headers['x-admin-script-status'],
+  };
+}
+
+/** Collects an https request body up to a bound (the same 64 KiB as the raw-socket scanner). */
+class BodyCollector {
+  private parts: Uint8Array[] = [];
+  private size = 0;
+  private over = false;
+  add(b: Uint8Array | undefined): void {
+    if (b === undefined || this.over) return;
+    if (this.size + b.length > 64 * 1024) {
+      this.over = true;
+      this.parts = [];
+      return;
+    }
+    this.parts.push(b);
+    this.size += b.length;
+  }
+  take(): Uint8Array | null {
+    if (this.over) return null;
+    return this.parts.length === 1 ? (this.parts[0] as Uint8Array) : Buffer.concat(this.parts);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Batched recording of the tls instrumentation (no trace exporter): what the data path sees is
+ * journaled and decoded later, together. The metrics must be exactly those of inline recording,
+ * complete at the first collection after a session (no waiting), with events ordered by when they
+ * happened (a trigger sent after a session started never makes it `triggered`), and journals
+ * must empty on their own.
+ */
+import t from 'tap';
+import { TlsInstrumentation } from '../instrumentations/tls/index.js';
+import { pendingOtaJournals } from '../instrumentations/tls/ota-connection.js';
+import { startAdminServer, GP_SESSION } from './fixtures/admin-server.js';
+import { runCard } from './fixtures/card-simulator.js';
+import { setupHarness, eventually, type Harness } from './helpers/otel-harness.js';
+import { setTracingEnabled } from '../src/tracing-state.js';
+import { clearTriggers, noteTriggerSent } from '../src/triggers.js';
+
+const KEY = Buffer.from('0102030405060708090A0B0C0D0E0F10', 'hex');
+const keys = new Map([['card-001', KEY]]);
+
+const tls = new TlsInstrumentation({ recordingDelayMs: 60_000 });
+const h = setupHarness([tls]);
+t.teardown(async () => {
+  setTracingEnabled(true);
+  await h.shutdown();
+});
+
+/** Every number a session moves, as a flat record (collected once: collection flushes the journals). */
+async function snapshot(hh: Harness): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const m of await hh.collect()) {
+    for (const p of m.dataPoints as Array<{ attributes: Record<string, unknown>; value: unknown }>) {
+      const key = `${m.descriptor.name}${JSON.stringify(p.attributes)}`;
+      const v = p.value as number | { count: number };
+      out[key] = typeof v === 'number' ? v : v.count;
+    }
+  }
+  return out;
+}
+
+function delta(after: Record<string, number>, before: Record<string, number>, skip: RegExp): Record<string, number> {
+  const d: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    if (skip.test(k)) continue;
+    const x = v - (before[k] ?? 0);
+    if (x !== 0) d[k] = x;
+  }
+  return d;
+}
+
+// Process-wide series (CPU, memory, handshake timings) and durations that differ run to run are not compared.
+const SKIP = /^(process|nodejs|cardlink_build)|duration/;
+
+for (const kind of ['https', 'tls'] as const) {
+  t.test(`${kind}: batched recording gives exactly the inline numbers, at the first collection`, async (t) => {
+    const server = await startAdminServer({ kind, keys, scriptsFor: () => GP_SESSION });
+    t.teardown(() => server.close());
+
+    setTracingEnabled(true);
+    const s0 = await snapshot(h);
+    const inline = await runCard({ port: server.port, identity: 'card-001', key: KEY });
+    t.equal(inline.end, 'completed');
+    await eventually(async () => (await h.value('cardlink_tls_connections_active')) === 0, 5000, 'inline connection closed');
+    const s1 = await snapshot(h);
+    const inlineDelta = delta(s1, s0, SKIP);
+    t.ok(Object.keys(inlineDelta).length > 5, 'the inline session moved the APDU and session metrics');
+    const spansInline = h.finished().length;
+    t.ok(spansInline > 0, 'inline recording made spans');
+
+    setTracingEnabled(false);
+    const batched = await runCard({ port: server.port, identity: 'card-001', key: KEY });
+    t.equal(batched.end, 'completed');
+    t.ok(pendingOtaJournals() > 0, 'the session is journaled, not yet recorded');
+    await eventually(async () => (await h.value('cardlink_tls_connections_active')) === 0, 5000, 'batched connection closed');
+    const s2 = await snapshot(h);
+    t.equal(pendingOtaJournals(), 0, 'collection recorded every journal');
+    t.same(delta(s2, s1, SKIP), inlineDelta, 'same counts per command type, status word, bytes and session');
+    t.equal(h.finished().length, spansInline, 'no spans without tracing');
+  });
+}
+
+t.test('a trigger sent after a batched session started does not make it triggered', async (t) => {
+  const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION });
+  t.teardown(() => server.close());
+  clearTriggers();
+  setTracingEnabled(false);
+  const polledBefore = await h.value('cardlink_sessions_total', { session_type: 'polled' });
+  const triggeredBefore = await h.value('cardlink_sessions_total', { session_type: 'triggered' });
+  await runCard({ port: server.port, identity: 'card-001', key: KEY });
+  noteTriggerSent({ atMs: performance.timeOrigin + performance.now(), deviceType: 'modem', triggerType: 'sms', spanContext: undefined });
+  await eventually(async () => (await h.value('cardlink_sessions_total', { session_type: 'polled' })) === polledBefore + 1, 5000, 'polled');
+  t.equal(await h.value('cardlink_sessions_total', { session_type: 'triggered' }), triggeredBefore, 'not triggered by a later trigger');
+  // The trigger is still there for the session it announced.
+  await runCard({ port: server.port, identity: 'card-001', key: KEY });
+  await eventually(
+    async () => (await h.value('cardlink_sessions_total', { session_type: 'triggered', device_type: 'modem' })) === triggeredBefore + 1,
+    5000,
+    'the next session is triggered',
+  );
+  clearTriggers();
+});
+
+t.test('journals empty by themselves, and big chunks are recorded in place (bounded memory)', async (t) => {
+  const before = tls.getConfig();
+  tls.setConfig({ ...before, recordingDelayMs: 50 });
+  t.teardown(() => tls.setConfig(before));
+  setTracingEnabled(false);
+  const big = Buffer.alloc(200 * 1024, 0x42);
+  const server = await startAdminServer({
+    kind: 'tls',
+    keys,
+    // A 200 KiB "APDU" makes a command script written in one chunk far above the copy bound.
+    scriptsFor: () => [[big]],
+  });
+  t.teardown(() => server.close());
+  const run = await runCard({ port: server.port, identity: 'card-001', key: KEY });
+  t.ok(run.exchanges.length >= 1, 'the application worked as usual');
+  await eventually(() => pendingOtaJournals() === 0, 5000, 'journal flushed by its timer, with no collection');
+});
+
+t.test('an instance enabled by hand (no registerInstrumentations) records: its instruments are not reset', async (t) => {
+  const own = new TlsInstrumentation({ recordingDelayMs: 0 });
+  tls.disable();
+  own.enable();
+  t.teardown(() => {
+    own.disable();
+    tls.enable();
+  });
+  setTracingEnabled(false);
+  const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION });
+  t.teardown(() => server.close());
+  const before = await h.value('cardlink_sessions_total', { status: 'completed' });
+  await runCard({ port: server.port, identity: 'card-001', key: KEY });
+  t.equal(pendingOtaJournals(), 0, 'recordingDelayMs 0 records inline: nothing journaled');
+  await eventually(async () => (await h.value('cardlink_sessions_total', { status: 'completed' })) === before + 1, 5000, 'session recorded');
+});
