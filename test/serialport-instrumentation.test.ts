@@ -14,6 +14,7 @@ import { runCard } from './fixtures/card-simulator.js';
 import { commandLineForSpan } from '../instrumentations/serialport/modem-recorder.js';
 import { setupHarness, eventually, type Harness } from './helpers/otel-harness.js';
 import { clearTriggers, takeTrigger } from '../src/triggers.js';
+import { setTracingEnabled } from '../src/tracing-state.js';
 import { openPtyPair, startModemSimulator, type ModemSimulatorOptions } from './fixtures/modem-simulator.js';
 
 const CSQ_TIMEOUT_MS = 300;
@@ -275,6 +276,38 @@ for (const mode of ['parser', 'raw'] as const) {
     await eventually(async () => (await h.value('cardlink_devices_connected', { device_type: 'modem' })) === before.connected, 2000, 'closed port uncounted');
   });
 }
+
+t.test('no trace exporter (tracing disabled): no span at all, the same metrics and trigger hand-over', async (t) => {
+  h.spans.reset();
+  clearTriggers();
+  setTracingEnabled(false);
+  t.teardown(() => setTracingEnabled(true));
+  const before = await snapshot();
+  const { pair, modem, ctl } = await session(t);
+  t.same(await ctl.sendCommand('AT'), ['OK']);
+  t.same(await ctl.sendCommand('AT+CSIM=14,"00A40004023F00"'), ['+CSIM: 4,"6120"', 'OK']);
+  t.same(await ctl.sendCommand('AT+CRSM=176,28423,0,0,9'), ['+CRSM: 144,0,"080910101032547698"', 'OK']);
+  t.same(await ctl.sendCommand('AT+NOSUCH'), ['ERROR']);
+  t.equal((await ctl.sendSms(PDU, PDU_OCTETS)).mr, 1);
+  modem.setOverride('+CMGS', { cmsError: 500, once: true });
+  t.same((await ctl.sendSms(PDU, PDU_OCTETS)).lines, ['+CMS ERROR: 500']);
+  modem.injectUrc('+CMTI: "SM",3');
+  t.same(await ctl.sendCommand('AT'), ['OK']);
+  await modem.idle();
+  await eventually(async () => delta(await snapshot(), before).at.AT === 2, 2000, 'the last command recorded');
+  const dd = delta(await snapshot(), before);
+  t.same(dd.at, { AT: 2, I: 0, CPIN: 0, CSIM: 1, CRSM: 1, CMGS: 2, CSQ: 0, NOSUCH: 1, E: 0 }, 'one duration per command');
+  t.same(dd.errors, { error: 1, cme: 0, cms: 1, timeout: 0, disconnected: 0 });
+  t.match(dd.apdu, { select: 1, readBinary: 1, all: 2, sw6120: 1, sw9000: 1, durSelect: 1, durReadBinary: 1 }, 'APDU metrics');
+  t.equal(dd.triggers, 1, 'the submitted SMS counted, the refused one not');
+  t.match(takeTrigger(Date.now(), 60_000), { deviceType: 'modem', triggerType: 'sms', spanContext: undefined });
+  t.equal(takeTrigger(Date.now(), 60_000), undefined);
+  t.equal(h.finished().length, 0, 'no span of any kind');
+  const diag = instr.portDiagnostics((ctl as unknown as { port: object }).port);
+  t.match(diag, { pendingCommands: 0, openSpans: 0 });
+  t.match(diag?.stats, { internalErrors: 0, listenerErrors: 0, urcs: 1 });
+  t.equal(spansOf(pair.appPath).length, 0);
+});
 
 t.test('a silent modem: the command ends as timeout at its deadline; the next command is not confused', async (t) => {
   h.spans.reset();

@@ -36,7 +36,9 @@ const kPatched = Symbol.for('cardlink-otel.serialport.patched');
 const MODEM: Attributes = { device_type: 'modem' };
 const log = createLogger('modem');
 
-const nowMs = (): number => performance.timeOrigin + performance.now();
+/** Read once: the `timeOrigin` getter calls into C++ every time, twice per command otherwise. */
+const TIME_ORIGIN = performance.timeOrigin;
+const nowMs = (): number => TIME_ORIGIN + performance.now();
 
 type WriteFn = (this: PortLike, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
 type PushFn = (this: PortLike, chunk: unknown, encoding?: BufferEncoding) => boolean;

@@ -4,13 +4,15 @@
  * The decoder (at.ts) decides what happened; this file only records it: one `at <command>` span per
  * command (started at its real write time, ended at its final result or deadline), APDU spans and
  * metrics for `+CSIM` / `+CRSM` exchanges, the `sms.trigger` span and trigger hand-over for a
- * submitted `+CMGS`, and device errors. Attribute objects for metrics are cached, so a command costs
- * a span and a few map lookups, nothing per byte.
+ * submitted `+CMGS`, and device errors. Attribute objects for metrics and span starts are cached,
+ * so a command costs a span and a few map lookups, nothing per byte; when the SDK has no trace
+ * exporter (tracingEnabled() false) no span object or span attribute is made at all, only metrics.
  */
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { attributeCache } from '../../src/metrics/series.js';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { noteTriggerSent } from '../../src/triggers.js';
+import { tracingEnabled } from '../../src/tracing-state.js';
 import { createLogger, type LogFields, type WritableLevel } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import {
@@ -25,6 +27,7 @@ import {
 import { commandHexForSpan, countCommand, countResponse, timeApdu } from '../shared/apdu-recorder.js';
 import type {
   AtCommandEndEvent,
+  AtCommandKind,
   AtCommandStartEvent,
   AtCrsmEvent,
   AtCsimEvent,
@@ -114,10 +117,21 @@ const PAYLOAD_ARGUMENTS: ReadonlySet<string> = new Set(['+CSIM', '+CRSM', '+CGLA
 
 // --- attribute caches (bounded: command names are bounded, see at-names.ts) -------------------------
 
+/** Command names with cached attribute objects (names are bounded anyway, see at-names.ts). */
+const MAX_CACHED_NAMES = 1024;
 /** Attribute objects shared by every recording with the same label values. */
 const cached = attributeCache();
 const SMS: Attributes = { trigger_type: 'sms' };
-const commandAttrs = (name: string): Attributes => cached(`c:${name}`, () => ({ command: name }));
+/** `command` label of cardlink_at_command_duration_seconds, by command name (no key to build per command). */
+const durationAttrs = new Map<string, Attributes>();
+function commandAttrs(name: string): Attributes {
+  let a = durationAttrs.get(name);
+  if (a === undefined) {
+    a = { command: name };
+    if (durationAttrs.size < MAX_CACHED_NAMES) durationAttrs.set(name, a);
+  }
+  return a;
+}
 const errorAttrs = (type: string): Attributes => cached(`e:${type}`, () => ({ device_type: MODEM, error_type: type }));
 
 /** Counts a device error of a modem (also used by the instrumentation for `disconnected`). */
@@ -145,9 +159,66 @@ export function commandLineForSpan(text: string, name: string, captureApdu: bool
   return text;
 }
 
+/**
+ * The open `at` spans of a port by decoder command id, oldest first. Commands end nearly always
+ * oldest first, so two short arrays searched from the front do: a Map costs more, its delete of
+ * the last entry reallocating the table on every command.
+ */
+class OpenSpans {
+  private readonly ids: number[] = [];
+  private readonly list: Span[] = [];
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  add(id: number, span: Span): void {
+    this.ids.push(id);
+    this.list.push(span);
+  }
+
+  get(id: number): Span | undefined {
+    const i = this.ids.indexOf(id);
+    return i < 0 ? undefined : this.list[i];
+  }
+
+  /** Removes and returns the span of `id`. */
+  take(id: number): Span | undefined {
+    const i = this.ids.indexOf(id);
+    if (i < 0) return undefined;
+    const span = this.list[i];
+    if (i === 0) {
+      this.ids.shift();
+      this.list.shift();
+    } else {
+      this.ids.splice(i, 1);
+      this.list.splice(i, 1);
+    }
+    return span;
+  }
+
+  oldest(): Span | undefined {
+    return this.list[0];
+  }
+
+  takeOldest(): Span | undefined {
+    this.ids.shift();
+    return this.list.shift();
+  }
+}
+
+/** Name and start attributes of the `at` span of one command name and kind on one port. */
+interface SpanStart {
+  readonly spanName: string;
+  /** Shared by every span started with it: the SDK copies attributes, never keeps or changes this. */
+  readonly attributes: Attributes;
+}
+
 export class ModemPortRecorder implements AtListener {
   /** Open `at` spans by decoder command id, oldest first. */
-  private readonly spans = new Map<number, Span>();
+  private readonly spans = new OpenSpans();
+  /** Span starts by command name, then kind (bounded like the names). */
+  private readonly starts = new Map<string, Partial<Record<AtCommandKind, SpanStart>>>();
   /** Id of the last command answered `+CMGS: <mr>` (its smsSubmit comes before its commandEnd). */
   private submittedId = -1;
 
@@ -160,23 +231,21 @@ export class ModemPortRecorder implements AtListener {
   ) {}
 
   commandStart(e: AtCommandStartEvent): void {
+    this.onPending();
+    // No trace exporter: no span at all (metrics come from commandEnd alone).
+    if (!tracingEnabled()) return;
     if (this.spans.size >= MAX_OPEN_SPANS) this.dropOldest();
+    const start = this.startOf(e.name, e.kind);
+    let attributes = start.attributes;
     const cfg = this.ctx.config();
-    const attributes: Attributes = {
-      [ATTR.command]: e.name,
-      [ATTR.kind]: e.kind,
-      [ATTR.port]: this.path,
-      [ATTR.deviceType]: MODEM,
-    };
     if (cfg.captureAtArguments === true) {
-      attributes[ATTR.commandLine] = commandLineForSpan(e.text, e.name, cfg.captureApduData === true);
+      attributes = { ...attributes, [ATTR.commandLine]: commandLineForSpan(e.text, e.name, cfg.captureApduData === true) };
     }
     // The application's active context when it wrote the command: its span is the parent.
     const span = this.ctx
       .tracer()
-      .startSpan(`at ${e.name}`, { kind: SpanKind.CLIENT, startTime: e.at, attributes }, context.active());
-    this.spans.set(e.id, span);
-    this.onPending();
+      .startSpan(start.spanName, { kind: SpanKind.CLIENT, startTime: e.at, attributes }, context.active());
+    this.spans.add(e.id, span);
   }
 
   commandEnd(e: AtCommandEndEvent): void {
@@ -191,28 +260,24 @@ export class ModemPortRecorder implements AtListener {
       this.failedTrigger(e);
     }
 
-    const span = this.spans.get(e.id);
+    const span = this.spans.take(e.id);
     if (span === undefined) return;
-    this.spans.delete(e.id);
-    const attributes: Attributes = {
-      [ATTR.result]: result,
-      [ATTR.echoed]: e.echoed,
-      [ATTR.lineCount]: e.lines.length,
-    };
+    // One call per attribute: no object to build and walk.
+    span.setAttribute(ATTR.result, result);
+    span.setAttribute(ATTR.echoed, e.echoed);
+    span.setAttribute(ATTR.lineCount, e.lines.length);
     // One type for the attribute: the 27.007 / 27.005 number when known (`10` for `SIM not inserted`), else the text.
-    if (e.errorCode !== undefined) attributes[ATTR.errorCode] = e.errorNumber !== undefined ? String(e.errorNumber) : e.errorCode;
+    if (e.errorCode !== undefined) span.setAttribute(ATTR.errorCode, e.errorNumber !== undefined ? String(e.errorNumber) : e.errorCode);
     if (!SUCCESSFUL.has(result)) {
-      attributes['error.type'] = result;
+      span.setAttribute('error.type', result);
       span.setStatus({ code: SpanStatusCode.ERROR, message: e.errorCode !== undefined ? `${result} ${e.errorCode}` : result });
     }
-    span.setAttributes(attributes);
     span.end(e.endMs);
   }
 
   urc(e: AtUrcEvent): void {
     // Only the name: URC lines carry phone numbers and message contents.
-    const first = this.spans.values().next();
-    if (first.done !== true) first.value.addEvent('at.urc', { [ATTR.urc]: e.name }, e.at);
+    this.spans.oldest()?.addEvent('at.urc', { [ATTR.urc]: e.name }, e.at);
   }
 
   prompt(e: AtPromptEvent): void {
@@ -228,6 +293,8 @@ export class ModemPortRecorder implements AtListener {
     const r = decodeResponseApdu(response);
     if (apdu === null || r === null) return;
     const type = apdu.commandType;
+    const status = this.countApdu(type, r.sw, command.length, response.length, e.durationMs);
+    if (!tracingEnabled()) return;
     const capture = this.ctx.config().captureApduData === true;
     const attributes: Attributes = {
       'cardlink.apdu.command_type': type,
@@ -243,7 +310,7 @@ export class ModemPortRecorder implements AtListener {
       attributes['cardlink.apdu.command'] = commandHexForSpan(apdu, command);
       attributes['cardlink.apdu.response'] = sensitive ? `<redacted>${statusWordHex(r.sw)}` : e.responseHex;
     }
-    this.apdu(e.id, type, attributes, r.sw, command.length, response.length, e.durationMs, e.at);
+    this.apduSpan(e.id, type, attributes, r.sw, status, e.durationMs, e.at);
   }
 
   crsm(e: AtCrsmEvent): void {
@@ -252,6 +319,11 @@ export class ModemPortRecorder implements AtListener {
     const p1 = e.p1 ?? 0;
     // The modem builds the APDU; STATUS goes out with the UICC's proprietary class 80.
     const type = ins === undefined ? 'UNKNOWN' : commandType(ins === 0xf2 ? 0x80 : 0x00, ins, p1);
+    const sw = (e.sw1 << 8) | e.sw2;
+    const dataLength = e.dataHex === null ? 0 : e.dataHex.length >> 1;
+    const responseLength = (e.responseHex === null ? 0 : e.responseHex.length >> 1) + 2;
+    const status = this.countApdu(type, sw, 5 + dataLength, responseLength, e.durationMs);
+    if (!tracingEnabled()) return;
     const attributes: Attributes = {
       'cardlink.apdu.command_type': type,
       [ATTR.deviceType]: MODEM,
@@ -261,13 +333,16 @@ export class ModemPortRecorder implements AtListener {
     if (e.p1 !== null) attributes['cardlink.apdu.p1'] = e.p1;
     if (e.p2 !== null) attributes['cardlink.apdu.p2'] = e.p2;
     if (e.fileId !== null && e.fileId <= 0xffff) attributes['cardlink.sim.file_id'] = e.fileId.toString(16).toUpperCase().padStart(4, '0');
-    const dataLength = e.dataHex === null ? 0 : e.dataHex.length >> 1;
-    const responseLength = (e.responseHex === null ? 0 : e.responseHex.length >> 1) + 2;
-    this.apdu(e.id, type, attributes, (e.sw1 << 8) | e.sw2, 5 + dataLength, responseLength, e.durationMs, e.at);
+    this.apduSpan(e.id, type, attributes, sw, status, e.durationMs, e.at);
   }
 
   smsSubmit(e: AtSmsSubmitEvent): void {
     this.submittedId = e.id;
+    this.ctx.instruments().triggersSent.add(1, SMS);
+    if (!tracingEnabled()) {
+      noteTriggerSent({ atMs: e.at, deviceType: MODEM, triggerType: 'sms', spanContext: undefined });
+      return;
+    }
     const attributes: Attributes = {
       [ATTR.triggerType]: 'sms',
       [ATTR.deviceType]: MODEM,
@@ -282,7 +357,6 @@ export class ModemPortRecorder implements AtListener {
       this.parentOf(e.id),
     );
     span.end(e.at);
-    this.ctx.instruments().triggersSent.add(1, SMS);
     noteTriggerSent({ atMs: e.at, deviceType: MODEM, triggerType: 'sms', spanContext: span.spanContext() });
   }
 
@@ -297,21 +371,41 @@ export class ModemPortRecorder implements AtListener {
 
   // ----------------------------------------------------------------------------------------------
 
-  private apdu(
+  private startOf(name: string, kind: AtCommandKind): SpanStart {
+    let byKind = this.starts.get(name);
+    if (byKind === undefined) {
+      byKind = {};
+      if (this.starts.size < MAX_CACHED_NAMES) this.starts.set(name, byKind);
+    }
+    let start = byKind[kind];
+    if (start === undefined) {
+      start = {
+        spanName: `at ${name}`,
+        attributes: { [ATTR.command]: name, [ATTR.kind]: kind, [ATTR.port]: this.path, [ATTR.deviceType]: MODEM },
+      };
+      byKind[kind] = start;
+    }
+    return start;
+  }
+
+  /** The same APDU metrics as the SCP81 path (one recorder); a modem times each APDU on its own. */
+  private countApdu(type: string, sw: number, sentBytes: number, receivedBytes: number, durationMs: number) {
+    const m = this.ctx.instruments();
+    countCommand(m, type, MODEM, sentBytes);
+    const status = countResponse(m, sw, receivedBytes);
+    timeApdu(m, type, durationMs / 1000);
+    return status;
+  }
+
+  private apduSpan(
     id: number,
     type: string,
     attributes: Attributes,
     sw: number,
-    sentBytes: number,
-    receivedBytes: number,
+    { swHex, category }: ReturnType<typeof countResponse>,
     durationMs: number,
     atMs: number,
   ): void {
-    // The same APDU metrics as the SCP81 path (one recorder); a modem times each APDU on its own.
-    const m = this.ctx.instruments();
-    countCommand(m, type, MODEM, sentBytes);
-    const { swHex, category } = countResponse(m, sw, receivedBytes);
-    timeApdu(m, type, durationMs / 1000);
     attributes['cardlink.apdu.sw'] = swHex;
     attributes['cardlink.apdu.status_category'] = category;
     const span = this.ctx
@@ -333,6 +427,7 @@ export class ModemPortRecorder implements AtListener {
 
   /** A submission that failed (error, timeout, port closed): a failed `sms.trigger`, not counted as sent. */
   private failedTrigger(e: AtCommandEndEvent): void {
+    if (!tracingEnabled()) return;
     const span = this.ctx.tracer().startSpan(
       'sms.trigger',
       {
@@ -359,10 +454,8 @@ export class ModemPortRecorder implements AtListener {
   }
 
   private dropOldest(atMs?: number): void {
-    const first = this.spans.entries().next();
-    if (first.done === true) return;
-    const [id, span] = first.value;
-    this.spans.delete(id);
+    const span = this.spans.takeOldest();
+    if (span === undefined) return;
     span.setAttribute(ATTR.result, 'unknown');
     span.setStatus({ code: SpanStatusCode.ERROR, message: 'lost track of this command' });
     span.end(atMs);
