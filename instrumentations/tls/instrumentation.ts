@@ -114,15 +114,29 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
 
   /** The plaintext of followed connections: see the file comment. */
   private patchDataPath(): void {
-    const socketProto = tls.TLSSocket.prototype as unknown as { _writeGeneric: WriteGeneric; push: Push };
+    const socketProto = tls.TLSSocket.prototype as unknown as { _writeGeneric: WriteGeneric; push: Push; emit: Emit };
     const messageProto = http.IncomingMessage.prototype as unknown as { push: Push };
     this.dataPatches = [
-      savePrototype(socketProto as unknown as Record<PropertyKey, unknown>, ['_writeGeneric', 'push']),
+      savePrototype(socketProto as unknown as Record<PropertyKey, unknown>, ['_writeGeneric', 'push', 'emit']),
       savePrototype(messageProto as unknown as Record<PropertyKey, unknown>, ['push']),
     ];
     const writeGeneric = socketProto._writeGeneric;
     const socketPush = socketProto.push;
     const messagePush = messageProto.push;
+    const socketEmit = socketProto.emit;
+    const self = this;
+    if (typeof socketEmit === 'function') {
+      // 'close' and 'timeout' of the sockets we follow, without a listener on the application's socket.
+      socketProto.emit = function (this: tls.Server, event: string | symbol): boolean {
+        // (`this` is a TLSSocket; typed as the shared Emit signature.)
+        if (event === 'close' || event === 'timeout') {
+          const st = (this as unknown as WithState)[kState];
+          if (st !== undefined) self.onSocketEvent(st, event);
+        }
+        // eslint-disable-next-line prefer-rest-params
+        return socketEmit.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
+      };
+    }
     if (typeof writeGeneric === 'function') {
       socketProto._writeGeneric = function (this: tls.TLSSocket, writev, data, encoding, cb) {
         const ota = (this as unknown as WithState)[kState]?.ota;
@@ -216,7 +230,6 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
       this.m.tlsHandshakeDuration.record((end - start) / 1000, RESULT_SUCCESS);
       this.m.tlsConnectionsActive.add(1);
       st.counted = true;
-      socket.once('close', () => this.onClose(socket));
 
       if (tracing) {
         this.tracer
@@ -299,9 +312,12 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
     logInSpan(log[level], span, 'TLS handshake failed', fields);
   }
 
-  private onClose(socket: tls.TLSSocket): void {
+  private onSocketEvent(st: ConnState, event: 'close' | 'timeout'): void {
     try {
-      const st = stateOf(socket);
+      if (event === 'timeout') {
+        st.ota?.onTimeout();
+        return;
+      }
       if (!st.counted) return;
       st.counted = false;
       this.m.tlsConnectionsActive.add(-1);

@@ -26,8 +26,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { reportOnce } from '../../src/diag.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { onBeforeCollect } from '../../src/metrics/before-collect.js';
-import type { RequestInfo } from './ota-session.js';
-import { scp81ContentKind } from './scp81.js';
 import {
   OtaRecorder,
   J_CLOSE,
@@ -90,10 +88,6 @@ function copyOf(chunk: Uint8Array): Uint8Array {
   return u;
 }
 
-function header(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(', ') : v;
-}
-
 export class OtaConnection {
   private readonly isHttps: boolean;
   private rec: OtaRecorder | undefined;
@@ -119,7 +113,6 @@ export class OtaConnection {
     const d = ctx.config().recordingDelayMs;
     this.delayMs = typeof d === 'number' && d >= 0 && Number.isFinite(d) ? Math.min(d, 2 ** 31 - 1) : DEFAULT_DELAY_MS;
     this.journal = tracingEnabled() || this.delayMs === 0 ? null : [];
-    socket.on('timeout', () => this.onTimeout());
   }
 
   /** What the application wrote (`_writeGeneric` arguments): the server's responses. */
@@ -149,18 +142,13 @@ export class OtaConnection {
     }
   }
 
-  /** https: the request head comes from the parsed request; its body through `requestPush`. */
+  /**
+   * https: a request (its head is read when recorded); its body comes through `requestPush`. Every
+   * request body is followed: the recorder keeps it only if the head makes it an SCP81 response script.
+   */
   onHttpsRequest(req: IncomingMessage, _res: ServerResponse): void {
-    const h = req.headers;
-    const info: RequestInfo = {
-      adminProtocol: header(h['x-admin-protocol']),
-      contentType: header(h['content-type']),
-      resume: header(h['x-admin-resume']),
-      scriptStatus: header(h['x-admin-script-status']),
-    };
-    // Only a body that can be an SCP81 response script is followed (the tracker decides when recording).
-    this.bodyOf = scp81ContentKind(info.contentType) === 'response' ? req : undefined;
-    this.event(J_HTTPS_HEAD, info, undefined, nowMs());
+    this.bodyOf = req;
+    this.event(J_HTTPS_HEAD, req, undefined, nowMs());
   }
 
   /** https: a request pushed body bytes (null: its end). Only the request asked for is followed. */
@@ -175,7 +163,7 @@ export class OtaConnection {
   }
 
   /** The socket's 'timeout' event. */
-  private onTimeout(): void {
+  onTimeout(): void {
     this.event(J_TIMEOUT, undefined, undefined, nowMs());
   }
 

@@ -5,6 +5,7 @@
  * here until then.
  */
 import type tls from 'node:tls';
+import type { IncomingMessage } from 'node:http';
 import {
   context,
   SpanKind,
@@ -37,7 +38,7 @@ export interface OtaContext {
 /** Event kinds (what the event side saw), with their two arguments. */
 export const J_WRITE = 0; // chunk, encoding: the application wrote
 export const J_READ = 1; // chunk, encoding: a raw tls socket pushed to its reader
-export const J_HTTPS_HEAD = 2; // RequestInfo: an https request head
+export const J_HTTPS_HEAD = 2; // IncomingMessage: an https request (its head)
 export const J_HTTPS_BODY = 3; // chunk | null, encoding: its body, null at the end
 export const J_TIMEOUT = 4;
 export const J_CLOSE = 5; // hadError
@@ -128,9 +129,17 @@ export class OtaRecorder implements SessionSink {
       case J_READ:
         if (this.requests !== undefined && !this.requests.gaveUp) scan(this.requests, a, b as BufferEncoding | undefined);
         break;
-      case J_HTTPS_HEAD:
-        this.body = this.tracker.request(a as RequestInfo, t) ? new BodyCollector() : undefined;
+      case J_HTTPS_HEAD: {
+        const h = (a as IncomingMessage).headers;
+        const info: RequestInfo = {
+          adminProtocol: header(h['x-admin-protocol']),
+          contentType: header(h['content-type']),
+          resume: header(h['x-admin-resume']),
+          scriptStatus: header(h['x-admin-script-status']),
+        };
+        this.body = this.tracker.request(info, t) ? new BodyCollector() : undefined;
         break;
+      }
       case J_HTTPS_BODY: {
         const body = this.body;
         if (body === undefined) break;
@@ -287,6 +296,10 @@ export class OtaRecorder implements SessionSink {
   unknown(kind: string): void {
     this.session?.addEvent('scp81.undecodable', { 'cardlink.scp81.input': kind });
   }
+}
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 function requestInfo(head: HttpMessageHead) {
