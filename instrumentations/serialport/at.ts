@@ -401,6 +401,21 @@ function latin1(b: Buffer, from: number, to: number): string {
   return latin1Slice !== undefined ? latin1Slice.call(b, from, to) : b.toString('latin1', from, to);
 }
 
+/** Remaining lengths up to which indexOfByte searches in JS. */
+const SHORT_SEARCH = 64;
+
+/**
+ * `b.indexOf(byte, from)`, in JS when little is left to search: AT traffic comes in chunks of a few
+ * dozen bytes, where a native call costs more than the loop (all the more between two commands,
+ * when the caches are cold). Binary payload comes in large chunks, searched natively.
+ */
+function indexOfByte(b: Buffer, byte: number, from: number): number {
+  const n = b.length;
+  if (n - from > SHORT_SEARCH) return b.indexOf(byte, from);
+  for (let k = from; k < n; k++) if (b[k] === byte) return k;
+  return -1;
+}
+
 /** Upper-case hex when `s` is a non-empty, even-length string of hex digits; else null. */
 export function normalizeHex(s: string | undefined | null): string | null {
   if (typeof s !== 'string' || s.length === 0 || (s.length & 1) !== 0) return null;
@@ -672,8 +687,8 @@ export class AtDecoder {
     let i = 0;
     while (i < n) {
       if (this.entryCmd !== null) {
-        const z = buf.indexOf(CTRL_Z, i);
-        const e = buf.indexOf(ESC, i);
+        const z = indexOfByte(buf, CTRL_Z, i);
+        const e = indexOfByte(buf, ESC, i);
         const end = z < 0 ? e : e < 0 ? z : Math.min(z, e);
         if (end < 0) {
           this.appendWritten(buf, i, n);
@@ -684,7 +699,7 @@ export class AtDecoder {
         i = end + 1;
         continue;
       }
-      const cr = buf.indexOf(CR, i);
+      const cr = indexOfByte(buf, CR, i);
       if (cr < 0) {
         this.appendWritten(buf, i, n);
         return;
@@ -908,11 +923,11 @@ export class AtDecoder {
   private feedRead(buf: Buffer, now: number): void {
     const n = buf.length;
     let i = 0;
-    let cr = buf.indexOf(CR, 0);
-    let lf = buf.indexOf(LF, 0);
+    let cr = indexOfByte(buf, CR, 0);
+    let lf = indexOfByte(buf, LF, 0);
     while (i < n) {
-      if (cr >= 0 && cr < i) cr = buf.indexOf(CR, i);
-      if (lf >= 0 && lf < i) lf = buf.indexOf(LF, i);
+      if (cr >= 0 && cr < i) cr = indexOfByte(buf, CR, i);
+      if (lf >= 0 && lf < i) lf = indexOfByte(buf, LF, i);
       const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
       if (end < 0) {
         this.appendRead(buf, i, n);

@@ -9,6 +9,7 @@
  * exporter (tracingEnabled() false) no span object or span attribute is made at all, only metrics.
  */
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import { millisToHrTime } from '@opentelemetry/core';
 import { attributeCache } from '../../src/metrics/series.js';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { noteTriggerSent } from '../../src/triggers.js';
@@ -241,10 +242,12 @@ export class ModemPortRecorder implements AtListener {
     if (cfg.captureAtArguments === true) {
       attributes = { ...attributes, [ATTR.commandLine]: commandLineForSpan(e.text, e.name, cfg.captureApduData === true) };
     }
-    // The application's active context when it wrote the command: its span is the parent.
+    // The application's active context when it wrote the command: its span is the parent. Times go
+    // in as HrTime, converted as the SDK would (a number costs it a clock read, to tell a
+    // performance timestamp from an epoch one).
     const span = this.ctx
       .tracer()
-      .startSpan(start.spanName, { kind: SpanKind.CLIENT, startTime: e.at, attributes }, context.active());
+      .startSpan(start.spanName, { kind: SpanKind.CLIENT, startTime: millisToHrTime(e.at), attributes }, context.active());
     this.spans.add(e.id, span);
   }
 
@@ -272,7 +275,7 @@ export class ModemPortRecorder implements AtListener {
       span.setAttribute('error.type', result);
       span.setStatus({ code: SpanStatusCode.ERROR, message: e.errorCode !== undefined ? `${result} ${e.errorCode}` : result });
     }
-    span.end(e.endMs);
+    span.end(millisToHrTime(e.endMs));
   }
 
   urc(e: AtUrcEvent): void {
