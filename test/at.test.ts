@@ -208,6 +208,34 @@ t.test('URCs interleaved between an echo and its final result', async (t) => {
   t.equal(d.stats.urcs, 3);
 });
 
+t.test('answer lines are trimmed of spaces, TABs and NBSP; one- and two-byte lines are text', async (t) => {
+  const latin1 = (s: string): Buffer => Buffer.from(s, 'latin1');
+  const { events, d } = decode([
+    ['r', latin1('\r\n RING\xa0\r\n\xa0\r\n\t\r\n\xe9\r\nZ\r\n'), 0],
+    ['w', 'AT\r', 1],
+    ['r', latin1('\r\n\xa0OK\t\r\n'), 2],
+    ['w', 'ATI\r', 3],
+    ['r', latin1('\r\nQ\r\n\xff\xfe\r\nOK\r\n'), 4],
+  ]);
+  t.same(
+    urcs(events).map((u) => [u.name, u.line]),
+    [
+      ['RING', 'RING'],
+      ['other', '\xe9'],
+      ['other', 'Z'],
+    ],
+    'blank lines skipped',
+  );
+  t.same(
+    ends(events).map((e) => [e.name, e.result, e.lines]),
+    [
+      ['AT', 'ok', []],
+      ['I', 'ok', ['Q', '\xff\xfe']],
+    ],
+  );
+  t.equal(d.stats.readNoise, 0);
+});
+
 t.test('+CPIN answers its command when asked, is a URC otherwise; unknown URCs are `other`', async (t) => {
   const { events } = decode([
     ['r', '\r\n+CPIN: NOT READY\r\n', 0],

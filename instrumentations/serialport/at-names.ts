@@ -267,9 +267,13 @@ const BARE_URCS: ReadonlySet<string> = new Set([
   'PB DONE',
 ]);
 
+/** Their first characters and greatest length: most lines are turned down without hashing them. */
+const BARE_URC_FIRST: ReadonlySet<number> = new Set([...BARE_URCS].map((s) => s.charCodeAt(0)));
+const BARE_URC_MAX_LENGTH = Math.max(...[...BARE_URCS].map((s) => s.length));
+
 /** True when `line` is one of the prefix-less URCs (`RING`, Quectel `RDY`, SIMCom `Call Ready` ...). */
 export function isBareUrc(line: string): boolean {
-  return BARE_URCS.has(line);
+  return line.length <= BARE_URC_MAX_LENGTH && BARE_URC_FIRST.has(line.charCodeAt(0)) && BARE_URCS.has(line);
 }
 
 /** The bounded URC name for a prefix (`+CMTI`) or a bare URC line: known names, else `other`. */

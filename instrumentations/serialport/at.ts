@@ -388,6 +388,11 @@ function hasControl(b: Buffer, from: number, to: number): boolean {
   return false;
 }
 
+/** Latin-1 characters String#trim removes (a clean line has no control byte but TAB). */
+function canTrim(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0xa0 || (c >= 0x0a && c <= 0x0d);
+}
+
 function onlyWhitespace(b: Buffer, from: number, to: number): boolean {
   for (let k = from; k < to; k++) if (!isWhitespace(b[k] as number)) return false;
   return true;
@@ -398,6 +403,9 @@ const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Buffe
   .latin1Slice;
 
 function latin1(b: Buffer, from: number, to: number): string {
+  // `OK`, and most text lines binary payload throws up, are one or two bytes: cheaper without a native call.
+  if (to - from === 1) return String.fromCharCode(b[from]!);
+  if (to - from === 2) return String.fromCharCode(b[from]!, b[from + 1]!);
   return latin1Slice !== undefined ? latin1Slice.call(b, from, to) : b.toString('latin1', from, to);
 }
 
@@ -1025,7 +1033,8 @@ export class AtDecoder {
 
   /** A read line without control bytes. */
   private readText(raw: string, now: number): void {
-    const line = raw.trim();
+    // trim() calls into the runtime; lines rarely have anything to trim (same result either way).
+    const line = canTrim(raw.charCodeAt(0)) || canTrim(raw.charCodeAt(raw.length - 1)) ? raw.trim() : raw;
     if (line.length === 0) return;
     if (this.urcContinuation !== null) {
       this.endUrcContinuation(line, now);
