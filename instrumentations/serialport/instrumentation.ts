@@ -118,7 +118,8 @@ export interface SerialportPortDiagnostics {
 }
 
 export class SerialportInstrumentation extends InstrumentationBase<SerialportInstrumentationConfig> {
-  private m: CardlinkInstruments | undefined;
+  // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
+  declare private m: CardlinkInstruments | undefined;
   private readonly ports = new WeakMap<object, PortState | typeof IGNORED>();
   private readonly patched: PatchRecord[] = [];
   private readonly ctx: RecorderContext;
