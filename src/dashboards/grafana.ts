@@ -57,6 +57,23 @@ export interface DashboardSpec {
   items: Array<PanelSpec | RowSpec>;
 }
 
+/**
+ * The fields of a panel showing a share where more is better (success, pass rate): 0 to 1, red
+ * below `yellowFrom`, yellow below `greenFrom`, green from there.
+ */
+export function shareFields(yellowFrom: number, greenFrom: number): Pick<PanelSpec, 'unit' | 'min' | 'max' | 'thresholds'> {
+  return {
+    unit: 'percentunit',
+    min: 0,
+    max: 1,
+    thresholds: [
+      [null, 'red'],
+      [yellowFrom, 'yellow'],
+      [greenFrom, 'green'],
+    ],
+  };
+}
+
 export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
 
 const DATASOURCE: Json = { type: 'prometheus', uid: '${datasource}' };

@@ -1,5 +1,5 @@
 /** OTA Overview: are cards getting through their OTA sessions, how long do they take, what starts them. */
-import type { DashboardSpec } from './grafana.js';
+import { shareFields, type DashboardSpec } from './grafana.js';
 import { increaseOverRange, quantile, rate, sel, sumBy } from './promql.js';
 
 const sessionsOverRange = (extra = ''): string => sumBy([], increaseOverRange('cardlink_sessions_total', extra));
@@ -23,14 +23,7 @@ export const otaOverview: DashboardSpec = {
       title: 'Session success rate',
       description: 'Sessions that completed (admin server answered 204) among all sessions that ended in the time range.',
       queries: [{ expr: `${sessionsOverRange('status="completed"')} / ${sessionsOverRange()}` }],
-      unit: 'percentunit',
-      min: 0,
-      max: 1,
-      thresholds: [
-        [null, 'red'],
-        [0.9, 'yellow'],
-        [0.98, 'green'],
-      ],
+      ...shareFields(0.9, 0.98),
     },
     {
       kind: 'stat',

@@ -1,8 +1,12 @@
 /** Test Results: what the CardLink test runner reports, by suite. */
-import type { DashboardSpec } from './grafana.js';
+import { shareFields, type DashboardSpec } from './grafana.js';
 import { increaseOverRange, quantile, rate, sumBy } from './promql.js';
 
 const testsOverRange = (by: string[], extra = ''): string => sumBy(by, increaseOverRange('cardlink_tests_total', extra));
+/** Passed tests among those that ran (skipped ones excluded), in the time range. */
+const passRate = (by: string[]): string => `${testsOverRange(by, 'status="passed"')} / ${testsOverRange(by, 'status!="skipped"')}`;
+/** Overall and per suite alike: red under 90 %, green from 99 %. */
+const passRateFields = shareFields(0.9, 0.99);
 
 export const testResults: DashboardSpec = {
   uid: 'cardlink-test-results',
@@ -15,15 +19,8 @@ export const testResults: DashboardSpec = {
       kind: 'stat',
       title: 'Pass rate',
       description: 'Passed tests among tests that ran (skipped ones excluded) in the time range.',
-      queries: [{ expr: `${testsOverRange([], 'status="passed"')} / ${testsOverRange([], 'status!="skipped"')}` }],
-      unit: 'percentunit',
-      min: 0,
-      max: 1,
-      thresholds: [
-        [null, 'red'],
-        [0.9, 'yellow'],
-        [0.99, 'green'],
-      ],
+      queries: [{ expr: passRate([]) }],
+      ...passRateFields,
     },
     {
       kind: 'stat',
@@ -70,21 +67,8 @@ export const testResults: DashboardSpec = {
       kind: 'bargauge',
       title: 'Pass rate by suite',
       description: 'Per suite: passed among tests that ran, in the time range.',
-      queries: [
-        {
-          expr: `${testsOverRange(['suite_name'], 'status="passed"')} / ${testsOverRange(['suite_name'], 'status!="skipped"')}`,
-          legend: '{{suite_name}}',
-          instant: true,
-        },
-      ],
-      unit: 'percentunit',
-      min: 0,
-      max: 1,
-      thresholds: [
-        [null, 'red'],
-        [0.9, 'yellow'],
-        [0.99, 'green'],
-      ],
+      queries: [{ expr: passRate(['suite_name']), legend: '{{suite_name}}', instant: true }],
+      ...passRateFields,
       width: 24,
     },
     { row: 'Durations' },
