@@ -1,5 +1,5 @@
 /** APDU Analysis: what the admin server asks the cards, what they answer, how fast. */
-import type { DashboardSpec } from './grafana.js';
+import { percentiles, type DashboardSpec } from './grafana.js';
 import { increaseOverRange, quantile, rate, sumBy } from './promql.js';
 
 const errorRate = (by: string[] = []): string =>
@@ -113,11 +113,7 @@ export const apduAnalysis: DashboardSpec = {
       kind: 'timeseries',
       title: 'APDU latency',
       description: 'p50, p95 and p99 of the APDU round trip, from the histogram buckets.',
-      queries: [
-        { expr: quantile(0.5, 'cardlink_apdu_duration_seconds'), legend: 'p50' },
-        { expr: quantile(0.95, 'cardlink_apdu_duration_seconds'), legend: 'p95' },
-        { expr: quantile(0.99, 'cardlink_apdu_duration_seconds'), legend: 'p99' },
-      ],
+      queries: percentiles('cardlink_apdu_duration_seconds', [0.5, 0.95, 0.99]),
       unit: 's',
     },
     {

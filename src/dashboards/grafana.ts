@@ -7,6 +7,8 @@
  * OTLP->Prometheus path (Alloy, Collector) alike.
  */
 
+import { quantile, type HistogramName } from './promql.js';
+
 export const GRAFANA_SCHEMA_VERSION = 39;
 export const DASHBOARD_TAG = 'cardlink';
 
@@ -55,6 +57,17 @@ export interface DashboardSpec {
   /** File name under deploy/grafana/dashboards/. */
   file: string;
   items: Array<PanelSpec | RowSpec>;
+}
+
+/**
+ * One query per quantile of a histogram (by `by`, from its buckets), each legend the quantile as a
+ * percentile followed by the `by` labels: `p50`, `p95 {{result}}`.
+ */
+export function percentiles(name: HistogramName, qs: readonly number[], by: readonly string[] = []): QuerySpec[] {
+  return qs.map((q) => ({
+    expr: quantile(q, name, by),
+    legend: [`p${Number((q * 100).toFixed(2))}`, ...by.map((l) => `{{${l}}}`)].join(' '),
+  }));
 }
 
 /**

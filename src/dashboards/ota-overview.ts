@@ -1,6 +1,6 @@
 /** OTA Overview: are cards getting through their OTA sessions, how long do they take, what starts them. */
-import { shareFields, type DashboardSpec } from './grafana.js';
-import { increaseOverRange, quantile, rate, sel, sumBy } from './promql.js';
+import { percentiles, shareFields, type DashboardSpec } from './grafana.js';
+import { increaseOverRange, rate, sel, sumBy } from './promql.js';
 
 const sessionsOverRange = (extra = ''): string => sumBy([], increaseOverRange('cardlink_sessions_total', extra));
 
@@ -52,10 +52,7 @@ export const otaOverview: DashboardSpec = {
       kind: 'timeseries',
       title: 'Session duration',
       description: 'p50 and p95 of OTA session duration (first SCP81 POST to its end), from the histogram buckets.',
-      queries: [
-        { expr: quantile(0.5, 'cardlink_session_duration_seconds'), legend: 'p50' },
-        { expr: quantile(0.95, 'cardlink_session_duration_seconds'), legend: 'p95' },
-      ],
+      queries: percentiles('cardlink_session_duration_seconds', [0.5, 0.95]),
       unit: 's',
     },
     {

@@ -1,6 +1,6 @@
 /** TLS & PSK: can cards establish their PSK-TLS sessions, and why not. */
-import type { DashboardSpec } from './grafana.js';
-import { increaseOverRange, quantile, rate, sel, sumBy } from './promql.js';
+import { percentiles, type DashboardSpec } from './grafana.js';
+import { increaseOverRange, rate, sel, sumBy } from './promql.js';
 
 const handshakesOverRange = (extra = ''): string => sumBy([], increaseOverRange('cardlink_tls_handshakes_total', extra));
 
@@ -70,10 +70,7 @@ export const tlsPsk: DashboardSpec = {
       kind: 'timeseries',
       title: 'Handshake latency',
       description: 'p50 and p95 of the handshake duration (TCP accept to secure or failed), by result.',
-      queries: [
-        { expr: quantile(0.5, 'cardlink_tls_handshake_duration_seconds', ['result']), legend: 'p50 {{result}}' },
-        { expr: quantile(0.95, 'cardlink_tls_handshake_duration_seconds', ['result']), legend: 'p95 {{result}}' },
-      ],
+      queries: percentiles('cardlink_tls_handshake_duration_seconds', [0.5, 0.95], ['result']),
       unit: 's',
     },
     {
