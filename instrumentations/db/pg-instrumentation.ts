@@ -26,12 +26,11 @@
  * No span is ever made active, and no password is ever read: only `database`, `host`, `port`.
  */
 import { SpanKind, context, type Context } from '@opentelemetry/api';
-import { InstrumentationBase, InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile } from '@opentelemetry/instrumentation';
-import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
-import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile } from '@opentelemetry/instrumentation';
+import { savePrototype } from '../shared/prototype-patch.js';
 import { reportOnce } from '../../src/diag.js';
-import { VERSION } from '../../src/version.js';
-import { DbRecorder, type DbTarget, type QueryInfo } from './recorder.js';
+import { DbInstrumentationBase } from './db-instrumentation.js';
+import type { DbTarget, QueryInfo } from './recorder.js';
 import { kHealthProbe, markPooled, trackHandle, untrackHandle } from './health.js';
 import type { DbInstrumentationConfig } from './types.js';
 
@@ -64,7 +63,6 @@ interface Pending {
   done: boolean;
 }
 
-
 const MAX_NAMES = 256;
 
 function str(v: unknown): string | undefined {
@@ -96,28 +94,13 @@ function poolTargetParts(options: Record<string, unknown> | undefined): [string 
   return [database, host, port];
 }
 
-export class PgInstrumentation extends InstrumentationBase<DbInstrumentationConfig> {
-  // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
-  declare private m: CardlinkInstruments | undefined;
-  private rec: DbRecorder | undefined;
+export class PgInstrumentation extends DbInstrumentationBase {
   private readonly clients = new WeakMap<object, ClientState>();
   private readonly pools = new WeakSet<object>();
-  private readonly patched: PatchRecord[] = [];
 
   constructor(config: DbInstrumentationConfig = {}) {
-    // Never enabled from the base constructor: the fields above would not exist yet.
-    super('cardlink-otel/pg', VERSION, { ...config, enabled: false });
-    this.rec = new DbRecorder('postgresql', {
-      tracer: () => this.tracer,
-      instruments: () => this.instruments(),
-      config: () => this._config,
-    });
+    super('pg', 'postgresql', config);
     if (config.enabled === true) this.enable();
-  }
-
-  override setConfig(config: DbInstrumentationConfig = {}): void {
-    super.setConfig(config);
-    this.rec?.configure();
   }
 
   protected override init(): InstrumentationNodeModuleDefinition[] {
@@ -157,23 +140,6 @@ export class PgInstrumentation extends InstrumentationBase<DbInstrumentationConf
     ];
   }
 
-  protected override _updateMetricInstruments(): void {
-    this.m = getInstruments();
-  }
-
-  override disable(): void {
-    super.disable();
-    for (const p of this.patched.slice()) this.restore(p);
-  }
-
-  private instruments(): CardlinkInstruments {
-    return (this.m ??= getInstruments());
-  }
-
-  private recorder(): DbRecorder {
-    return this.rec as DbRecorder;
-  }
-
   // --- patching ---------------------------------------------------------------------------------
 
   private static clientProto(exports: unknown): Record<PropertyKey, unknown> | undefined {
@@ -191,7 +157,7 @@ export class PgInstrumentation extends InstrumentationBase<DbInstrumentationConf
   private patchPg(exports: unknown): void {
     try {
       const proto = PgInstrumentation.clientProto(exports);
-      if (proto === undefined || this.patched.some((p) => p.proto === proto)) return;
+      if (proto === undefined || this.isPatched(proto)) return;
       const query = proto['query'] as Fn;
       const emit = proto['emit'] as Fn;
       const connect = proto['_connect'] as Fn | undefined;
@@ -253,15 +219,13 @@ export class PgInstrumentation extends InstrumentationBase<DbInstrumentationConf
   }
 
   private unpatchPg(exports: unknown): void {
-    const proto = PgInstrumentation.clientProto(exports);
-    const p = this.patched.find((x) => x.proto === proto);
-    if (p !== undefined) this.restore(p);
+    this.unpatchProto(PgInstrumentation.clientProto(exports));
   }
 
   private patchPool(exports: unknown): void {
     try {
       const proto = PgInstrumentation.poolProto(exports);
-      if (proto === undefined || this.patched.some((p) => p.proto === proto)) return;
+      if (proto === undefined || this.isPatched(proto)) return;
       const connect = proto['connect'] as Fn;
       if (typeof connect !== 'function') return;
       const record = savePrototype(proto, ['connect']);
@@ -307,19 +271,7 @@ export class PgInstrumentation extends InstrumentationBase<DbInstrumentationConf
   }
 
   private unpatchPool(exports: unknown): void {
-    const proto = PgInstrumentation.poolProto(exports);
-    const p = this.patched.find((x) => x.proto === proto);
-    if (p !== undefined) this.restore(p);
-  }
-
-  private restore(p: PatchRecord): void {
-    try {
-      restorePrototype(p);
-    } catch (err) {
-      reportOnce('pg unpatch', err);
-    }
-    const i = this.patched.indexOf(p);
-    if (i >= 0) this.patched.splice(i, 1);
+    this.unpatchProto(PgInstrumentation.poolProto(exports));
   }
 
   // --- queries ------------------------------------------------------------------------------------

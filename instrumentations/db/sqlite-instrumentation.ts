@@ -23,12 +23,11 @@
  * the only difference is our frames in their stacks.
  */
 import { context } from '@opentelemetry/api';
-import { InstrumentationBase, InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile } from '@opentelemetry/instrumentation';
-import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
-import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile } from '@opentelemetry/instrumentation';
+import { savePrototype } from '../shared/prototype-patch.js';
 import { reportOnce } from '../../src/diag.js';
-import { VERSION } from '../../src/version.js';
-import { DbRecorder, sqliteNamespace, type DbTarget, type QueryInfo } from './recorder.js';
+import { DbInstrumentationBase } from './db-instrumentation.js';
+import { sqliteNamespace, type DbTarget, type QueryInfo } from './recorder.js';
 import { forgetTracked, probeState, trackHandle, untrackHandle, type TrackedToken } from './health.js';
 import type { DbInstrumentationConfig } from './types.js';
 
@@ -68,35 +67,17 @@ interface IterState {
   readonly parent: ReturnType<typeof context.active>;
 }
 
-/** One prototype we patched: the methods it had before (own descriptors) and where. */
-
-export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentationConfig> {
-  // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
-  declare private m: CardlinkInstruments | undefined;
-  private rec: DbRecorder | undefined;
+export class SqliteInstrumentation extends DbInstrumentationBase {
   private readonly stmts = new WeakMap<object, QueryInfo>();
   private readonly dbs = new WeakMap<object, DbState>();
   private readonly iters = new WeakMap<object, IterState>();
   private readonly proxies = new WeakMap<Ctor, Ctor>();
   private readonly proxySet = new WeakSet<object>();
-  private readonly patched: PatchRecord[] = [];
-  private readonly stmtProtos = new WeakSet<object>();
   private readonly finalizer = new FinalizationRegistry<Finalizable>((held) => this.onCollected(held));
 
   constructor(config: DbInstrumentationConfig = {}) {
-    // Never enabled from the base constructor: the fields above would not exist yet.
-    super('cardlink-otel/sqlite', VERSION, { ...config, enabled: false });
-    this.rec = new DbRecorder('sqlite', {
-      tracer: () => this.tracer,
-      instruments: () => this.instruments(),
-      config: () => this._config,
-    });
+    super('sqlite', 'sqlite', config);
     if (config.enabled === true) this.enable();
-  }
-
-  override setConfig(config: DbInstrumentationConfig = {}): void {
-    super.setConfig(config);
-    this.rec?.configure();
   }
 
   protected override init(): InstrumentationNodeModuleDefinition[] {
@@ -132,24 +113,6 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
     ];
   }
 
-  protected override _updateMetricInstruments(): void {
-    this.m = getInstruments();
-  }
-
-  override disable(): void {
-    super.disable();
-    // Every prototype we patched (the base class only remembers the last module copy it saw).
-    for (const p of this.patched.slice()) this.restore(p);
-  }
-
-  private instruments(): CardlinkInstruments {
-    return (this.m ??= getInstruments());
-  }
-
-  private recorder(): DbRecorder {
-    return this.rec as DbRecorder;
-  }
-
   // --- patching ---------------------------------------------------------------------------------
 
   /** better-sqlite3's main export (CommonJS: the constructor; ESM: a namespace whose default it is). */
@@ -178,9 +141,7 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
     const esm = typeof exports !== 'function';
     let Database = (esm ? (exports as { default?: unknown } | null)?.default : exports) as Ctor | undefined;
     if (Database !== undefined && this.proxySet.has(Database)) Database = (Database as unknown as { [kOriginal]: Ctor })[kOriginal];
-    const proto = Database?.prototype;
-    const p = this.patched.find((x) => x.proto === proto);
-    if (p !== undefined) this.restore(p);
+    this.unpatchProto(Database?.prototype);
   }
 
   private makeProxy(Database: Ctor): Ctor {
@@ -205,7 +166,7 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
   }
 
   private patchDatabasePrototype(proto: Record<PropertyKey, unknown>, proxy: Ctor): void {
-    if (this.patched.some((p) => p.proto === proto)) return;
+    if (this.isPatched(proto)) return;
     const prepare = proto['prepare'] as Fn;
     const exec = proto['exec'] as Fn;
     const close = proto['close'] as Fn;
@@ -265,14 +226,12 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
 
   private unpatchAddon(addon: unknown): void {
     const a = addon as { Statement?: { prototype?: unknown }; StatementIterator?: { prototype?: unknown } } | null;
-    for (const proto of [a?.Statement?.prototype, a?.StatementIterator?.prototype]) {
-      const p = this.patched.find((x) => x.proto === proto);
-      if (p !== undefined) this.restore(p);
-    }
+    this.unpatchProto(a?.Statement?.prototype);
+    this.unpatchProto(a?.StatementIterator?.prototype);
   }
 
   private patchStatementPrototype(proto: Record<PropertyKey, unknown>): void {
-    if (this.stmtProtos.has(proto)) return;
+    if (this.isPatched(proto)) return;
     const names = ['run', 'get', 'all'] as const;
     const originals = names.map((n) => proto[n]);
     const iterate = proto['iterate'];
@@ -282,12 +241,11 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
       proto[name] = this.wrapExecution(originals[i] as Fn, name);
     });
     proto['iterate'] = this.wrapIterate(iterate as Fn);
-    this.stmtProtos.add(proto);
     this.patched.push(record);
   }
 
   private patchIteratorPrototype(proto: Record<PropertyKey, unknown>): void {
-    if (this.patched.some((p) => p.proto === proto)) return;
+    if (this.isPatched(proto)) return;
     const next = proto['next'] as Fn;
     const ret = proto['return'] as Fn;
     if (typeof next !== 'function' || typeof ret !== 'function') return;
@@ -372,17 +330,6 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
     };
   }
 
-  private restore(p: PatchRecord): void {
-    try {
-      restorePrototype(p);
-      this.stmtProtos.delete(p.proto);
-    } catch (err) {
-      reportOnce('sqlite unpatch', err);
-    }
-    const i = this.patched.indexOf(p);
-    if (i >= 0) this.patched.splice(i, 1);
-  }
-
   // --- observation --------------------------------------------------------------------------------
 
   private stateOf(db: object): DbState {
@@ -438,7 +385,7 @@ export class SqliteInstrumentation extends InstrumentationBase<DbInstrumentation
     try {
       if (stmt === null || typeof stmt !== 'object' || typeof source !== 'string') return;
       const proto = Object.getPrototypeOf(stmt) as Record<PropertyKey, unknown> | null;
-      if (proto !== null && !this.stmtProtos.has(proto)) this.patchStatementPrototype(proto); // custom nativeBinding
+      if (proto !== null && !this.isPatched(proto)) this.patchStatementPrototype(proto); // custom nativeBinding
       this.stmts.set(stmt, this.recorder().info(this.stateOf(db).target, source));
     } catch (err) {
       reportOnce('sqlite prepare', err);
