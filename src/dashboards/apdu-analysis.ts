@@ -1,16 +1,15 @@
 /** APDU Analysis: what the admin server asks the cards, what they answer, how fast. */
-import { percentiles, type DashboardSpec } from './grafana.js';
+import { dashboard, percentiles } from './grafana.js';
 import { increaseOverRange, quantile, rate, sumBy } from './promql.js';
 
 const errorRate = (by: string[] = []): string =>
   `${sumBy(by, rate('cardlink_apdu_responses_total', 'status_category="error"'))} / ${sumBy(by, rate('cardlink_apdu_responses_total'))}`;
 
-export const apduAnalysis: DashboardSpec = {
-  uid: 'cardlink-apdu-analysis',
+export const apduAnalysis = dashboard({
+  slug: 'apdu-analysis',
   title: 'CardLink / APDU Analysis',
   description: 'C-APDUs by command type, R-APDUs by status word and category, APDU latency and error rate.',
-  tags: ['cardlink', 'apdu'],
-  file: 'apdu-analysis.json',
+  tags: ['apdu'],
   items: [
     {
       kind: 'stat',
@@ -132,4 +131,4 @@ export const apduAnalysis: DashboardSpec = {
       width: 24,
     },
   ],
-};
+});

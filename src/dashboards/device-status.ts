@@ -1,13 +1,12 @@
 /** Device Status: the phones (adb) and modems (AT) that carry the cards under test. */
-import type { DashboardSpec } from './grafana.js';
+import { dashboard } from './grafana.js';
 import { increaseOverRange, quantile, rate, sel, sumBy } from './promql.js';
 
-export const deviceStatus: DashboardSpec = {
-  uid: 'cardlink-device-status',
+export const deviceStatus = dashboard({
+  slug: 'device-status',
   title: 'CardLink / Device Status',
   description: 'Phones and modems connected, device errors, AT command and adb operation latency.',
-  tags: ['cardlink', 'devices'],
-  file: 'device-status.json',
+  tags: ['devices'],
   items: [
     {
       kind: 'stat',
@@ -111,4 +110,4 @@ export const deviceStatus: DashboardSpec = {
       stacked: true,
     },
   ],
-};
+});

@@ -59,6 +59,29 @@ export interface DashboardSpec {
   items: Array<PanelSpec | RowSpec>;
 }
 
+/** A dashboard as written in this folder: the rest of its `DashboardSpec` follows from `slug`. */
+export interface DashboardDraft {
+  /** `ota-overview`: uid `cardlink-ota-overview`, file `ota-overview.json`. */
+  slug: string;
+  title: string;
+  description: string;
+  /** Besides `DASHBOARD_TAG`, which every dashboard carries (the dashboards link menu lists that tag). */
+  tags: string[];
+  items: Array<PanelSpec | RowSpec>;
+}
+
+/** The spec of a draft: uid and file from its slug, `DASHBOARD_TAG` first among its tags. */
+export function dashboard(d: DashboardDraft): DashboardSpec {
+  return {
+    uid: `cardlink-${d.slug}`,
+    title: d.title,
+    description: d.description,
+    tags: [DASHBOARD_TAG, ...d.tags],
+    file: `${d.slug}.json`,
+    items: d.items,
+  };
+}
+
 /**
  * One query per quantile of a histogram (by `by`, from its buckets), each legend the quantile as a
  * percentile followed by the `by` labels: `p50`, `p95 {{result}}`.

@@ -1,15 +1,14 @@
 /** OTA Overview: are cards getting through their OTA sessions, how long do they take, what starts them. */
-import { percentiles, shareFields, type DashboardSpec } from './grafana.js';
+import { dashboard, percentiles, shareFields } from './grafana.js';
 import { increaseOverRange, rate, sel, sumBy } from './promql.js';
 
 const sessionsOverRange = (extra = ''): string => sumBy([], increaseOverRange('cardlink_sessions_total', extra));
 
-export const otaOverview: DashboardSpec = {
-  uid: 'cardlink-ota-overview',
+export const otaOverview = dashboard({
+  slug: 'ota-overview',
   title: 'CardLink / OTA Overview',
   description: 'SCP81 OTA sessions: activity, outcome, duration and triggers.',
-  tags: ['cardlink', 'ota'],
-  file: 'ota-overview.json',
+  tags: ['ota'],
   items: [
     {
       kind: 'stat',
@@ -93,4 +92,4 @@ export const otaOverview: DashboardSpec = {
       decimals: 0,
     },
   ],
-};
+});

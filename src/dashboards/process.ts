@@ -1,13 +1,12 @@
 /** Process: the CardLink process itself, its database and the operations timed in code. */
-import type { DashboardSpec } from './grafana.js';
+import { dashboard } from './grafana.js';
 import { quantile, rate, sel, sumBy } from './promql.js';
 
-export const processDashboard: DashboardSpec = {
-  uid: 'cardlink-process',
+export const processDashboard = dashboard({
+  slug: 'process',
   title: 'CardLink / Process',
   description: 'CPU, memory, file descriptors, uptime and build of the CardLink process; database and timed operations.',
-  tags: ['cardlink', 'process'],
-  file: 'process.json',
+  tags: ['process'],
   items: [
     {
       kind: 'stat',
@@ -121,4 +120,4 @@ export const processDashboard: DashboardSpec = {
       unit: 'ops',
     },
   ],
-};
+});

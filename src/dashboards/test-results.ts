@@ -1,5 +1,5 @@
 /** Test Results: what the CardLink test runner reports, by suite. */
-import { shareFields, type DashboardSpec } from './grafana.js';
+import { dashboard, shareFields } from './grafana.js';
 import { increaseOverRange, quantile, rate, sumBy } from './promql.js';
 
 const testsOverRange = (by: string[], extra = ''): string => sumBy(by, increaseOverRange('cardlink_tests_total', extra));
@@ -8,12 +8,11 @@ const passRate = (by: string[]): string => `${testsOverRange(by, 'status="passed
 /** Overall and per suite alike: red under 90 %, green from 99 %. */
 const passRateFields = shareFields(0.9, 0.99);
 
-export const testResults: DashboardSpec = {
-  uid: 'cardlink-test-results',
+export const testResults = dashboard({
+  slug: 'test-results',
   title: 'CardLink / Test Results',
   description: 'Test runner results: pass rate, outcomes, durations, most-failing suites.',
-  tags: ['cardlink', 'tests'],
-  file: 'test-results.json',
+  tags: ['tests'],
   items: [
     {
       kind: 'stat',
@@ -92,4 +91,4 @@ export const testResults: DashboardSpec = {
       unit: 's',
     },
   ],
-};
+});

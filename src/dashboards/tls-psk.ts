@@ -1,15 +1,14 @@
 /** TLS & PSK: can cards establish their PSK-TLS sessions, and why not. */
-import { percentiles, type DashboardSpec } from './grafana.js';
+import { dashboard, percentiles } from './grafana.js';
 import { increaseOverRange, rate, sel, sumBy } from './promql.js';
 
 const handshakesOverRange = (extra = ''): string => sumBy([], increaseOverRange('cardlink_tls_handshakes_total', extra));
 
-export const tlsPsk: DashboardSpec = {
-  uid: 'cardlink-tls-psk',
+export const tlsPsk = dashboard({
+  slug: 'tls-psk',
   title: 'CardLink / TLS & PSK',
   description: 'PSK-TLS handshakes on the admin server: results, failure reasons, latency, cipher suites, connections.',
-  tags: ['cardlink', 'tls'],
-  file: 'tls-psk.json',
+  tags: ['tls'],
   items: [
     {
       kind: 'stat',
@@ -107,4 +106,4 @@ export const tlsPsk: DashboardSpec = {
       decimals: 0,
     },
   ],
-};
+});
