@@ -4,7 +4,8 @@
 //   - throughput: CONCURRENCY cards at once for ROUND_MS against one server, then the other
 //     (alternating, rounds interleaved): sessions per second and server CPU per session under load;
 //     the overhead is the median of the per-round ratios (drift hits both alike);
-//   - one card at a time: server CPU time per session and the session latency seen by the card.
+//   - one card at a time: server CPU time per session and the session latency seen by the card;
+//   - a third server with the same instrumentation recording inline instead of in batches.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -14,11 +15,11 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { runCard } = await import(`${ROOT}dist/test/fixtures/card-simulator.js`);
 const KEY = Buffer.from('0102030405060708090A0B0C0D0E0F10', 'hex');
 
-function startServer(instrumented) {
+function startServer(instrumented, env = {}) {
   const args = [...(instrumented ? ['--import', './register.js'] : []), 'dist/test/fixtures/apps/admin-app.js'];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, ADMIN_APDUS: '20', OTEL_EXPORTER_PROMETHEUS_PORT: '0', CARDLINK_HEALTH_ENABLED: 'false' },
+    env: { ...process.env, ADMIN_APDUS: '20', OTEL_EXPORTER_PROMETHEUS_PORT: '0', CARDLINK_HEALTH_ENABLED: 'false', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout });
@@ -65,17 +66,20 @@ async function sessions(port, n) {
 }
 
 export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 10), perRound = 20 } = {}) {
-  const servers = { plain: startServer(false), instrumented: startServer(true) };
-  const ports = { plain: await servers.plain.port, instrumented: await servers.instrumented.port };
-  const cpu = { plain: [], instrumented: [] };
-  const wall = { plain: [], instrumented: [] };
-  const tput = { plain: [], instrumented: [] };
-  const loadCpu = { plain: [], instrumented: [] };
+  // `inline`: the same instrumentation recording each event as it happens instead of in batches.
+  const servers = { plain: startServer(false), instrumented: startServer(true), inline: startServer(true, { CARDLINK_TLS_RECORDING_DELAY_MS: '0' }) };
+  const ports = {};
+  for (const k of Object.keys(servers)) ports[k] = await servers[k].port;
+  const cpu = { plain: [], instrumented: [], inline: [] };
+  const wall = { plain: [], instrumented: [], inline: [] };
+  const tput = { plain: [], instrumented: [], inline: [] };
+  const loadCpu = { plain: [], instrumented: [], inline: [] };
   const ratios = [];
   try {
     for (const k of Object.keys(ports)) await sessions(ports[k], 5); // warm-up
     for (let r = 0; r < rounds; r++) {
-      const order = r % 2 ? ['instrumented', 'plain'] : ['plain', 'instrumented'];
+      const names = ['plain', 'instrumented', 'inline'];
+      const order = names.map((_, i) => names[(i + r) % names.length]);
       for (const k of order) {
         const c0 = await servers[k].cpuUs();
         const { perSecond, sessions: n } = await load(ports[k]);
@@ -108,6 +112,13 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 10), per
       row: 'PSK-TLS handshake + 20-APDU SCP81 session, one card at a time',
       compared: 'uninstrumented server, same run',
       measured: `server CPU/session ${fmt(median(cpu.plain) / 1000, 2)} -> ${fmt(median(cpu.instrumented) / 1000, 2)} ms (${fmt(cpuOver)}%); card-side latency ${fmt(median(wall.plain), 2)} -> ${fmt(median(wall.instrumented), 2)} ms (${fmt(wallOver)}%)`,
+      goal: 'informational',
+      met: true,
+    },
+    {
+      row: 'the same, recording inline (`CARDLINK_TLS_RECORDING_DELAY_MS=0`) instead of in batches',
+      compared: 'uninstrumented and batched servers, same run',
+      measured: `server CPU/session under load ${fmt(median(loadCpu.plain) / 1000, 2)} ms plain, ${fmt(median(loadCpu.instrumented) / 1000, 2)} batched, ${fmt(median(loadCpu.inline) / 1000, 2)} inline; one card at a time ${fmt(median(cpu.plain) / 1000, 2)} / ${fmt(median(cpu.instrumented) / 1000, 2)} / ${fmt(median(cpu.inline) / 1000, 2)} ms`,
       goal: 'informational',
       met: true,
     },

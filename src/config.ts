@@ -65,6 +65,11 @@ export interface CardlinkConfig {
    * marked on its span (CARDLINK_DB_SLOW_QUERY_MS; 0 marks every query).
    */
   dbSlowQueryMs: number;
+  /**
+   * Without a trace exporter the tls instrumentation records SCP81 traffic in batches at most this
+   * many ms late (CARDLINK_TLS_RECORDING_DELAY_MS; 0 records inline).
+   */
+  tlsRecordingDelayMs: number;
   shutdownTimeoutMs: number;
 }
 
@@ -357,6 +362,8 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     captureApduData: r.bool('CARDLINK_CAPTURE_APDU_DATA', false),
     // 250 is DEFAULT_SLOW_QUERY_MS of instrumentations/db/types.ts (not imported: config stays dependency-free).
     dbSlowQueryMs: r.int('CARDLINK_DB_SLOW_QUERY_MS', 250, 0, 3_600_000),
+    // 100 is DEFAULT_DELAY_MS of instrumentations/tls/ota-connection.ts.
+    tlsRecordingDelayMs: r.int('CARDLINK_TLS_RECORDING_DELAY_MS', 100, 0, 60_000),
     shutdownTimeoutMs: r.int('CARDLINK_SHUTDOWN_TIMEOUT_MS', 5_000, 0, 60_000),
   };
   if (config.serviceName === '') config.serviceName = config.resourceAttributes['service.name'] ?? 'cardlink';

@@ -14,7 +14,7 @@ export type InstrumentationFactory = (config: CardlinkConfig) => Promise<Instrum
 export const INSTRUMENTATION_FACTORIES: Partial<Record<InstrumentationName, InstrumentationFactory>> = {
   tls: async (c) => {
     const { TlsInstrumentation } = await import('../instrumentations/tls/index.js');
-    return [new TlsInstrumentation({ captureApduData: c.captureApduData })];
+    return [new TlsInstrumentation({ captureApduData: c.captureApduData, recordingDelayMs: c.tlsRecordingDelayMs })];
   },
   adb: async (c) => (await import('../instrumentations/adb/index.js')).createInstrumentations(c),
   serialport: async (c) => (await import('../instrumentations/serialport/index.js')).createInstrumentations(c),

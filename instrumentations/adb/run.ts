@@ -43,6 +43,7 @@ import {
 import type { AdbCall } from './call-args.js';
 import { OutputCapture } from './output-capture.js';
 import { ADB_ATTR } from './types.js';
+import { nowMs } from '../../src/clock.js';
 
 /** What a run needs from its instrumentation. */
 export interface AdbRunHost {
@@ -67,7 +68,6 @@ interface Tap {
 
 type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
 
-const nowMs = (): number => performance.timeOrigin + performance.now();
 const log = createLogger('adb');
 
 const SPAN_NAMES = new Map<AdbOperation, string>();

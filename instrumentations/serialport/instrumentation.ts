@@ -31,14 +31,13 @@ import type { SerialportInstrumentationConfig } from './types.js';
 import { existsSync } from 'node:fs';
 import { registerResourceCheck } from '../../src/health/resource-checks.js';
 import { createLogger } from '../../src/logging/logger.js';
+import { nowMs } from '../../src/clock.js';
 
 const kPatched = Symbol.for('cardlink-otel.serialport.patched');
 const MODEM: Attributes = { device_type: 'modem' };
 const log = createLogger('modem');
 
 /** Read once: the `timeOrigin` getter calls into C++ every time, twice per command otherwise. */
-const TIME_ORIGIN = performance.timeOrigin;
-const nowMs = (): number => TIME_ORIGIN + performance.now();
 
 type WriteFn = (this: PortLike, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
 type PushFn = (this: PortLike, chunk: unknown, encoding?: BufferEncoding) => boolean;

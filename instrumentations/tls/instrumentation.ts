@@ -26,6 +26,7 @@ import { classifyHandshakeError, tlsProtocolVersion, type HandshakeFailureReason
 import type { TlsInstrumentationConfig } from './types.js';
 import { OtaConnection, type OtaContext } from './ota-connection.js';
 import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
+import { nowMs } from '../../src/clock.js';
 
 const kAcceptMs = Symbol('cardlink.tls.acceptMs');
 const kState = Symbol('cardlink.tls.state');
@@ -46,7 +47,6 @@ type Push = (this: unknown, chunk: unknown, encoding?: BufferEncoding) => boolea
 type WithState = { [kState]?: ConnState };
 type PskCallback = (this: unknown, socket: tls.TLSSocket, identity: string) => unknown;
 
-const nowMs = (): number => performance.timeOrigin + performance.now();
 const log = createLogger('tls');
 
 function stateOf(socket: tls.TLSSocket): ConnState {

@@ -36,10 +36,10 @@ import {
   J_WRITE,
   type OtaContext,
 } from './ota-recorder.js';
+import { nowMs } from '../../src/clock.js';
 
 export type { OtaContext } from './ota-recorder.js';
 
-const nowMs = (): number => performance.timeOrigin + performance.now();
 const HttpsServer = https.Server;
 
 const DEFAULT_DELAY_MS = 100;

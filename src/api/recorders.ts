@@ -13,9 +13,9 @@ import { CardlinkInputError } from './errors.js';
 import { deviceType as checkDeviceType, duration, labelName, oneOf, toBytes, type DeviceType, type SessionStatus, type SessionType } from './validate.js';
 import { SESSION_STATUSES, SESSION_TYPES } from '../metrics/catalogue.js';
 import { getSdk } from '../sdk.js';
+import { nowMs } from '../clock.js';
 
 const TRACER = 'cardlink-otel/api';
-const nowMs = (): number => performance.timeOrigin + performance.now();
 const tracer = () => trace.getTracer(TRACER, VERSION);
 const capture = (): boolean => getSdk()?.config.captureApduData === true;
 

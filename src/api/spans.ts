@@ -16,10 +16,10 @@ import { VERSION } from '../version.js';
 import { recordApdu, type ApduResult } from './recorders.js';
 import { deviceType as checkDeviceType, oneOf, toBytes, type DeviceType, type SessionType } from './validate.js';
 import { SESSION_TYPES } from '../metrics/catalogue.js';
+import { nowMs } from '../clock.js';
 
 const tracer = () => trace.getTracer('cardlink-otel/api', VERSION);
 const propagator = new W3CTraceContextPropagator();
-const nowMs = (): number => performance.timeOrigin + performance.now();
 
 function isPromise(v: unknown): v is PromiseLike<unknown> {
   return typeof v === 'object' && v !== null && typeof (v as PromiseLike<unknown>).then === 'function';

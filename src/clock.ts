@@ -1,0 +1,9 @@
+/**
+ * Wall-clock milliseconds with sub-millisecond resolution, for span times and durations recorded
+ * from hooks: the time origin is read once (its getter is not free), then only `performance.now()`.
+ */
+const TIME_ORIGIN = performance.timeOrigin;
+
+export function nowMs(): number {
+  return TIME_ORIGIN + performance.now();
+}
