@@ -14,6 +14,7 @@ import { PgInstrumentation, SqliteInstrumentation } from '../instrumentations/db
 import { openDatabases, pingDatabases, pingHandle } from '../instrumentations/db/health.js';
 import { describeDbError } from '../instrumentations/db/db-errors.js';
 import { setupHarness, eventually } from './helpers/otel-harness.js';
+import { deltaFor } from './helpers/db-delta.js';
 import { CardlinkStore, pgRunner, runWorkload, sqliteRunner, WORKLOAD, WORKLOAD_QUERY_COUNTS, type PgClientLike } from './fixtures/data-layer.js';
 import { findPostgres, startPostgres } from './fixtures/postgres.js';
 
@@ -36,30 +37,9 @@ const require = createRequire(import.meta.url);
 const pg = require('pg') as typeof PgModule;
 const Database = require('better-sqlite3') as typeof BetterSqlite3;
 
-const QUERY_TYPES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'BEGIN', 'COMMIT', 'ROLLBACK', 'CREATE', 'ALTER', 'DROP', 'PRAGMA', 'OTHER'];
-
-async function counts(): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const q of QUERY_TYPES) {
-    const c = (await h.histogram('cardlink_db_query_duration_seconds', { query_type: q })).count;
-    if (c > 0) out[q] = c;
-  }
-  return out;
-}
-
 /** Every span of this file, also those reset between deltas (for the no-password check). */
 const allSpans: ReadableSpan[] = [];
-
-async function delta<T>(fn: () => T | Promise<T>): Promise<{ result: T; counts: Record<string, number>; spans: ReadableSpan[] }> {
-  const before = await counts();
-  allSpans.push(...h.finished());
-  h.spans.reset();
-  const result = await fn();
-  const after = await counts();
-  const d: Record<string, number> = {};
-  for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) d[k] = v - (before[k] ?? 0);
-  return { result, counts: d, spans: h.finished() };
-}
+const delta = deltaFor(h, allSpans);
 
 const gauge = (): Promise<number> => h.value('cardlink_db_connections_active');
 const queries = (spans: ReadableSpan[]): ReadableSpan[] => spans.filter((s) => !s.name.startsWith('pg.') && !s.name.startsWith('pg-pool.'));

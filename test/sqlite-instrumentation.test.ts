@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type BetterSqlite3 from 'better-sqlite3';
 import { SqliteInstrumentation } from '../instrumentations/db/index.js';
 import { openDatabases, pingDatabases, pingHandle, trackedCount } from '../instrumentations/db/health.js';
 import { setupHarness, eventually } from './helpers/otel-harness.js';
+import { deltaFor } from './helpers/db-delta.js';
 import { CardlinkStore, runWorkload, sqliteRunner, WORKLOAD, WORKLOAD_QUERY_COUNTS } from './fixtures/data-layer.js';
 import type { SlowQueryInfo } from '../instrumentations/db/types.js';
 import { describeDbError } from '../instrumentations/db/db-errors.js';
@@ -36,26 +36,7 @@ type Db = BetterSqlite3.Database;
 const dir = mkdtempSync(join(tmpdir(), 'cardlink-sqlite-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-const QUERY_TYPES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'BEGIN', 'COMMIT', 'ROLLBACK', 'CREATE', 'ALTER', 'DROP', 'PRAGMA', 'OTHER'];
-
-async function counts(): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  for (const q of QUERY_TYPES) {
-    const c = (await h.histogram('cardlink_db_query_duration_seconds', { query_type: q })).count;
-    if (c > 0) out[q] = c;
-  }
-  return out;
-}
-
-async function delta<T>(fn: () => T | Promise<T>): Promise<{ result: T; counts: Record<string, number>; spans: ReadableSpan[] }> {
-  const before = await counts();
-  h.spans.reset();
-  const result = await fn();
-  const after = await counts();
-  const d: Record<string, number> = {};
-  for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) d[k] = v - (before[k] ?? 0);
-  return { result, counts: d, spans: h.finished() };
-}
+const delta = deltaFor(h);
 
 const gauge = (): Promise<number> => h.value('cardlink_db_connections_active');
 
