@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { TlsInstrumentation } from '../instrumentations/tls/index.js';
-import { pendingOtaJournals } from '../instrumentations/tls/ota-connection.js';
+import { pendingOtaBytes, pendingOtaJournals } from '../instrumentations/tls/ota-connection.js';
 import { startAdminServer, GP_SESSION } from './fixtures/admin-server.js';
 import { runCard } from './fixtures/card-simulator.js';
 import { setupHarness, eventually, type Harness } from './helpers/otel-harness.js';
@@ -99,10 +99,7 @@ t.test('a trigger sent after a batched session started does not make it triggere
   clearTriggers();
 });
 
-t.test('journals empty by themselves, and big chunks are recorded in place (bounded memory)', async (t) => {
-  const before = tls.getConfig();
-  tls.setConfig({ ...before, recordingDelayMs: 50 });
-  t.teardown(() => tls.setConfig(before));
+t.test('big chunks are recorded in place, not copied (bounded memory)', async (t) => {
   setTracingEnabled(false);
   const big = Buffer.alloc(200 * 1024, 0x42);
   const server = await startAdminServer({
@@ -114,7 +111,22 @@ t.test('journals empty by themselves, and big chunks are recorded in place (boun
   t.teardown(() => server.close());
   const run = await runCard({ port: server.port, identity: 'card-001', key: KEY });
   t.ok(run.exchanges.length >= 1, 'the application worked as usual');
-  await eventually(() => pendingOtaJournals() === 0, 5000, 'journal flushed by its timer, with no collection');
+  // The delay is 60 s here: nothing has been flushed by a timer, and nothing was collected.
+  t.ok(pendingOtaJournals() > 0, 'the small events are journaled');
+  t.ok(pendingOtaBytes() < 16 * 1024, `the 200 KiB script is not in a journal (${pendingOtaBytes()} bytes are)`);
+  await h.collect();
+  t.equal(pendingOtaBytes(), 0);
+});
+
+t.test('journals empty by themselves, with no collection', async (t) => {
+  const before = tls.getConfig();
+  tls.setConfig({ ...before, recordingDelayMs: 50 });
+  t.teardown(() => tls.setConfig(before));
+  setTracingEnabled(false);
+  const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION });
+  t.teardown(() => server.close());
+  await runCard({ port: server.port, identity: 'card-001', key: KEY });
+  await eventually(() => pendingOtaJournals() === 0, 5000, 'journal flushed by its timer');
 });
 
 t.test('an instance enabled by hand (no registerInstrumentations) records: its instruments are not reset', async (t) => {

@@ -68,6 +68,13 @@ export function pendingOtaJournals(): number {
   return dirty.length;
 }
 
+/** Bytes held in journals not yet recorded (for tests and diagnostics). */
+export function pendingOtaBytes(): number {
+  let n = 0;
+  for (const c of new Set(dirty)) n += c.journaledBytes;
+  return n;
+}
+
 function markDirty(c: OtaConnection, delayMs: number, now: number): void {
   dirty.push(c);
   if (dirty.length >= MAX_DIRTY) flushOtaJournals();
@@ -195,6 +202,10 @@ export class OtaConnection {
     }
     if (j.length === 0) markDirty(this, this.delayMs, t);
     j.push(kind, a, b, t);
+  }
+
+  get journaledBytes(): number {
+    return this.journalBytes;
   }
 
   /** Record every journaled event, in order. */
