@@ -42,6 +42,7 @@ interface ConnState {
 }
 
 type Emit = (this: tls.Server, event: string | symbol, ...args: unknown[]) => boolean;
+type SocketEmit = (this: tls.TLSSocket, event: string | symbol, ...args: unknown[]) => boolean;
 type WriteGeneric = (this: tls.TLSSocket, writev: boolean, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
 type Push = (this: unknown, chunk: unknown, encoding?: BufferEncoding) => boolean;
 type WithState = { [kState]?: ConnState };
@@ -114,7 +115,7 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
 
   /** The plaintext of followed connections: see the file comment. */
   private patchDataPath(): void {
-    const socketProto = tls.TLSSocket.prototype as unknown as { _writeGeneric: WriteGeneric; push: Push; emit: Emit };
+    const socketProto = tls.TLSSocket.prototype as unknown as { _writeGeneric: WriteGeneric; push: Push; emit: SocketEmit };
     const messageProto = http.IncomingMessage.prototype as unknown as { push: Push };
     this.dataPatches = [
       savePrototype(socketProto as unknown as Record<PropertyKey, unknown>, ['_writeGeneric', 'push', 'emit']),
@@ -127,8 +128,7 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
     const self = this;
     if (typeof socketEmit === 'function') {
       // 'close' and 'timeout' of the sockets we follow, without a listener on the application's socket.
-      socketProto.emit = function (this: tls.Server, event: string | symbol): boolean {
-        // (`this` is a TLSSocket; typed as the shared Emit signature.)
+      socketProto.emit = function (this: tls.TLSSocket, event: string | symbol): boolean {
         if (event === 'close' || event === 'timeout') {
           const st = (this as unknown as WithState)[kState];
           if (st !== undefined) self.onSocketEvent(st, event);
