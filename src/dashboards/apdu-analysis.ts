@@ -1,5 +1,5 @@
 /** APDU Analysis: what the admin server asks the cards, what they answer, how fast. */
-import { dashboard, percentiles } from './grafana.js';
+import { dashboard, percentiles, seriesBy } from './grafana.js';
 import { increaseOverRange, quantile, rate, sumBy } from './promql.js';
 
 const errorRate = (by: string[] = []): string =>
@@ -54,7 +54,7 @@ export const apduAnalysis = dashboard({
       kind: 'timeseries',
       title: 'Commands by type',
       description: 'C-APDUs per second by command type (from CLA/INS/P1).',
-      queries: [{ expr: sumBy(['command_type'], rate('cardlink_apdu_commands_total')), legend: '{{command_type}}' }],
+      queries: [seriesBy(['command_type'], rate('cardlink_apdu_commands_total'))],
       unit: 'ops',
       stacked: true,
     },
@@ -62,7 +62,7 @@ export const apduAnalysis = dashboard({
       kind: 'timeseries',
       title: 'Commands by device type',
       description: 'C-APDUs per second by the device carrying them (admin server sessions, modem AT+CSIM, phones).',
-      queries: [{ expr: sumBy(['device_type'], rate('cardlink_apdu_commands_total')), legend: '{{device_type}}' }],
+      queries: [seriesBy(['device_type'], rate('cardlink_apdu_commands_total'))],
       unit: 'ops',
       stacked: true,
     },
@@ -71,7 +71,7 @@ export const apduAnalysis = dashboard({
       kind: 'timeseries',
       title: 'Responses by category',
       description: 'R-APDUs per second: success, warning (62xx/63xx), error.',
-      queries: [{ expr: sumBy(['status_category'], rate('cardlink_apdu_responses_total')), legend: '{{status_category}}' }],
+      queries: [seriesBy(['status_category'], rate('cardlink_apdu_responses_total'))],
       unit: 'ops',
       stacked: true,
     },
@@ -126,7 +126,7 @@ export const apduAnalysis = dashboard({
       kind: 'timeseries',
       title: 'APDU bytes',
       description: 'APDU bytes per second sent to cards and received from them.',
-      queries: [{ expr: sumBy(['direction'], rate('cardlink_apdu_bytes_total')), legend: '{{direction}}' }],
+      queries: [seriesBy(['direction'], rate('cardlink_apdu_bytes_total'))],
       unit: 'Bps',
       width: 24,
     },

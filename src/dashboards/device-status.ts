@@ -1,5 +1,5 @@
 /** Device Status: the phones (adb) and modems (AT) that carry the cards under test. */
-import { dashboard } from './grafana.js';
+import { dashboard, seriesBy } from './grafana.js';
 import { increaseOverRange, quantile, rate, sel, sumBy } from './promql.js';
 
 export const deviceStatus = dashboard({
@@ -51,16 +51,14 @@ export const deviceStatus = dashboard({
       kind: 'timeseries',
       title: 'Devices connected',
       description: 'Connected phones and modems over time: a drop is a disconnect.',
-      queries: [{ expr: sumBy(['device_type'], sel('cardlink_devices_connected')), legend: '{{device_type}}' }],
+      queries: [seriesBy(['device_type'], sel('cardlink_devices_connected'))],
       decimals: 0,
     },
     {
       kind: 'timeseries',
       title: 'Device errors',
       description: 'Device errors per second by device type and error type.',
-      queries: [
-        { expr: sumBy(['device_type', 'error_type'], rate('cardlink_device_errors_total')), legend: '{{device_type}} {{error_type}}' },
-      ],
+      queries: [seriesBy(['device_type', 'error_type'], rate('cardlink_device_errors_total'))],
       unit: 'ops',
       stacked: true,
     },
@@ -89,7 +87,7 @@ export const deviceStatus = dashboard({
       kind: 'timeseries',
       title: 'AT commands',
       description: 'AT commands answered per second, by command.',
-      queries: [{ expr: sumBy(['command'], rate('cardlink_at_command_duration_seconds_count')), legend: '{{command}}' }],
+      queries: [seriesBy(['command'], rate('cardlink_at_command_duration_seconds_count'))],
       unit: 'ops',
       stacked: true,
     },
@@ -105,7 +103,7 @@ export const deviceStatus = dashboard({
       kind: 'timeseries',
       title: 'adb operations',
       description: 'adb processes per second, by subcommand.',
-      queries: [{ expr: sumBy(['operation'], rate('cardlink_adb_operation_duration_seconds_count')), legend: '{{operation}}' }],
+      queries: [seriesBy(['operation'], rate('cardlink_adb_operation_duration_seconds_count'))],
       unit: 'ops',
       stacked: true,
     },

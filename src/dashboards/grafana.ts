@@ -7,7 +7,7 @@
  * OTLP->Prometheus path (Alloy, Collector) alike.
  */
 
-import { quantile, type HistogramName } from './promql.js';
+import { quantile, sumBy, type HistogramName } from './promql.js';
 
 export const GRAFANA_SCHEMA_VERSION = 39;
 export const DASHBOARD_TAG = 'cardlink';
@@ -82,15 +82,23 @@ export function dashboard(d: DashboardDraft): DashboardSpec {
   };
 }
 
+/** `{{device_type}} {{error_type}}`: the legend template naming the series of a `sum by (labels)`. */
+const labelsLegend = (labels: readonly string[]): string => labels.map((l) => `{{${l}}}`).join(' ');
+
+/** `sum by (labels) (inner)`, one series per label set, the legend naming them. */
+export function seriesBy(labels: readonly string[], inner: string): QuerySpec {
+  return { expr: sumBy(labels, inner), legend: labelsLegend(labels) };
+}
+
 /**
  * One query per quantile of a histogram (by `by`, from its buckets), each legend the quantile as a
  * percentile followed by the `by` labels: `p50`, `p95 {{result}}`.
  */
 export function percentiles(name: HistogramName, qs: readonly number[], by: readonly string[] = []): QuerySpec[] {
-  return qs.map((q) => ({
-    expr: quantile(q, name, by),
-    legend: [`p${Number((q * 100).toFixed(2))}`, ...by.map((l) => `{{${l}}}`)].join(' '),
-  }));
+  return qs.map((q) => {
+    const p = `p${Number((q * 100).toFixed(2))}`;
+    return { expr: quantile(q, name, by), legend: by.length === 0 ? p : `${p} ${labelsLegend(by)}` };
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 /** OTA Overview: are cards getting through their OTA sessions, how long do they take, what starts them. */
-import { dashboard, percentiles, shareFields } from './grafana.js';
+import { dashboard, percentiles, seriesBy, shareFields } from './grafana.js';
 import { increaseOverRange, rate, sel, sumBy } from './promql.js';
 
 const sessionsOverRange = (extra = ''): string => sumBy([], increaseOverRange('cardlink_sessions_total', extra));
@@ -43,7 +43,7 @@ export const otaOverview = dashboard({
       kind: 'timeseries',
       title: 'Sessions by status',
       description: 'Sessions ending per second: completed, failed (card hung up mid-script, HTTP error) or timeout.',
-      queries: [{ expr: sumBy(['status'], rate('cardlink_sessions_total')), legend: '{{status}}' }],
+      queries: [seriesBy(['status'], rate('cardlink_sessions_total'))],
       unit: 'ops',
       stacked: true,
     },
@@ -58,7 +58,7 @@ export const otaOverview = dashboard({
       kind: 'timeseries',
       title: 'Sessions by type',
       description: 'How sessions started: triggered (after an SMS-PP trigger), polled, resumed.',
-      queries: [{ expr: sumBy(['session_type'], rate('cardlink_sessions_total')), legend: '{{session_type}}' }],
+      queries: [seriesBy(['session_type'], rate('cardlink_sessions_total'))],
       unit: 'ops',
       stacked: true,
     },
@@ -66,7 +66,7 @@ export const otaOverview = dashboard({
       kind: 'timeseries',
       title: 'Active sessions by device type',
       description: 'Sessions in progress, by the kind of device holding the card.',
-      queries: [{ expr: sumBy(['device_type'], sel('cardlink_sessions_active')), legend: '{{device_type}}' }],
+      queries: [seriesBy(['device_type'], sel('cardlink_sessions_active'))],
       decimals: 0,
     },
     { row: 'Triggers' },
@@ -74,7 +74,7 @@ export const otaOverview = dashboard({
       kind: 'timeseries',
       title: 'Triggers sent',
       description: 'Session triggers sent to cards per second: SMS-PP pushes and polls.',
-      queries: [{ expr: sumBy(['trigger_type'], rate('cardlink_triggers_sent_total')), legend: '{{trigger_type}}' }],
+      queries: [seriesBy(['trigger_type'], rate('cardlink_triggers_sent_total'))],
       unit: 'ops',
     },
     {

@@ -1,5 +1,5 @@
 /** Process: the CardLink process itself, its database and the operations timed in code. */
-import { dashboard } from './grafana.js';
+import { dashboard, seriesBy } from './grafana.js';
 import { quantile, rate, sel, sumBy } from './promql.js';
 
 export const processDashboard = dashboard({
@@ -54,7 +54,7 @@ export const processDashboard = dashboard({
       kind: 'timeseries',
       title: 'CPU',
       description: 'CPU time used per second, per instance.',
-      queries: [{ expr: sumBy(['instance'], rate('cardlink_process_cpu_seconds_total')), legend: '{{instance}}' }],
+      queries: [seriesBy(['instance'], rate('cardlink_process_cpu_seconds_total'))],
       unit: 'percentunit',
       min: 0,
     },
@@ -62,7 +62,7 @@ export const processDashboard = dashboard({
       kind: 'timeseries',
       title: 'Memory',
       description: 'Resident set size, virtual size and V8 heap used, per instance.',
-      queries: [{ expr: sumBy(['instance', 'type'], sel('cardlink_process_memory_bytes')), legend: '{{instance}} {{type}}' }],
+      queries: [seriesBy(['instance', 'type'], sel('cardlink_process_memory_bytes'))],
       unit: 'bytes',
       min: 0,
     },
@@ -70,14 +70,14 @@ export const processDashboard = dashboard({
       kind: 'timeseries',
       title: 'Open file descriptors',
       description: 'Open file descriptors per instance: a steady climb is a leak (sockets not closed).',
-      queries: [{ expr: sumBy(['instance'], sel('cardlink_process_open_fds')), legend: '{{instance}}' }],
+      queries: [seriesBy(['instance'], sel('cardlink_process_open_fds'))],
       decimals: 0,
     },
     {
       kind: 'timeseries',
       title: 'Uptime',
       description: 'Seconds since start, per instance: a drop to 0 is a restart.',
-      queries: [{ expr: sumBy(['instance'], sel('cardlink_uptime_seconds')), legend: '{{instance}}' }],
+      queries: [seriesBy(['instance'], sel('cardlink_uptime_seconds'))],
       unit: 's',
     },
     { row: 'Database' },
@@ -85,7 +85,7 @@ export const processDashboard = dashboard({
       kind: 'timeseries',
       title: 'Database connections',
       description: 'Open database connections (better-sqlite3 databases and pg clients).',
-      queries: [{ expr: sumBy(['instance'], sel('cardlink_db_connections_active')), legend: '{{instance}}' }],
+      queries: [seriesBy(['instance'], sel('cardlink_db_connections_active'))],
       decimals: 0,
     },
     {
@@ -99,7 +99,7 @@ export const processDashboard = dashboard({
       kind: 'timeseries',
       title: 'Queries',
       description: 'Database queries per second by query type.',
-      queries: [{ expr: sumBy(['query_type'], rate('cardlink_db_query_duration_seconds_count')), legend: '{{query_type}}' }],
+      queries: [seriesBy(['query_type'], rate('cardlink_db_query_duration_seconds_count'))],
       unit: 'ops',
       stacked: true,
       width: 24,
@@ -116,7 +116,7 @@ export const processDashboard = dashboard({
       kind: 'timeseries',
       title: 'Operations',
       description: 'Timed operations per second, by operation.',
-      queries: [{ expr: sumBy(['operation'], rate('cardlink_operation_duration_seconds_count')), legend: '{{operation}}' }],
+      queries: [seriesBy(['operation'], rate('cardlink_operation_duration_seconds_count'))],
       unit: 'ops',
     },
   ],

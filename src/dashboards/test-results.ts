@@ -1,5 +1,5 @@
 /** Test Results: what the CardLink test runner reports, by suite. */
-import { dashboard, shareFields } from './grafana.js';
+import { dashboard, seriesBy, shareFields } from './grafana.js';
 import { increaseOverRange, quantile, rate, sumBy } from './promql.js';
 
 const testsOverRange = (by: string[], extra = ''): string => sumBy(by, increaseOverRange('cardlink_tests_total', extra));
@@ -51,7 +51,7 @@ export const testResults = dashboard({
       kind: 'timeseries',
       title: 'Tests by status',
       description: 'Tests per second by status: passed, failed, skipped, error.',
-      queries: [{ expr: sumBy(['status'], rate('cardlink_tests_total')), legend: '{{status}}' }],
+      queries: [seriesBy(['status'], rate('cardlink_tests_total'))],
       unit: 'ops',
       stacked: true,
     },

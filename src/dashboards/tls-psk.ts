@@ -1,5 +1,5 @@
 /** TLS & PSK: can cards establish their PSK-TLS sessions, and why not. */
-import { dashboard, percentiles } from './grafana.js';
+import { dashboard, percentiles, seriesBy } from './grafana.js';
 import { increaseOverRange, rate, sel, sumBy } from './promql.js';
 
 const handshakesOverRange = (extra = ''): string => sumBy([], increaseOverRange('cardlink_tls_handshakes_total', extra));
@@ -53,7 +53,7 @@ export const tlsPsk = dashboard({
       kind: 'timeseries',
       title: 'Handshakes by result',
       description: 'Handshakes per second, successful and failed.',
-      queries: [{ expr: sumBy(['result'], rate('cardlink_tls_handshakes_total')), legend: '{{result}}' }],
+      queries: [seriesBy(['result'], rate('cardlink_tls_handshakes_total'))],
       unit: 'ops',
       stacked: true,
     },
@@ -61,7 +61,7 @@ export const tlsPsk = dashboard({
       kind: 'timeseries',
       title: 'Failures by reason',
       description: 'Failed handshakes per second by reason: unknown_identity, bad_psk, protocol_version, no_shared_cipher, timeout, client_abort, other.',
-      queries: [{ expr: sumBy(['failure_reason'], rate('cardlink_tls_handshakes_total', 'result="failed"')), legend: '{{failure_reason}}' }],
+      queries: [seriesBy(['failure_reason'], rate('cardlink_tls_handshakes_total', 'result="failed"'))],
       unit: 'ops',
       stacked: true,
     },
@@ -76,12 +76,7 @@ export const tlsPsk = dashboard({
       kind: 'timeseries',
       title: 'PSK mismatches',
       description: 'Handshakes per second failed for an unknown identity (key store lacks the card) or a wrong key (key versions differ).',
-      queries: [
-        {
-          expr: sumBy(['failure_reason'], rate('cardlink_tls_handshakes_total', 'failure_reason=~"unknown_identity|bad_psk"')),
-          legend: '{{failure_reason}}',
-        },
-      ],
+      queries: [seriesBy(['failure_reason'], rate('cardlink_tls_handshakes_total', 'failure_reason=~"unknown_identity|bad_psk"'))],
       unit: 'ops',
     },
     { row: 'Connections and ciphers' },
@@ -89,20 +84,14 @@ export const tlsPsk = dashboard({
       kind: 'timeseries',
       title: 'Open connections',
       description: 'Secure TLS connections open on the admin server.',
-      queries: [{ expr: sumBy(['instance'], sel('cardlink_tls_connections_active')), legend: '{{instance}}' }],
+      queries: [seriesBy(['instance'], sel('cardlink_tls_connections_active'))],
       decimals: 0,
     },
     {
       kind: 'piechart',
       title: 'Cipher suites',
       description: 'Successful handshakes in the time range by negotiated cipher suite (IANA name).',
-      queries: [
-        {
-          expr: sumBy(['cipher_suite'], increaseOverRange('cardlink_tls_handshakes_total', 'result="success"')),
-          legend: '{{cipher_suite}}',
-          instant: true,
-        },
-      ],
+      queries: [{ ...seriesBy(['cipher_suite'], increaseOverRange('cardlink_tls_handshakes_total', 'result="success"')), instant: true }],
       decimals: 0,
     },
   ],
