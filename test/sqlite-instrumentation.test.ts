@@ -366,10 +366,21 @@ t.test('disable() restores the prototypes: nothing recorded, native methods back
   t.equal(d.spans.length, 0);
   const proto = Object.getPrototypeOf(stmt) as Record<string, unknown>;
   for (const m of ['run', 'get', 'all', 'iterate']) t.match(String(proto[m]), /\[native code\]/, `${m} is native again`);
-  t.equal(Object.getOwnPropertyDescriptor(Database.prototype, 'constructor')?.value === Database, false, 'constructor back to the original');
+  const it = stmt.iterate();
+  const iterProto = Object.getPrototypeOf(it) as Record<string, unknown>;
+  it.return?.();
+  for (const m of ['next', 'return']) t.match(String(iterProto[m]), /\[native code\]/, `iterator ${m} is native again`);
+  const dbProto = Database.prototype as unknown as Record<string, { name?: unknown } | undefined>;
+  t.same(['prepare', 'exec', 'close'].map((m) => dbProto[m]?.name), ['prepare', 'exec', 'close'], "better-sqlite3's own prepare / exec / close back");
+  // Not merely "not the proxy": the original class (its prototype is the one the proxy forwards to).
+  const ctor = Object.getOwnPropertyDescriptor(Database.prototype, 'constructor')?.value as { prototype?: unknown } | undefined;
+  t.not(ctor, Database, 'constructor: no longer the proxy');
+  t.equal(typeof ctor, 'function');
+  t.equal(ctor?.prototype, Database.prototype, 'constructor back to the original class');
   instr.enable();
   const again = await delta(() => stmt.get());
   t.same(again.counts, { SELECT: 1 }, 're-enabled');
+  t.equal(db.constructor, Database, 're-enabled: constructor is the proxy again');
 });
 
 t.test('pure helpers: error classification, first keyword, namespace', async (t) => {
