@@ -109,6 +109,13 @@ t.test('every form of Client.query', async (t) => {
   t.same(d.counts, { SELECT: 6 });
   t.same(d.spans.map((s) => s.attributes['db.query.text']), ['SELECT ? AS a', 'SELECT $1::int AS b', 'SELECT $1::int AS c', 'SELECT $1::int AS d', 'SELECT ? AS e', 'SELECT $1::int AS f']);
 
+  // Callback forms: the span has ended by the time the application's callback runs.
+  const inCallback = await delta(async () => [
+    await cb<number>((done) => client.query('SELECT 7 AS g', (err) => done(err, h.finished().length))),
+    await cb<number>((done) => client.query({ text: 'SELECT $1::int AS h', values: [8], callback: (err: Error) => done(err, h.finished().length) } as PgModule.QueryConfig)),
+  ]);
+  t.same(inCallback.result, [1, 2], 'each span ended before its callback');
+
   // The span's parent is what was active when query() was called, in every form.
   const parent = trace.getTracer('test').startSpan('ota.session');
   const inSession = await delta(() =>
