@@ -10,21 +10,13 @@ import { join } from 'node:path';
 import http from 'node:http';
 import { runNode, freePort, REPO_ROOT } from './helpers/child.js';
 import { openPtyPair, startModemSimulator } from './fixtures/modem-simulator.js';
+import { getJson } from './helpers/http.js';
 
 const APP = join(REPO_ROOT, 'test/fixtures/health/lab-app.mjs');
 const PATH = `${join(REPO_ROOT, 'test/fixtures/fake-adb')}:${process.env['PATH'] ?? ''}`;
 
-function get(port: number, path: string): Promise<{ status: number; body: { status?: string; checks?: Array<{ name: string; status: string; message?: string }> } }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, timeout: 10_000 }, (res) => {
-        let b = '';
-        res.setEncoding('utf8').on('data', (d: string) => (b += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(b || '{}') }));
-      })
-      .on('error', reject);
-  });
-}
+type Health = { status?: string; checks?: Array<{ name: string; status: string; message?: string }> };
+const get = (port: number, path: string) => getJson<Health>(port, path);
 
 async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
   const end = Date.now() + ms;

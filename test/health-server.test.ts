@@ -6,28 +6,7 @@ import t from 'tap';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { checkNames, registerCheck, startHealthServer, unregisterCheck, type HealthServer } from '../src/health/index.js';
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  ms: number;
-}
-
-function request(port: number, path: string, method = 'GET'): Promise<Answer> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, ms: Date.now() - started }));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { request } from './helpers/http.js';
 
 async function serve(t: { teardown(fn: () => unknown): void }, opts: { checkTimeoutMs?: number; cacheMs?: number } = {}): Promise<{ server: HealthServer; port: number }> {
   const server = startHealthServer({ host: '127.0.0.1', port: 0, checkTimeoutMs: opts.checkTimeoutMs ?? 1000, cacheMs: opts.cacheMs ?? 0 });
@@ -80,11 +59,11 @@ t.test('unhealthy: readiness 503, liveness still 200', async (t) => {
 t.test('HEAD: same status and headers, no body', async (t) => {
   const { port } = await serve(t);
   registerCheck('down', () => false);
-  const head = await request(port, '/health/ready', 'HEAD');
+  const head = await request(port, '/health/ready', { method: 'HEAD' });
   t.equal(head.status, 503);
   t.equal(head.body, '');
   t.ok(Number(head.headers['content-length']) > 20, 'content-length of the GET body');
-  const live = await request(port, '/health/live', 'HEAD');
+  const live = await request(port, '/health/live', { method: 'HEAD' });
   t.equal(live.status, 200);
   t.equal(live.body, '');
 });
@@ -93,7 +72,7 @@ t.test('other paths 404, other methods 405 with Allow', async (t) => {
   const { port } = await serve(t);
   for (const path of ['/', '/metrics', '/health/', '/healthz', '/health/live/x']) t.equal((await request(port, path)).status, 404, path);
   for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS']) {
-    const a = await request(port, '/health/ready', method);
+    const a = await request(port, '/health/ready', { method: method });
     t.equal(a.status, 405, method);
     t.equal(a.headers['allow'], 'GET, HEAD');
   }

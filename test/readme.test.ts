@@ -13,6 +13,7 @@ import http from 'node:http';
 import { REPO_ROOT, freePort } from './helpers/child.js';
 import { scrape } from './helpers/scrape.js';
 import { METRICS } from '../src/metrics/catalogue.js';
+import { getJson } from './helpers/http.js';
 
 const README = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
 
@@ -57,17 +58,6 @@ function sh(command: string, cwd: string, env: Record<string, string>, timeoutMs
   });
 }
 
-function getJson(port: number, path: string): Promise<{ status: number; body: { status?: string } }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path, timeout: 10_000 }, (res) => {
-        let b = '';
-        res.setEncoding('utf8').on('data', (d: string) => (b += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(b || '{}') }));
-      })
-      .on('error', reject);
-  });
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

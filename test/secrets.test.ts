@@ -24,29 +24,10 @@ import { startOtlpReceiver } from './fixtures/otlp-receiver.js';
 import { PUT_KEY_SECRET_HEX } from './fixtures/admin-server.js';
 import { findPostgres, startPostgres, type PgServer } from './fixtures/postgres.js';
 import { sumSamples } from '../src/prom/text-parser.js';
+import { request } from './helpers/http.js';
 
 const APP = join(REPO_ROOT, 'dist/test/fixtures/apps/secrets-app.js');
 const PATH = `${join(REPO_ROOT, 'test/fixtures/fake-adb')}:${process.env['PATH'] ?? ''}`;
-
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function request(port: number, path: string, opts: { method?: string; headers?: Record<string, string>; host?: string } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: opts.host ?? '127.0.0.1', port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error(`${path} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** Raw bytes to a port; resolves with everything the server sent before closing (or 2 s). */
 function raw(port: number, bytes: Buffer | string): Promise<string> {
