@@ -21,6 +21,7 @@ import { CardlinkStore, runWorkload, sqliteRunner, WORKLOAD, WORKLOAD_QUERY_COUN
 import type { SlowQueryInfo } from '../instrumentations/db/types.js';
 import { describeDbError } from '../instrumentations/db/db-errors.js';
 import { firstKeyword, sqliteNamespace } from '../instrumentations/db/recorder.js';
+import { setTracingEnabled } from '../src/tracing-state.js';
 import fc from 'fast-check';
 
 const slow: SlowQueryInfo[] = [];
@@ -318,6 +319,24 @@ t.test('configuration: slow queries, no query text, requireParentSpan, setConfig
   t.equal(d.spans[0]?.parentSpanContext?.spanId, parent.spanContext().spanId, 'child of the active span');
   t.equal(d.spans[0]?.attributes['db.query.text'], 'SELECT x FROM c WHERE x = ?', 'text back with the defaults');
   instr.setConfig({});
+});
+
+t.test('without a trace exporter: no spans, the histogram as before, a slow failure keeps its error type', async (t) => {
+  const db = new Database(':memory:');
+  t.teardown(() => db.close());
+  db.exec('CREATE TABLE w (k TEXT UNIQUE)');
+  setTracingEnabled(false);
+  t.teardown(() => setTracingEnabled(true));
+  slow.length = 0;
+  instr.setConfig({ onSlowQuery: (i) => slow.push(i), slowQueryThresholdMs: 0 });
+  t.teardown(() => instr.setConfig({}));
+  const ins = db.prepare('INSERT INTO w (k) VALUES (?)');
+  const d = await delta(() => [capture(() => ins.run('a')).error, capture(() => ins.run('a')).error]);
+  t.equal(d.result[0], undefined);
+  t.equal((d.result[1] as { code?: unknown }).code, 'SQLITE_CONSTRAINT_UNIQUE', 'the application gets the driver error');
+  t.same(d.counts, { INSERT: 2 }, 'both recorded');
+  t.same(d.spans, [], 'no spans');
+  t.same(slow.map((s) => s.errorType), [undefined, 'SQLITE_CONSTRAINT_UNIQUE']);
 });
 
 t.test('health hooks: list, ping (no spans, no metrics), closed database', async (t) => {

@@ -246,12 +246,14 @@ export class DbRecorder {
     try {
       const ms = t1 - t0;
       this.host.instruments().dbQueryDuration.record(ms / 1000, info.metricAttributes);
-      const e = describeDbError(error);
       const slow = ms >= this.slowMs;
+      // Described only for a span or a slow query: without tracing, an expected failure (a unique
+      // violation used as control flow) costs the histogram record alone, like a success.
       if (!this.wantSpan(parent)) {
-        if (slow) this.slowQuery(info, ms, e.type, parent, undefined);
+        if (slow) this.slowQuery(info, ms, describeDbError(error).type, parent, undefined);
         return;
       }
+      const e = describeDbError(error);
       const span = this.host.tracer().startSpan(info.spanName, { kind: SpanKind.CLIENT, startTime: perfToHrTime(t0), attributes: info.attributes }, parent);
       span.setAttribute('error.type', e.type);
       if (e.statusCode !== undefined) span.setAttribute('db.response.status_code', e.statusCode);
