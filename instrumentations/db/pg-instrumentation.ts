@@ -304,8 +304,9 @@ export class PgInstrumentation extends DbInstrumentationBase {
       if (typeof name === 'string' && name !== '') {
         if (typeof text === 'string') {
           info = rec.info(st.target, text);
-          st.names ??= new Map();
-          if (st.names.size < MAX_NAMES || st.names.has(name)) st.names.set(name, info);
+          const names = (st.names ??= new Map());
+          // Applications usually send the text with every execution: nothing to store again then.
+          if (names.get(name) !== info && (names.size < MAX_NAMES || names.has(name))) names.set(name, info);
         } else {
           info = st.names?.get(name) ?? rec.info(st.target, undefined);
         }
