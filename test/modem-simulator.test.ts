@@ -9,8 +9,8 @@ import {
   type AtSmsSubmitEvent,
   type AtUrcEvent,
 } from '../instrumentations/serialport/at.js';
-import { ModemController, type ControllerMode, type TranscriptEntry } from './fixtures/modem-controller.js';
-import { openPtyPair, startModemSimulator, type PtyPair, type ModemSimulator } from './fixtures/modem-simulator.js';
+import { ModemController, startModemSession, type ControllerMode, type TranscriptEntry } from './fixtures/modem-controller.js';
+import { openPtyPair, startModemSimulator } from './fixtures/modem-simulator.js';
 
 const PDU = '0011000B919471234567F80000AA05C8329BFD06';
 const PDU_OCTETS = PDU.length / 2 - 1; // without the SMSC length octet `00`
@@ -52,20 +52,7 @@ interface Seen {
   lines: string[] | null; // null: timed out
 }
 
-async function session(
-  t: { teardown(fn: () => unknown): void },
-  mode: ControllerMode,
-): Promise<{ pair: PtyPair; modem: ModemSimulator; ctl: ModemController }> {
-  const pair = await openPtyPair();
-  const modem = await startModemSimulator(pair.modemPath);
-  const ctl = await ModemController.open(pair.appPath, { mode });
-  t.teardown(async () => {
-    await ctl.close();
-    await modem.close();
-    await pair.close();
-  });
-  return { pair, modem, ctl };
-}
+const session = (t: { teardown(fn: () => unknown): void }, mode: ControllerMode) => startModemSession(t, {}, mode);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

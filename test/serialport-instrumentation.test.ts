@@ -15,7 +15,7 @@ import { commandLineForSpan } from '../instrumentations/serialport/modem-recorde
 import { setupHarness, eventually, type Harness } from './helpers/otel-harness.js';
 import { clearTriggers, takeTrigger } from '../src/triggers.js';
 import { setTracingEnabled } from '../src/tracing-state.js';
-import { openPtyPair, startModemSimulator, type ModemSimulatorOptions } from './fixtures/modem-simulator.js';
+import { openPtyPair, startModemSimulator } from './fixtures/modem-simulator.js';
 
 const CSQ_TIMEOUT_MS = 300;
 const instr = new SerialportInstrumentation({
@@ -28,7 +28,7 @@ const h: Harness = setupHarness([instr, new TlsInstrumentation()]);
 t.teardown(() => h.shutdown());
 
 // Imported only now: the require hook patches @serialport/stream when `serialport` loads it.
-const { ModemController } = await import('./fixtures/modem-controller.js');
+const { ModemController, startModemSession } = await import('./fixtures/modem-controller.js');
 const { SerialPort } = await import('serialport');
 const { SerialPortStream } = await import('@serialport/stream');
 
@@ -36,19 +36,8 @@ const PDU = '0011000B919471234567F80000AA05C8329BFD06';
 const PDU_OCTETS = PDU.length / 2 - 1;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type ControllerMode = 'parser' | 'raw';
 
-async function session(t: { teardown(fn: () => unknown): void }, options: ModemSimulatorOptions = {}, mode: ControllerMode = 'parser') {
-  const pair = await openPtyPair();
-  const modem = await startModemSimulator(pair.modemPath, options);
-  const ctl = await ModemController.open(pair.appPath, { mode });
-  t.teardown(async () => {
-    await ctl.close();
-    await modem.close();
-    await pair.close();
-  });
-  return { pair, modem, ctl };
-}
+const session = startModemSession;
 
 /** Spans of one port (the tests run one port at a time, but be exact anyway). */
 function spansOf(path: string): ReadableSpan[] {
