@@ -12,7 +12,7 @@
  */
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { SpanKind, SpanStatusCode, trace, type Attributes, type Context, type HrTime, type Span, type Tracer } from '@opentelemetry/api';
-import { isTracingSuppressed } from '@opentelemetry/core';
+import { isTracingSuppressed, millisToHrTime } from '@opentelemetry/core';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { DEFAULT_SANITIZED_LENGTH, QUERY_TYPES, SqlSummaryCache, type QueryType, type SqlSummary } from './sql.js';
@@ -57,11 +57,7 @@ const TIME_ORIGIN = performance.timeOrigin;
  * tell a performance timestamp from an epoch one; as HrTime it takes it as is.
  */
 export function perfToHrTime(t: number): HrTime {
-  const ms = TIME_ORIGIN + t;
-  const s = Math.floor(ms / 1000);
-  let ns = Math.round((ms - s * 1000) * 1e6);
-  if (ns >= 1e9) ns = 999_999_999;
-  return [s, ns];
+  return millisToHrTime(TIME_ORIGIN + t);
 }
 const MAX_KEYWORD = 32;
 
