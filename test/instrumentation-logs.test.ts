@@ -15,8 +15,6 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { trace, SpanStatusCode } from '@opentelemetry/api';
-import { logs } from '@opentelemetry/api-logs';
-import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type BetterSqlite3 from 'better-sqlite3';
 import { TlsInstrumentation } from '../instrumentations/tls/index.js';
@@ -24,8 +22,8 @@ import { SerialportInstrumentation } from '../instrumentations/serialport/index.
 import { AdbInstrumentation } from '../instrumentations/adb/index.js';
 import { createSqliteInstrumentations, type SqliteInstrumentation } from '../instrumentations/db/index.js';
 import { parseConfig } from '../src/config.js';
-import { configureLogging, resetLogging } from '../src/logging/index.js';
-import { setupHarness, eventually } from './helpers/otel-harness.js';
+import { configureLogging } from '../src/logging/index.js';
+import { setupLogRecords, setupHarness, eventually } from './helpers/otel-harness.js';
 import { REPO_ROOT, runNode } from './helpers/child.js';
 import { startAdminServer, GP_SESSION, PUT_KEY_SECRET_HEX } from './fixtures/admin-server.js';
 import { runCard } from './fixtures/card-simulator.js';
@@ -51,14 +49,7 @@ const h = setupHarness([
   new AdbInstrumentation({ closeGraceMs: 500 }),
   sqliteInstr,
 ]);
-const logExporter = new InMemoryLogRecordExporter();
-const loggerProvider = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter: logExporter })] });
-logs.setGlobalLoggerProvider(loggerProvider);
-t.teardown(async () => {
-  resetLogging();
-  await loggerProvider.shutdown();
-  await h.shutdown();
-});
+const logExporter = setupLogRecords(t, h);
 
 // Loaded only now: the require hooks patch them as they load.
 const require = createRequire(import.meta.url);

@@ -6,21 +6,12 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { logs } from '@opentelemetry/api-logs';
-import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
-import { setupHarness } from './helpers/otel-harness.js';
-import { configureLogging, createLogger, formatPretty, resetLogging, levelFor, REDACTED } from '../src/logging/index.js';
+import { setupLogRecords, setupHarness } from './helpers/otel-harness.js';
+import { configureLogging, createLogger, formatPretty, levelFor, REDACTED } from '../src/logging/index.js';
 import { parseConfig } from '../src/config.js';
 
 const h = setupHarness([]);
-const logExporter = new InMemoryLogRecordExporter();
-const loggerProvider = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter: logExporter })] });
-logs.setGlobalLoggerProvider(loggerProvider);
-t.teardown(async () => {
-  resetLogging();
-  await loggerProvider.shutdown();
-  await h.shutdown();
-});
+const logExporter = setupLogRecords(t, h);
 
 let lines: string[] = [];
 function capture(opts: Parameters<typeof configureLogging>[0] = {}): void {

@@ -15,6 +15,9 @@ import {
   type MetricData,
 } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { logs } from '@opentelemetry/api-logs';
+import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { resetLogging } from '../../src/logging/index.js';
 import { catalogueViews } from '../../src/metrics/views.js';
 import { FastHistogramProducer } from '../../src/metrics/fast-histogram.js';
 import { mergeScopes } from '../../src/metrics/merge-scopes.js';
@@ -103,4 +106,20 @@ export async function eventually(fn: () => boolean | Promise<boolean>, timeoutMs
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * OTel log records in memory (a global LoggerProvider), for tests of the logger's OTLP bridge; at
+ * teardown the logging settings are reset and the log and harness providers shut down.
+ */
+export function setupLogRecords(t: { teardown(fn: () => unknown): void }, h: Harness): InMemoryLogRecordExporter {
+  const exporter = new InMemoryLogRecordExporter();
+  const provider = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter })] });
+  logs.setGlobalLoggerProvider(provider);
+  t.teardown(async () => {
+    resetLogging();
+    await provider.shutdown();
+    await h.shutdown();
+  });
+  return exporter;
 }
