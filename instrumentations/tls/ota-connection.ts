@@ -10,14 +10,15 @@
  * (ota-recorder.ts), inline or in batches:
  *
  * Batching. Decoding a session and recording its APDUs inline, between the application's own
- * socket work, runs our code cold every time (measured in a real server at several times its cost
- * in a warm loop). Without a trace exporter nothing needs to happen at once, so the data path only
- * appends what it saw, with the time, to the connection's journal, and the journals of all
- * connections are decoded and recorded together: after `recordingDelayMs` (default 100 ms), before any metric is collected
- * (so a scrape is never behind), on the SDK's flush and shutdown, and at once for a connection whose
- * journal passes JOURNAL_BYTES or that writes a chunk larger than COPY_MAX (bounded memory; big
- * chunks are scanned in place, not copied). Timestamps are those of the events, so durations are
- * exact; session-end log lines are written when the batch is recorded (that much later at most).
+ * socket work, runs our code cold every time (hrtime around the hooks in a real server: about
+ * twice its cost in a warm loop). Without a trace exporter nothing needs to happen at once, so the
+ * data path only appends what it saw, with the time, to the connection's journal, and the journals
+ * of all connections are decoded and recorded together: after `recordingDelayMs` (default 100 ms),
+ * before any metric is collected (so a scrape is never behind), on the SDK's flush and shutdown,
+ * and at once for a connection whose journal passes JOURNAL_BYTES or that writes a chunk larger
+ * than COPY_MAX (bounded memory; big chunks are scanned in place, not copied). Timestamps are those
+ * of the events, so durations are exact; session-end log lines are written when the batch is
+ * recorded (that much later at most).
  * With a trace exporter, everything is recorded inline (spans and logs at once).
  */
 import https from 'node:https';
