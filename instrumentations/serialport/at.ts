@@ -60,6 +60,15 @@
  * - Data mode: after `CONNECT` for a dial-type command the bytes both ways are payload (PPP ...):
  *   nothing is decoded or counted as noise until a read `NO CARRIER` (reported as URC), `OK` or
  *   `ERROR` line (the answer to `+++`), or a written AT command line.
+ * - Binary read: a read line holding a control byte (binary payload, line noise) switches the read
+ *   side to skipping everything up to the next CR LF, the framing of every V.250 verbose answer
+ *   (`\r\nOK\r\n`, `\r\nNO CARRIER\r\n`, `\r\n+CMTI: "SM",3\r\n`): one native search per chunk
+ *   instead of one per line, which is what binary payload costs otherwise. After that CR LF, or
+ *   when the application writes a command line, lines are read one by one again. The price:
+ *   `stats.readNoise` counts runs of binary (a noise line and what follows it up to a CR LF), not
+ *   every noise line; text between a noise line and the next CR LF is not seen (a lone-CR or
+ *   lone-LF line, ATV0 numeric results not preceded by CR LF, the echo of nothing written). Where
+ *   a run ends depends on the bytes only, never on how they were chunked.
  * - `close(now)` (port closed) ends every pending command with result `closed`.
  * - Events of one command come in this order: `commandStart`, `prompt`, domain event (`csim`, `crsm`,
  *   `smsSubmit`), `commandEnd`. A listener that throws is counted (`stats.listenerErrors`), never
@@ -424,6 +433,15 @@ function indexOfByte(b: Buffer, byte: number, from: number): number {
   return -1;
 }
 
+const CRLF = Buffer.from([CR, LF]);
+
+/** `b.indexOf(CRLF, from)` in JS, for the short rests indexOfByte also searches in JS. */
+function indexOfCrLf(b: Buffer, from: number): number {
+  const last = b.length - 1;
+  for (let k = from; k < last; k++) if (b[k] === CR && b[k + 1] === LF) return k;
+  return -1;
+}
+
 /** Upper-case hex when `s` is a non-empty, even-length string of hex digits; else null. */
 export function normalizeHex(s: string | undefined | null): string | null {
   if (typeof s !== 'string' || s.length === 0 || (s.length & 1) !== 0) return null;
@@ -533,6 +551,10 @@ export class AtDecoder {
   /** The text-entry command whose `> ` prompt may come. */
   private promptCmd: QueuedCommand | null = null;
   private urcContinuation: UrcContinuation | null = null;
+  /** Binary read: skipping to the next CR LF (see "Binary read" above). */
+  private rBinary = false;
+  /** In binary read, the last byte read was CR: a CR LF may straddle two chunks. */
+  private rBinaryCr = false;
 
   /** Commands in write order: pending ones and timed-out ones that may still answer. */
   private queue: QueuedCommand[] = [];
@@ -809,6 +831,9 @@ export class AtDecoder {
     // Rule 3: the application moved on, so the command waiting with a kept final got its answer.
     if (this.kept !== null && !this.kept.cmd.alive) this.resolveKept();
     if (this.queue.length > 0) this.abandonOld(now);
+    // Its answer, echo included, is text: read every line again.
+    this.rBinary = false;
+    this.rBinaryCr = false;
     const shape = this.shapeOf(text);
     if (shape.verbose !== undefined) this.numericResults = !shape.verbose;
     const timeoutMs = shape.timeoutMs;
@@ -931,8 +956,12 @@ export class AtDecoder {
   private feedRead(buf: Buffer, now: number): void {
     const n = buf.length;
     let i = 0;
-    let cr = indexOfByte(buf, CR, 0);
-    let lf = indexOfByte(buf, LF, 0);
+    if (this.rBinary) {
+      i = this.skipBinary(buf, 0);
+      if (i < 0) return;
+    }
+    let cr = indexOfByte(buf, CR, i);
+    let lf = indexOfByte(buf, LF, i);
     while (i < n) {
       if (cr >= 0 && cr < i) cr = indexOfByte(buf, CR, i);
       if (lf >= 0 && lf < i) lf = indexOfByte(buf, LF, i);
@@ -955,8 +984,34 @@ export class AtDecoder {
         this.appendRead(buf, i, end);
         this.readLineEnd(now);
       }
-      i = end + 1;
+      if (this.rBinary) {
+        // From the noise line's own end: its CR may be the CR of a CR LF.
+        i = this.skipBinary(buf, end);
+        if (i < 0) return;
+      } else i = end + 1;
     }
+  }
+
+  /**
+   * Binary read from buf[from]: the index after the next CR LF, where binary read ends, or -1 when
+   * the chunk holds none. One native search per chunk instead of one per line.
+   */
+  private skipBinary(buf: Buffer, from: number): number {
+    const n = buf.length;
+    if (this.rBinaryCr) {
+      this.rBinaryCr = false;
+      if (from < n && buf[from] === LF) {
+        this.rBinary = false;
+        return from + 1;
+      }
+    }
+    const p = n - from > SHORT_SEARCH ? buf.indexOf(CRLF, from) : indexOfCrLf(buf, from);
+    if (p >= 0) {
+      this.rBinary = false;
+      return p + 2;
+    }
+    this.rBinaryCr = n > from && buf[n - 1] === CR;
+    return -1;
   }
 
   /** A line longer than maxLineLength that lay wholly in one chunk (as appendRead + readLineEnd). */
@@ -1029,6 +1084,7 @@ export class AtDecoder {
   private readNoiseLine(now: number): void {
     if (this.urcContinuation !== null) this.endUrcContinuation(null, now);
     else if (!this.dataMode) this.stats.readNoise++;
+    this.rBinary = true;
   }
 
   /** A read line without control bytes. */
@@ -1444,6 +1500,8 @@ export class AtDecoder {
     this.promptCmd = null;
     this.urcContinuation = null;
     this.dataMode = false;
+    this.rBinary = false;
+    this.rBinaryCr = false;
   }
 
   private internalError(): void {
