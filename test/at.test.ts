@@ -868,12 +868,34 @@ t.test('written lines: the last control byte decides; Ctrl-Z / ESC leftovers, le
     ['x\nAT', null, 1],
     [' \t\n ', null, 0],
     ['\x80\xffAT', null, 1],
+    ['\x01\x1bAT+CSQ', 'AT+CSQ', 1],
+    ['\x01\x02\x1a\nAT+CSQ', 'AT+CSQ', 1],
+    ['\x1b\x01\nAT+CSQ', null, 1],
+    ['  \nAT+CSQ', 'AT+CSQ', 0],
+    ['AT+C\x01SQ', null, 1],
+    ['\x01', null, 1],
+    ['x\x01\n ', null, 1],
   ];
   for (const [line, text, noise] of cases) {
     const bytes = Buffer.from(`${line}\r`, 'latin1');
     for (const size of [bytes.length, 1]) {
       const { events, d } = decode(chunks('w', bytes, size, 0));
       const label = `${JSON.stringify(line)} in chunks of ${size}`;
+      t.same(
+        of<{ text: string }>(events, 'commandStart').map((e) => e.text),
+        text === null ? [] : [text],
+        label,
+      );
+      t.equal(d.stats.writtenNoise, noise, `${label}: noise`);
+    }
+    // Split once anywhere: the first part is kept (or only its end after a control byte), the
+    // second classified where it lies or after it.
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const { events, d } = decode([
+        ['w', bytes.subarray(0, cut), 0],
+        ['w', bytes.subarray(cut), 0],
+      ]);
+      const label = `${JSON.stringify(line)} split at ${cut}`;
       t.same(
         of<{ text: string }>(events, 'commandStart').map((e) => e.text),
         text === null ? [] : [text],

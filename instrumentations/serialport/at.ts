@@ -397,6 +397,28 @@ function hasControl(b: Buffer, from: number, to: number): boolean {
   return false;
 }
 
+/**
+ * 1 for the control bytes that no command part holds (all but LF, which may be leading whitespace,
+ * and Ctrl-Z / ESC, after which a command part starts): nothing up to such a byte is a command.
+ */
+const BAD_IN_COMMAND = new Uint8Array(256);
+for (let c = 0; c < 256; c++) BAD_IN_COMMAND[c] = isControl(c) && c !== LF && c !== CTRL_Z && c !== ESC ? 1 : 0;
+
+/**
+ * Whether b[from, to) holds a control byte other than LF: then where the line's command part could
+ * start (after a Ctrl-Z / ESC) or that it has none lies in b[from, to), whatever came before it.
+ */
+function hasCommandBreak(b: Buffer, from: number, to: number): boolean {
+  for (let k = to - 1; k >= from; k--) {
+    const c = b[k]!;
+    if (CONTROL[c] !== 0 && c !== LF) return true;
+  }
+  return false;
+}
+
+/** Lengths up to which appendWritten copies in JS (a native copy costs more for a few bytes). */
+const SHORT_COPY = 32;
+
 /** Latin-1 characters String#trim removes (a clean line has no control byte but TAB). */
 function canTrim(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0xa0 || (c >= 0x0a && c <= 0x0d);
@@ -538,6 +560,10 @@ export class AtDecoder {
   // Written side: the current line (or message body while a text-entry command is open).
   private readonly wBuf: Buffer;
   private wLen = 0;
+  /** Length of the current written line so far (wBuf may hold only its end, see appendWritten). */
+  private wTotal = 0;
+  /** The current written line had a control byte that rules out every byte up to it (see appendWritten). */
+  private wDirty = false;
   private wOverflow = false;
   /** The text-entry command whose body is being written, if any. */
   private entryCmd: QueuedCommand | null = null;
@@ -734,35 +760,68 @@ export class AtDecoder {
         this.appendWritten(buf, i, n);
         return;
       }
-      if (this.wLen === 0 && !this.wOverflow) {
+      if (this.wTotal === 0 && !this.wOverflow) {
         // The whole line is in this chunk: classified where it lies, no copy (binary payload is a
         // stream of such lines, a CR about every 256 bytes).
         if (cr - i > this.wBuf.length) {
           // Too long, as appendWritten would find: counted, never classified.
           if (!this.dataMode) this.stats.writtenOverflow++;
-        } else if (cr > i) this.writtenLine(buf, i, cr, now);
+        } else if (cr > i) this.writtenLine(buf, i, cr, now, false);
+      } else if (!this.wOverflow && this.wTotal + cr - i <= this.wBuf.length && hasCommandBreak(buf, i, cr)) {
+        // What came before in earlier chunks cannot be part of the command: classified where it
+        // lies, no copy (the first line of every chunk of binary payload).
+        this.clearWritten();
+        this.writtenLine(buf, i, cr, now, true);
       } else {
         this.appendWritten(buf, i, cr);
         const len = this.wLen;
-        this.wLen = 0;
-        if (this.wOverflow) this.wOverflow = false;
-        else if (len > 0) this.writtenLine(this.wBuf, 0, len, now);
+        const dirty = this.wDirty;
+        const overflow = this.wOverflow;
+        this.clearWritten();
+        if (!overflow && (len > 0 || dirty)) this.writtenLine(this.wBuf, 0, len, now, dirty);
       }
       i = cr + 1;
     }
   }
 
+  /**
+   * Appends buf[from, to) to the current written line. Outside a message body only what follows the
+   * line's last control byte other than LF, Ctrl-Z and ESC is kept (with wDirty set): a command
+   * part holds no such byte and starts after the last Ctrl-Z / ESC, so nothing up to it can be a
+   * command (writtenLine with `dirty`). The tail of a chunk of binary payload keeps a few bytes.
+   */
   private appendWritten(buf: Buffer, from: number, to: number): void {
     const len = to - from;
     if (len <= 0 || this.wOverflow) return;
-    if (this.wLen + len > this.wBuf.length) {
+    if (this.wTotal + len > this.wBuf.length) {
       this.wOverflow = true;
       this.wLen = 0;
       if (!this.dataMode) this.stats.writtenOverflow++;
       return;
     }
-    buf.copy(this.wBuf, this.wLen, from, to);
-    this.wLen += len;
+    this.wTotal += len;
+    let s = from;
+    if (this.entryCmd === null) {
+      let k = to - 1;
+      while (k >= from && BAD_IN_COMMAND[buf[k]!] === 0) k--;
+      if (k >= from) {
+        s = k + 1;
+        this.wDirty = true;
+        this.wLen = 0;
+      }
+    }
+    const w = this.wBuf;
+    let at = this.wLen;
+    if (to - s > SHORT_COPY) buf.copy(w, at, s, to);
+    else for (let k = s; k < to; k++) w[at++] = buf[k]!;
+    this.wLen += to - s;
+  }
+
+  private clearWritten(): void {
+    this.wLen = 0;
+    this.wTotal = 0;
+    this.wDirty = false;
+    this.wOverflow = false;
   }
 
   /**
@@ -774,11 +833,13 @@ export class AtDecoder {
    * no control byte at all, likewise from the start; any other control byte but LF (which may be
    * leading whitespace) lies in the command part and is not whitespace, so the line is noise. Binary
    * payload has a control byte every 8 bytes or so: its lines are decided within a few bytes of
-   * their end.
+   * their end. `dirty`: the line's start, up to a control byte no command part holds, is not in
+   * b[from, to) (appendWritten dropped it): the command part, if any, starts after a Ctrl-Z / ESC
+   * in b[from, to), and the line is never only whitespace.
    */
-  private writtenLine(b: Buffer, from: number, to: number, now: number): void {
+  private writtenLine(b: Buffer, from: number, to: number, now: number, dirty: boolean): void {
     let k = to - 1;
-    while (k >= from && !isControl(b[k] as number)) k--;
+    while (k >= from && CONTROL[b[k]!] === 0) k--;
     let s = from;
     /** No control byte from s to the end. */
     let clean = true;
@@ -796,10 +857,18 @@ export class AtDecoder {
             break;
           }
         }
+        if (s === from && dirty) {
+          // The command part would reach back into the dropped start, past a control byte.
+          if (!this.dataMode) this.stats.writtenNoise++;
+          return;
+        }
       } else {
         if (!this.dataMode) this.stats.writtenNoise++;
         return;
       }
+    } else if (dirty) {
+      if (!this.dataMode) this.stats.writtenNoise++;
+      return;
     }
     const junk = s > from;
     // Skip whitespace, `A/` (repeat, executed by the modem without CR) and `+++` (data-mode escape).
@@ -819,7 +888,7 @@ export class AtDecoder {
       }
     }
     if (!ok) {
-      if (!this.dataMode && !onlyWhitespace(b, from, to)) this.stats.writtenNoise++;
+      if (!this.dataMode && (dirty || !onlyWhitespace(b, from, to))) this.stats.writtenNoise++;
       return;
     }
     if (junk && !this.dataMode) this.stats.writtenNoise++;
@@ -947,8 +1016,7 @@ export class AtDecoder {
 
   private closeEntry(): void {
     this.entryCmd = null;
-    this.wLen = 0;
-    this.wOverflow = false;
+    this.clearWritten();
   }
 
   // ---------------------------------------------------------------- read side
@@ -1182,8 +1250,7 @@ export class AtDecoder {
   private leaveDataMode(): void {
     this.dataMode = false;
     // Payload without CR may have filled the written buffer: start clean.
-    this.wLen = 0;
-    this.wOverflow = false;
+    this.clearWritten();
   }
 
   private classifyFinal(line: string): FinalResult | null {
@@ -1491,8 +1558,7 @@ export class AtDecoder {
   }
 
   private resetLines(): void {
-    this.wLen = 0;
-    this.wOverflow = false;
+    this.clearWritten();
     this.entryCmd = null;
     this.rLen = 0;
     this.rOverflow = false;
