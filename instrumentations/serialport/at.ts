@@ -241,7 +241,7 @@ export interface AtDecoderStats {
   writtenNoise: number;
   /** Written lines or message bodies longer than maxWrittenLineLength. */
   writtenOverflow: number;
-  /** Read lines holding control bytes. */
+  /** Runs of binary read: a read line holding control bytes and what follows it up to the next CR LF. */
   readNoise: number;
   /** Read lines longer than maxLineLength. */
   readOverflow: number;
