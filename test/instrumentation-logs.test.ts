@@ -23,6 +23,8 @@ import { AdbInstrumentation } from '../instrumentations/adb/index.js';
 import { createSqliteInstrumentations, type SqliteInstrumentation } from '../instrumentations/db/index.js';
 import { parseConfig } from '../src/config.js';
 import { configureLogging } from '../src/logging/index.js';
+import { setTracingEnabled } from '../src/tracing-state.js';
+import { pendingOtaJournals } from '../instrumentations/tls/ota-connection.js';
 import { setupLogRecords, setupHarness, eventually } from './helpers/otel-harness.js';
 import { REPO_ROOT, runNode } from './helpers/child.js';
 import { startAdminServer, GP_SESSION, PUT_KEY_SECRET_HEX } from './fixtures/admin-server.js';
@@ -188,6 +190,34 @@ t.test('tls: handshake failures (warn; client_abort info) and OTA session ends (
   }
   t.equal(raw.length, 6, 'nothing else logged (no line per APDU, handshake or request)');
   noSecrets(t, 'tls');
+});
+
+t.test('tls, batched (no tracing): session-end lines recorded after the close carry the peer (read while the socket was up)', async (t) => {
+  capture('info');
+  setTracingEnabled(false);
+  const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION, idleTimeoutMs: 300 });
+  t.teardown(async () => {
+    setTracingEnabled(true);
+    await server.close();
+  });
+  // Waiting on the gauge collects metrics, which records the batch (after the close).
+  const closed = (what: string): Promise<void> =>
+    eventually(async () => (await h.value('cardlink_tls_connections_active')) === 0 && pendingOtaJournals() === 0, 5000, what);
+  // A card that stops mid-script resets the connection: Node cannot tell the address after that.
+  t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY, stopAfter: 3 })).end, 'stopped');
+  await closed('stopped session');
+  t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY, hangAfterFirst: true })).end, 'closed');
+  await closed('hung session');
+  t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY })).end, 'completed');
+  await closed('completed session');
+  t.same(
+    named('OTA session ended').map((l) => [l['status'], l['level'], l['peer_address']]),
+    [
+      ['failed', 'warn', '127.0.0.1'],
+      ['timeout', 'warn', '127.0.0.1'],
+      ['completed', 'info', '127.0.0.1'],
+    ],
+  );
 });
 
 t.test('modem: timeout (warn), +CME/+CMS ERROR (warn), ERROR (info), a vanished port (error)', async (t) => {
