@@ -906,6 +906,25 @@ t.test('written lines: the last control byte decides; Ctrl-Z / ESC leftovers, le
   }
 });
 
+t.test('a `> ` prompt followed by more than a line of body echo is the prompt in any chunking, never overflow', async (t) => {
+  const opts = { maxLineLength: 64 };
+  const echo = Buffer.concat([Buffer.from('\r\n> '), Buffer.alloc(100, 0x30), Buffer.from([0x1a])]);
+  for (const [label, before] of [
+    ['prompt after the command', [['w', 'AT+CMGS=50\r', 0]]],
+    ['`> ` read before the command was written', [['r', '\r\n> ', 0], ['w', 'AT+CMGS=50\r', 0]]],
+  ] as Array<[string, Step[]]>) {
+    const rest = label.startsWith('prompt') ? echo : echo.subarray(4);
+    const whole = decode([...before, ['r', rest, 1]], opts);
+    t.same(kinds(whole.events), ['commandStart', 'prompt'], `${label}: one chunk`);
+    t.equal(whole.d.stats.readOverflow, 0, label);
+    for (let cut = 1; cut < rest.length; cut++) {
+      const split = decode([...before, ['r', rest.subarray(0, cut), 1], ['r', rest.subarray(cut), 1]], opts);
+      t.same(split.events, whole.events, `${label}: split at ${cut}`);
+      t.same(split.d.stats, whole.d.stats, `${label}: split at ${cut}, counters`);
+    }
+  }
+});
+
 t.test('a line longer than the bound is overflow, never noise or text, in one chunk or split', async (t) => {
   const long = 'X'.repeat(100);
   const opts = { maxLineLength: 64, maxWrittenLineLength: 64 };

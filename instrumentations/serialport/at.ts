@@ -1035,7 +1035,7 @@ export class AtDecoder {
       if (lf >= 0 && lf < i) lf = indexOfByte(buf, LF, i);
       const end = cr < 0 ? lf : lf < 0 ? cr : Math.min(cr, lf);
       if (end < 0) {
-        this.appendRead(buf, i, n);
+        this.appendRead(buf, i, n, now);
         this.checkPrompt(now);
         return;
       }
@@ -1049,7 +1049,7 @@ export class AtDecoder {
           else this.readText(latin1(buf, i, end), now);
         }
       } else {
-        this.appendRead(buf, i, end);
+        this.appendRead(buf, i, end, now);
         this.readLineEnd(now);
       }
       if (this.rBinary) {
@@ -1088,10 +1088,19 @@ export class AtDecoder {
     if (this.urcContinuation !== null) this.endUrcContinuation(null, now);
   }
 
-  private appendRead(buf: Buffer, from: number, to: number): void {
+  private appendRead(buf: Buffer, from: number, to: number, now: number): void {
     const len = to - from;
     if (len <= 0 || this.rSkip || this.rOverflow) return;
     if (this.rLen + len > this.rBuf.length) {
+      // A `> ` prompt is told by its line's first two bytes, however long the rest (the body's
+      // echo): as when those two came in a chunk of their own.
+      if (this.promptCmd !== null && this.rBuf.length >= 2) {
+        const head = this.rLen < 2 ? 2 - this.rLen : 0;
+        if (head > 0) buf.copy(this.rBuf, this.rLen, from, from + head);
+        this.rLen += head;
+        if (this.checkPrompt(now)) return;
+        this.rLen -= head;
+      }
       this.rOverflow = true;
       this.rLen = 0;
       if (!this.dataMode) this.stats.readOverflow++;
