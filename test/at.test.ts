@@ -1194,6 +1194,8 @@ t.test('property: binary payload mixed with AT traffic decodes the same in any c
   const token = fc.oneof(
     // Never empty: rechunk drops empty steps, and an empty step still lets time pass.
     fc.array(byte, { minLength: 1, maxLength: 200 }).map((b) => Buffer.from(b)),
+    // Uniform bytes: lines longer than the bound (a CR or LF every 128 bytes), binary runs.
+    fc.uint8Array({ minLength: 1, maxLength: 300, size: 'large' }).map((b) => Buffer.from(b)),
     fc.constantFrom(...text).map((s) => Buffer.from(s, 'latin1')),
   );
   fc.assert(
