@@ -192,7 +192,7 @@ t.test('tls: handshake failures (warn; client_abort info) and OTA session ends (
   noSecrets(t, 'tls');
 });
 
-t.test('tls, batched (no tracing): session-end lines recorded after the close carry the peer (read while the socket was up)', async (t) => {
+t.test('tls, batched (no tracing): session-end lines recorded after the close carry the peer (read while the socket was up) and the APDU counts', async (t) => {
   capture('info');
   setTracingEnabled(false);
   const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION, idleTimeoutMs: 300 });
@@ -210,12 +210,13 @@ t.test('tls, batched (no tracing): session-end lines recorded after the close ca
   await closed('hung session');
   t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY })).end, 'completed');
   await closed('completed session');
+  // Without spans the APDUs are only counted (no object per APDU): the same counts as the tracing test above.
   t.same(
-    named('OTA session ended').map((l) => [l['status'], l['level'], l['peer_address']]),
+    named('OTA session ended').map((l) => [l['status'], l['level'], l['peer_address'], l['apdu_count'], l['error_count'], l['not_executed_count']]),
     [
-      ['failed', 'warn', '127.0.0.1'],
-      ['timeout', 'warn', '127.0.0.1'],
-      ['completed', 'info', '127.0.0.1'],
+      ['failed', 'warn', '127.0.0.1', 5, 0, 2],
+      ['timeout', 'warn', '127.0.0.1', 0, 0, undefined],
+      ['completed', 'info', '127.0.0.1', 7, 1, undefined],
     ],
   );
 });

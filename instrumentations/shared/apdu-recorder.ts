@@ -55,12 +55,11 @@ export function countCommand(m: CardlinkInstruments, type: string, deviceType: A
   if (byteLength > 0) m.apduBytes.add(byteLength, SENT);
 }
 
-export function countResponse(m: CardlinkInstruments, sw: number, byteLength: number): { swHex: string; category: StatusCategory } {
-  const swHex = statusWordHex(sw);
-  const category = statusCategory(sw);
+/** Count one R-APDU (its status word series and its bytes); returns its status category. No allocation once the SW is cached. */
+export function countResponseCategory(m: CardlinkInstruments, sw: number, byteLength: number): StatusCategory {
   let a = swAttrs[sw & 0xffff];
   if (a === undefined) {
-    a = { status_word: swHex, status_category: category };
+    a = { status_word: statusWordHex(sw), status_category: statusCategory(sw) };
     if (swCached < MAX_SW_CACHED) {
       swAttrs[sw & 0xffff] = a;
       swCached++;
@@ -68,7 +67,12 @@ export function countResponse(m: CardlinkInstruments, sw: number, byteLength: nu
   }
   m.apduResponses.add(1, a);
   if (byteLength > 0) m.apduBytes.add(byteLength, RECEIVED);
-  return { swHex, category };
+  return a['status_category'] as StatusCategory;
+}
+
+export function countResponse(m: CardlinkInstruments, sw: number, byteLength: number): { swHex: string; category: StatusCategory } {
+  const category = countResponseCategory(m, sw, byteLength);
+  return { swHex: statusWordHex(sw), category };
 }
 
 /** `cardlink_apdu_duration_seconds`: per APDU when it was timed alone, `SCRIPT` for a multi-APDU script. */

@@ -17,16 +17,23 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { attributeCache } from '../../src/metrics/series.js';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { takeTrigger } from '../../src/triggers.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
-import { countCommand, countResponse, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
+import { countCommand, countResponse, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
 import { HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
-import { OtaSessionTracker, type ApduExchange, type RequestInfo, type SentCommand, type SessionSink, type SessionStatus } from './ota-session.js';
+import {
+  OtaSessionTracker,
+  type ApduExchange,
+  type RequestInfo,
+  type ScriptCounts,
+  type SentCommand,
+  type SessionSink,
+  type SessionStatus,
+} from './ota-session.js';
 import { DEVICE_TYPE_VALUES, type DeviceType, type SessionType, type TlsInstrumentationConfig } from './types.js';
 
 export interface OtaContext {
@@ -47,8 +54,33 @@ const log = createLogger('tls');
 const DEFAULT_TRIGGER_WINDOW_MS = 60_000;
 const SESSION_TYPES: readonly SessionType[] = ['triggered', 'polled', 'resumed'];
 
-/** Attribute objects shared by every recording with the same label values. */
-const cached = attributeCache();
+/**
+ * Attribute objects shared by every recording with the same label values, looked up without
+ * building a key (label values are bounded: DESIGN.md section 4).
+ */
+const DEVICE_ATTRS = new Map<string, Attributes>();
+const SESSION_ATTRS = new Map<string, Map<string, Map<string, Attributes>>>();
+const STATUS_ATTRS: Readonly<Record<SessionStatus, Attributes>> = {
+  completed: { status: 'completed' },
+  failed: { status: 'failed' },
+  timeout: { status: 'timeout' },
+};
+
+function deviceAttributes(deviceType: DeviceType): Attributes {
+  let a = DEVICE_ATTRS.get(deviceType);
+  if (a === undefined) DEVICE_ATTRS.set(deviceType, (a = { device_type: deviceType }));
+  return a;
+}
+
+function sessionAttributes(status: SessionStatus, sessionType: SessionType, deviceType: DeviceType): Attributes {
+  let bySession = SESSION_ATTRS.get(status);
+  if (bySession === undefined) SESSION_ATTRS.set(status, (bySession = new Map()));
+  let byDevice = bySession.get(sessionType);
+  if (byDevice === undefined) bySession.set(sessionType, (byDevice = new Map()));
+  let a = byDevice.get(deviceType);
+  if (a === undefined) byDevice.set(deviceType, (a = { status, session_type: sessionType, device_type: deviceType }));
+  return a;
+}
 
 /**
  * Scratch space for string chunks (Node's http writes each response head as a latin1 string):
@@ -190,7 +222,7 @@ export class OtaRecorder implements SessionSink {
     this.apduCount = 0;
     this.errorCount = 0;
     this.notExecuted = 0;
-    this.ctx.instruments().sessionsActive.add(1, cached(`d:${deviceType}`, () => ({ device_type: deviceType })));
+    this.ctx.instruments().sessionsActive.add(1, deviceAttributes(deviceType));
     if (!tracingEnabled()) return;
     const links: Link[] = trigger?.spanContext ? [{ context: trigger.spanContext, attributes: { 'cardlink.link.type': 'trigger' } }] : [];
     const attributes: Attributes = {
@@ -207,6 +239,34 @@ export class OtaRecorder implements SessionSink {
       { kind: SpanKind.SERVER, startTime: atMs, attributes, links },
       context.active(),
     );
+  }
+
+  /** APDU spans need the decoded objects; metrics alone only the numbers. */
+  get detailed(): boolean {
+    return this.session !== undefined;
+  }
+
+  scriptCounted(_atMs: number, script: ScriptCounts): void {
+    const m = this.ctx.instruments();
+    const n = script.count;
+    for (let i = 0; i < n; i++) countCommand(m, script.commandTypes[i] as string, this.deviceType, script.commandLengths[i] as number);
+  }
+
+  answerCounted(sentAtMs: number, atMs: number, script: ScriptCounts): void {
+    const m = this.ctx.instruments();
+    const n = script.count;
+    for (let i = 0; i < n; i++) {
+      this.apduCount++;
+      const sw = script.sws[i] as number;
+      if (sw < 0) {
+        this.notExecuted++;
+        continue;
+      }
+      if (countResponseCategory(m, sw, script.responseLengths[i] as number) === 'error') this.errorCount++;
+    }
+    const seconds = (atMs - sentAtMs) / 1000;
+    if (n === 1) timeApdu(m, script.commandTypes[0] as string, seconds);
+    else if (n > 1) timeApdu(m, 'SCRIPT', seconds);
   }
 
   scriptSent(_atMs: number, commands: readonly SentCommand[]): void {
@@ -249,12 +309,9 @@ export class OtaRecorder implements SessionSink {
     const m = this.ctx.instruments();
     const deviceType = this.deviceType;
     const sessionType = this.sessionType;
-    m.sessionsActive.add(-1, cached(`d:${deviceType}`, () => ({ device_type: deviceType })));
-    m.sessions.add(
-      1,
-      cached(`s:${status}:${sessionType}:${deviceType}`, () => ({ status, session_type: sessionType, device_type: deviceType })),
-    );
-    m.sessionDuration.record((atMs - this.sessionStartMs) / 1000, cached(`st:${status}`, () => ({ status })));
+    m.sessionsActive.add(-1, deviceAttributes(deviceType));
+    m.sessions.add(1, sessionAttributes(status, sessionType, deviceType));
+    m.sessionDuration.record((atMs - this.sessionStartMs) / 1000, STATUS_ATTRS[status]);
     const span = this.session;
     this.session = undefined;
     this.logSessionEnd(atMs, status, reason, span);

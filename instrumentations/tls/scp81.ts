@@ -121,12 +121,7 @@ export interface ResponseScript {
 }
 
 /** Shared walk over a scripting template; the callback receives each inner TLV. */
-interface WalkResult {
-  format: ScriptFormat;
-  truncated: boolean;
-  malformed: boolean;
-  capped: boolean;
-}
+type WalkResult = ScriptShape;
 
 type ItemVisitor = (tag: number, offset: number, length: number) => boolean;
 
@@ -223,24 +218,40 @@ function walkTemplate(
   return r;
 }
 
-/** Decode a Command Scripting template (AA / AE) into C-APDU positions. */
-export function decodeCommandScript(body: Uint8Array): CommandScript {
-  const apdus: ScriptItem[] = [];
-  const w = walkTemplate(body, TAG_COMMAND_SCRIPT_DEFINITE, TAG_COMMAND_SCRIPT_INDEFINITE, (tag, offset, length) => {
-    if (tag === TAG_C_APDU) apdus.push({ offset, length });
-    return true;
-  });
-  return { format: w.format, apdus, truncated: w.truncated, malformed: w.malformed, capped: w.capped };
+/** What a walk over a script found besides its APDUs (the fields of CommandScript / ResponseScript). */
+export interface ScriptShape {
+  format: ScriptFormat;
+  truncated: boolean;
+  malformed: boolean;
+  capped: boolean;
 }
 
-/** Decode a Response Scripting template (AB / AF) into the executed count and R-APDU positions. */
-export function decodeResponseScript(body: Uint8Array): ResponseScript {
-  const rapdus: ScriptItem[] = [];
+export interface ResponseScriptShape extends ScriptShape {
+  executed: number | null;
+  badFormat: number | null;
+}
+
+/** Receives each APDU's value (offset, length) in the body, in order. */
+export type ApduVisitor = (offset: number, length: number) => void;
+
+/**
+ * Walk a Command Scripting template (AA / AE), handing each C-APDU's position to `visit`: no
+ * object per APDU, for callers that only count (decodeCommandScript collects them).
+ */
+export function walkCommandScript(body: Uint8Array, visit: ApduVisitor): ScriptShape {
+  return walkTemplate(body, TAG_COMMAND_SCRIPT_DEFINITE, TAG_COMMAND_SCRIPT_INDEFINITE, (tag, offset, length) => {
+    if (tag === TAG_C_APDU) visit(offset, length);
+    return true;
+  });
+}
+
+/** Walk a Response Scripting template (AB / AF), handing each R-APDU's position to `visit` (see walkCommandScript). */
+export function walkResponseScript(body: Uint8Array, visit: ApduVisitor): ResponseScriptShape {
   let executed: number | null = null;
   let badFormat: number | null = null;
   let countMalformed = false;
   const w = walkTemplate(body, TAG_RESPONSE_SCRIPT_DEFINITE, TAG_RESPONSE_SCRIPT_INDEFINITE, (tag, offset, length) => {
-    if (tag === TAG_R_APDU) rapdus.push({ offset, length });
+    if (tag === TAG_R_APDU) visit(offset, length);
     else if (tag === TAG_EXECUTED_COUNT) {
       // One byte per the spec; accept up to 4 (big-endian) so large scripts still count.
       if (length >= 1 && length <= 4) {
@@ -254,10 +265,31 @@ export function decodeResponseScript(body: Uint8Array): ResponseScript {
   return {
     format: w.format,
     executed,
-    rapdus,
     badFormat,
     truncated: w.truncated,
     malformed: w.malformed || countMalformed,
+    capped: w.capped,
+  };
+}
+
+/** Decode a Command Scripting template (AA / AE) into C-APDU positions. */
+export function decodeCommandScript(body: Uint8Array): CommandScript {
+  const apdus: ScriptItem[] = [];
+  const w = walkCommandScript(body, (offset, length) => apdus.push({ offset, length }));
+  return { format: w.format, apdus, truncated: w.truncated, malformed: w.malformed, capped: w.capped };
+}
+
+/** Decode a Response Scripting template (AB / AF) into the executed count and R-APDU positions. */
+export function decodeResponseScript(body: Uint8Array): ResponseScript {
+  const rapdus: ScriptItem[] = [];
+  const w = walkResponseScript(body, (offset, length) => rapdus.push({ offset, length }));
+  return {
+    format: w.format,
+    executed: w.executed,
+    rapdus,
+    badFormat: w.badFormat,
+    truncated: w.truncated,
+    malformed: w.malformed,
     capped: w.capped,
   };
 }
