@@ -6,6 +6,8 @@
  * must empty on their own.
  */
 import t from 'tap';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { TlsInstrumentation } from '../instrumentations/tls/index.js';
 import { pendingOtaBytes, pendingOtaJournals } from '../instrumentations/tls/ota-connection.js';
 import { startAdminServer, GP_SESSION } from './fixtures/admin-server.js';
@@ -119,6 +121,32 @@ t.test('big chunks are recorded in place, not copied (bounded memory)', async (t
   t.ok(pendingOtaBytes() < 16 * 1024, `the 200 KiB script is not in a journal (${pendingOtaBytes()} bytes are)`);
   await h.collect();
   t.equal(pendingOtaBytes(), 0);
+});
+
+t.test('a journal waiting for its batch keeps neither the socket nor the request alive', async (t) => {
+  setTracingEnabled(false);
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION });
+  t.teardown(() => server.close());
+  let socket: WeakRef<object> | undefined;
+  let request: WeakRef<object> | undefined;
+  server.server.once('secureConnection', (s: object) => (socket = new WeakRef(s)));
+  server.server.once('request', (r: object) => (request = new WeakRef(r)));
+  t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY })).end, 'completed');
+  await eventually(
+    async () => {
+      await new Promise((r) => setImmediate(r));
+      gc();
+      return socket?.deref() === undefined && request?.deref() === undefined;
+    },
+    5000,
+    'socket and request collected',
+  );
+  t.ok(pendingOtaJournals() > 0, 'while the session is still waiting for its batch (delay 60 s)');
+  t.equal(socket?.deref(), undefined);
+  t.equal(request?.deref(), undefined);
+  await h.collect();
 });
 
 t.test('journals empty by themselves, with no collection', async (t) => {

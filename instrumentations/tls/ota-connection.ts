@@ -29,6 +29,7 @@ import { tracingEnabled } from '../../src/tracing-state.js';
 import { onBeforeCollect } from '../../src/metrics/before-collect.js';
 import {
   OtaRecorder,
+  httpsRequestInfo,
   J_CLOSE,
   J_HTTPS_BODY,
   J_HTTPS_HEAD,
@@ -111,13 +112,14 @@ export class OtaConnection {
 
   constructor(
     private readonly ctx: OtaContext,
-    private readonly socket: tls.TLSSocket,
+    /** Dropped at the close: a journal waiting for its batch must not keep the socket alive. */
+    private socket: tls.TLSSocket | undefined,
     private readonly identity: string | undefined,
     private readonly protocol: string | undefined,
     private readonly cipher: string | undefined,
   ) {
-    this.peerAddress = socket.remoteAddress;
-    this.isHttps = (socket as unknown as { server?: unknown }).server instanceof HttpsServer;
+    this.peerAddress = socket?.remoteAddress;
+    this.isHttps = (socket as unknown as { server?: unknown } | undefined)?.server instanceof HttpsServer;
     const d = ctx.config().recordingDelayMs;
     this.delayMs = typeof d === 'number' && d >= 0 && Number.isFinite(d) ? Math.min(d, 2 ** 31 - 1) : DEFAULT_DELAY_MS;
     this.journal = tracingEnabled() || this.delayMs === 0 ? null : [];
@@ -151,12 +153,12 @@ export class OtaConnection {
   }
 
   /**
-   * https: a request (its head is read when recorded); its body comes through `requestPush`. Every
+   * https: a request (the header values the tracker needs are read now); its body comes through `requestPush`. Every
    * request body is followed: the recorder keeps it only if the head makes it an SCP81 response script.
    */
   onHttpsRequest(req: IncomingMessage, _res: ServerResponse): void {
     this.bodyOf = req;
-    this.event(J_HTTPS_HEAD, req, undefined, nowMs());
+    this.event(J_HTTPS_HEAD, httpsRequestInfo(req), undefined, nowMs());
   }
 
   /** https: a request pushed body bytes (null: its end). Only the request asked for is followed. */
@@ -178,7 +180,9 @@ export class OtaConnection {
   onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    const hadError = (this.socket as unknown as { _hadError?: boolean })._hadError === true;
+    const hadError = (this.socket as unknown as { _hadError?: boolean } | undefined)?._hadError === true;
+    this.socket = undefined;
+    this.bodyOf = undefined;
     this.event(J_CLOSE, hadError, undefined, nowMs());
   }
 

@@ -45,7 +45,7 @@ export interface OtaContext {
 /** Event kinds (what the event side saw), with their two arguments. */
 export const J_WRITE = 0; // chunk, encoding: the application wrote
 export const J_READ = 1; // chunk, encoding: a raw tls socket pushed to its reader
-export const J_HTTPS_HEAD = 2; // IncomingMessage: an https request (its head)
+export const J_HTTPS_HEAD = 2; // RequestInfo: an https request's head (httpsRequestInfo())
 export const J_HTTPS_BODY = 3; // chunk | null, encoding: its body, null at the end
 export const J_TIMEOUT = 4;
 export const J_CLOSE = 5; // hadError
@@ -123,7 +123,8 @@ export class OtaRecorder implements SessionSink {
 
   constructor(
     private readonly ctx: OtaContext,
-    private readonly socket: tls.TLSSocket,
+    /** Only for span attributes; undefined once the socket closed (a batch recorded later must not keep it alive). */
+    private socket: tls.TLSSocket | undefined,
     isHttps: boolean,
     private readonly identity: string | undefined,
     private readonly protocol: string | undefined,
@@ -161,17 +162,9 @@ export class OtaRecorder implements SessionSink {
       case J_READ:
         if (this.requests !== undefined && !this.requests.gaveUp) scan(this.requests, a, b as BufferEncoding | undefined);
         break;
-      case J_HTTPS_HEAD: {
-        const h = (a as IncomingMessage).headers;
-        const info: RequestInfo = {
-          adminProtocol: header(h['x-admin-protocol']),
-          contentType: header(h['content-type']),
-          resume: header(h['x-admin-resume']),
-          scriptStatus: header(h['x-admin-script-status']),
-        };
-        this.body = this.tracker.request(info, t) ? new BodyCollector() : undefined;
+      case J_HTTPS_HEAD:
+        this.body = this.tracker.request(a as RequestInfo, t) ? new BodyCollector() : undefined;
         break;
-      }
       case J_HTTPS_BODY: {
         const body = this.body;
         if (body === undefined) break;
@@ -185,6 +178,7 @@ export class OtaRecorder implements SessionSink {
         this.tracker.timeout();
         break;
       case J_CLOSE:
+        this.socket = undefined;
         this.tracker.close(t, a === true);
         break;
     }
@@ -228,8 +222,8 @@ export class OtaRecorder implements SessionSink {
     const attributes: Attributes = {
       'cardlink.session.type': sessionType,
       'cardlink.device.type': deviceType,
-      'network.peer.address': this.socket.remoteAddress,
-      'network.peer.port': this.socket.remotePort,
+      'network.peer.address': this.socket?.remoteAddress,
+      'network.peer.port': this.socket?.remotePort,
     };
     if (this.identity !== undefined) attributes['cardlink.psk.identity'] = this.identity;
     if (this.protocol !== undefined) attributes['tls.protocol.version'] = this.protocol;
@@ -357,6 +351,21 @@ export class OtaRecorder implements SessionSink {
 
 function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/**
+ * What the session tracker needs of an https request's head, read when the request arrives: a
+ * journal holds these values, not the request (which would keep the request and its socket alive
+ * until the batch is recorded).
+ */
+export function httpsRequestInfo(req: IncomingMessage): RequestInfo {
+  const h = req.headers;
+  return {
+    adminProtocol: header(h['x-admin-protocol']),
+    contentType: header(h['content-type']),
+    resume: header(h['x-admin-resume']),
+    scriptStatus: header(h['x-admin-script-status']),
+  };
 }
 
 function requestInfo(head: HttpMessageHead) {
