@@ -9,6 +9,7 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { setupLogRecords, setupHarness } from './helpers/otel-harness.js';
 import { configureLogging, createLogger, formatPretty, levelFor, REDACTED } from '../src/logging/index.js';
 import { parseConfig } from '../src/config.js';
+import { runNode } from './helpers/child.js';
 
 const h = setupHarness([]);
 const logExporter = setupLogRecords(t, h);
@@ -333,4 +334,24 @@ t.test('never throws, whatever is logged (property)', async (t) => {
     }),
     { numRuns: 500 },
   );
+});
+
+t.test('a level check never loads pino; the first line written does (a fresh process, the built package)', async (t) => {
+  const script = `
+    import { createRequire } from 'node:module';
+    import { createLogger } from 'cardlink-otel';
+    const cache = createRequire(import.meta.url).cache;
+    const pinoLoaded = () => Object.keys(cache).some((k) => k.includes('/node_modules/pino/'));
+    const log = createLogger('tls');
+    const checks = [log.isLevelEnabled('info'), log.isLevelEnabled('warn'), log.level];
+    log.info('not written: tls is at warn by default');
+    const before = pinoLoaded();
+    log.warn('written');
+    console.log(JSON.stringify({ checks, before, after: pinoLoaded() }));
+  `;
+  const child = runNode({ t, args: ['--input-type=module', '-e', script], env: { CARDLINK_LOG_LEVEL: undefined } });
+  t.equal((await child.waitForExit()).code, 0, child.stderr());
+  const out = child.stdout().trim().split('\n');
+  t.match(JSON.parse(out[0]!), { component: 'tls', message: 'written', level: 'warn' });
+  t.same(JSON.parse(out[1]!), { checks: [false, true, 'warn'], before: false, after: true });
 });

@@ -88,7 +88,7 @@ function useColor(): boolean {
 let root: { gen: number; logger: PinoLogger } | undefined;
 
 /**
- * pino is loaded on the first line actually written (or level asked), not at import: the
+ * pino is loaded on the first line actually written (never for a level check), not at import: the
  * instrumentations create their loggers at start-up and most never log, so a process that logs
  * nothing never pays pino's load time (~20 ms).
  */
@@ -120,6 +120,9 @@ function rootLogger(): PinoLogger {
   return root.logger;
 }
 
+/** pino's level numbers (silent: nothing is enabled). */
+const LEVEL_RANK: Readonly<Record<LogLevel, number>> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+
 function hex2(n: number): string {
   return n < 16 ? `0${n.toString(16)}` : (n & 0xff).toString(16);
 }
@@ -146,13 +149,15 @@ class CardlinkLogger implements Logger {
   ) {}
 
   get level(): LogLevel {
-    this.current();
+    this.sync();
     return this.effective;
   }
 
+  /** Answered from the settings alone: asking (every OTA session does) never loads pino. */
   isLevelEnabled(level: WritableLevel): boolean {
     try {
-      return this.current().isLevelEnabled(level);
+      this.sync();
+      return LEVEL_RANK[level] >= LEVEL_RANK[this.effective];
     } catch {
       return false;
     }
@@ -163,21 +168,28 @@ class CardlinkLogger implements Logger {
     return new CardlinkLogger(this.component, Object.freeze({ ...this.context, ...extra }));
   }
 
-  /** The pino child for the current settings (rebuilt when they changed). */
-  private current(): PinoLogger {
+  /** The effective level for the current settings (the pino child is dropped when they changed). */
+  private sync(): void {
     const s = loggingState();
-    if (this.gen !== s.gen || this.pinoChild === undefined) {
+    if (this.gen !== s.gen) {
       this.effective = levelFor(this.component, s);
-      this.pinoChild = rootLogger().child({ component: this.component, ...this.context }, { level: this.effective });
+      this.pinoChild = undefined;
       this.gen = s.gen;
     }
+  }
+
+  /** The pino child for the current settings (rebuilt when they changed). */
+  private current(): PinoLogger {
+    this.sync();
+    this.pinoChild ??= rootLogger().child({ component: this.component, ...this.context }, { level: this.effective });
     return this.pinoChild;
   }
 
   private write(level: WritableLevel, a: unknown, b: unknown): void {
     try {
+      this.sync();
+      if (LEVEL_RANK[level] < LEVEL_RANK[this.effective]) return;
       const p = this.current();
-      if (!p.isLevelEnabled(level)) return;
 
       let message = '';
       let raw: LogFields | undefined;
