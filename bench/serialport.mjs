@@ -15,7 +15,8 @@
 //     stdin/stdout, never through the pty), so no block can stall on a full pty;
 //   - AT round trips: `AT+CSQ` -> `+CSQ: 20,99` / `OK` through ReadlineParser against the modem
 //     simulator in a peer process, on a socat pty pair, answering after 2 ms (a fast real modem;
-//     IoT modems take several ms per command) and, informational, at once;
+//     IoT modems take several ms per command), with spans and metrics only (no trace exporter, as
+//     `register.js` by default), and, informational, at once;
 //   - the same round trips against serialport's in-process mock binding, which answers in
 //     microseconds: no modem does, so this row shows the absolute cost per command (worst case).
 //
@@ -31,7 +32,7 @@
 // "app CPU" is this process's CPU time (all threads) per MB or round trip: where the cost shows even
 // when socat, the peer or the pty bound the throughput.
 // The `met` column judges the realistic rows: pure data both directions and AT round trips against
-// the simulator answering after 2 ms; the other two AT rows are informational.
+// the simulator answering after 2 ms, with and without spans; the other two AT rows are informational.
 //
 // Needs `npm run build` (imports dist/) and socat. `node bench/serialport.mjs` or `npm run bench serialport`.
 import { spawn } from 'node:child_process';
@@ -247,6 +248,7 @@ function loadTwoCopies(register, aa) {
 export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 9) } = {}) {
   const { catalogueViews } = await import(new URL('src/metrics/views.js', DIST).href);
   const { SerialportInstrumentation } = await import(new URL('instrumentations/serialport/index.js', DIST).href);
+  const { setTracingEnabled } = await import(new URL('src/tracing-state.js', DIST).href);
   const tracerProvider = new BasicTracerProvider(); // spans are sampled, created and ended; not exported
   trace.setGlobalTracerProvider(tracerProvider);
   const meterProvider = new MeterProvider({ views: catalogueViews(), readers: [new Reader()] });
@@ -435,7 +437,13 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 9) } = {
     // command costs over 100 µs more instead of a few); the rows report the steady state of a
     // long-running process, which the modem answering after 2 ms then measures.
     const ptyAt = await measure(await atLane('modem', PTY_BLOCK), PTY_ROUND_TRIPS / PTY_BLOCK, PTY_BLOCK, AT_WARMUP_ROUNDS);
-    const slowAt = await measure(await atLane('modem-delayed', SLOW_BLOCK), SLOW_ROUND_TRIPS / SLOW_BLOCK, SLOW_BLOCK);
+    const slowLane = await atLane('modem-delayed', SLOW_BLOCK);
+    const slowAt = await measure(slowLane, SLOW_ROUND_TRIPS / SLOW_BLOCK, SLOW_BLOCK);
+    // The same without spans: what `register.js` does when no trace exporter is configured (its
+    // default: metrics on the Prometheus endpoint only), as in bench/tls-session.
+    setTracingEnabled(false);
+    const slowAtMetrics = await measure(slowLane, SLOW_ROUND_TRIPS / SLOW_BLOCK, SLOW_BLOCK);
+    setTracingEnabled(true);
 
     // ---- the same round trips against the in-process mock binding (answers at once); one mock
     // port per copy, both left open
@@ -481,7 +489,8 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 9) } = {
     return [
       row(`pure data app -> peer, socat pty (${size})`, a2p, 'MB/s', 1 / MB, 2, perMB),
       row(`pure data peer -> app, socat pty (${size})`, p2a, 'MB/s', 1 / MB, 2, perMB),
-      row(`AT round trips, simulator answering after ${MODEM_DELAY_MS} ms on a socat pty`, slowAt, 'round trips/s', 1, 2, perRT),
+      row(`AT round trips, simulator answering after ${MODEM_DELAY_MS} ms on a socat pty, with spans (a trace exporter configured)`, slowAt, 'round trips/s', 1, 2, perRT),
+      row(`AT round trips, the same, metrics only (no trace exporter: register.js's default)`, slowAtMetrics, 'round trips/s', 1, 2, perRT),
       row('AT round trips, simulator answering at once on a socat pty', ptyAt, 'round trips/s', 1, null, perRT),
       row('AT round trips, in-process mock modem (worst case)', mockAt, 'round trips/s', 1, null, perRT),
     ];

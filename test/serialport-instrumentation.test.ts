@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import fs from 'node:fs';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { SerialportInstrumentation } from '../instrumentations/serialport/index.js';
 import { TlsInstrumentation } from '../instrumentations/tls/index.js';
@@ -15,6 +15,7 @@ import { commandLineForSpan } from '../instrumentations/serialport/modem-recorde
 import { setupHarness, eventually, type Harness } from './helpers/otel-harness.js';
 import { clearTriggers, takeTrigger } from '../src/triggers.js';
 import { setTracingEnabled } from '../src/tracing-state.js';
+import { pendingModemEvents } from '../instrumentations/serialport/deferred-recorder.js';
 import { openPtyPair, startModemSimulator } from './fixtures/modem-simulator.js';
 
 const CSQ_TIMEOUT_MS = 300;
@@ -296,6 +297,35 @@ t.test('no trace exporter (tracing disabled): no span at all, the same metrics a
   t.match(diag, { pendingCommands: 0, openSpans: 0 });
   t.match(diag?.stats, { internalErrors: 0, listenerErrors: 0, urcs: 1 });
   t.equal(spansOf(pair.appPath).length, 0);
+});
+
+t.test('recorded after the application handled the answer, yet each command span is a child of the span active when it was written', async (t) => {
+  const { pair, ctl } = await session(t);
+  const tracer = trace.getTracer('app');
+  const before = h.finished().length;
+  // Two steps of a test run, each awaiting its modem commands (a promise-based controller).
+  for (const step of ['step 1', 'step 2']) {
+    await tracer.startActiveSpan(step, async (span) => {
+      t.same(await ctl.sendCommand('AT'), ['OK']);
+      // The answer is back, and the application goes on before anything is recorded.
+      t.ok(pendingModemEvents() > 0, `${step}: the command's events wait for the end of this turn of the event loop`);
+      t.same(await ctl.sendCommand('AT+CSQ'), ['+CSQ: 20,99', 'OK']);
+      span.end();
+    });
+  }
+  await eventually(() => pendingModemEvents() === 0, 2000, 'recorded');
+  const spans = h.finished().slice(before);
+  const steps = spans.filter((s) => s.name.startsWith('step'));
+  const at = atSpans(spans).filter((s) => s.attributes['cardlink.modem.port'] === pair.appPath);
+  t.same(
+    at.map((s) => [s.name, steps.find((p) => p.spanContext().spanId === s.parentSpanContext?.spanId)?.name]),
+    [
+      ['at AT', 'step 1'],
+      ['at +CSQ', 'step 1'],
+      ['at AT', 'step 2'],
+      ['at +CSQ', 'step 2'],
+    ],
+  );
 });
 
 t.test('a silent modem: the command ends as timeout at its deadline; the next command is not confused', async (t) => {

@@ -13,6 +13,9 @@
  *   reacted to;
  * - `emit`: `open` and `close` for the device gauge and the decoder's end of pending commands.
  *
+ * The decoder sees the bytes as they pass; what it finds is recorded (spans, metrics, log lines)
+ * once the application has handled them (deferred-recorder.ts).
+ *
  * Passive: the wrappers call the originals with the same arguments and return their results; no
  * listener is added, no stream mode or encoding changed, nothing the application reads is consumed.
  * `@serialport/stream` is CommonJS, required by `serialport` in both module systems, so the
@@ -27,6 +30,7 @@ import { reportOnce } from '../../src/diag.js';
 import { VERSION } from '../../src/version.js';
 import { AtDecoder, DEFAULT_AT_TIMEOUTS_MS, type AtDecoderStats } from './at.js';
 import { ModemPortRecorder, recordModemError, type RecorderContext } from './modem-recorder.js';
+import { DeferredRecorder, flushModemEvents } from './deferred-recorder.js';
 import type { SerialportInstrumentationConfig } from './types.js';
 import { existsSync } from 'node:fs';
 import { registerResourceCheck } from '../../src/health/resource-checks.js';
@@ -162,6 +166,7 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
   portDiagnostics(port: object): SerialportPortDiagnostics | undefined {
     const s = this.ports.get(port);
     if (s === undefined || s === IGNORED) return undefined;
+    flushModemEvents();
     return {
       stats: { ...s.decoder.stats },
       bufferedBytes: s.decoder.bufferedBytes,
@@ -334,7 +339,7 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
         state.timer.unref();
       }
     });
-    const decoder = new AtDecoder(recorder, {
+    const decoder = new AtDecoder(new DeferredRecorder(recorder), {
       defaultTimeoutMs: cfg.defaultTimeoutMs,
       commandTimeoutsMs: cfg.commandTimeoutsMs,
       abandonAfterMs: cfg.abandonAfterMs,
