@@ -83,6 +83,24 @@ for (const kind of ['https', 'tls'] as const) {
   });
 }
 
+t.test('responses written as big strings: a journal that passes its bound is recorded first, nothing is lost', async (t) => {
+  // Command scripts of 25 and 50 KB written as latin1 strings: the second passes the 64 KiB journal bound.
+  const big = (fill: number): Buffer => Buffer.concat([Buffer.from('00D600000061A8', 'hex'), Buffer.alloc(25_000, fill)]);
+  const server = await startAdminServer({ kind: 'https', keys, stringBodies: true, scriptsFor: () => [[big(1)], [big(2), big(3)]] });
+  t.teardown(() => server.close());
+  setTracingEnabled(true);
+  const s0 = await snapshot(h);
+  t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY })).exchanges.length, 3);
+  await eventually(async () => (await h.value('cardlink_tls_connections_active')) === 0, 5000, 'inline connection closed');
+  const s1 = await snapshot(h);
+  const inlineDelta = delta(s1, s0, SKIP);
+  t.equal(inlineDelta['cardlink.apdu.commands{"command_type":"UPDATE_BINARY","device_type":"unknown"}'], 3, 'inline: three UPDATE BINARY');
+  setTracingEnabled(false);
+  t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY })).exchanges.length, 3);
+  await eventually(async () => (await h.value('cardlink_tls_connections_active')) === 0, 5000, 'batched connection closed');
+  t.same(delta(await snapshot(h), s1, SKIP), inlineDelta, 'batched: the same numbers');
+});
+
 t.test('a trigger sent after a batched session started does not make it triggered', async (t) => {
   const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION });
   t.teardown(() => server.close());

@@ -188,8 +188,7 @@ export class OtaConnection {
 
   /** Journal the event, or record it at once (tracing on, or too big to copy). */
   private event(kind: number, a: unknown, b: unknown, t: number): void {
-    const j = this.journal;
-    if (j === null) {
+    if (this.journal === null) {
       this.record(kind, a, b, t);
       return;
     }
@@ -205,6 +204,8 @@ export class OtaConnection {
       if (this.journalBytes + a.length > JOURNAL_BYTES) this.drain();
       this.journalBytes += a.length;
     }
+    // Read after a drain, which starts a new journal.
+    const j = this.journal;
     if (j.length === 0) markDirty(this, this.delayMs, t);
     j.push(kind, a, b, t);
   }
