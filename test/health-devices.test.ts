@@ -7,7 +7,6 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import http from 'node:http';
 import { runNode, freePort, REPO_ROOT } from './helpers/child.js';
 import { openPtyPair, startModemSimulator } from './fixtures/modem-simulator.js';
 import { getJson } from './helpers/http.js';

@@ -6,7 +6,6 @@
  * serialport instrumentation's resource check and lives with that instrumentation.)
  */
 import t from 'tap';
-import http from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

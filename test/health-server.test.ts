@@ -3,7 +3,6 @@
  * answering while readiness waits on a hanging check, and a port in use.
  */
 import t from 'tap';
-import http from 'node:http';
 import { createServer } from 'node:net';
 import { checkNames, registerCheck, startHealthServer, unregisterCheck, type HealthServer } from '../src/health/index.js';
 import { request } from './helpers/http.js';
@@ -72,7 +71,7 @@ t.test('other paths 404, other methods 405 with Allow', async (t) => {
   const { port } = await serve(t);
   for (const path of ['/', '/metrics', '/health/', '/healthz', '/health/live/x']) t.equal((await request(port, path)).status, 404, path);
   for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS']) {
-    const a = await request(port, '/health/ready', { method: method });
+    const a = await request(port, '/health/ready', { method });
     t.equal(a.status, 405, method);
     t.equal(a.headers['allow'], 'GET, HEAD');
   }

@@ -9,7 +9,6 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import http from 'node:http';
 import { REPO_ROOT, freePort } from './helpers/child.js';
 import { scrape } from './helpers/scrape.js';
 import { METRICS } from '../src/metrics/catalogue.js';
@@ -57,7 +56,6 @@ function sh(command: string, cwd: string, env: Record<string, string>, timeoutMs
     });
   });
 }
-
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

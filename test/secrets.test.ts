@@ -13,7 +13,6 @@
  */
 import t from 'tap';
 import net from 'node:net';
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
