@@ -23,17 +23,10 @@ import { takeTrigger } from '../../src/triggers.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
-import { countCommand, countResponse, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
+import { countCommand, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
 import { HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
-import {
-  OtaSessionTracker,
-  type ApduExchange,
-  type RequestInfo,
-  type ScriptCounts,
-  type SentCommand,
-  type SessionSink,
-  type SessionStatus,
-} from './ota-session.js';
+import { OtaSessionTracker, type RequestInfo, type ScriptApdus, type SessionSink, type SessionStatus } from './ota-session.js';
+import { decodeCommandApdu, decodeResponseApdu, statusCategory, statusWordHex } from '../shared/apdu.js';
 import { DEVICE_TYPE_VALUES, type DeviceType, type SessionType, type TlsInstrumentationConfig } from './types.js';
 
 export interface OtaContext {
@@ -235,63 +228,51 @@ export class OtaRecorder implements SessionSink {
     );
   }
 
-  /** APDU spans need the decoded objects; metrics alone only the numbers. */
-  get detailed(): boolean {
-    return this.session !== undefined;
-  }
-
-  scriptCounted(_atMs: number, script: ScriptCounts): void {
+  scriptSent(_atMs: number, script: ScriptApdus): void {
     const m = this.ctx.instruments();
     const n = script.count;
     for (let i = 0; i < n; i++) countCommand(m, script.commandTypes[i] as string, this.deviceType, script.commandLengths[i] as number);
   }
 
-  answerCounted(sentAtMs: number, atMs: number, script: ScriptCounts): void {
+  scriptAnswered(sentAtMs: number, atMs: number, script: ScriptApdus): void {
     const m = this.ctx.instruments();
     const n = script.count;
     for (let i = 0; i < n; i++) {
       this.apduCount++;
       const sw = script.sws[i] as number;
-      if (sw < 0) {
-        this.notExecuted++;
-        continue;
-      }
-      if (countResponseCategory(m, sw, script.responseLengths[i] as number) === 'error') this.errorCount++;
-    }
-    const seconds = (atMs - sentAtMs) / 1000;
-    if (n === 1) timeApdu(m, script.commandTypes[0] as string, seconds);
-    else if (n > 1) timeApdu(m, 'SCRIPT', seconds);
-  }
-
-  scriptSent(_atMs: number, commands: readonly SentCommand[]): void {
-    const m = this.ctx.instruments();
-    for (const c of commands) countCommand(m, c.apdu.commandType, this.deviceType, c.bytes.length);
-  }
-
-  scriptAnswered(sentAtMs: number, atMs: number, exchanges: readonly ApduExchange[], executed: number | null): void {
-    const m = this.ctx.instruments();
-    const spans = this.session !== undefined;
-    const tracer = spans ? this.ctx.tracer() : undefined;
-    const parent = spans ? trace.setSpan(context.active(), this.session as Span) : undefined;
-    const capture = this.ctx.config().captureApduData === true;
-    for (const x of exchanges) {
-      const type = x.command.apdu.commandType;
-      this.apduCount++;
-      const span = spans ? startApduSpan(tracer as Tracer, x.command.apdu, x.command.bytes, this.deviceType, sentAtMs, parent as Context, capture) : undefined;
-      if (x.response === null) {
-        this.notExecuted++;
-        if (span) endApduSpan(span, type, null, null, undefined, undefined, capture, atMs);
-        continue;
-      }
-      const { swHex, category } = countResponse(m, x.response.sw, x.responseBytes?.length ?? 0);
-      if (category === 'error') this.errorCount++;
-      if (span) endApduSpan(span, type, x.response, x.responseBytes, swHex, category, capture, atMs);
+      if (sw < 0) this.notExecuted++;
+      else if (countResponseCategory(m, sw, script.responseLengths[i] as number) === 'error') this.errorCount++;
     }
     // One C-APDU per script: its own timing; several: one SCRIPT timing (no invented per-APDU split).
     const seconds = (atMs - sentAtMs) / 1000;
-    if (exchanges.length === 1) timeApdu(m, (exchanges[0] as ApduExchange).command.apdu.commandType, seconds);
-    else if (exchanges.length > 1) timeApdu(m, 'SCRIPT', seconds);
-    if (executed !== null) this.session?.setAttribute('cardlink.scp81.last_executed', executed);
+    if (n === 1) timeApdu(m, script.commandTypes[0] as string, seconds);
+    else if (n > 1) timeApdu(m, 'SCRIPT', seconds);
+    if (this.session !== undefined) this.apduSpans(this.session, sentAtMs, atMs, script);
+  }
+
+  /** One `apdu.<COMMAND_TYPE>` span per C-APDU of the script, decoded only for them. */
+  private apduSpans(session: Span, sentAtMs: number, atMs: number, script: ScriptApdus): void {
+    const tracer = this.ctx.tracer();
+    const parent = trace.setSpan(context.active(), session);
+    const capture = this.ctx.config().captureApduData === true;
+    const cmd = script.commandBody;
+    const rsp = script.responseBody;
+    for (let i = 0; i < script.count; i++) {
+      const co = script.commandOffsets[i] as number;
+      const apdu = decodeCommandApdu(cmd, co, script.commandLengths[i]);
+      if (apdu === null) continue; // never: counted C-APDUs have 4 bytes or more
+      const bytes = cmd.subarray(co, co + (script.commandLengths[i] as number));
+      const span = startApduSpan(tracer, apdu, bytes, this.deviceType, sentAtMs, parent, capture);
+      const sw = script.sws[i] as number;
+      const ro = script.responseOffsets[i] as number;
+      const response = sw < 0 ? null : decodeResponseApdu(rsp, ro, script.responseLengths[i]);
+      if (response === null) endApduSpan(span, apdu.commandType, null, null, undefined, undefined, capture, atMs);
+      else {
+        const responseBytes = rsp.subarray(ro, ro + (script.responseLengths[i] as number));
+        endApduSpan(span, apdu.commandType, response, responseBytes, statusWordHex(sw), statusCategory(sw), capture, atMs);
+      }
+    }
+    if (script.executed !== null) session.setAttribute('cardlink.scp81.last_executed', script.executed);
   }
 
   scriptStatus(value: string): void {

@@ -10,56 +10,37 @@
  *   timeout    the socket timed out (or was idle-closed by a timeout) before that,
  *   failed     any other end: an HTTP error status, a reset, a close.
  */
-import {
-  commandType,
-  decodeCommandApdu,
-  decodeResponseApdu,
-  type CommandApdu,
-  type CommandType,
-  type ResponseApdu,
-} from '../shared/apdu.js';
-import { decodeCommandScript, decodeResponseScript, scp81ContentKind, walkCommandScript, walkResponseScript, type ApduVisitor } from './scp81.js';
+import { commandType, type CommandType } from '../shared/apdu.js';
+import { scp81ContentKind, walkCommandScript, walkResponseScript, type ApduVisitor } from './scp81.js';
 
 export type SessionStatus = 'completed' | 'failed' | 'timeout';
 
-export interface SentCommand {
-  readonly apdu: CommandApdu;
-  /** The C-APDU bytes (a view into the captured script body). */
-  readonly bytes: Uint8Array;
-}
-
-export interface ApduExchange {
-  readonly command: SentCommand;
-  readonly response: ResponseApdu | null;
-  /** The R-APDU bytes, data + SW (a view into the captured body); null when not executed. */
-  readonly responseBytes: Uint8Array | null;
-}
-
 /**
- * A script's APDUs as numbers, for a sink that only counts (no spans): entry i of `count`, in
- * arrays the tracker reuses (valid during the call only). No object per APDU.
+ * A command script and, once the card answered, its R-APDUs, as numbers: entry i of `count` in
+ * arrays the tracker reuses (valid during the sink call only), no object per APDU. Offsets are
+ * into `commandBody` / `responseBody`, for a sink that decodes an APDU (a span's attributes).
  */
-export interface ScriptCounts {
+export interface ScriptApdus {
   readonly count: number;
+  readonly commandBody: Uint8Array;
   readonly commandTypes: readonly CommandType[];
-  /** C-APDU bytes. */
+  readonly commandOffsets: readonly number[];
   readonly commandLengths: readonly number[];
-  /** Filled by the answer: the R-APDUs' status words (-1: not executed, or fewer than 2 bytes) and bytes. */
+  readonly responseBody: Uint8Array;
+  /** Status word of R-APDU i; -1 when the card did not execute the command (or sent fewer than 2 bytes). */
   readonly sws: readonly number[];
+  readonly responseOffsets: readonly number[];
   readonly responseLengths: readonly number[];
+  /** The `80` executed-commands count of the response script, null when absent. */
+  readonly executed: number | null;
 }
 
 export interface SessionSink {
-  /**
-   * Whether the sink wants the decoded objects (scriptSent / scriptAnswered: APDU spans) or only
-   * the numbers (scriptCounted / answerCounted), asked per script.
-   */
-  readonly detailed: boolean;
   sessionStart(atMs: number, resumed: boolean): void;
-  scriptSent(atMs: number, commands: readonly SentCommand[]): void;
-  scriptAnswered(sentAtMs: number, atMs: number, exchanges: readonly ApduExchange[], executed: number | null): void;
-  scriptCounted(atMs: number, script: ScriptCounts): void;
-  answerCounted(sentAtMs: number, atMs: number, script: ScriptCounts): void;
+  /** A command script with at least one C-APDU went to the card. */
+  scriptSent(atMs: number, script: ScriptApdus): void;
+  /** The card answered the script sent at `sentAtMs` (R-APDUs paired in order; the missing ones not executed). */
+  scriptAnswered(sentAtMs: number, atMs: number, script: ScriptApdus): void;
   /** `X-Admin-Script-Status` other than `ok`. */
   scriptStatus(value: string): void;
   sessionEnd(atMs: number, status: SessionStatus, reason: string): void;
@@ -81,31 +62,39 @@ export interface ResponseInfo {
 
 const MAX_SCRIPT_STATUS = 64;
 
-/** The numbers of the script in flight (ScriptCounts), reused from script to script. */
-class CountedScript implements ScriptCounts {
+/** The script in flight (ScriptApdus), its arrays reused from script to script. */
+class CountedScript implements ScriptApdus {
   count = 0;
+  commandBody: Uint8Array = EMPTY;
   readonly commandTypes: CommandType[] = [];
+  readonly commandOffsets: number[] = [];
   readonly commandLengths: number[] = [];
+  responseBody: Uint8Array = EMPTY;
   readonly sws: number[] = [];
+  readonly responseOffsets: number[] = [];
   readonly responseLengths: number[] = [];
+  executed: number | null = null;
   /** R-APDUs seen in the answer (more than `count` is an unpaired response). */
   answered = 0;
   badApdus = 0;
-  body: Uint8Array = EMPTY;
 
+  /** A C-APDU of commandBody: fewer than 4 bytes is no APDU. */
   readonly onCommand: ApduVisitor = (offset, length) => {
-    const b = this.body;
     if (length < 4) {
       this.badApdus++;
       return;
     }
+    const b = this.commandBody;
     const i = this.count++;
     this.commandTypes[i] = commandType(b[offset]!, b[offset + 1]!, b[offset + 2]!);
+    this.commandOffsets[i] = offset;
     this.commandLengths[i] = length;
     this.sws[i] = -1;
+    this.responseOffsets[i] = 0;
     this.responseLengths[i] = 0;
   };
 
+  /** An R-APDU of responseBody (data, SW1 SW2), paired with C-APDU i in order. */
   readonly onResponse: ApduVisitor = (offset, length) => {
     const i = this.answered++;
     if (i >= this.count) return;
@@ -113,8 +102,9 @@ class CountedScript implements ScriptCounts {
       this.badApdus++;
       return;
     }
-    const b = this.body;
+    const b = this.responseBody;
     this.sws[i] = (b[offset + length - 2]! << 8) | b[offset + length - 1]!;
+    this.responseOffsets[i] = offset;
     this.responseLengths[i] = length;
   };
 }
@@ -130,21 +120,22 @@ function takeCounted(): CountedScript {
   c.count = 0;
   c.answered = 0;
   c.badApdus = 0;
+  c.executed = null;
   return c;
 }
 
 function releaseCounted(c: CountedScript): void {
-  c.body = EMPTY;
+  c.commandBody = EMPTY;
+  c.responseBody = EMPTY;
   if (pool.length < POOL_MAX) pool.push(c);
 }
 
 export class OtaSessionTracker {
   private open = false;
-  private pending: SentCommand[] | null = null;
-  private pendingSentAt = 0;
   private timedOut = false;
-  /** The counted script in flight (when the sink is not detailed), or null. */
-  private counted: CountedScript | null = null;
+  /** The command script in flight (sent, not yet answered), or null. */
+  private inFlight: CountedScript | null = null;
+  private sentAt = 0;
 
   constructor(private readonly sink: SessionSink) {}
 
@@ -167,39 +158,48 @@ export class OtaSessionTracker {
     return scp81ContentKind(info.contentType) === 'response';
   }
 
-  /** The captured body of a request whose head `request()` asked for. */
+  /** The captured body of a response whose head `response()` asked for: a command script. */
+  responseBody(body: Uint8Array | null, atMs: number): void {
+    if (!this.open || body === null) return;
+    const c = takeCounted();
+    c.commandBody = body;
+    const shape = walkCommandScript(body, c.onCommand);
+    if (shape.format === 'unknown' || shape.malformed) this.sink.unknown('command_script');
+    for (let i = 0; i < c.badApdus; i++) this.sink.unknown('bad_apdu');
+    if (c.count === 0) {
+      releaseCounted(c); // nothing sent: what was in flight stays so
+      return;
+    }
+    if (this.inFlight !== null) releaseCounted(this.inFlight);
+    this.inFlight = c;
+    this.sentAt = atMs;
+    this.sink.scriptSent(atMs, c);
+  }
+
+  /** The captured body of a request whose head `request()` asked for: the card's response script. */
   requestBody(body: Uint8Array | null, atMs: number): void {
     if (!this.open || body === null) return;
-    if (this.pending === null && (this.counted !== null || !this.sink.detailed)) {
-      this.answerCounted(body, atMs);
+    const inFlight = this.inFlight;
+    const c = inFlight ?? takeCounted(); // nothing in flight: count 0, its R-APDUs are only seen as unpaired
+    c.answered = 0;
+    c.badApdus = 0;
+    c.responseBody = body;
+    const shape = walkResponseScript(body, c.onResponse);
+    c.executed = shape.executed;
+    if (shape.format === 'unknown' || shape.malformed) this.sink.unknown('response_script');
+    if (inFlight === null) {
+      if (c.answered > 0) this.sink.unknown('unpaired_response');
+      releaseCounted(c);
       return;
     }
-    const script = decodeResponseScript(body);
-    if (script.format === 'unknown' || script.malformed) this.sink.unknown('response_script');
-    const pending = this.pending;
-    if (pending === null) {
-      if (script.rapdus.length > 0) this.sink.unknown('unpaired_response');
-      return;
+    this.inFlight = null;
+    for (let i = 0; i < c.badApdus; i++) this.sink.unknown('bad_apdu');
+    if (c.answered > c.count) this.sink.unknown('unpaired_response');
+    try {
+      this.sink.scriptAnswered(this.sentAt, atMs, c);
+    } finally {
+      releaseCounted(c);
     }
-    this.pending = null;
-    const exchanges: ApduExchange[] = new Array(pending.length);
-    for (let i = 0; i < pending.length; i++) {
-      const item = script.rapdus[i];
-      const command = pending[i] as SentCommand;
-      if (item === undefined) {
-        exchanges[i] = { command, response: null, responseBytes: null };
-        continue;
-      }
-      const response = decodeResponseApdu(body, item.offset, item.length);
-      if (response === null) this.sink.unknown('bad_apdu');
-      exchanges[i] = {
-        command,
-        response,
-        responseBytes: response === null ? null : body.subarray(item.offset, item.offset + item.length),
-      };
-    }
-    if (script.rapdus.length > pending.length) this.sink.unknown('unpaired_response');
-    this.sink.scriptAnswered(this.pendingSentAt, atMs, exchanges, script.executed);
   }
 
   /** A response head; returns whether its body should be captured (an SCP81 command script). */
@@ -216,78 +216,6 @@ export class OtaSessionTracker {
     return info.statusCode === 200 && scp81ContentKind(info.contentType) === 'command';
   }
 
-  /** The captured body of a response whose head `response()` asked for. */
-  responseBody(body: Uint8Array | null, atMs: number): void {
-    if (!this.open || body === null) return;
-    if (!this.sink.detailed) {
-      this.scriptCounted(body, atMs);
-      return;
-    }
-    const script = decodeCommandScript(body);
-    if (script.format === 'unknown' || script.malformed) this.sink.unknown('command_script');
-    const commands: SentCommand[] = [];
-    for (const item of script.apdus) {
-      const apdu = decodeCommandApdu(body, item.offset, item.length);
-      if (apdu === null) {
-        this.sink.unknown('bad_apdu');
-        continue;
-      }
-      commands.push({ apdu, bytes: body.subarray(item.offset, item.offset + item.length) });
-    }
-    if (commands.length === 0) return;
-    this.pending = commands;
-    if (this.counted !== null) {
-      releaseCounted(this.counted);
-      this.counted = null;
-    }
-    this.pendingSentAt = atMs;
-    this.sink.scriptSent(atMs, commands);
-  }
-
-  /** responseBody() for a sink that only counts: the same outcome, as numbers. */
-  private scriptCounted(body: Uint8Array, atMs: number): void {
-    const c = takeCounted();
-    c.body = body;
-    const shape = walkCommandScript(body, c.onCommand);
-    c.body = EMPTY;
-    if (shape.format === 'unknown' || shape.malformed) this.sink.unknown('command_script');
-    for (let i = 0; i < c.badApdus; i++) this.sink.unknown('bad_apdu');
-    if (c.count === 0) {
-      releaseCounted(c); // like an empty decoded script: what was in flight stays so
-      return;
-    }
-    if (this.counted !== null) releaseCounted(this.counted);
-    this.pending = null;
-    this.counted = c;
-    this.pendingSentAt = atMs;
-    this.sink.scriptCounted(atMs, c);
-  }
-
-  /** requestBody() for a sink that only counts (see scriptCounted()). */
-  private answerCounted(body: Uint8Array, atMs: number): void {
-    const inFlight = this.counted;
-    const c = inFlight ?? takeCounted(); // nothing in flight: count 0, the R-APDUs are only seen as unpaired
-    c.answered = 0;
-    c.badApdus = 0;
-    c.body = body;
-    const shape = walkResponseScript(body, c.onResponse);
-    c.body = EMPTY;
-    if (shape.format === 'unknown' || shape.malformed) this.sink.unknown('response_script');
-    if (inFlight === null) {
-      if (c.answered > 0) this.sink.unknown('unpaired_response');
-      releaseCounted(c);
-      return;
-    }
-    this.counted = null;
-    for (let i = 0; i < c.badApdus; i++) this.sink.unknown('bad_apdu');
-    if (c.answered > c.count) this.sink.unknown('unpaired_response');
-    try {
-      this.sink.answerCounted(this.pendingSentAt, atMs, c);
-    } finally {
-      releaseCounted(c);
-    }
-  }
-
   /** The socket reported a timeout (its own setTimeout or the HTTP server's). */
   timeout(): void {
     if (this.open) this.timedOut = true;
@@ -302,10 +230,9 @@ export class OtaSessionTracker {
 
   private finish(atMs: number, status: SessionStatus, reason: string): void {
     this.open = false;
-    this.pending = null;
-    if (this.counted !== null) {
-      releaseCounted(this.counted);
-      this.counted = null;
+    if (this.inFlight !== null) {
+      releaseCounted(this.inFlight);
+      this.inFlight = null;
     }
     this.sink.sessionEnd(atMs, status, reason);
   }
