@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, runNode, REPO_ROOT } from './helpers/child.js';
 import { INSTRUMENTATION_FACTORIES } from '../src/instrumentation-registry.js';
-import { request, type Answer } from './helpers/http.js';
+import { request as httpRequest, type Answer } from './helpers/http.js';
 
 const APP = join(REPO_ROOT, 'test/fixtures/health/lab-app.mjs');
 
@@ -20,6 +20,9 @@ interface Report {
   timestamp: string;
   checks: Array<{ name: string; status: string; message: string; duration_ms: number; details: Record<string, unknown> }>;
 }
+
+/** The lab app's endpoints, each request bounded at 15 s (200 probes at once share the machine with the app). */
+const request = (port: number, path: string, method = 'GET'): Promise<Answer> => httpRequest(port, path, { method, timeoutMs: 15_000 });
 
 const parse = (a: Answer): Report => JSON.parse(a.body) as Report;
 const check = (r: Report, name: string) => r.checks.find((c) => c.name === name);
@@ -42,7 +45,7 @@ async function startApp(t: { teardown(fn: () => unknown): void }, env: Record<st
   const until = Date.now() + 10_000;
   for (;;) {
     try {
-      if ((await request(port, '/health/live', { timeoutMs: 15_000 })).status === 200) return port;
+      if ((await request(port, '/health/live')).status === 200) return port;
     } catch {
       /* not listening yet */
     }
@@ -58,7 +61,7 @@ t.test('healthy app: built-in and custom checks, 200; an unhealthy custom check:
   writeFileSync(state, 'healthy');
   const port = await startApp(t, { APP_STATE_FILE: state, CARDLINK_HEALTH_CACHE_MS: '0' });
 
-  const ready = await request(port, '/health/ready', { timeoutMs: 15_000 });
+  const ready = await request(port, '/health/ready');
   t.equal(ready.status, 200);
   const r = parse(ready);
   t.equal(r.status, 'healthy');
@@ -71,37 +74,37 @@ t.test('healthy app: built-in and custom checks, 200; an unhealthy custom check:
   t.equal(check(r, 'card_reader')?.message, 'reader healthy');
   t.match(check(r, 'disk')?.details, { path: REPO_ROOT, threshold_percent: 90 });
   t.match(check(r, 'database'), { status: 'healthy', message: 'no open database' });
-  t.equal((await request(port, '/health', { timeoutMs: 15_000 })).status, 200);
-  const head = await request(port, '/health/ready', { method: 'HEAD', timeoutMs: 15_000 });
+  t.equal((await request(port, '/health')).status, 200);
+  const head = await request(port, '/health/ready', 'HEAD');
   t.equal(head.status, 200);
   t.equal(head.body, '');
-  t.equal((await request(port, '/nope', { timeoutMs: 15_000 })).status, 404);
-  t.equal((await request(port, '/health/ready', { method: 'POST', timeoutMs: 15_000 })).status, 405);
+  t.equal((await request(port, '/nope')).status, 404);
+  t.equal((await request(port, '/health/ready', 'POST')).status, 405);
 
   writeFileSync(state, 'unhealthy');
-  const down = await request(port, '/health/ready', { timeoutMs: 15_000 });
+  const down = await request(port, '/health/ready');
   t.equal(down.status, 503, 'readiness follows the check');
   t.equal(parse(down).status, 'unhealthy');
   t.equal(check(parse(down), 'card_reader')?.status, 'unhealthy');
-  const live = await request(port, '/health/live', { timeoutMs: 15_000 });
+  const live = await request(port, '/health/live');
   t.equal(live.status, 200, 'liveness does not depend on checks');
   t.equal(parse(live).status, 'healthy');
 
   writeFileSync(state, 'throw');
-  const thrown = parse(await request(port, '/health', { timeoutMs: 15_000 }));
+  const thrown = parse(await request(port, '/health'));
   t.match(check(thrown, 'card_reader'), { status: 'unhealthy', message: 'PC/SC reader unplugged' });
 
   writeFileSync(state, 'degraded');
-  const degraded = await request(port, '/health/ready', { timeoutMs: 15_000 });
+  const degraded = await request(port, '/health/ready');
   t.equal(degraded.status, 200, 'degraded stays ready');
   t.equal(parse(degraded).status, 'degraded');
 });
 
 t.test('a hanging check is cut at its limit; the endpoint answers within limit + 1 s; live is immediate', async (t) => {
   const port = await startApp(t, { APP_HANG: '1', CARDLINK_HEALTH_CHECK_TIMEOUT_MS: '1000', CARDLINK_HEALTH_CACHE_MS: '0' });
-  const pending = request(port, '/health/ready', { timeoutMs: 15_000 });
+  const pending = request(port, '/health/ready');
   await new Promise((r) => setTimeout(r, 100));
-  const live = await request(port, '/health/live', { timeoutMs: 15_000 });
+  const live = await request(port, '/health/live');
   t.equal(live.status, 200);
   t.ok(live.ms < 500, `live answered in ${live.ms} ms while a check hangs`);
   const ready = await pending;
@@ -110,7 +113,7 @@ t.test('a hanging check is cut at its limit; the endpoint answers within limit +
   const r = parse(ready);
   t.match(check(r, 'stuck_dependency'), { status: 'timeout', message: 'no answer within 1000 ms' });
   t.equal(check(r, 'card_reader')?.status, 'healthy', 'the other checks still report');
-  const again = await request(port, '/health/ready', { timeoutMs: 15_000 });
+  const again = await request(port, '/health/ready');
   t.ok(again.ms < 2000, `the next probe is bounded too (${again.ms} ms)`);
   t.match(check(parse(again), 'stuck_dependency')?.message, /still running since/, 'the hanging call is not repeated');
 });
@@ -118,17 +121,17 @@ t.test('a hanging check is cut at its limit; the endpoint answers within limit +
 t.test('200 parallel probes cause one check run', async (t) => {
   const port = await startApp(t, { APP_CHECK_DELAY_MS: '400', CARDLINK_HEALTH_CACHE_MS: '0' });
   const invocations = (r: Report): unknown => check(r, 'counted')?.details['invocations'];
-  const before = invocations(parse(await request(port, '/health/ready', { timeoutMs: 15_000 })));
+  const before = invocations(parse(await request(port, '/health/ready')));
   t.equal(before, 1);
-  const answers = await Promise.all(Array.from({ length: 200 }, () => request(port, '/health/ready', { timeoutMs: 15_000 })));
+  const answers = await Promise.all(Array.from({ length: 200 }, () => request(port, '/health/ready')));
   t.ok(answers.every((a) => a.status === 200), 'all answered');
   const seen = new Set(answers.map((a) => invocations(parse(a))));
   t.same([...seen], [2], 'every probe got the result of the same, single run');
 
   // With the default cache (1 s) a second storm right after is served without running anything.
   const cachedPort = await startApp(t, { APP_CHECK_DELAY_MS: '50' });
-  await request(cachedPort, '/health/ready', { timeoutMs: 15_000 });
-  const storm = await Promise.all(Array.from({ length: 200 }, () => request(cachedPort, '/health/ready', { timeoutMs: 15_000 })));
+  await request(cachedPort, '/health/ready');
+  const storm = await Promise.all(Array.from({ length: 200 }, () => request(cachedPort, '/health/ready')));
   t.same([...new Set(storm.map((a) => invocations(parse(a))))], [1], 'served from the cache');
 });
 
@@ -140,7 +143,7 @@ t.test(
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'lab.db');
     const port = await startApp(t, { APP_SQLITE: file, CARDLINK_HEALTH_CACHE_MS: '0' });
-    const ready = await request(port, '/health/ready', { timeoutMs: 15_000 });
+    const ready = await request(port, '/health/ready');
     t.equal(ready.status, 200);
     t.match(check(parse(ready), 'database'), {
       status: 'healthy',
@@ -160,5 +163,5 @@ t.test('CARDLINK_HEALTH_ENABLED=false: no health port', async (t) => {
   });
   await child.waitForLine(/^ready$/, 15_000);
   await new Promise((r) => setTimeout(r, 300));
-  await t.rejects(request(port, '/health/live', { timeoutMs: 15_000 }), /ECONNREFUSED/);
+  await t.rejects(request(port, '/health/live'), /ECONNREFUSED/);
 });
