@@ -1,8 +1,9 @@
 /**
  * Wall-clock milliseconds with sub-millisecond resolution, for span times and durations recorded
  * from hooks: the time origin is read once (its getter is not free), then only `performance.now()`.
+ * `TIME_ORIGIN + t` turns a `performance.now()` value `t` taken elsewhere into the same clock.
  */
-const TIME_ORIGIN = performance.timeOrigin;
+export const TIME_ORIGIN = performance.timeOrigin;
 
 export function nowMs(): number {
   return TIME_ORIGIN + performance.now();

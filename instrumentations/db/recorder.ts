@@ -11,6 +11,7 @@
  * context (a pg socket created under an active span would run every later callback in it).
  */
 import { tracingEnabled } from '../../src/tracing-state.js';
+import { TIME_ORIGIN } from '../../src/clock.js';
 import { SpanKind, SpanStatusCode, trace, type Attributes, type Context, type HrTime, type Span, type Tracer } from '@opentelemetry/api';
 import { isTracingSuppressed, millisToHrTime } from '@opentelemetry/core';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
@@ -50,7 +51,6 @@ const METRIC_ATTRIBUTES: Readonly<Record<QueryType, Attributes>> = Object.freeze
 );
 
 const MAX_NAMESPACE = 256;
-const TIME_ORIGIN = performance.timeOrigin;
 
 /**
  * A performance.now() value as HrTime. Given as a number, the SDK would read the clock again to
