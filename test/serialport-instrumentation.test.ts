@@ -328,6 +328,16 @@ t.test('recorded after the application handled the answer, yet each command span
   );
 });
 
+t.test('a collection records what is still queued first: a scrape right after the answer counts the command', async (t) => {
+  const { ctl } = await session(t);
+  const count = async () => (await h.histogram('cardlink_at_command_duration_seconds', { command: 'AT' })).count;
+  const before = await count();
+  t.same(await ctl.sendCommand('AT'), ['OK']);
+  t.ok(pendingModemEvents() > 0, 'not recorded yet');
+  t.equal(await count(), before + 1, 'counted by the collection itself');
+  t.equal(pendingModemEvents(), 0);
+});
+
 t.test('a silent modem: the command ends as timeout at its deadline; the next command is not confused', async (t) => {
   h.spans.reset();
   const before = await snapshot();
