@@ -1,10 +1,12 @@
 import t from 'tap';
-import { MeterProvider, MetricReader, AggregationTemporality, type SumMetricData } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, MetricReader, AggregationTemporality, type HistogramMetricData, type MetricProducer, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import { createFastCounter } from '../src/metrics/fast-counter.js';
+import { createFastHistogram, FastHistogramProducer } from '../src/metrics/fast-histogram.js';
+import { onBeforeCollect } from '../src/metrics/before-collect.js';
 
 class Reader extends MetricReader {
-  constructor() {
-    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  constructor(metricProducers: MetricProducer[] = []) {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE, metricProducers });
   }
   protected override async onForceFlush(): Promise<void> {}
   protected override async onShutdown(): Promise<void> {}
@@ -51,4 +53,34 @@ t.test('bounded: distinct attribute sets past the limit fold into one overflow s
   t.equal(p.length, 5);
   t.same(p[4], [{ 'otel.metric.overflow': true }, 10_000 - 4]);
   t.equal(p.reduce((s, x) => s + (x[1] as number), 0), 10_000, 'nothing lost');
+});
+
+t.test('before-collect hooks run before counters and fast histograms are read; a throwing hook stops nothing', async (t) => {
+  // Separate meters: each collection path must flush by itself (with both on one meter, the
+  // counters' callbacks run first and would flush for the histograms).
+  const counterReader = new Reader();
+  const c = createFastCounter(new MeterProvider({ readers: [counterReader] }).getMeter('m'), 'batched', { description: '', unit: '' }, true, 10, false);
+  const producer = new FastHistogramProducer();
+  const histogramReader = new Reader([producer]);
+  const meter = new MeterProvider({ readers: [histogramReader] }).getMeter('cardlink-otel');
+  producer.bind(meter);
+  const h = createFastHistogram(meter, 'batched.duration', { description: '', unit: 's' }, [1], 10);
+  // A batching recorder: events wait in a journal until something flushes it.
+  let pending = 0;
+  onBeforeCollect(() => {
+    throw new Error('a broken hook');
+  });
+  onBeforeCollect(() => {
+    for (; pending > 0; pending--) {
+      c.add(1, { k: 'x' });
+      h.record(0.5, { k: 'x' });
+    }
+  });
+
+  pending = 3;
+  t.same((await points(counterReader, 'batched')).points, [[{ k: 'x' }, 3]], 'counter: flushed before it is read');
+  pending = 2;
+  const r = await histogramReader.collect();
+  const hist = r.resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'batched.duration') as HistogramMetricData | undefined;
+  t.same(hist?.dataPoints.map((p) => p.value.count), [5], 'histogram: flushed before it is read');
 });
