@@ -402,6 +402,23 @@ t.test('a port closed mid-command, then one that vanishes (unplugged): counted e
   t.same(spans.map((s) => s.attributes['cardlink.at.result']), ['closed', 'closed']);
 });
 
+t.test('a port whose read side hit end of file (a hung-up pty), then closed by the application: a vanished modem', async (t) => {
+  const before = await snapshot();
+  const { SerialPortMock } = await import('serialport');
+  SerialPortMock.binding.createPort('/dev/eof', { echo: false });
+  const port = new SerialPortMock({ path: '/dev/eof', baudRate: 115200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  // The binding reads nothing: end of file, as from a pty whose far side hung up.
+  (port as unknown as { port: { read(): Promise<{ bytesRead: number }> } }).port.read = async () => ({ bytesRead: 0 });
+  const ended = new Promise((resolve) => port.once('end', resolve));
+  port.on('data', () => undefined);
+  await ended;
+  await new Promise((resolve) => port.close(resolve));
+  const dd = delta(await snapshot(), before);
+  t.equal(dd.errors.disconnected, 1, 'counted as disconnected, without a disconnect error');
+  t.equal(dd.connected, 0);
+});
+
 t.test('bad input: binary noise both ways, 1 MB without a line end, a final with nothing pending', async (t) => {
   h.spans.reset();
   const pair = await openPtyPair();
