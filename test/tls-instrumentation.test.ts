@@ -226,3 +226,22 @@ t.test('garbage on the secure socket: the server sees the same bytes, nothing is
   await eventually(async () => (await h.value('cardlink_tls_connections_active')) === 0, 5000, 'closed');
   t.same(log.filter((l) => l.startsWith('request')), [], 'no request invented from garbage');
 });
+
+for (const kind of ['https', 'tls'] as const) {
+  t.test(`${kind}: a response script past the 64 KiB capture bound is undecodable on the session span, never guessed at`, async (t) => {
+    const server = await startAdminServer({ kind, keys, scriptsFor: () => [[Buffer.from('80CA006600', 'hex')]] });
+    t.teardown(() => server.close());
+    const before = h.finished().length;
+    const responsesBefore = await h.value('cardlink_apdu_responses_total');
+    const huge = Buffer.concat([Buffer.alloc(70_000, 0x5a), Buffer.from('9000', 'hex')]);
+    t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY, answer: () => huge })).end, 'completed');
+    await eventually(() => h.finished().slice(before).some((s) => s.name === 'ota.session'), 5000, 'session ended');
+    const session = h.finished().slice(before).find((s) => s.name === 'ota.session');
+    t.same(
+      session?.events.map((e) => [e.name, e.attributes?.['cardlink.scp81.input']]),
+      [['scp81.undecodable', 'response_script']],
+    );
+    t.equal(await h.value('cardlink_apdu_responses_total'), responsesBefore, 'no R-APDU counted from a cut script');
+    t.equal(h.finished().slice(before).filter((s) => s.name.startsWith('apdu.')).length, 0, 'no APDU span for a script never answered in full');
+  });
+}

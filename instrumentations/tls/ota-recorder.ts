@@ -24,7 +24,7 @@ import { tracingEnabled } from '../../src/tracing-state.js';
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { countCommand, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
-import { HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
+import { DEFAULT_MAX_BODY_CAPTURE, HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
 import { OtaSessionTracker, type RequestInfo, type ScriptApdus, type SessionSink, type SessionStatus } from './ota-session.js';
 import { decodeCommandApdu, decodeResponseApdu, statusCategory, statusWordHex } from '../shared/apdu.js';
 import { DEVICE_TYPE_VALUES, type DeviceType, type SessionType, type TlsInstrumentationConfig } from './types.js';
@@ -163,7 +163,10 @@ export class OtaRecorder implements SessionSink {
         if (body === undefined) break;
         if (a === null) {
           this.body = undefined;
-          this.tracker.requestBody(body.take(), t);
+          const bytes = body.take();
+          // Past the bound, as the raw-socket scanner's truncated body: undecodable, not guessed at.
+          if (bytes === null) this.unknown('response_script');
+          else this.tracker.requestBody(bytes, t);
         } else body.add(toBytes(a, b as BufferEncoding | undefined));
         break;
       }
@@ -358,14 +361,14 @@ function requestInfo(head: HttpMessageHead) {
   };
 }
 
-/** Collects an https request body up to a bound (the same 64 KiB as the raw-socket scanner). */
+/** Collects an https request body up to the raw-socket scanner's capture bound. */
 class BodyCollector {
   private parts: Uint8Array[] = [];
   private size = 0;
   private over = false;
   add(b: Uint8Array | undefined): void {
     if (b === undefined || this.over) return;
-    if (this.size + b.length > 64 * 1024) {
+    if (this.size + b.length > DEFAULT_MAX_BODY_CAPTURE) {
       this.over = true;
       this.parts = [];
       return;

@@ -158,9 +158,9 @@ export class OtaSessionTracker {
     return scp81ContentKind(info.contentType) === 'response';
   }
 
-  /** The captured body of a response whose head `response()` asked for: a command script. */
+  /** The captured body of a response whose head `response()` asked for: a command script (none when empty). */
   responseBody(body: Uint8Array | null, atMs: number): void {
-    if (!this.open || body === null) return;
+    if (!this.open || body === null || body.length === 0) return;
     const c = takeCounted();
     c.commandBody = body;
     const shape = walkCommandScript(body, c.onCommand);
@@ -176,9 +176,12 @@ export class OtaSessionTracker {
     this.sink.scriptSent(atMs, c);
   }
 
-  /** The captured body of a request whose head `request()` asked for: the card's response script. */
+  /**
+   * The captured body of a request whose head `request()` asked for: the card's response script.
+   * Empty is no script: the card's first POST carries the response content type and no body.
+   */
   requestBody(body: Uint8Array | null, atMs: number): void {
-    if (!this.open || body === null) return;
+    if (!this.open || body === null || body.length === 0) return;
     const inFlight = this.inFlight;
     const c = inFlight ?? takeCounted(); // nothing in flight: count 0, its R-APDUs are only seen as unpaired
     c.answered = 0;
