@@ -41,8 +41,6 @@ const kPatched = Symbol.for('cardlink-otel.serialport.patched');
 const MODEM: Attributes = { device_type: 'modem' };
 const log = createLogger('modem');
 
-/** Read once: the `timeOrigin` getter calls into C++ every time, twice per command otherwise. */
-
 type WriteFn = (this: PortLike, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
 type PushFn = (this: PortLike, chunk: unknown, encoding?: BufferEncoding) => boolean;
 type EmitFn = (this: PortLike, event: string | symbol, ...args: unknown[]) => boolean;
@@ -53,7 +51,6 @@ interface PortLike {
   readonly isOpen?: boolean;
   readonly port?: unknown;
 }
-
 
 /** Decoder state of one port object. */
 interface PortState {
@@ -83,10 +80,10 @@ function trackPort(port: PortLike): () => void {
   });
 }
 
-/** Ports the filter rejected: remembered so the filter runs once per port. */
 /** Set on a port whose read side reached end of file (pushed by serialport itself, never by the app). */
 const kEof = Symbol('cardlink.serialport.eof');
 
+/** Ports the filter rejected: remembered so the filter runs once per port. */
 const IGNORED = null;
 
 /** Timer callback shared by every port (no closure per arming). */
@@ -282,10 +279,10 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
       if (event === 'close') {
         s.decoder.close(now);
         stopTimer(s);
-        // An unplugged USB modem: the binding's read or write failed and serialport closed the port.
-        // It stays in the readiness check (which now reports it); a close by the app removes it.
-        // A vanished device: serialport's disconnect error, or the read side hit end of file (a
-        // hung-up pty reads as EOF; serialport then ends the stream and closes without an error).
+        // A vanished device: serialport's disconnect error (an unplugged USB modem: a read or write
+        // failed and serialport closed the port), or a close after the read side hit end of file (a
+        // hung-up pty reads as EOF: the stream ends, no error). It stays in the readiness check
+        // (which now reports it); any other close removes it.
         const vanished = (arg as { disconnected?: unknown } | null)?.disconnected === true || (port as { [kEof]?: boolean })[kEof] === true;
         if (vanished) {
           recordModemError(this.instruments(), 'disconnected');
