@@ -42,6 +42,8 @@ t.test('up-down counters go both ways; a label-less one reports 0 from the start
   g.add(3);
   g.add(-2);
   t.same((await points(reader, 'g')).points, [[{}, 1]]);
+  g.add(2, {}); // no attributes given or an empty object: the same series
+  t.same((await points(reader, 'g')).points, [[{}, 3]]);
 });
 
 t.test('bounded: distinct attribute sets past the limit fold into one overflow series', async (t) => {

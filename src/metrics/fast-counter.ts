@@ -9,7 +9,6 @@
  */
 import type { Attributes, Counter, Meter, ObservableResult, UpDownCounter } from '@opentelemetry/api';
 import { runBeforeCollect } from './before-collect.js';
-
 import { SeriesTable } from './series.js';
 
 interface Entry {
@@ -17,10 +16,11 @@ interface Entry {
   value: number;
 }
 
+/** `add(v)` without attributes: the series of `{}` (an `add(v, {})` from elsewhere lands in it too). */
+const NO_ATTRIBUTES: Attributes = {};
+
 export class FastCounter implements Counter, UpDownCounter {
   private readonly series: SeriesTable<Entry>;
-  private readonly empty: Entry = { attributes: {}, value: 0 };
-  private emptyUsed: boolean;
 
   constructor(
     private readonly monotonic: boolean,
@@ -28,31 +28,19 @@ export class FastCounter implements Counter, UpDownCounter {
     /** A counter without labels reports its one series (0) from the start. */
     labelless = false,
   ) {
-    this.emptyUsed = labelless;
     this.series = new SeriesTable(limit, (attributes) => ({ attributes, value: 0 }));
+    if (labelless) this.series.get(NO_ATTRIBUTES);
   }
 
-  add(value: number, attributes?: Attributes): void {
+  add(value: number, attributes: Attributes = NO_ATTRIBUTES): void {
     if (typeof value !== 'number' || !Number.isFinite(value) || (this.monotonic && value < 0)) return;
-    if (attributes === undefined) {
-      this.empty.value += value;
-      this.emptyUsed = true;
-      return;
-    }
     this.series.get(attributes).value += value;
   }
 
   /** Report every series (a series seen once keeps being reported, as a synchronous counter would). */
   observe(result: ObservableResult): void {
     runBeforeCollect();
-    if (this.emptyUsed) result.observe(this.empty.value);
     for (const e of this.series.values()) result.observe(e.value, e.attributes);
-  }
-
-  /** Drop everything (tests, and a provider change). */
-  reset(): void {
-    this.series.clear();
-    this.empty.value = 0;
   }
 }
 

@@ -58,11 +58,6 @@ export class SeriesTable<E> {
   values(): IterableIterator<E> {
     return this.byKey.values();
   }
-
-  clear(): void {
-    this.byRef.clear();
-    this.byKey.clear();
-  }
 }
 
 /**
