@@ -100,7 +100,6 @@ function copyOf(chunk: Uint8Array): Uint8Array {
 export class OtaConnection {
   private readonly isHttps: boolean;
   private rec: OtaRecorder | undefined;
-  private closed = false;
   /** https: the request whose body is followed (it may be an SCP81 response script). */
   private bodyOf: IncomingMessage | undefined;
   /** Events not yet recorded (kind, a, b, time; flat), or null when recording inline. */
@@ -112,7 +111,7 @@ export class OtaConnection {
 
   constructor(
     private readonly ctx: OtaContext,
-    /** Dropped at the close: a journal waiting for its batch must not keep the socket alive. */
+    /** Dropped at the close (undefined: closed): a journal waiting for its batch must not keep the socket alive. */
     private socket: tls.TLSSocket | undefined,
     private readonly identity: string | undefined,
     private readonly protocol: string | undefined,
@@ -178,9 +177,8 @@ export class OtaConnection {
   }
 
   onClose(): void {
-    if (this.closed) return;
-    this.closed = true;
-    const hadError = (this.socket as unknown as { _hadError?: boolean } | undefined)?._hadError === true;
+    if (this.socket === undefined) return; // closed already
+    const hadError = (this.socket as unknown as { _hadError?: boolean })._hadError === true;
     this.socket = undefined;
     this.bodyOf = undefined;
     this.event(J_CLOSE, hadError, undefined, nowMs());
