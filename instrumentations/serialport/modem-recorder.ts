@@ -24,8 +24,9 @@ import {
   hexToBytes,
   isSensitiveCommand,
   statusWordHex,
+  type StatusCategory,
 } from '../shared/apdu.js';
-import { commandHexForSpan, countCommand, countResponse, timeApdu } from '../shared/apdu-recorder.js';
+import { countCommand, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
 import type {
   AtCommandEndEvent,
   AtCommandKind,
@@ -296,24 +297,13 @@ export class ModemPortRecorder implements AtListener {
     const r = decodeResponseApdu(response);
     if (apdu === null || r === null) return;
     const type = apdu.commandType;
-    const status = this.countApdu(type, r.sw, command.length, response.length, e.durationMs);
+    const category = this.countApdu(type, r.sw, command.length, response.length, e.durationMs);
     if (!tracingEnabled()) return;
+    // The APDU span of every path (shared/apdu-recorder.ts), timed by the modem's answer.
     const capture = this.ctx.config().captureApduData === true;
-    const attributes: Attributes = {
-      'cardlink.apdu.command_type': type,
-      'cardlink.apdu.cla': apdu.cla,
-      'cardlink.apdu.ins': apdu.ins,
-      'cardlink.apdu.p1': apdu.p1,
-      'cardlink.apdu.p2': apdu.p2,
-      [ATTR.deviceType]: MODEM,
-    };
-    if (e.lengthMismatch) attributes['cardlink.at.length_mismatch'] = true;
-    if (capture) {
-      const sensitive = isSensitiveCommand(type);
-      attributes['cardlink.apdu.command'] = commandHexForSpan(apdu, command);
-      attributes['cardlink.apdu.response'] = sensitive ? `<redacted>${statusWordHex(r.sw)}` : e.responseHex;
-    }
-    this.apduSpan(e.id, type, attributes, r.sw, status, e.durationMs, e.at);
+    const span = startApduSpan(this.ctx.tracer(), apdu, command, MODEM, e.at - e.durationMs, this.parentOf(e.id), capture);
+    if (e.lengthMismatch) span.setAttribute('cardlink.at.length_mismatch', true);
+    endApduSpan(span, type, r, response, statusWordHex(r.sw), category, capture, e.at);
   }
 
   crsm(e: AtCrsmEvent): void {
@@ -325,7 +315,7 @@ export class ModemPortRecorder implements AtListener {
     const sw = (e.sw1 << 8) | e.sw2;
     const dataLength = e.dataHex === null ? 0 : e.dataHex.length >> 1;
     const responseLength = (e.responseHex === null ? 0 : e.responseHex.length >> 1) + 2;
-    const status = this.countApdu(type, sw, 5 + dataLength, responseLength, e.durationMs);
+    const category = this.countApdu(type, sw, 5 + dataLength, responseLength, e.durationMs);
     if (!tracingEnabled()) return;
     const attributes: Attributes = {
       'cardlink.apdu.command_type': type,
@@ -336,7 +326,14 @@ export class ModemPortRecorder implements AtListener {
     if (e.p1 !== null) attributes['cardlink.apdu.p1'] = e.p1;
     if (e.p2 !== null) attributes['cardlink.apdu.p2'] = e.p2;
     if (e.fileId !== null && e.fileId <= 0xffff) attributes['cardlink.sim.file_id'] = e.fileId.toString(16).toUpperCase().padStart(4, '0');
-    this.apduSpan(e.id, type, attributes, sw, status, e.durationMs, e.at);
+    const swHex = statusWordHex(sw);
+    attributes['cardlink.apdu.sw'] = swHex;
+    attributes['cardlink.apdu.status_category'] = category;
+    const span = this.ctx
+      .tracer()
+      .startSpan(`apdu.${type}`, { kind: SpanKind.CLIENT, startTime: e.at - e.durationMs, attributes }, this.parentOf(e.id));
+    if (category !== 'success') span.setStatus({ code: SpanStatusCode.ERROR, message: `${swHex} ${describeStatusWord(sw)}` });
+    span.end(e.at);
   }
 
   smsSubmit(e: AtSmsSubmitEvent): void {
@@ -391,31 +388,13 @@ export class ModemPortRecorder implements AtListener {
     return start;
   }
 
-  /** The same APDU metrics as the SCP81 path (one recorder); a modem times each APDU on its own. */
-  private countApdu(type: string, sw: number, sentBytes: number, receivedBytes: number, durationMs: number) {
+  /** The same APDU metrics as the SCP81 path (one recorder); a modem times each APDU on its own. Returns the status category. */
+  private countApdu(type: string, sw: number, sentBytes: number, receivedBytes: number, durationMs: number): StatusCategory {
     const m = this.ctx.instruments();
     countCommand(m, type, MODEM, sentBytes);
-    const status = countResponse(m, sw, receivedBytes);
+    const category = countResponseCategory(m, sw, receivedBytes);
     timeApdu(m, type, durationMs / 1000);
-    return status;
-  }
-
-  private apduSpan(
-    id: number,
-    type: string,
-    attributes: Attributes,
-    sw: number,
-    { swHex, category }: ReturnType<typeof countResponse>,
-    durationMs: number,
-    atMs: number,
-  ): void {
-    attributes['cardlink.apdu.sw'] = swHex;
-    attributes['cardlink.apdu.status_category'] = category;
-    const span = this.ctx
-      .tracer()
-      .startSpan(`apdu.${type}`, { kind: SpanKind.CLIENT, startTime: atMs - durationMs, attributes }, this.parentOf(id));
-    if (category !== 'success') span.setStatus({ code: SpanStatusCode.ERROR, message: `${swHex} ${describeStatusWord(sw)}` });
-    span.end(atMs);
+    return category;
   }
 
   /** One line for a timeout or an error answer, in the context of the command's `at` span. */
