@@ -364,6 +364,28 @@ t.test('a silent modem: the command ends as timeout at its deadline; the next co
   t.equal(atSpans(spansOf(pair.appPath))[1]?.attributes['cardlink.at.result'], 'ok');
 });
 
+t.test('a newer command that times out first ends its own span; the older one ends with its answer', async (t) => {
+  const { SerialPortMock } = await import('serialport');
+  const path = '/dev/out-of-order';
+  SerialPortMock.binding.createPort(path, { echo: false });
+  const port = new SerialPortMock({ path, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  t.teardown(() => new Promise((resolve) => port.close(resolve)));
+  port.on('data', () => undefined);
+  port.write('AT+CGSN\r'); // the 5 s default timeout
+  port.write('AT+CSQ\r'); // CSQ_TIMEOUT_MS: ends first, while +CGSN is still pending
+  await eventually(() => atSpans(spansOf(path)).length === 1, 2000, 'the +CSQ timeout');
+  (port as unknown as { port: { emitData(d: string): void } }).port.emitData('\r\n490154203237518\r\n\r\nOK\r\n');
+  await eventually(() => atSpans(spansOf(path)).length === 2, 2000, 'the +CGSN answer');
+  t.same(
+    atSpans(spansOf(path)).map((s) => [s.name, s.attributes['cardlink.at.result']]),
+    [
+      ['at +CSQ', 'timeout'],
+      ['at +CGSN', 'ok'],
+    ],
+  );
+});
+
 t.test('a port closed mid-command, then one that vanishes (unplugged): counted exactly once', async (t) => {
   h.spans.reset();
   const before = await snapshot();
