@@ -21,6 +21,7 @@ import { reportOnce } from '../diag.js';
 import { getSdk, start } from '../sdk.js';
 import { TestTreeEmitter } from './record.js';
 import { TestTreeBuilder, type TestEventLike } from './tree.js';
+import { nowMs } from '../clock.js';
 
 /** Flush spans this often, so a big suite never overflows the batch processor's queue. */
 const FLUSH_EVERY_SPANS = 1000;
@@ -50,7 +51,6 @@ async function telemetry(): Promise<Telemetry> {
   return { flush: () => sdk.forceFlush(), end: () => sdk.shutdown() };
 }
 
-const now = (): number => performance.timeOrigin + performance.now();
 
 /** The reporter: a node:test reporter is an async generator from events to output text. */
 export default async function* cardlinkReporter(source: AsyncIterable<TestEventLike>): AsyncGenerator<string, void> {
@@ -68,7 +68,7 @@ export default async function* cardlinkReporter(source: AsyncIterable<TestEventL
 
   const record = async (ev: TestEventLike): Promise<void> => {
     try {
-      const top = builder.push(ev, now());
+      const top = builder.push(ev, nowMs());
       if (top !== undefined) emitter.emit(top);
       if (tel !== undefined && emitter.spans - flushedAt >= FLUSH_EVERY_SPANS) {
         flushedAt = emitter.spans;

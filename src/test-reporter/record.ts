@@ -14,6 +14,7 @@ import { TEST_STATUSES } from '../metrics/catalogue.js';
 import { getInstruments } from '../metrics/instruments.js';
 import { VERSION } from '../version.js';
 import { isFileNode, planResults, testStatus, type PlannedResult, type TestNode, type TestStatus } from './tree.js';
+import { nowMs } from '../clock.js';
 
 export type { TestStatus } from './tree.js';
 
@@ -23,7 +24,6 @@ const MAX_SUITE = 200;
 const MAX_STATUS_MESSAGE = 500;
 
 const tracer = () => trace.getTracer(TEST_TRACER, VERSION);
-const nowMs = (): number => performance.timeOrigin + performance.now();
 
 export interface TestResultInput {
   /** The suite (top-level describe, spec file ...): the `suite_name` label. 1-200 characters. */
