@@ -362,7 +362,7 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     captureApduData: r.bool('CARDLINK_CAPTURE_APDU_DATA', false),
     // 250 is DEFAULT_SLOW_QUERY_MS of instrumentations/db/types.ts (not imported: config stays dependency-free).
     dbSlowQueryMs: r.int('CARDLINK_DB_SLOW_QUERY_MS', 250, 0, 3_600_000),
-    // 100 is DEFAULT_DELAY_MS of instrumentations/tls/ota-connection.ts.
+    // 100 is DEFAULT_RECORDING_DELAY_MS of instrumentations/tls/types.ts (test/config checks they agree).
     tlsRecordingDelayMs: r.int('CARDLINK_TLS_RECORDING_DELAY_MS', 100, 0, 60_000),
     shutdownTimeoutMs: r.int('CARDLINK_SHUTDOWN_TIMEOUT_MS', 5_000, 0, 60_000),
   };

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { parseConfig, parseResourceAttributes, INSTRUMENTATION_NAMES } from '../src/config.js';
+import { DEFAULT_RECORDING_DELAY_MS } from '../instrumentations/tls/types.js';
 
 t.test('defaults: Prometheus only, no OTLP, every instrumentation, auth off', async (t) => {
   const { config, errors } = parseConfig({});
@@ -172,6 +173,7 @@ t.test('CARDLINK_DB_SLOW_QUERY_MS: default 250, 0 allowed, bad values named', as
 
 t.test('CARDLINK_TLS_RECORDING_DELAY_MS: default 100, 0 allowed, bad values named', async (t) => {
   t.equal(parseConfig({}).config.tlsRecordingDelayMs, 100);
+  t.equal(DEFAULT_RECORDING_DELAY_MS, 100, 'the instrumentation\'s own default is the same');
   t.equal(parseConfig({ CARDLINK_TLS_RECORDING_DELAY_MS: '0' }).config.tlsRecordingDelayMs, 0, '0: inline');
   t.equal(parseConfig({ CARDLINK_TLS_RECORDING_DELAY_MS: '250' }).config.tlsRecordingDelayMs, 250);
   const r = parseConfig({ CARDLINK_TLS_RECORDING_DELAY_MS: 'soon' });

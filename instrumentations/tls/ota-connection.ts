@@ -39,12 +39,12 @@ import {
   type OtaContext,
 } from './ota-recorder.js';
 import { nowMs } from '../../src/clock.js';
+import { DEFAULT_RECORDING_DELAY_MS } from './types.js';
 
 export type { OtaContext } from './ota-recorder.js';
 
 const HttpsServer = https.Server;
 
-const DEFAULT_DELAY_MS = 100;
 const JOURNAL_BYTES = 64 * 1024;
 const COPY_MAX = 16 * 1024;
 const MAX_DIRTY = 1024;
@@ -120,7 +120,7 @@ export class OtaConnection {
     this.peerAddress = socket?.remoteAddress;
     this.isHttps = (socket as unknown as { server?: unknown } | undefined)?.server instanceof HttpsServer;
     const d = ctx.config().recordingDelayMs;
-    this.delayMs = typeof d === 'number' && d >= 0 && Number.isFinite(d) ? Math.min(d, 2 ** 31 - 1) : DEFAULT_DELAY_MS;
+    this.delayMs = typeof d === 'number' && d >= 0 && Number.isFinite(d) ? Math.min(d, 2 ** 31 - 1) : DEFAULT_RECORDING_DELAY_MS;
     this.journal = tracingEnabled() || this.delayMs === 0 ? null : [];
   }
 

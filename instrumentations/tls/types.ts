@@ -35,4 +35,7 @@ export interface TlsInstrumentationConfig extends InstrumentationConfig {
   recordingDelayMs?: number;
 }
 
+/** recordingDelayMs when not given (also CARDLINK_TLS_RECORDING_DELAY_MS's default). */
+export const DEFAULT_RECORDING_DELAY_MS = 100;
+
 export const DEVICE_TYPE_VALUES: readonly DeviceType[] = ['phone', 'modem', 'simulator', 'unknown'];
