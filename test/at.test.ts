@@ -992,6 +992,17 @@ t.test('a throwing listener is counted and decoding goes on', async (t) => {
   t.equal(d.stats.listenerErrors, 1);
 });
 
+t.test('every prefix-less URC is a URC while a command is pending, a longer or other line is its answer', async (t) => {
+  const bare = ['RING', 'RDY', 'POWERED DOWN', 'NORMAL POWER DOWN', 'Call Ready', 'SMS Ready', 'PB DONE'];
+  const lines = [...bare, 'NORMAL POWER DOWN!', 'Ready', 'RINGS'];
+  const { events } = decode([
+    ['w', 'ATI\r', 0],
+    ['r', `${lines.map((l) => `\r\n${l}\r\n`).join('')}\r\nOK\r\n`, 1],
+  ]);
+  t.same(urcs(events).map((u) => u.name), bare);
+  t.same(ends(events)[0]?.lines, ['NORMAL POWER DOWN!', 'Ready', 'RINGS']);
+});
+
 t.test('close() ends pending commands as closed', async (t) => {
   const { events, d } = decode([['w', 'AT+CSQ\r', 0]]);
   d.close(10);
