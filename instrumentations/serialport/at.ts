@@ -85,6 +85,7 @@ import {
   type AtCommandKind,
   type AtResult,
 } from './at-names.js';
+import { latin1Text } from '../shared/latin1.js';
 
 export { AT_OTHER, AT_RESULTS, atCommandName, parseAtCommandLine } from './at-names.js';
 export type { AtCommandKind, AtCommandLineInfo, AtResult } from './at-names.js';
@@ -429,15 +430,11 @@ function onlyWhitespace(b: Buffer, from: number, to: number): boolean {
   return true;
 }
 
-/** Node's native latin1 decoder, called directly (Buffer#toString dispatches on the encoding first). */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Buffer, s: number, e: number) => string })
-  .latin1Slice;
-
 function latin1(b: Buffer, from: number, to: number): string {
   // `OK`, and most text lines binary payload throws up, are one or two bytes: cheaper without a native call.
   if (to - from === 1) return String.fromCharCode(b[from]!);
   if (to - from === 2) return String.fromCharCode(b[from]!, b[from + 1]!);
-  return latin1Slice !== undefined ? latin1Slice.call(b, from, to) : b.toString('latin1', from, to);
+  return latin1Text(b, from, to);
 }
 
 /** Remaining lengths up to which indexOfByte searches in JS. */
