@@ -10,7 +10,7 @@
  */
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { millisToHrTime } from '@opentelemetry/core';
-import { attributeCache } from '../../src/metrics/series.js';
+import { labelCache } from '../../src/metrics/series.js';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { noteTriggerSent } from '../../src/triggers.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
@@ -122,19 +122,10 @@ const PAYLOAD_ARGUMENTS: ReadonlySet<string> = new Set(['+CSIM', '+CRSM', '+CGLA
 /** Command names with cached attribute objects (names are bounded anyway, see at-names.ts). */
 const MAX_CACHED_NAMES = 1024;
 /** Attribute objects shared by every recording with the same label values. */
-const cached = attributeCache();
 const SMS: Attributes = { trigger_type: 'sms' };
-/** `command` label of cardlink_at_command_duration_seconds, by command name (no key to build per command). */
-const durationAttrs = new Map<string, Attributes>();
-function commandAttrs(name: string): Attributes {
-  let a = durationAttrs.get(name);
-  if (a === undefined) {
-    a = { command: name };
-    if (durationAttrs.size < MAX_CACHED_NAMES) durationAttrs.set(name, a);
-  }
-  return a;
-}
-const errorAttrs = (type: string): Attributes => cached(`e:${type}`, () => ({ device_type: MODEM, error_type: type }));
+/** `command` label of cardlink_at_command_duration_seconds, by command name. */
+const commandAttrs = labelCache((name) => ({ command: name }), MAX_CACHED_NAMES);
+const errorAttrs = labelCache((type) => ({ device_type: MODEM, error_type: type }));
 
 /** Counts a device error of a modem (also used by the instrumentation for `disconnected`). */
 export function recordModemError(m: CardlinkInstruments, errorType: string): void {

@@ -6,6 +6,7 @@
  */
 import { SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { labelCache } from '../../src/metrics/series.js';
 import {
   bytesToHex,
   describeStatusWord,
@@ -28,7 +29,7 @@ export type ApduDeviceType = 'phone' | 'modem' | 'simulator' | 'unknown';
  */
 const MAX_SW_CACHED = 4096;
 const commandAttrs = new Map<string, Record<ApduDeviceType, Attributes>>();
-const durationAttrs = new Map<string, Attributes>();
+const durationAttrs = labelCache((type) => ({ command_type: type }));
 const swAttrs: Array<Attributes | undefined> = [];
 let swCached = 0;
 
@@ -77,9 +78,7 @@ export function countResponse(m: CardlinkInstruments, sw: number, byteLength: nu
 
 /** `cardlink_apdu_duration_seconds`: per APDU when it was timed alone, `SCRIPT` for a multi-APDU script. */
 export function timeApdu(m: CardlinkInstruments, type: string | 'SCRIPT', seconds: number): void {
-  let a = type === 'SCRIPT' ? SCRIPT : durationAttrs.get(type);
-  if (a === undefined) durationAttrs.set(type, (a = { command_type: type }));
-  m.apduDuration.record(seconds, a);
+  m.apduDuration.record(seconds, type === 'SCRIPT' ? SCRIPT : durationAttrs(type));
 }
 
 /** Command hex for spans; PUT KEY / STORE DATA keep only CLA INS P1 P2: their data is key material. */

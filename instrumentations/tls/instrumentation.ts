@@ -17,6 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { labelCache } from '../../src/metrics/series.js';
 import { reportOnce } from '../../src/diag.js';
 import { VERSION } from '../../src/version.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
@@ -74,7 +75,8 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
   private originalEmit: Emit | undefined;
   private dataPatches: PatchRecord[] = [];
   private readonly pskWrappers = new WeakSet<PskCallback>();
-  private readonly successAttrs = new Map<string, Attributes>();
+  /** Attributes of a successful handshake by cipher suite (at most 64 suites cached). */
+  private readonly successAttrs = labelCache((cipher) => ({ result: 'success', cipher_suite: cipher, failure_reason: 'none' }), 64);
   private readonly failedAttrs = new Map<HandshakeFailureReason, Attributes>();
   private readonly ctx: OtaContext;
 
@@ -221,12 +223,7 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
       const tracing = tracingEnabled();
       // The protocol version only goes on spans.
       const protocol = tracing ? tlsProtocolVersion(socket.getProtocol()) : undefined;
-      let attrs = this.successAttrs.get(cipher);
-      if (attrs === undefined) {
-        attrs = { result: 'success', cipher_suite: cipher, failure_reason: 'none' };
-        if (this.successAttrs.size < 64) this.successAttrs.set(cipher, attrs);
-      }
-      this.m.tlsHandshakes.add(1, attrs);
+      this.m.tlsHandshakes.add(1, this.successAttrs(cipher));
       this.m.tlsHandshakeDuration.record((end - start) / 1000, RESULT_SUCCESS);
       this.m.tlsConnectionsActive.add(1);
       st.counted = true;

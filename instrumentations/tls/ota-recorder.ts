@@ -17,6 +17,7 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
+import { labelCache } from '../../src/metrics/series.js';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
 import { takeTrigger } from '../../src/triggers.js';
@@ -51,7 +52,6 @@ const SESSION_TYPES: readonly SessionType[] = ['triggered', 'polled', 'resumed']
  * Attribute objects shared by every recording with the same label values, looked up without
  * building a key (label values are bounded: DESIGN.md section 4).
  */
-const DEVICE_ATTRS = new Map<string, Attributes>();
 const SESSION_ATTRS = new Map<string, Map<string, Map<string, Attributes>>>();
 const STATUS_ATTRS: Readonly<Record<SessionStatus, Attributes>> = {
   completed: { status: 'completed' },
@@ -59,11 +59,7 @@ const STATUS_ATTRS: Readonly<Record<SessionStatus, Attributes>> = {
   timeout: { status: 'timeout' },
 };
 
-function deviceAttributes(deviceType: DeviceType): Attributes {
-  let a = DEVICE_ATTRS.get(deviceType);
-  if (a === undefined) DEVICE_ATTRS.set(deviceType, (a = { device_type: deviceType }));
-  return a;
-}
+const deviceAttributes = labelCache((deviceType) => ({ device_type: deviceType }));
 
 function sessionAttributes(status: SessionStatus, sessionType: SessionType, deviceType: DeviceType): Attributes {
   let bySession = SESSION_ATTRS.get(status);

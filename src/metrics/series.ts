@@ -61,16 +61,18 @@ export class SeriesTable<E> {
 }
 
 /**
- * A bounded cache of attribute objects by a caller-built key, for label sets that are bounded by
- * design (command names, device types): recording then passes the same object every time.
+ * A bounded cache of attribute objects by one label value (a command name, a device type, a cipher
+ * suite), for label sets bounded by design: recording passes the same object every time and
+ * builds no key or closure per call. Past `max` distinct values a fresh object is made per call
+ * (correct, only not cached), so a misbehaving peer cannot grow it.
  */
-export function attributeCache(max = 4096): (key: string, make: () => Attributes) => Attributes {
+export function labelCache(make: (value: string) => Attributes, max = 4096): (value: string) => Attributes {
   const cache = new Map<string, Attributes>();
-  return (key, make) => {
-    let a = cache.get(key);
+  return (value) => {
+    let a = cache.get(value);
     if (a === undefined) {
-      a = make();
-      if (cache.size < max) cache.set(key, a);
+      a = make(value);
+      if (cache.size < max) cache.set(value, a);
     }
     return a;
   };
