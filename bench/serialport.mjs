@@ -34,6 +34,9 @@
 // The `met` column judges the realistic rows: pure data both directions and AT round trips against
 // the simulator answering after 2 ms, with and without spans; the other two AT rows are informational.
 //
+// BENCH_SERIALPORT_ROWS=data runs only the two pure-data rows, =at only the four AT rows (default:
+// all six); BENCH_ROUNDS sets the measured rounds (default 9).
+//
 // Needs `npm run build` (imports dist/) and socat. `node bench/serialport.mjs` or `npm run bench serialport`.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -257,6 +260,10 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 9) } = {
   // BENCH_SERIALPORT_AA=1: both copies plain (an A/A run): what is then printed as overhead is the
   // bench's own noise, below which no real overhead can be told apart.
   const aa = process.env.BENCH_SERIALPORT_AA === '1';
+  const rowsWanted = process.env.BENCH_SERIALPORT_ROWS ?? 'all';
+  if (!['all', 'data', 'at'].includes(rowsWanted)) throw new Error(`BENCH_SERIALPORT_ROWS: all, data or at, not ${rowsWanted}`);
+  const dataRows = rowsWanted !== 'at';
+  const atRows = rowsWanted !== 'data';
   const copies = loadTwoCopies(() => registerInstrumentations({ instrumentations: [instr], tracerProvider, meterProvider }), aa);
   const { ReadlineParser } = await import('@serialport/parser-readline');
   const VARIANTS = ['plain', 'instrumented'];
@@ -324,8 +331,8 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 9) } = {
     return out;
   };
 
-  try {
-    // ---- pure data through a pty, one direction at a time, flow-controlled
+  /** Pure data through a pty, one direction at a time, flow-controlled. */
+  const dataBench = async () => {
     const chunk = randomBytes(CHUNK);
     const dataLane = await ptyLane('data');
     const dataPeer = dataLane.peer;
@@ -404,8 +411,11 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 9) } = {
     const DATA_PAIRS = DATA_BYTES / BLOCK_BYTES;
     const a2p = await measure({ ...dataLane, block: appToPeer }, DATA_PAIRS, BLOCK_BYTES);
     const p2a = await measure({ ...dataLane, block: peerToApp }, DATA_PAIRS, BLOCK_BYTES);
+    return { a2p, p2a };
+  };
 
-    // ---- AT round trips: `n` times AT+CSQ, the next one written once `OK` arrived
+  /** AT round trips: `n` times AT+CSQ, the next one written once `OK` arrived. */
+  const atBench = async () => {
     const roundTrips = (port, n, answer) => {
       const parser = port.pipe(new ReadlineParser({ delimiter: '\r\n' }));
       let done = 0;
@@ -458,6 +468,12 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 9) } = {
       mockBlocks[v] = roundTrips(port, MOCK_BLOCK, () => port.port.emitData(ANSWER));
     }
     const mockAt = await measure({ block: (v) => mockBlocks[v]() }, MOCK_ROUND_TRIPS / MOCK_BLOCK, MOCK_BLOCK);
+    return { ptyAt, slowAt, slowAtMetrics, mockAt };
+  };
+
+  try {
+    const data = dataRows ? await dataBench() : null;
+    const at = atRows ? await atBench() : null;
 
     // Overhead: the median over rounds of plain / instrumented within the round (± the median
     // deviation of those ratios: what this machine's noise allows to resolve).
@@ -487,12 +503,20 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 9) } = {
     const perMB = ['ms/MB', MB / 1000];
     const perRT = ['µs/round trip', 1];
     return [
-      row(`pure data app -> peer, socat pty (${size})`, a2p, 'MB/s', 1 / MB, 2, perMB),
-      row(`pure data peer -> app, socat pty (${size})`, p2a, 'MB/s', 1 / MB, 2, perMB),
-      row(`AT round trips, simulator answering after ${MODEM_DELAY_MS} ms on a socat pty, with spans (a trace exporter configured)`, slowAt, 'round trips/s', 1, 2, perRT),
-      row(`AT round trips, the same, metrics only (no trace exporter: register.js's default)`, slowAtMetrics, 'round trips/s', 1, 2, perRT),
-      row('AT round trips, simulator answering at once on a socat pty', ptyAt, 'round trips/s', 1, null, perRT),
-      row('AT round trips, in-process mock modem (worst case)', mockAt, 'round trips/s', 1, null, perRT),
+      ...(data === null
+        ? []
+        : [
+            row(`pure data app -> peer, socat pty (${size})`, data.a2p, 'MB/s', 1 / MB, 2, perMB),
+            row(`pure data peer -> app, socat pty (${size})`, data.p2a, 'MB/s', 1 / MB, 2, perMB),
+          ]),
+      ...(at === null
+        ? []
+        : [
+            row(`AT round trips, simulator answering after ${MODEM_DELAY_MS} ms on a socat pty, with spans (a trace exporter configured)`, at.slowAt, 'round trips/s', 1, 2, perRT),
+            row(`AT round trips, the same, metrics only (no trace exporter: register.js's default)`, at.slowAtMetrics, 'round trips/s', 1, 2, perRT),
+            row('AT round trips, simulator answering at once on a socat pty', at.ptyAt, 'round trips/s', 1, null, perRT),
+            row('AT round trips, in-process mock modem (worst case)', at.mockAt, 'round trips/s', 1, null, perRT),
+          ]),
     ];
   } finally {
     instr.disable();
