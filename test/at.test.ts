@@ -906,6 +906,43 @@ t.test('written lines: the last control byte decides; Ctrl-Z / ESC leftovers, le
   }
 });
 
+t.test('written lines inside a large chunk of binary (classified in a loop of their own) decode as byte by byte', async (t) => {
+  // Every kind of line the last control byte decides, each between lines of binary in one chunk
+  // longer than the short-search bound, then a message body started and ended in the same chunk.
+  const lines = [
+    'garbage\x1bAT+CSQ',
+    '\x00\x1a  AT+CMEE=1',
+    '\nAT+CGSN',
+    '\x1aA/\nAT+CSQ',
+    '+++AT',
+    'AT+CSQ\n',
+    'AT\x01+CSQ',
+    '\x7fAT',
+    '\x1b\n',
+    'x\nAT',
+    ' \t\n ',
+    '\x01\x1bAT+CSQ',
+    '\x1b\x01\nAT+CSQ',
+    'x\x01\n ',
+    'AT+CMGS=2',
+    'body\x1aAT+CSQ',
+  ];
+  const bin = noiseOnly(binary(300, 5), [13]).subarray(0, -1); // ends with NUL CR: one line of noise
+  const parts: Buffer[] = [bin];
+  for (const l of lines) parts.push(Buffer.from(`${l}\r`, 'latin1'), bin);
+  const stream = Buffer.concat(parts);
+  const whole = decode([['w', stream, 0]]);
+  const bytewise = decode(chunks('w', stream, 1, 0));
+  t.same(
+    of<{ text: string }>(whole.events, 'commandStart').map((e) => e.text),
+    ['AT+CSQ', 'AT+CMEE=1', 'AT+CGSN', 'AT+CSQ', 'AT', 'AT+CSQ', 'AT+CMGS=2', 'AT+CSQ'],
+    'the command lines; the body after AT+CMGS=2 (binary, up to a Ctrl-Z / ESC) is not taken for lines',
+  );
+  t.same(whole.events, bytewise.events, 'same events as byte by byte');
+  t.same(whole.d.stats, bytewise.d.stats, 'same counters as byte by byte');
+  t.ok(whole.d.stats.writtenNoise > lines.length, `${whole.d.stats.writtenNoise} noise lines`);
+});
+
 t.test('a `> ` prompt followed by more than a line of body echo is the prompt in any chunking, never overflow', async (t) => {
   const opts = { maxLineLength: 64 };
   const echo = Buffer.concat([Buffer.from('\r\n> '), Buffer.alloc(100, 0x30), Buffer.from([0x1a])]);

@@ -406,6 +406,14 @@ const BAD_IN_COMMAND = new Uint8Array(256);
 for (let c = 0; c < 256; c++) BAD_IN_COMMAND[c] = isControl(c) && c !== LF && c !== CTRL_Z && c !== ESC ? 1 : 0;
 
 /**
+ * Per byte, what the nearest control byte before a written line's CR says (writtenLine's first
+ * step): 0 not a control byte, 1 one no command part holds (the line is noise), 2 LF, Ctrl-Z or
+ * ESC (writtenLine decides).
+ */
+const WRITTEN_KIND = new Uint8Array(256);
+for (let c = 0; c < 256; c++) WRITTEN_KIND[c] = BAD_IN_COMMAND[c] === 1 ? 1 : CONTROL[c] === 1 ? 2 : 0;
+
+/**
  * Whether b[from, to) holds a control byte other than LF: then where the line's command part could
  * start (after a Ctrl-Z / ESC) or that it has none lies in b[from, to), whatever came before it.
  */
@@ -778,7 +786,42 @@ export class AtDecoder {
         if (!overflow && (len > 0 || dirty)) this.writtenLine(this.wBuf, 0, len, now, dirty);
       }
       i = cr + 1;
+      if (this.entryCmd === null && n > SHORT_SEARCH) i = this.wholeWrittenLines(buf, i, now);
     }
+  }
+
+  /**
+   * The complete lines from buf[i] on, no line pending, classified as feedWritten's loop would, in
+   * a loop of their own (binary payload is a stream of them, 16 in 4 KB): each is settled by the
+   * control byte a few bytes before its CR (writtenLine's first step, inline), the noise counted
+   * once at the end. Stops at a message body (after `AT+CMGS=...`) and where at most SHORT_SEARCH
+   * bytes remain; returns where feedWritten goes on.
+   */
+  private wholeWrittenLines(buf: Buffer, i: number, now: number): number {
+    const n = buf.length;
+    const max = this.wBuf.length;
+    let noise = 0;
+    while (n - i > SHORT_SEARCH) {
+      const cr = buf.indexOf(CR, i);
+      if (cr < 0) break;
+      if (cr - i > max) {
+        if (!this.dataMode) this.stats.writtenOverflow++;
+      } else if (cr > i) {
+        let k = cr - 1;
+        let kind = 0;
+        while (k >= i && (kind = WRITTEN_KIND[buf[k]!]!) === 0) k--;
+        if (kind === 1) noise++;
+        else {
+          if (!this.dataMode) this.stats.writtenNoise += noise;
+          noise = 0;
+          this.writtenLine(buf, i, cr, now, false);
+          if (this.entryCmd !== null) return cr + 1;
+        }
+      }
+      i = cr + 1;
+    }
+    if (!this.dataMode) this.stats.writtenNoise += noise;
+    return i;
   }
 
   /**
