@@ -39,16 +39,21 @@ function recorder(): { events: Ev[]; listener: AtListener } {
   };
 }
 
-function feed(d: AtDecoder, s: Step): void {
+/** Reads the time of a read step from `clock` (a function the decoder may not call) instead of passing it. */
+function feed(d: AtDecoder, s: Step, clock?: (ms: number) => () => number): void {
   if (s[0] === 'tick') d.tick(s[1]);
   else if (s[0] === 'w') d.written(s[1], s[2]);
-  else d.read(s[1], s[2]);
+  else d.read(s[1], clock === undefined ? s[2] : clock(s[2]));
 }
 
-function decode(steps: readonly Step[], options?: AtDecoderOptions): { events: Ev[]; d: AtDecoder } {
+function decode(
+  steps: readonly Step[],
+  options?: AtDecoderOptions,
+  clock?: (ms: number) => () => number,
+): { events: Ev[]; d: AtDecoder } {
   const { events, listener } = recorder();
   const d = new AtDecoder(listener, options);
-  for (const s of steps) feed(d, s);
+  for (const s of steps) feed(d, s, clock);
   return { events, d };
 }
 
@@ -906,6 +911,35 @@ t.test('written lines: the last control byte decides; Ctrl-Z / ESC leftovers, le
   }
 });
 
+t.test('read with a clock: read only when the time is needed, the same events as with the time given', async (t) => {
+  const bin = noiseOnly(binary(64 * 1024, 13), [13, 10]);
+  const steps: Step[] = [
+    ['w', 'AT+CSQ\r', 0],
+    ...chunks('r', bin.subarray(0, 8192), 4096, 1), // while AT+CSQ is pending
+    ['r', '\r\n+CSQ: 20,99\r\n\r\nOK\r\n', 2],
+    ...chunks('r', bin, 4096, 3), // nothing pending
+    ['r', '\r\nRING\r\n', 4],
+    ['w', 'AT\r', 5],
+    ...chunks('r', bin.subarray(0, 4096), 4096, 6000), // AT's deadline passed: timed out at 5005
+  ];
+  const given = decode(steps);
+  let calls = 0;
+  const clocked = decode(steps, undefined, (ms) => () => (calls++, ms));
+  t.same(clocked.events, given.events, 'same events');
+  t.same(clocked.d.stats, given.d.stats, 'same counters');
+  t.match(ends(given.events), [
+    { name: '+CSQ', result: 'ok' },
+    { name: 'AT', result: 'timeout', durationMs: 5000 },
+  ]);
+  t.equal(urcs(given.events).length, 1, 'the RING after the binary');
+  // Without a CR LF in a chunk of binary and nothing pending, the clock is not read.
+  const free = chunks('r', bin, 4096, 3).filter((s) => Buffer.from(s[1] as Uint8Array).indexOf('\r\n') < 0).length;
+  t.ok(free > 10, `${free} chunks of binary without a CR LF`);
+  const reads = steps.filter((s) => s[0] === 'r').length;
+  t.ok(calls <= reads - free + 1, `the clock read ${calls} times for ${reads} reads`);
+  t.ok(calls >= 4, 'read while a command is pending, for text and for a deadline');
+});
+
 t.test('written lines inside a large chunk of binary (classified in a loop of their own) decode as byte by byte', async (t) => {
   // Every kind of line the last control byte decides, each between lines of binary in one chunk
   // longer than the short-search bound, then a message body started and ended in the same chunk.
@@ -1260,7 +1294,8 @@ t.test('property: binary payload mixed with AT traffic decodes the same in any c
         const steps: Step[] = raw.map(([dir, parts], i) => [dir, Buffer.concat(parts), i * 10]);
         const options = { maxLineLength: 64, maxWrittenLineLength: 64, defaultTimeoutMs: 50 };
         const whole = decode(steps, options);
-        const split = decode(rechunk(steps, raw.map((r) => r[2])), options);
+        // Split, and the read side given a clock instead of the time: the same events.
+        const split = decode(rechunk(steps, raw.map((r) => r[2])), options, (ms) => () => ms);
         return (
           JSON.stringify(whole.events) === JSON.stringify(split.events) &&
           JSON.stringify(whole.d.stats) === JSON.stringify(split.d.stats)

@@ -2,7 +2,8 @@
  * Pure AT command stream decoder (ITU-T V.250, 3GPP TS 27.007 / 27.005).
  *
  * Fed with the bytes an application WRITES to a modem port and the bytes it READS back, in any
- * chunking, each with a caller-supplied timestamp in milliseconds; reports commands, their final
+ * chunking, each with a caller-supplied timestamp in milliseconds (or, for read bytes, a clock it
+ * reads only when it needs the time); reports commands, their final
  * results, URCs, `+CSIM` / `+CRSM` exchanges, `+CMGS` SMS submissions and prompts through a listener.
  * No OpenTelemetry, no I/O, no timers (time only moves when the caller passes it), never throws,
  * bounded memory: written and read line buffers, pending-command queue, stored lines, a cache of
@@ -630,13 +631,26 @@ export class AtDecoder {
     }
   }
 
-  /** Bytes the application read from the port. */
-  read(chunk: Uint8Array | string, nowMs: number): void {
+  /**
+   * Bytes the application read from the port. `nowMs` may also be a clock, called only when the
+   * time is needed: not for a chunk of binary payload skipped whole (no CR LF in it) while no
+   * command is pending, where reading the clock would cost a good part of what decoding costs.
+   */
+  read(chunk: Uint8Array | string, nowMs: number | (() => number)): void {
     try {
+      const buf = toBuffer(chunk);
+      let from = 0;
+      if (typeof nowMs === 'function') {
+        // With no deadline, expire() would do nothing: skipping needs no time.
+        if (buf !== null && this.rBinary && this.nextDeadline === Infinity) {
+          from = this.skipBinary(buf, 0);
+          if (from < 0) return;
+        }
+        nowMs = nowMs();
+      }
       const now = this.clock(nowMs);
       this.expire(now);
-      const buf = toBuffer(chunk);
-      if (buf !== null) this.feedRead(buf, now);
+      if (buf !== null) this.feedRead(buf, now, from);
     } catch {
       this.internalError();
     }
@@ -1061,11 +1075,11 @@ export class AtDecoder {
 
   // ---------------------------------------------------------------- read side
 
-  private feedRead(buf: Buffer, now: number): void {
+  private feedRead(buf: Buffer, now: number, from: number): void {
     const n = buf.length;
-    let i = 0;
+    let i = from;
     if (this.rBinary) {
-      i = this.skipBinary(buf, 0);
+      i = this.skipBinary(buf, i);
       if (i < 0) return;
     }
     let cr = indexOfByte(buf, CR, i);

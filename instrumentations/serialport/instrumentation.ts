@@ -255,8 +255,9 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
     try {
       const s = this.stateOf(port);
       if (s === undefined) return;
-      if (chunk instanceof Uint8Array) s.decoder.read(chunk, nowMs());
-      else if (typeof chunk === 'string') s.decoder.read(Buffer.from(chunk, encoding), nowMs());
+      // The clock itself: binary payload skipped whole never reads it.
+      if (chunk instanceof Uint8Array) s.decoder.read(chunk, nowMs);
+      else if (typeof chunk === 'string') s.decoder.read(Buffer.from(chunk, encoding), nowMs);
     } catch (err) {
       reportOnce('serialport read', err);
     }
