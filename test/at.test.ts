@@ -880,6 +880,14 @@ t.test('written lines: the last control byte decides; Ctrl-Z / ESC leftovers, le
     ['AT+C\x01SQ', null, 1],
     ['\x01', null, 1],
     ['x\x01\n ', null, 1],
+    // What comes right before a leading LF: whitespace, `A/`, `+++` or a Ctrl-Z / ESC, else noise.
+    ['+++\nAT', 'AT', 0],
+    ['\t\n\nAT+CSQ', 'AT+CSQ', 0],
+    ['A/\nAT', 'AT', 0],
+    ['\x1b\nAT', 'AT', 1],
+    ['++\nAT', null, 1],
+    ['B/\nAT', null, 1],
+    ['\x01+\nAT', null, 1],
   ];
   for (const [line, text, noise] of cases) {
     const bytes = Buffer.from(`${line}\r`, 'latin1');

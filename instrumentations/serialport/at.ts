@@ -406,6 +406,10 @@ function hasControl(b: Buffer, from: number, to: number): boolean {
 const BAD_IN_COMMAND = new Uint8Array(256);
 for (let c = 0; c < 256; c++) BAD_IN_COMMAND[c] = isControl(c) && c !== LF && c !== CTRL_Z && c !== ESC ? 1 : 0;
 
+/** 1 for the bytes that cannot come right before an LF in a command line's leading part (see writtenLine). */
+const NOT_BEFORE_LEADING_LF = new Uint8Array(256).fill(1);
+for (const c of [0x20, 0x09, LF, 0x2f, 0x2b, CTRL_Z, ESC]) NOT_BEFORE_LEADING_LF[c] = 0;
+
 /**
  * Per byte, what the nearest control byte before a written line's CR says (writtenLine's first
  * step): 0 not a control byte, 1 one no command part holds (the line is noise), 2 LF, Ctrl-Z or
@@ -902,6 +906,14 @@ export class AtDecoder {
       if (c === CTRL_Z || c === ESC) s = k + 1;
       else if (c === LF) {
         clean = false;
+        // The LF is leading whitespace of the command part, or the line is noise: what precedes it
+        // there is whitespace, `A/`, `+++` or the Ctrl-Z / ESC the command part starts after.
+        // Anything else settles the line without the scan back to its start below (binary
+        // payload: an LF about every 256 bytes). Counted once, as the paths below would.
+        if (k > from && NOT_BEFORE_LEADING_LF[b[k - 1]!] === 1) {
+          if (!this.dataMode) this.stats.writtenNoise++;
+          return;
+        }
         // Start after the last Ctrl-Z / ESC: what precedes is a message body written after its
         // command already failed, not part of this command.
         for (let j = k - 1; j >= from; j--) {
