@@ -39,10 +39,10 @@ function recorder(): { events: Ev[]; listener: AtListener } {
   };
 }
 
-/** Reads the time of a read step from `clock` (a function the decoder may not call) instead of passing it. */
+/** Gives a step's time as `clock(time)` (a function the decoder may not call) instead of the number. */
 function feed(d: AtDecoder, s: Step, clock?: (ms: number) => () => number): void {
   if (s[0] === 'tick') d.tick(s[1]);
-  else if (s[0] === 'w') d.written(s[1], s[2]);
+  else if (s[0] === 'w') d.written(s[1], clock === undefined ? s[2] : clock(s[2]));
   else d.read(s[1], clock === undefined ? s[2] : clock(s[2]));
 }
 
@@ -919,33 +919,47 @@ t.test('written lines: the last control byte decides; Ctrl-Z / ESC leftovers, le
   }
 });
 
-t.test('read with a clock: read only when the time is needed, the same events as with the time given', async (t) => {
+t.test('a clock instead of the time: read only when the time is needed, the same events as with the time given', async (t) => {
   const bin = noiseOnly(binary(64 * 1024, 13), [13, 10]);
+  const wbin = noiseOnly(binary(16 * 1024, 17), [13]);
   const steps: Step[] = [
     ['w', 'AT+CSQ\r', 0],
     ...chunks('r', bin.subarray(0, 8192), 4096, 1), // while AT+CSQ is pending
     ['r', '\r\n+CSQ: 20,99\r\n\r\nOK\r\n', 2],
     ...chunks('r', bin, 4096, 3), // nothing pending
+    ...chunks('w', wbin, 4096, 4), // nothing pending
     ['r', '\r\nRING\r\n', 4],
-    ['w', 'AT\r', 5],
-    ...chunks('r', bin.subarray(0, 4096), 4096, 6000), // AT's deadline passed: timed out at 5005
+    ['w', Buffer.concat([wbin.subarray(0, 4000), Buffer.from('\rAT\rATI\r')]), 5], // two commands, one time
+    ...chunks('r', bin.subarray(0, 4096), 4096, 6000), // their deadlines passed: timed out at 5005
+    ...chunks('w', wbin, 4096, 6001), // a late window still open: the time is read
   ];
   const given = decode(steps);
-  let calls = 0;
-  const clocked = decode(steps, undefined, (ms) => () => (calls++, ms));
-  t.same(clocked.events, given.events, 'same events');
-  t.same(clocked.d.stats, given.d.stats, 'same counters');
+  const calls = { w: 0, r: 0 };
+  const { events, listener } = recorder();
+  const clocked = new AtDecoder(listener);
+  for (const s of steps) {
+    if (s[0] === 'tick') continue;
+    const [dir, bytes, ms] = s;
+    const clock = (): number => (calls[dir]++, ms);
+    if (dir === 'w') clocked.written(bytes, clock);
+    else clocked.read(bytes, clock);
+  }
+  t.same(events, given.events, 'same events');
+  t.same(clocked.stats, given.d.stats, 'same counters');
   t.match(ends(given.events), [
     { name: '+CSQ', result: 'ok' },
-    { name: 'AT', result: 'timeout', durationMs: 5000 },
+    { name: 'AT', result: 'timeout', startMs: 5, endMs: 5005 },
+    { name: 'I', result: 'timeout', startMs: 5, endMs: 5005 },
   ]);
   t.equal(urcs(given.events).length, 1, 'the RING after the binary');
   // Without a CR LF in a chunk of binary and nothing pending, the clock is not read.
   const free = chunks('r', bin, 4096, 3).filter((s) => Buffer.from(s[1] as Uint8Array).indexOf('\r\n') < 0).length;
-  t.ok(free > 10, `${free} chunks of binary without a CR LF`);
+  t.ok(free > 10, `${free} chunks of binary read without a CR LF`);
   const reads = steps.filter((s) => s[0] === 'r').length;
-  t.ok(calls <= reads - free + 1, `the clock read ${calls} times for ${reads} reads`);
-  t.ok(calls >= 4, 'read while a command is pending, for text and for a deadline');
+  t.ok(calls.r <= reads - free + 1, `the clock read ${calls.r} times for ${reads} reads`);
+  t.ok(calls.r >= 4, 'read while a command is pending, for text and for a deadline');
+  // Written: once for AT+CSQ, once for the chunk with AT and ATI, once per chunk while a deadline is pending.
+  t.equal(calls.w, 1 + 1 + chunks('w', wbin, 4096, 0).length, `the clock read ${calls.w} times for ${steps.filter((s) => s[0] === 'w').length} writes`);
 });
 
 t.test('written lines inside a large chunk of binary (classified in a loop of their own) decode as byte by byte', async (t) => {
@@ -1302,7 +1316,7 @@ t.test('property: binary payload mixed with AT traffic decodes the same in any c
         const steps: Step[] = raw.map(([dir, parts], i) => [dir, Buffer.concat(parts), i * 10]);
         const options = { maxLineLength: 64, maxWrittenLineLength: 64, defaultTimeoutMs: 50 };
         const whole = decode(steps, options);
-        // Split, and the read side given a clock instead of the time: the same events.
+        // Split, and given a clock instead of the time: the same events.
         const split = decode(rechunk(steps, raw.map((r) => r[2])), options, (ms) => () => ms);
         return (
           JSON.stringify(whole.events) === JSON.stringify(split.events) &&

@@ -2,8 +2,8 @@
  * Pure AT command stream decoder (ITU-T V.250, 3GPP TS 27.007 / 27.005).
  *
  * Fed with the bytes an application WRITES to a modem port and the bytes it READS back, in any
- * chunking, each with a caller-supplied timestamp in milliseconds (or, for read bytes, a clock it
- * reads only when it needs the time); reports commands, their final
+ * chunking, each with a caller-supplied timestamp in milliseconds (or a clock it reads only when
+ * it needs the time); reports commands, their final
  * results, URCs, `+CSIM` / `+CRSM` exchanges, `+CMGS` SMS submissions and prompts through a listener.
  * No OpenTelemetry, no I/O, no timers (time only moves when the caller passes it), never throws,
  * bounded memory: written and read line buffers, pending-command queue, stored lines, a cache of
@@ -604,6 +604,9 @@ export class AtDecoder {
   /** Parsed command lines by text (bounded: MAX_CACHED_COMMANDS of at most MAX_CACHED_COMMAND_LENGTH). */
   private readonly shapes = new Map<string, CommandShape>();
   private lastNow = 0;
+  /** The clock given to the written() call in progress, until read (writtenNow). */
+  private wClock: (() => number) | null = null;
+  private wNow = 0;
 
   constructor(listener: AtListener = {}, options: AtDecoderOptions = {}) {
     this.listener = listener;
@@ -623,16 +626,34 @@ export class AtDecoder {
     this.wBuf = Buffer.alloc(Math.floor(positive(options.maxWrittenLineLength, 4096)));
   }
 
-  /** Bytes the application wrote to the port. */
-  written(chunk: Uint8Array | string, nowMs: number): void {
+  /**
+   * Bytes the application wrote to the port. `nowMs` may also be a clock, read only when the time is
+   * needed: for a deadline that may have passed, or at the chunk's first command line (the time of
+   * the whole chunk, as when given); lines of binary payload need none.
+   */
+  written(chunk: Uint8Array | string, nowMs: number | (() => number)): void {
     try {
-      const now = this.clock(nowMs);
-      this.expire(now);
+      // NaN: the time is wClock's, not read yet (a time given is never NaN after clock()).
+      let now = NaN;
+      if (typeof nowMs !== 'function' || this.nextDeadline !== Infinity) {
+        now = this.clock(typeof nowMs === 'function' ? nowMs() : nowMs);
+        this.expire(now);
+      } else this.wClock = nowMs;
       const buf = toBuffer(chunk);
       if (buf !== null) this.feedWritten(buf, now);
     } catch {
       this.internalError();
     }
+  }
+
+  /** The time of the written() call in progress that was given a clock: read once, when first needed. */
+  private writtenNow(): number {
+    const c = this.wClock;
+    if (c !== null) {
+      this.wClock = null;
+      this.wNow = this.clock(c());
+    }
+    return this.wNow;
   }
 
   /**
@@ -959,7 +980,7 @@ export class AtDecoder {
     }
     if (junk && !this.dataMode) this.stats.writtenNoise++;
     if (this.dataMode) this.leaveDataMode();
-    this.startCommand(latin1(b, s, to), now);
+    this.startCommand(latin1(b, s, to), Number.isNaN(now) ? this.writtenNow() : now);
   }
 
   private startCommand(text: string, now: number): void {

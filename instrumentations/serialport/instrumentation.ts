@@ -244,8 +244,9 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
       if (port.isOpen !== true || port.port === undefined || port.port === null) return;
       const s = this.stateOf(port);
       if (s === undefined) return;
-      if (data instanceof Uint8Array) s.decoder.written(data, nowMs());
-      else if (typeof data === 'string') s.decoder.written(Buffer.from(data, encoding), nowMs());
+      // The clock itself: lines of binary payload never read it.
+      if (data instanceof Uint8Array) s.decoder.written(data, nowMs);
+      else if (typeof data === 'string') s.decoder.written(Buffer.from(data, encoding), nowMs);
     } catch (err) {
       reportOnce('serialport write', err);
     }
