@@ -3,8 +3,8 @@
  *
  * Fed with the bytes an application WRITES to a modem port and the bytes it READS back, in any
  * chunking, each with a caller-supplied timestamp in milliseconds (or a clock it reads only when
- * it needs the time); reports commands, their final
- * results, URCs, `+CSIM` / `+CRSM` exchanges, `+CMGS` SMS submissions and prompts through a listener.
+ * it needs the time); reports commands, their final results, URCs, `+CSIM` / `+CRSM` exchanges,
+ * `+CMGS` SMS submissions and prompts through a listener.
  * No OpenTelemetry, no I/O, no timers (time only moves when the caller passes it), never throws,
  * bounded memory: written and read line buffers, pending-command queue, stored lines, a cache of
  * parsed command lines.
