@@ -12,7 +12,12 @@
 //     a real `serialport` on a socat pty pair (`pty,raw,echo=0` both ends), a peer process on the
 //     far end; app -> peer and peer -> app measured separately, each flow-controlled: at most
 //     WINDOW bytes in flight, the receiver acknowledging out of band (over the peer's
-//     stdin/stdout, never through the pty), so no block can stall on a full pty;
+//     stdin/stdout, never through the pty), so no block can stall on a full pty. Every block is
+//     the same BLOCK_BYTES of seeded pseudo-random bytes (payload()): both variants and every run
+//     decode the same bytes. One random 4 KB chunk sent over and over, as before, made the
+//     decoder's work a roll of the dice per run: written lines per chunk are its CR count
+//     (16 +- 4), and a CR LF followed by a short line without control bytes in it made every read
+//     chunk a URC (recorded, a setImmediate each);
 //   - AT round trips: `AT+CSQ` -> `+CSQ: 20,99` / `OK` through ReadlineParser against the modem
 //     simulator in a peer process, on a socat pty pair, answering after 2 ms (a fast real modem;
 //     IoT modems take several ms per command), with spans and metrics only (no trace exporter, as
@@ -39,7 +44,6 @@
 //
 // Needs `npm run build` (imports dist/) and socat. `node bench/serialport.mjs` or `npm run bench serialport`.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import tty from 'node:tty';
@@ -70,6 +74,22 @@ const MOCK_BLOCK = 2000;
 const SETUP_TIMEOUT_MS = 10_000; // socat up, peer ready, port open / closed
 const DATA_TIMEOUT_MS = 20_000; // one block of pure data (512 KB: about 10 ms normally)
 const AT_TIMEOUT_MS = 20_000; // one block of round trips (under 100 ms normally)
+
+/**
+ * `n` pseudo-random bytes from `seed` (xorshift32): what the pure-data rows send, the same in every
+ * run, with the CR, LF and other control bytes of random binary at their usual rates.
+ */
+function payload(n, seed) {
+  const b = Buffer.allocUnsafe(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = (x >>> 24) & 0xff;
+  }
+  return b;
+}
 
 /** `p` or a rejection after `ms` naming `what` and, if given, the progress made so far. */
 function deadline(p, ms, what, progress) {
@@ -102,7 +122,7 @@ async function peer(path, role) {
   }
   const out = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NOCTTY); // blocking: fs.write waits for room
   const input = new tty.ReadStream(fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_NOCTTY));
-  const chunk = randomBytes(CHUNK);
+  const data = payload(BLOCK_BYTES, 2); // p2a: a transfer is one block, sent from its start
   let expect = 0; // a2p
   let got = 0;
   let acked = 0;
@@ -132,7 +152,7 @@ async function peer(path, role) {
         const n = Math.min(CHUNK, total - sent, WINDOW - (sent - credit));
         const t = transfer;
         const written = await new Promise((resolve, reject) =>
-          fs.write(out, chunk, 0, n, null, (e, w) => (e ? reject(e) : resolve(w))),
+          fs.write(out, data, sent % BLOCK_BYTES, n, null, (e, w) => (e ? reject(e) : resolve(w))),
         );
         if (t === transfer) sent += written;
       }
@@ -333,7 +353,7 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 9) } = {
 
   /** Pure data through a pty, one direction at a time, flow-controlled. */
   const dataBench = async () => {
-    const chunk = randomBytes(CHUNK);
+    const data = payload(BLOCK_BYTES, 1); // a2p: every block sends it from its start
     const dataLane = await ptyLane('data');
     const dataPeer = dataLane.peer;
     let received = 0;
@@ -371,7 +391,7 @@ export async function run({ rounds = Number(process.env.BENCH_ROUNDS ?? 9) } = {
             else {
               const n = Math.min(CHUNK, BLOCK_BYTES - sent);
               sent += n;
-              if (!port.write(n === CHUNK ? chunk : chunk.subarray(0, n))) await new Promise((r) => port.once('drain', r));
+              if (!port.write(data.subarray(sent - n, sent))) await new Promise((r) => port.once('drain', r));
             }
           }
           while (acked < BLOCK_BYTES) await new Promise((r) => (wake = r));
