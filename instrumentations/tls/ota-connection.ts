@@ -12,13 +12,13 @@
  * Batching. Decoding a session and recording its APDUs inline, between the application's own
  * socket work, runs our code cold every time (hrtime around the hooks in a real server: about
  * twice its cost in a warm loop). Without a trace exporter nothing needs to happen at once, so the
- * data path only appends what it saw, with the time, to the connection's journal, and the journals
- * of all connections are decoded and recorded together: after `recordingDelayMs` (default 100 ms),
- * before any metric is collected (so a scrape is never behind), on the SDK's flush and shutdown,
- * and at once for a connection whose journal passes JOURNAL_BYTES or that writes a chunk larger
- * than COPY_MAX (bounded memory; big chunks are scanned in place, not copied). Timestamps are those
- * of the events, so durations are exact; session-end log lines are written when the batch is
- * recorded (that much later at most).
+ * data path only journals what it saw, with the time (journal.ts: one batch for all connections,
+ * nothing allocated per event), and the batch is decoded and recorded together: after
+ * `recordingDelayMs` (default 100 ms), before any metric is collected (so a scrape is never
+ * behind), on the SDK's flush and shutdown, and at once when it is full or a chunk is too big to
+ * copy (bounded memory; big chunks are scanned in place). Timestamps are those of the events, so
+ * durations are exact; session-end log lines are written when the batch is recorded (that much
+ * later at most).
  * With a trace exporter, everything is recorded inline (spans and logs at once).
  */
 import https from 'node:https';
@@ -27,6 +27,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { reportOnce } from '../../src/diag.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { onBeforeCollect } from '../../src/metrics/before-collect.js';
+import { flushOtaJournals, journal, type JournalTarget } from './journal.js';
 import {
   OtaRecorder,
   httpsRequestInfo,
@@ -42,69 +43,18 @@ import { nowMs } from '../../src/clock.js';
 import { DEFAULT_RECORDING_DELAY_MS } from './types.js';
 
 export type { OtaContext } from './ota-recorder.js';
+export { flushOtaJournals, pendingOtaBytes, pendingOtaJournals } from './journal.js';
+onBeforeCollect(flushOtaJournals);
 
 const HttpsServer = https.Server;
 
-const JOURNAL_BYTES = 64 * 1024;
-const COPY_MAX = 16 * 1024;
-const MAX_DIRTY = 1024;
-
-const dirty: OtaConnection[] = [];
-let flushTimer: NodeJS.Timeout | undefined;
-let flushAt = 0;
-
-/** Decode and record every journal now (also runs before each metric collection). */
-export function flushOtaJournals(): void {
-  if (flushTimer !== undefined) {
-    clearTimeout(flushTimer);
-    flushTimer = undefined;
-  }
-  const n = dirty.length;
-  for (let i = 0; i < n; i++) (dirty[i] as OtaConnection).drain();
-  dirty.splice(0, n);
-}
-onBeforeCollect(flushOtaJournals);
-
-/** Connections with events not yet recorded (for tests and diagnostics). */
-export function pendingOtaJournals(): number {
-  return dirty.length;
-}
-
-/** Bytes held in journals not yet recorded (for tests and diagnostics). */
-export function pendingOtaBytes(): number {
-  let n = 0;
-  for (const c of new Set(dirty)) n += c.journaledBytes;
-  return n;
-}
-
-function markDirty(c: OtaConnection, delayMs: number, now: number): void {
-  dirty.push(c);
-  if (dirty.length >= MAX_DIRTY) flushOtaJournals();
-  else if (flushTimer === undefined || now + delayMs < flushAt) {
-    // One timer for all connections, due at the earliest time one of them asked for.
-    if (flushTimer !== undefined) clearTimeout(flushTimer);
-    flushAt = now + delayMs;
-    flushTimer = setTimeout(flushOtaJournals, delayMs);
-    flushTimer.unref();
-  }
-}
-
-/** A private copy of a chunk the application may reuse after writing it (pooled memory, seen as a plain Uint8Array: cheaper views). */
-function copyOf(chunk: Uint8Array): Uint8Array {
-  const b = Buffer.allocUnsafe(chunk.length);
-  const u = new Uint8Array(b.buffer, b.byteOffset, chunk.length);
-  u.set(chunk);
-  return u;
-}
-
-export class OtaConnection {
+export class OtaConnection implements JournalTarget {
   private readonly isHttps: boolean;
   private rec: OtaRecorder | undefined;
   /** https: the request whose body is followed (it may be an SCP81 response script). */
   private bodyOf: IncomingMessage | undefined;
-  /** Events not yet recorded (kind, a, b, time; flat), or null when recording inline. */
-  private journal: unknown[] | null;
-  private journalBytes = 0;
+  /** Events are recorded as they happen, not journaled. */
+  private readonly inline: boolean;
   private readonly delayMs: number;
   /** Read while the socket is up: once it is closed (when most sessions end) Node no longer knows it. */
   private readonly peerAddress: string | undefined;
@@ -121,7 +71,7 @@ export class OtaConnection {
     this.isHttps = (socket as unknown as { server?: unknown } | undefined)?.server instanceof HttpsServer;
     const d = ctx.config().recordingDelayMs;
     this.delayMs = typeof d === 'number' && d >= 0 && Number.isFinite(d) ? Math.min(d, 2 ** 31 - 1) : DEFAULT_RECORDING_DELAY_MS;
-    this.journal = tracingEnabled() || this.delayMs === 0 ? null : [];
+    this.inline = tracingEnabled() || this.delayMs === 0;
   }
 
   /** What the application wrote (`_writeGeneric` arguments): the server's responses. */
@@ -184,44 +134,14 @@ export class OtaConnection {
     this.event(J_CLOSE, hadError, undefined, nowMs());
   }
 
-  /** Journal the event, or record it at once (tracing on, or too big to copy). */
+  /** Journal the event, or record it at once (tracing on). */
   private event(kind: number, a: unknown, b: unknown, t: number): void {
-    if (this.journal === null) {
-      this.record(kind, a, b, t);
-      return;
-    }
-    if (a instanceof Uint8Array) {
-      if (a.length > COPY_MAX || this.journalBytes + a.length > JOURNAL_BYTES) {
-        this.drain();
-        this.record(kind, a, b, t);
-        return;
-      }
-      this.journalBytes += a.length;
-      a = copyOf(a);
-    } else if (typeof a === 'string') {
-      if (this.journalBytes + a.length > JOURNAL_BYTES) this.drain();
-      this.journalBytes += a.length;
-    }
-    // Read after a drain, which starts a new journal.
-    const j = this.journal;
-    if (j.length === 0) markDirty(this, this.delayMs, t);
-    j.push(kind, a, b, t);
+    if (this.inline) this.record(kind, a, b, t);
+    else journal(this, kind, a, b, t, this.delayMs);
   }
 
-  get journaledBytes(): number {
-    return this.journalBytes;
-  }
-
-  /** Record every journaled event, in order. */
-  drain(): void {
-    const j = this.journal;
-    if (j === null || j.length === 0) return;
-    this.journal = [];
-    this.journalBytes = 0;
-    for (let i = 0; i < j.length; i += 4) this.record(j[i] as number, j[i + 1], j[i + 2], j[i + 3] as number);
-  }
-
-  private record(kind: number, a: unknown, b: unknown, t: number): void {
+  /** Records one event (JournalTarget: from the batch, or inline). */
+  record(kind: number, a: unknown, b: unknown, t: number): void {
     try {
       this.rec ??= new OtaRecorder(this.ctx, this.socket, this.isHttps, this.identity, this.protocol, this.cipher, this.peerAddress);
       this.rec.record(kind, a, b, t);
