@@ -377,9 +377,10 @@ export function scp81ContentKind(value: unknown): 'command' | 'response' | null 
   while (start < end && isSpace(value.charCodeAt(start))) start++;
   while (end > start && isSpace(value.charCodeAt(end - 1))) end--;
   const len = end - start;
-  // Compared in place, case-insensitively: no sliced or lower-cased copy per header.
-  if (len === COMMAND_MEDIA.length) return sameLower(value, start, COMMAND_MEDIA) ? 'command' : null;
-  if (len === RESPONSE_MEDIA.length) return sameLower(value, start, RESPONSE_MEDIA) ? 'response' : null;
+  // Compared in place, case-insensitively: no sliced or lower-cased copy per header. Nearly every
+  // sender writes the registered lower-case form, which one native comparison settles.
+  if (len === COMMAND_MEDIA.length) return value.startsWith(COMMAND_MEDIA, start) || sameLower(value, start, COMMAND_MEDIA) ? 'command' : null;
+  if (len === RESPONSE_MEDIA.length) return value.startsWith(RESPONSE_MEDIA, start) || sameLower(value, start, RESPONSE_MEDIA) ? 'response' : null;
   return null;
 }
 
