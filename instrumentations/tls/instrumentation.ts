@@ -25,7 +25,7 @@ import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { classifyHandshakeError, tlsProtocolVersion, type HandshakeFailureReason } from './handshake-failure.js';
 import type { TlsInstrumentationConfig } from './types.js';
-import { OtaConnection, type OtaContext } from './ota-connection.js';
+import { OtaConnection, peerAddressOf, peerSocket, type OtaContext } from './ota-connection.js';
 import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
 import { nowMs } from '../../src/clock.js';
 
@@ -291,9 +291,8 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
     if (!log.isLevelEnabled(level)) return;
     const fields: LogFields = { failure_reason: reason };
     if (socket !== undefined) {
-      const parent = (socket as unknown as { _parent?: Socket })._parent;
-      fields['peer_address'] = socket.remoteAddress ?? parent?.remoteAddress;
-      fields['peer_port'] = socket.remotePort ?? parent?.remotePort;
+      fields['peer_address'] = peerAddressOf(socket);
+      fields['peer_port'] = peerSocket(socket).remotePort ?? socket.remotePort;
     }
     if (st?.identity !== undefined) fields['psk_identity'] = st.identity;
     // Known when the handshake got as far as choosing one (a wrong key fails at Finished).
@@ -343,8 +342,8 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
   ): Attributes {
     const a: Attributes = {
       'network.transport': 'tcp',
-      'network.peer.address': socket.remoteAddress ?? (socket as unknown as { _parent?: Socket })._parent?.remoteAddress,
-      'network.peer.port': socket.remotePort ?? (socket as unknown as { _parent?: Socket })._parent?.remotePort,
+      'network.peer.address': peerAddressOf(socket),
+      'network.peer.port': peerSocket(socket).remotePort ?? socket.remotePort,
       'server.port': socket.localPort,
       'tls.protocol.name': 'tls',
     };

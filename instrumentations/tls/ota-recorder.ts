@@ -214,7 +214,7 @@ export class OtaRecorder implements SessionSink {
     const attributes: Attributes = {
       'cardlink.session.type': sessionType,
       'cardlink.device.type': deviceType,
-      'network.peer.address': this.socket?.remoteAddress,
+      'network.peer.address': this.peerAddress,
       'network.peer.port': this.socket?.remotePort,
     };
     if (this.identity !== undefined) attributes['cardlink.psk.identity'] = this.identity;
