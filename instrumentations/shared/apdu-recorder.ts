@@ -51,6 +51,11 @@ const SENT: Attributes = { direction: 'sent' };
 const RECEIVED: Attributes = { direction: 'received' };
 const SCRIPT: Attributes = { command_type: 'SCRIPT' };
 
+/** `cardlink_apdu_bytes_total` for APDUs counted with a byte length of 0 (a script's, summed: one add instead of one per APDU). */
+export function countApduBytes(m: CardlinkInstruments, direction: 'sent' | 'received', byteLength: number): void {
+  if (byteLength > 0) m.apduBytes.add(byteLength, direction === 'sent' ? SENT : RECEIVED);
+}
+
 export function countCommand(m: CardlinkInstruments, type: string, deviceType: ApduDeviceType, byteLength: number): void {
   m.apduCommands.add(1, commandAttributes(type, deviceType));
   if (byteLength > 0) m.apduBytes.add(byteLength, SENT);

@@ -24,7 +24,7 @@ import { takeTrigger } from '../../src/triggers.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
-import { countCommand, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
+import { countApduBytes, countCommand, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
 import { DEFAULT_MAX_BODY_CAPTURE, HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
 import { OtaSessionTracker, type RequestInfo, type ScriptApdus, type SessionSink, type SessionStatus } from './ota-session.js';
 import { decodeCommandApdu, decodeResponseApdu, statusCategory, statusWordHex } from '../shared/apdu.js';
@@ -230,18 +230,28 @@ export class OtaRecorder implements SessionSink {
   scriptSent(_atMs: number, script: ScriptApdus): void {
     const m = this.ctx.instruments();
     const n = script.count;
-    for (let i = 0; i < n; i++) countCommand(m, script.commandTypes[i] as string, this.deviceType, script.commandLengths[i] as number);
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      countCommand(m, script.commandTypes[i] as string, this.deviceType, 0);
+      bytes += script.commandLengths[i] as number;
+    }
+    countApduBytes(m, 'sent', bytes);
   }
 
   scriptAnswered(sentAtMs: number, atMs: number, script: ScriptApdus): void {
     const m = this.ctx.instruments();
     const n = script.count;
+    let bytes = 0;
     for (let i = 0; i < n; i++) {
       this.apduCount++;
       const sw = script.sws[i] as number;
       if (sw < 0) this.notExecuted++;
-      else if (countResponseCategory(m, sw, script.responseLengths[i] as number) === 'error') this.errorCount++;
+      else {
+        if (countResponseCategory(m, sw, 0) === 'error') this.errorCount++;
+        bytes += script.responseLengths[i] as number;
+      }
     }
+    countApduBytes(m, 'received', bytes);
     // One C-APDU per script: its own timing; several: one SCRIPT timing (no invented per-APDU split).
     const seconds = (atMs - sentAtMs) / 1000;
     if (n === 1) timeApdu(m, script.commandTypes[0] as string, seconds);
