@@ -81,6 +81,7 @@ for (const kind of ['https', 'tls'] as const) {
       script: (await h.histogram('cardlink_apdu_duration_seconds', { command_type: 'SCRIPT' })).count,
       selectDur: (await h.histogram('cardlink_apdu_duration_seconds', { command_type: 'SELECT' })).count,
       sent: await h.value('cardlink_apdu_bytes_total', { direction: 'sent' }),
+      received: await h.value('cardlink_apdu_bytes_total', { direction: 'received' }),
     };
     const server = await startAdminServer({ kind, keys, scriptsFor: () => GP_SESSION, chunked: kind === 'tls' });
     t.teardown(() => server.close());
@@ -103,6 +104,9 @@ for (const kind of ['https', 'tls'] as const) {
     t.equal((await h.histogram('cardlink_apdu_duration_seconds', { command_type: 'SCRIPT' })).count - before.script, 2, 'multi-APDU scripts timed once each');
     const sentBytes = GP_SESSION.flat().reduce((n, b) => n + b.length, 0);
     t.equal((await h.value('cardlink_apdu_bytes_total', { direction: 'sent' })) - before.sent, sentBytes);
+    // What the card answered, as it saw it: every R-APDU (data and SW) counted once.
+    const receivedBytes = run.exchanges.reduce((n, [, rapdu]) => n + rapdu.length / 2, 0);
+    t.equal((await h.value('cardlink_apdu_bytes_total', { direction: 'received' })) - before.received, receivedBytes);
     t.equal(await h.value('cardlink_sessions_active'), 0);
 
     const spans = h.finished();
