@@ -61,6 +61,19 @@ t.test('a chunk too big to copy is recorded in place, after everything journaled
   t.equal(seen.length, 3, 'a big string too');
 });
 
+t.test('the bytes stay exact while the batch outgrows its first slab', async (t) => {
+  const seen: Seen[] = [];
+  const a = target('a', seen);
+  // 40 chunks of 10 KB, each filled with its own byte: 400 KB, past the 16 KiB first slab and the 256 KiB bound.
+  for (let i = 0; i < 40; i++) journal(a, 0, Buffer.alloc(10_000, i), undefined, i, DELAY);
+  flushOtaJournals();
+  t.equal(seen.length, 40);
+  t.ok(
+    seen.every((s, i) => typeof s[2] === 'string' && s[2] === String.fromCharCode(i).repeat(10_000)),
+    'every chunk recorded with its own bytes, in order',
+  );
+});
+
 t.test('a full batch is recorded before the next event: memory stays bounded', async (t) => {
   const seen: Seen[] = [];
   const a = target('a', seen);

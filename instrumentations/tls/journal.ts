@@ -5,7 +5,8 @@
  * One log in arrival order, so each connection's events stay in order and the batch is recorded
  * in one pass. Journaling an event allocates nothing: its time and kind go into typed arrays and
  * the bytes of a chunk (which the application may reuse once written) are copied into a slab
- * shared by the whole batch; a view of them is made only when the batch is recorded. Strings,
+ * shared by the whole batch, sized by what the last batch needed; a view of them is made only when
+ * the batch is recorded. Strings,
  * request heads and flags are kept by reference. A batch is recorded at once when it holds
  * MAX_EVENTS events or MAX_BYTES bytes (bounded memory); a chunk or string larger than COPY_MAX is
  * recorded in place after the batch, never copied.
@@ -19,6 +20,7 @@ export interface JournalTarget {
 
 const MAX_EVENTS = 4096;
 const MAX_BYTES = 256 * 1024;
+const MIN_SLAB = 16 * 1024;
 /** Larger chunks and strings are recorded in place, not journaled. */
 export const COPY_MAX = 16 * 1024;
 
@@ -51,6 +53,8 @@ function newBatch(): Batch {
 }
 
 let batch: Batch | undefined;
+/** Size of the next batch's first slab: what the last batch needed (a quiet server copies a few KiB per batch, a busy one 100 KiB and more). */
+let slabSize = MIN_SLAB;
 /** The arrays of the last batch recorded, emptied, for the next one. */
 let spare: Batch | undefined;
 let timer: NodeJS.Timeout | undefined;
@@ -79,9 +83,8 @@ export function journal(target: JournalTarget, kind: number, a: unknown, b: unkn
   const i = j.count++;
   let offset = -1;
   if (a instanceof Uint8Array) {
-    const slab = (j.slab ??= new Uint8Array(MAX_BYTES));
     offset = j.slabUsed;
-    slab.set(a, offset);
+    (j.slab === undefined || offset + len > j.slab.length ? growSlab(j, offset + len) : j.slab).set(a, offset);
     j.slabUsed += len;
     a = undefined;
   }
@@ -101,6 +104,16 @@ export function journal(target: JournalTarget, kind: number, a: unknown, b: unkn
     timer = setTimeout(flushOtaJournals, delayMs);
     timer.unref();
   }
+}
+
+/** A slab for `need` bytes (at most MAX_BYTES): nothing of the batch has been handed out yet, so its bytes move. */
+function growSlab(j: Batch, need: number): Uint8Array {
+  let size = j.slab === undefined ? slabSize : j.slab.length * 2;
+  while (size < need) size *= 2;
+  const slab = new Uint8Array(Math.min(size, MAX_BYTES));
+  if (j.slab !== undefined) slab.set(j.slab.subarray(0, j.slabUsed));
+  j.slab = slab;
+  return slab;
 }
 
 /** Record every journaled event now, in order (also runs before each metric collection). */
@@ -129,6 +142,9 @@ export function flushOtaJournals(): void {
       reportOnce('tls session recording', err);
     }
   }
+  let next = MIN_SLAB;
+  while (next < j.slabUsed && next < MAX_BYTES) next *= 2;
+  slabSize = next;
   j.count = 0;
   j.bytes = 0;
   j.slabUsed = 0;
