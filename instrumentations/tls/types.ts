@@ -27,10 +27,10 @@ export interface TlsInstrumentationConfig extends InstrumentationConfig {
   defaultDeviceType?: DeviceType;
   /**
    * Without a trace exporter, the SCP81 traffic of all connections is decoded and recorded in
-   * batches, at most this many ms after it happened (default 100): one card at a time about half
-   * the CPU of doing it inline, about the same under load (bench/tls-session). Metrics are complete
-   * whenever they are collected; session-end log lines come up to this late. 0 records inline.
-   * With a trace exporter, recording is always inline.
+   * batches, at most this many ms after it happened (default 100): a little less server CPU than
+   * doing it inline under load, about the same one card at a time (bench/tls-session's third TLS
+   * row). Metrics are complete whenever they are collected; session-end log lines come up to this
+   * late. 0 records inline. With a trace exporter, recording is always inline.
    */
   recordingDelayMs?: number;
 }
