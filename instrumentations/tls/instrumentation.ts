@@ -25,7 +25,7 @@ import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { classifyHandshakeError, tlsProtocolVersion, type HandshakeFailureReason } from './handshake-failure.js';
 import type { TlsInstrumentationConfig } from './types.js';
-import { OtaConnection, peerAddressOf, peerSocket, type OtaContext } from './ota-connection.js';
+import { OtaConnection, peerAddressOf, peerPortOf, type OtaContext } from './ota-connection.js';
 import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
 import { nowMs } from '../../src/clock.js';
 
@@ -292,7 +292,7 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
     const fields: LogFields = { failure_reason: reason };
     if (socket !== undefined) {
       fields['peer_address'] = peerAddressOf(socket);
-      fields['peer_port'] = peerSocket(socket).remotePort ?? socket.remotePort;
+      fields['peer_port'] = peerPortOf(socket);
     }
     if (st?.identity !== undefined) fields['psk_identity'] = st.identity;
     // Known when the handshake got as far as choosing one (a wrong key fails at Finished).
@@ -343,7 +343,7 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
     const a: Attributes = {
       'network.transport': 'tcp',
       'network.peer.address': peerAddressOf(socket),
-      'network.peer.port': peerSocket(socket).remotePort ?? socket.remotePort,
+      'network.peer.port': peerPortOf(socket),
       'server.port': socket.localPort,
       'tls.protocol.name': 'tls',
     };

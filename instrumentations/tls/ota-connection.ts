@@ -53,12 +53,16 @@ const HttpsServer = https.Server;
  * there is one. The same getpeername without the TLS handle's method proxy (in a loaded admin
  * server about 2 µs instead of 5 per connection, the first read of either).
  */
-export function peerSocket(socket: tls.TLSSocket): { readonly remoteAddress?: string; readonly remotePort?: number } {
+function peerSocket(socket: tls.TLSSocket): { readonly remoteAddress?: string; readonly remotePort?: number } {
   return (socket as unknown as { _parent?: { remoteAddress?: string; remotePort?: number } | null })._parent ?? socket;
 }
 
 export function peerAddressOf(socket: tls.TLSSocket): string | undefined {
   return peerSocket(socket).remoteAddress ?? socket.remoteAddress;
+}
+
+export function peerPortOf(socket: tls.TLSSocket): number | undefined {
+  return peerSocket(socket).remotePort ?? socket.remotePort;
 }
 
 export class OtaConnection implements JournalTarget {
