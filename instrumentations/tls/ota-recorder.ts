@@ -52,7 +52,6 @@ const SESSION_TYPES: readonly SessionType[] = ['triggered', 'polled', 'resumed']
  * Attribute objects shared by every recording with the same label values, looked up without
  * building a key (label values are bounded: DESIGN.md section 4).
  */
-const SESSION_ATTRS = new Map<string, Map<string, Map<string, Attributes>>>();
 const STATUS_ATTRS: Readonly<Record<SessionStatus, Attributes>> = {
   completed: { status: 'completed' },
   failed: { status: 'failed' },
@@ -61,14 +60,11 @@ const STATUS_ATTRS: Readonly<Record<SessionStatus, Attributes>> = {
 
 const deviceAttributes = labelCache((deviceType) => ({ device_type: deviceType }));
 
-function sessionAttributes(status: SessionStatus, sessionType: SessionType, deviceType: DeviceType): Attributes {
-  let bySession = SESSION_ATTRS.get(status);
-  if (bySession === undefined) SESSION_ATTRS.set(status, (bySession = new Map()));
-  let byDevice = bySession.get(sessionType);
-  if (byDevice === undefined) bySession.set(sessionType, (byDevice = new Map()));
-  let a = byDevice.get(deviceType);
-  if (a === undefined) byDevice.set(deviceType, (a = { status, session_type: sessionType, device_type: deviceType }));
-  return a;
+/** `cardlink_sessions_total` attributes by status, then session type, then device type. */
+const SESSION_ATTRS = {} as Record<SessionStatus, Record<SessionType, (deviceType: string) => Attributes>>;
+for (const status of Object.keys(STATUS_ATTRS) as SessionStatus[]) {
+  SESSION_ATTRS[status] = {} as Record<SessionType, (deviceType: string) => Attributes>;
+  for (const type of SESSION_TYPES) SESSION_ATTRS[status][type] = labelCache((d) => ({ status, session_type: type, device_type: d }));
 }
 
 /**
@@ -294,7 +290,7 @@ export class OtaRecorder implements SessionSink {
     const deviceType = this.deviceType;
     const sessionType = this.sessionType;
     m.sessionsActive.add(-1, deviceAttributes(deviceType));
-    m.sessions.add(1, sessionAttributes(status, sessionType, deviceType));
+    m.sessions.add(1, SESSION_ATTRS[status][sessionType](deviceType));
     m.sessionDuration.record((atMs - this.sessionStartMs) / 1000, STATUS_ATTRS[status]);
     const span = this.session;
     this.session = undefined;
