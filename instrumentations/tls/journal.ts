@@ -66,8 +66,9 @@ let timerAt = 0;
  */
 export function journal(target: JournalTarget, kind: number, a: unknown, b: unknown, t: number, delayMs: number): void {
   let len = 0;
-  if (a instanceof Uint8Array || typeof a === 'string') {
-    len = a.length;
+  const bytes = a instanceof Uint8Array;
+  if (bytes || typeof a === 'string') {
+    len = (a as Uint8Array | string).length;
     if (len > COPY_MAX) {
       flushOtaJournals();
       target.record(kind, a, b, t);
@@ -82,9 +83,9 @@ export function journal(target: JournalTarget, kind: number, a: unknown, b: unkn
   }
   const i = j.count++;
   let offset = -1;
-  if (a instanceof Uint8Array) {
+  if (bytes) {
     offset = j.slabUsed;
-    (j.slab === undefined || offset + len > j.slab.length ? growSlab(j, offset + len) : j.slab).set(a, offset);
+    (j.slab === undefined || offset + len > j.slab.length ? growSlab(j, offset + len) : j.slab).set(a as Uint8Array, offset);
     j.slabUsed += len;
     a = undefined;
   }
