@@ -30,7 +30,8 @@ import type {
 } from './at.js';
 import type { ModemPortRecorder } from './modem-recorder.js';
 
-type Kind = 'commandStart' | 'commandEnd' | 'urc' | 'csim' | 'crsm' | 'smsSubmit' | 'prompt';
+/** The decoder's event kinds: every method of AtListener. */
+type Kind = keyof AtListener;
 
 const MAX_QUEUED = 4096;
 
@@ -70,8 +71,11 @@ export function pendingModemEvents(): number {
   return queue.length / 4;
 }
 
-/** The decoder's listener for one port: queues what the decoder reports for `target`. */
-export class DeferredRecorder implements AtListener {
+/**
+ * The decoder's listener for one port: queues what the decoder reports for `target`. `Required`:
+ * an event kind added to AtListener and not forwarded here is a compile error, not a silent drop.
+ */
+export class DeferredRecorder implements Required<AtListener> {
   constructor(private readonly target: ModemPortRecorder) {}
 
   commandStart(e: AtCommandStartEvent): void {

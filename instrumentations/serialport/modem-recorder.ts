@@ -207,7 +207,7 @@ interface SpanStart {
   readonly attributes: Attributes;
 }
 
-export class ModemPortRecorder implements AtListener {
+export class ModemPortRecorder implements Required<AtListener> {
   /** Open `at` spans by decoder command id, oldest first. */
   private readonly spans = new OpenSpans();
   /** Span starts by command name, then kind (bounded like the names). */
