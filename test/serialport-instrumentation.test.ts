@@ -338,6 +338,25 @@ t.test('a collection records what is still queued first: a scrape right after th
   t.equal(pendingModemEvents(), 0);
 });
 
+t.test('events of a turn of the event loop that never yields are recorded as they come: the queue stays bounded', async (t) => {
+  const { SerialPortMock } = await import('serialport');
+  const path = '/dev/flood';
+  SerialPortMock.binding.createPort(path, { echo: false });
+  const port = new SerialPortMock({ path, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  t.teardown(() => new Promise((resolve) => port.close(resolve)));
+  port.on('data', () => undefined);
+  // 10 000 URCs read in one synchronous loop (as serialport itself pushes what the binding read).
+  let most = 0;
+  for (let i = 0; i < 10_000; i++) {
+    port.push(Buffer.from('\r\nRING\r\n'));
+    most = Math.max(most, pendingModemEvents());
+  }
+  t.ok(most <= 4096, `at most 4096 events queued (${most})`);
+  t.equal(instr.portDiagnostics(port)?.stats.urcs, 10_000);
+  t.equal(pendingModemEvents(), 0);
+});
+
 t.test('a silent modem: the command ends as timeout at its deadline; the next command is not confused', async (t) => {
   h.spans.reset();
   const before = await snapshot();
