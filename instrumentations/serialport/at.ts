@@ -664,18 +664,13 @@ export class AtDecoder {
   read(chunk: Uint8Array | string, nowMs: number | (() => number)): void {
     try {
       const buf = toBuffer(chunk);
-      let from = 0;
-      if (typeof nowMs === 'function') {
-        // With no deadline, expire() would do nothing: skipping needs no time.
-        if (buf !== null && this.rBinary && this.nextDeadline === Infinity) {
-          from = this.skipBinary(buf, 0);
-          if (from < 0) return;
-        }
-        nowMs = nowMs();
-      }
-      const now = this.clock(nowMs);
+      // Binary read reports nothing: skipped before the time is known. With no deadline, expire()
+      // would do nothing, so a chunk skipped whole needs no time.
+      const from = buf !== null && this.rBinary ? this.skipBinary(buf, 0) : 0;
+      if (from < 0 && typeof nowMs === 'function' && this.nextDeadline === Infinity) return;
+      const now = this.clock(typeof nowMs === 'function' ? nowMs() : nowMs);
       this.expire(now);
-      if (buf !== null) this.feedRead(buf, now, from);
+      if (buf !== null && from >= 0) this.feedRead(buf, now, from);
     } catch {
       this.internalError();
     }
@@ -1108,13 +1103,10 @@ export class AtDecoder {
 
   // ---------------------------------------------------------------- read side
 
+  /** Read bytes from buf[from], where read() left binary read if it was in it. */
   private feedRead(buf: Buffer, now: number, from: number): void {
     const n = buf.length;
     let i = from;
-    if (this.rBinary) {
-      i = this.skipBinary(buf, i);
-      if (i < 0) return;
-    }
     let cr = indexOfByte(buf, CR, i);
     let lf = indexOfByte(buf, LF, i);
     while (i < n) {
