@@ -75,17 +75,19 @@ export class OtaConnection implements JournalTarget {
   private readonly delayMs: number;
   /** Read while the socket is up: once it is closed (when most sessions end) Node no longer knows it. */
   private readonly peerAddress: string | undefined;
+  /** Dropped at the close (undefined: closed): a journal waiting for its batch must not keep the socket alive. */
+  private socket: tls.TLSSocket | undefined;
 
   constructor(
     private readonly ctx: OtaContext,
-    /** Dropped at the close (undefined: closed): a journal waiting for its batch must not keep the socket alive. */
-    private socket: tls.TLSSocket | undefined,
+    socket: tls.TLSSocket,
     private readonly identity: string | undefined,
     private readonly protocol: string | undefined,
     private readonly cipher: string | undefined,
   ) {
-    this.peerAddress = socket === undefined ? undefined : peerAddressOf(socket);
-    this.isHttps = (socket as unknown as { server?: unknown } | undefined)?.server instanceof HttpsServer;
+    this.socket = socket;
+    this.peerAddress = peerAddressOf(socket);
+    this.isHttps = (socket as unknown as { server?: unknown }).server instanceof HttpsServer;
     const d = ctx.config().recordingDelayMs;
     this.delayMs = typeof d === 'number' && d >= 0 && Number.isFinite(d) ? Math.min(d, 2 ** 31 - 1) : DEFAULT_RECORDING_DELAY_MS;
     this.inline = tracingEnabled() || this.delayMs === 0;
