@@ -856,59 +856,54 @@ t.test('binary read: text between a noise line and the next CR LF is not seen (t
   t.equal(d.stats.readNoise, 1);
 });
 
+/** Written lines the last control byte decides: [line without its CR, command text or null, writtenNoise]. */
+const WRITTEN_LINES: ReadonlyArray<readonly [string, string | null, number]> = [
+  ['garbage\x1bAT+CSQ', 'AT+CSQ', 1],
+  ['\x00\x1a  AT+CMEE=1', 'AT+CMEE=1', 1],
+  ['\nAT+CGSN', 'AT+CGSN', 0],
+  ['\x1aA/\nAT+CSQ', 'AT+CSQ', 1],
+  ['+++AT', 'AT', 0],
+  ['\t AT+CSQ\t', 'AT+CSQ\t', 0],
+  ['AT+CSQ\n', null, 1],
+  ['AT\x01+CSQ', null, 1],
+  ['AT+CSQ\x1b', null, 1],
+  ['\x7fAT', null, 1],
+  ['\x1b\n', null, 1],
+  ['x\nAT', null, 1],
+  [' \t\n ', null, 0],
+  ['\x80\xffAT', null, 1],
+  ['\x01\x1bAT+CSQ', 'AT+CSQ', 1],
+  ['\x01\x02\x1a\nAT+CSQ', 'AT+CSQ', 1],
+  ['\x1b\x01\nAT+CSQ', null, 1],
+  ['  \nAT+CSQ', 'AT+CSQ', 0],
+  ['AT+C\x01SQ', null, 1],
+  ['\x01', null, 1],
+  ['x\x01\n ', null, 1],
+  // What comes right before a leading LF: whitespace, `A/`, `+++` or a Ctrl-Z / ESC, else noise.
+  ['+++\nAT', 'AT', 0],
+  ['\t\n\nAT+CSQ', 'AT+CSQ', 0],
+  ['A/\nAT', 'AT', 0],
+  ['\x1b\nAT', 'AT', 1],
+  ['++\nAT', null, 1],
+  ['B/\nAT', null, 1],
+  ['\x01+\nAT', null, 1],
+];
+
 t.test('written lines: the last control byte decides; Ctrl-Z / ESC leftovers, leading LF, A/ and +++', async (t) => {
-  const cases: Array<[string, string | null, number]> = [
-    // [written line without its CR, command text or null, writtenNoise]
-    ['garbage\x1bAT+CSQ', 'AT+CSQ', 1],
-    ['\x00\x1a  AT+CMEE=1', 'AT+CMEE=1', 1],
-    ['\nAT+CGSN', 'AT+CGSN', 0],
-    ['\x1aA/\nAT+CSQ', 'AT+CSQ', 1],
-    ['+++AT', 'AT', 0],
-    ['\t AT+CSQ\t', 'AT+CSQ\t', 0],
-    ['AT+CSQ\n', null, 1],
-    ['AT\x01+CSQ', null, 1],
-    ['AT+CSQ\x1b', null, 1],
-    ['\x7fAT', null, 1],
-    ['\x1b\n', null, 1],
-    ['x\nAT', null, 1],
-    [' \t\n ', null, 0],
-    ['\x80\xffAT', null, 1],
-    ['\x01\x1bAT+CSQ', 'AT+CSQ', 1],
-    ['\x01\x02\x1a\nAT+CSQ', 'AT+CSQ', 1],
-    ['\x1b\x01\nAT+CSQ', null, 1],
-    ['  \nAT+CSQ', 'AT+CSQ', 0],
-    ['AT+C\x01SQ', null, 1],
-    ['\x01', null, 1],
-    ['x\x01\n ', null, 1],
-    // What comes right before a leading LF: whitespace, `A/`, `+++` or a Ctrl-Z / ESC, else noise.
-    ['+++\nAT', 'AT', 0],
-    ['\t\n\nAT+CSQ', 'AT+CSQ', 0],
-    ['A/\nAT', 'AT', 0],
-    ['\x1b\nAT', 'AT', 1],
-    ['++\nAT', null, 1],
-    ['B/\nAT', null, 1],
-    ['\x01+\nAT', null, 1],
-  ];
-  for (const [line, text, noise] of cases) {
+  for (const [line, text, noise] of WRITTEN_LINES) {
     const bytes = Buffer.from(`${line}\r`, 'latin1');
-    for (const size of [bytes.length, 1]) {
-      const { events, d } = decode(chunks('w', bytes, size, 0));
-      const label = `${JSON.stringify(line)} in chunks of ${size}`;
-      t.same(
-        of<{ text: string }>(events, 'commandStart').map((e) => e.text),
-        text === null ? [] : [text],
-        label,
-      );
-      t.equal(d.stats.writtenNoise, noise, `${label}: noise`);
-    }
-    // Split once anywhere: the first part is kept (or only its end after a control byte), the
-    // second classified where it lies or after it.
+    // Whole, byte by byte, and split once anywhere: the first part is kept (or only its end after a
+    // control byte), the second classified where it lies or after it.
+    const splits: Array<[string, Step[]]> = [
+      ['in one chunk', chunks('w', bytes, bytes.length, 0)],
+      ['byte by byte', chunks('w', bytes, 1, 0)],
+    ];
     for (let cut = 1; cut < bytes.length; cut++) {
-      const { events, d } = decode([
-        ['w', bytes.subarray(0, cut), 0],
-        ['w', bytes.subarray(cut), 0],
-      ]);
-      const label = `${JSON.stringify(line)} split at ${cut}`;
+      splits.push([`split at ${cut}`, [['w', bytes.subarray(0, cut), 0], ['w', bytes.subarray(cut), 0]]]);
+    }
+    for (const [how, steps] of splits) {
+      const { events, d } = decode(steps);
+      const label = `${JSON.stringify(line)} ${how}`;
       t.same(
         of<{ text: string }>(events, 'commandStart').map((e) => e.text),
         text === null ? [] : [text],
@@ -963,26 +958,9 @@ t.test('a clock instead of the time: read only when the time is needed, the same
 });
 
 t.test('written lines inside a large chunk of binary (classified in a loop of their own) decode as byte by byte', async (t) => {
-  // Every kind of line the last control byte decides, each between lines of binary in one chunk
-  // longer than the short-search bound, then a message body started and ended in the same chunk.
-  const lines = [
-    'garbage\x1bAT+CSQ',
-    '\x00\x1a  AT+CMEE=1',
-    '\nAT+CGSN',
-    '\x1aA/\nAT+CSQ',
-    '+++AT',
-    'AT+CSQ\n',
-    'AT\x01+CSQ',
-    '\x7fAT',
-    '\x1b\n',
-    'x\nAT',
-    ' \t\n ',
-    '\x01\x1bAT+CSQ',
-    '\x1b\x01\nAT+CSQ',
-    'x\x01\n ',
-    'AT+CMGS=2',
-    'body\x1aAT+CSQ',
-  ];
+  // Every line of WRITTEN_LINES, each between lines of binary in one chunk longer than the
+  // short-search bound, then a message body started and ended in the same chunk.
+  const lines = [...WRITTEN_LINES.map(([line]) => line), 'AT+CMGS=2', 'body\x1aAT+CSQ'];
   const bin = noiseOnly(binary(300, 5), [13]).subarray(0, -1); // ends with NUL CR: one line of noise
   const parts: Buffer[] = [bin];
   for (const l of lines) parts.push(Buffer.from(`${l}\r`, 'latin1'), bin);
@@ -991,7 +969,7 @@ t.test('written lines inside a large chunk of binary (classified in a loop of th
   const bytewise = decode(chunks('w', stream, 1, 0));
   t.same(
     of<{ text: string }>(whole.events, 'commandStart').map((e) => e.text),
-    ['AT+CSQ', 'AT+CMEE=1', 'AT+CGSN', 'AT+CSQ', 'AT', 'AT+CSQ', 'AT+CMGS=2', 'AT+CSQ'],
+    [...WRITTEN_LINES.flatMap(([, text]) => (text === null ? [] : [text])), 'AT+CMGS=2', 'AT+CSQ'],
     'the command lines; the body after AT+CMGS=2 (binary, up to a Ctrl-Z / ESC) is not taken for lines',
   );
   t.same(whole.events, bytewise.events, 'same events as byte by byte');
