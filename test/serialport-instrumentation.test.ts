@@ -29,16 +29,13 @@ const h: Harness = setupHarness([instr, new TlsInstrumentation()]);
 t.teardown(() => h.shutdown());
 
 // Imported only now: the require hook patches @serialport/stream when `serialport` loads it.
-const { ModemController, startModemSession } = await import('./fixtures/modem-controller.js');
+const { startModemSession: session } = await import('./fixtures/modem-controller.js');
 const { SerialPort } = await import('serialport');
 const { SerialPortStream } = await import('@serialport/stream');
 
 const PDU = '0011000B919471234567F80000AA05C8329BFD06';
 const PDU_OCTETS = PDU.length / 2 - 1;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-
-const session = startModemSession;
 
 /** Spans of one port (the tests run one port at a time, but be exact anyway). */
 function spansOf(path: string): ReadableSpan[] {
