@@ -20,7 +20,6 @@ import {
   commandType,
   decodeCommandApdu,
   decodeResponseApdu,
-  describeStatusWord,
   hexToBytes,
   isSensitiveCommand,
   statusWordHex,
@@ -317,14 +316,12 @@ export class ModemPortRecorder implements Required<AtListener> {
     if (e.p1 !== null) attributes['cardlink.apdu.p1'] = e.p1;
     if (e.p2 !== null) attributes['cardlink.apdu.p2'] = e.p2;
     if (e.fileId !== null && e.fileId <= 0xffff) attributes['cardlink.sim.file_id'] = e.fileId.toString(16).toUpperCase().padStart(4, '0');
-    const swHex = statusWordHex(sw);
-    attributes['cardlink.apdu.sw'] = swHex;
-    attributes['cardlink.apdu.status_category'] = category;
     const span = this.ctx
       .tracer()
       .startSpan(`apdu.${type}`, { kind: SpanKind.CLIENT, startTime: e.at - e.durationMs, attributes }, this.parentOf(e.id));
-    if (category !== 'success') span.setStatus({ code: SpanStatusCode.ERROR, message: `${swHex} ${describeStatusWord(sw)}` });
-    span.end(e.at);
+    // Ended as every APDU span: status word, category, error status (no response data on +CRSM spans).
+    const r = { sw, sw1: e.sw1, sw2: e.sw2, dataLength: responseLength - 2 };
+    endApduSpan(span, type, r, null, statusWordHex(sw), category, false, e.at);
   }
 
   smsSubmit(e: AtSmsSubmitEvent): void {
