@@ -152,7 +152,7 @@ async function peer(path, role) {
         const n = Math.min(CHUNK, total - sent, WINDOW - (sent - credit));
         const t = transfer;
         const written = await new Promise((resolve, reject) =>
-          fs.write(out, data, sent % BLOCK_BYTES, n, null, (e, w) => (e ? reject(e) : resolve(w))),
+          fs.write(out, data, sent, n, null, (e, w) => (e ? reject(e) : resolve(w))),
         );
         if (t === transfer) sent += written;
       }
