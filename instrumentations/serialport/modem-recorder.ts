@@ -25,7 +25,7 @@ import {
   statusWordHex,
   type StatusCategory,
 } from '../shared/apdu.js';
-import { countCommand, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
+import { countApduBytes, countCommand, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
 import type {
   AtCommandEndEvent,
   AtCommandKind,
@@ -379,8 +379,10 @@ export class ModemPortRecorder implements Required<AtListener> {
   /** The same APDU metrics as the SCP81 path (one recorder); a modem times each APDU on its own. Returns the status category. */
   private countApdu(type: string, sw: number, sentBytes: number, receivedBytes: number, durationMs: number): StatusCategory {
     const m = this.ctx.instruments();
-    countCommand(m, type, MODEM, sentBytes);
-    const category = countResponseCategory(m, sw, receivedBytes);
+    countCommand(m, type, MODEM);
+    countApduBytes(m, 'sent', sentBytes);
+    const category = countResponseCategory(m, sw);
+    countApduBytes(m, 'received', receivedBytes);
     timeApdu(m, type, durationMs / 1000);
     return category;
   }

@@ -51,18 +51,18 @@ const SENT: Attributes = { direction: 'sent' };
 const RECEIVED: Attributes = { direction: 'received' };
 const SCRIPT: Attributes = { command_type: 'SCRIPT' };
 
-/** `cardlink_apdu_bytes_total` for APDUs counted with a byte length of 0 (a script's, summed: one add instead of one per APDU). */
+/** `cardlink_apdu_bytes_total`: one add per direction for what was counted together (a script's APDUs, one exchange). */
 export function countApduBytes(m: CardlinkInstruments, direction: 'sent' | 'received', byteLength: number): void {
   if (byteLength > 0) m.apduBytes.add(byteLength, direction === 'sent' ? SENT : RECEIVED);
 }
 
-export function countCommand(m: CardlinkInstruments, type: string, deviceType: ApduDeviceType, byteLength: number): void {
+/** Count one C-APDU (its bytes go through countApduBytes). */
+export function countCommand(m: CardlinkInstruments, type: string, deviceType: ApduDeviceType): void {
   m.apduCommands.add(1, commandAttributes(type, deviceType));
-  if (byteLength > 0) m.apduBytes.add(byteLength, SENT);
 }
 
-/** Count one R-APDU (its status word series and its bytes); returns its status category. No allocation once the SW is cached. */
-export function countResponseCategory(m: CardlinkInstruments, sw: number, byteLength: number): StatusCategory {
+/** Count one R-APDU's status word series; returns its status category. No allocation once the SW is cached. */
+export function countResponseCategory(m: CardlinkInstruments, sw: number): StatusCategory {
   let a = swAttrs[sw & 0xffff];
   if (a === undefined) {
     a = { status_word: statusWordHex(sw), status_category: statusCategory(sw) };
@@ -72,13 +72,7 @@ export function countResponseCategory(m: CardlinkInstruments, sw: number, byteLe
     }
   }
   m.apduResponses.add(1, a);
-  if (byteLength > 0) m.apduBytes.add(byteLength, RECEIVED);
   return a['status_category'] as StatusCategory;
-}
-
-export function countResponse(m: CardlinkInstruments, sw: number, byteLength: number): { swHex: string; category: StatusCategory } {
-  const category = countResponseCategory(m, sw, byteLength);
-  return { swHex: statusWordHex(sw), category };
 }
 
 /** `cardlink_apdu_duration_seconds`: per APDU when it was timed alone, `SCRIPT` for a multi-APDU script. */

@@ -12,7 +12,6 @@ import {
   SpanStatusCode,
   trace,
   type Attributes,
-  type Context,
   type Link,
   type Span,
   type Tracer,
@@ -228,7 +227,7 @@ export class OtaRecorder implements SessionSink {
     const n = script.count;
     let bytes = 0;
     for (let i = 0; i < n; i++) {
-      countCommand(m, script.commandTypes[i] as string, this.deviceType, 0);
+      countCommand(m, script.commandTypes[i] as string, this.deviceType);
       bytes += script.commandLengths[i] as number;
     }
     countApduBytes(m, 'sent', bytes);
@@ -243,7 +242,7 @@ export class OtaRecorder implements SessionSink {
       const sw = script.sws[i] as number;
       if (sw < 0) this.notExecuted++;
       else {
-        if (countResponseCategory(m, sw, 0) === 'error') this.errorCount++;
+        if (countResponseCategory(m, sw) === 'error') this.errorCount++;
         bytes += script.responseLengths[i] as number;
       }
     }

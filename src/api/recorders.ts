@@ -5,7 +5,7 @@
  */
 import { context, trace } from '@opentelemetry/api';
 import { decodeCommandApdu, decodeResponseApdu, statusWordHex, type StatusCategory } from '../../instrumentations/shared/apdu.js';
-import { countCommand, countResponse, endApduSpan, startApduSpan, timeApdu } from '../../instrumentations/shared/apdu-recorder.js';
+import { countApduBytes, countCommand, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../../instrumentations/shared/apdu-recorder.js';
 import { getInstruments } from '../metrics/instruments.js';
 import { noteTriggerSent } from '../triggers.js';
 import { VERSION } from '../version.js';
@@ -48,12 +48,15 @@ export function recordApdu(input: ApduInput): ApduResult {
   const m = getInstruments();
   const end = nowMs();
   const type = command.commandType;
-  countCommand(m, type, device, commandBytes.length);
+  countCommand(m, type, device);
+  countApduBytes(m, 'sent', commandBytes.length);
   const span = startApduSpan(tracer(), command, commandBytes, device, end - ms, context.active(), capture());
   let swHex: string | undefined;
   let category: StatusCategory | undefined;
   if (response !== null && responseBytes !== null) {
-    ({ swHex, category } = countResponse(m, response.sw, responseBytes.length));
+    category = countResponseCategory(m, response.sw);
+    swHex = statusWordHex(response.sw);
+    countApduBytes(m, 'received', responseBytes.length);
     timeApdu(m, type, ms / 1000);
   }
   endApduSpan(span, type, response, responseBytes, swHex, category, capture(), end);
