@@ -29,6 +29,7 @@ t.test('recordApdu classifies exactly like the automatic paths and records every
   t.equal(await h.value('cardlink_apdu_commands_total', { command_type: 'SELECT', device_type: 'unknown' }), 1);
   t.equal(await h.value('cardlink_apdu_responses_total', { status_word: '6A82', status_category: 'error' }), 1);
   t.equal(await h.value('cardlink_apdu_bytes_total', { direction: 'sent' }), 7 + 10);
+  t.equal(await h.value('cardlink_apdu_bytes_total', { direction: 'received' }), 9 + 2);
   const hist = await h.histogram('cardlink_apdu_duration_seconds', { command_type: 'GET_STATUS' });
   t.equal(hist.count, 1);
   t.ok(Math.abs(hist.sum - 0.012) < 1e-9);
