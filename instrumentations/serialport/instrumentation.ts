@@ -119,7 +119,7 @@ export interface SerialportPortDiagnostics {
 
 export class SerialportInstrumentation extends InstrumentationBase<SerialportInstrumentationConfig> {
   // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
-  declare private m: CardlinkInstruments | undefined;
+  declare private m: CardlinkInstruments;
   private readonly ports = new WeakMap<object, PortState | typeof IGNORED>();
   private readonly patched: PatchRecord[] = [];
   private readonly ctx: RecorderContext;
@@ -129,7 +129,7 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
     super('cardlink-otel/serialport', VERSION, { ...config, enabled: false });
     this.ctx = {
       tracer: () => this.tracer,
-      instruments: () => this.instruments(),
+      instruments: () => this.m,
       config: () => this._config,
     };
     if (config.enabled === true) this.enable();
@@ -173,11 +173,6 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
       counted: s.counted,
       timerArmed: s.timer !== undefined,
     };
-  }
-
-  private instruments(): CardlinkInstruments {
-    // The base constructor sets `m` before subclass fields exist; be robust to either order.
-    return (this.m ??= getInstruments());
   }
 
   // --- patching ---------------------------------------------------------------------------------
@@ -270,7 +265,7 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
         const s = this.stateOf(port);
         if (s === undefined || s.counted) return;
         s.counted = true;
-        this.instruments().devicesConnected.add(1, MODEM);
+        this.m.devicesConnected.add(1, MODEM);
         s.untrack ??= trackPort(port);
         return;
       }
@@ -287,7 +282,7 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
         // (which now reports it); any other close removes it.
         const vanished = (arg as { disconnected?: unknown } | null)?.disconnected === true || (port as { [kEof]?: boolean })[kEof] === true;
         if (vanished) {
-          recordModemError(this.instruments(), 'disconnected');
+          recordModemError(this.m, 'disconnected');
           if (log.isLevelEnabled('error')) {
             log.error('modem port disconnected', { port: typeof port.path === 'string' ? port.path : 'unknown', error_type: 'disconnected' });
           }
@@ -298,7 +293,7 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
       }
       if (s.counted) {
         s.counted = false;
-        this.instruments().devicesConnected.add(-1, MODEM);
+        this.m.devicesConnected.add(-1, MODEM);
       }
     } catch (err) {
       reportOnce(`serialport ${event}`, err);
