@@ -264,6 +264,19 @@ for (const mode of ['parser', 'raw'] as const) {
   });
 }
 
+t.test('+CRSM: an error status word (decimal SW1 SW2) ends its APDU span as an error, as every APDU path', async (t) => {
+  // 148,4 = 9404 (file not found): a card answer outside success.
+  const { pair, ctl } = await session(t, { crsm: { '176,28590': '148,4' } });
+  t.same(await ctl.sendCommand('AT+CRSM=176,28590,0,0,4'), ['+CRSM: 148,4', 'OK']);
+  await eventually(() => spansOf(pair.appPath).some((s) => s.name.startsWith('apdu.')), 2000, 'the APDU span ended');
+  const apdu = spansOf(pair.appPath).filter((s) => s.name.startsWith('apdu.'));
+  t.same(
+    apdu.map((s) => [s.name, s.attributes['cardlink.apdu.sw'], s.attributes['cardlink.apdu.status_category'], s.status.code]),
+    [['apdu.READ_BINARY', '9404', 'error', SpanStatusCode.ERROR]],
+  );
+  t.match(apdu[0]?.status.message, /9404/, 'the status word in the error message');
+});
+
 t.test('no trace exporter (tracing disabled): no span at all, the same metrics and trigger hand-over', async (t) => {
   h.spans.reset();
   clearTriggers();
