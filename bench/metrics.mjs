@@ -11,7 +11,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { CardlinkPrometheusExporter } = await import(`${ROOT}dist/src/metrics/prometheus.js`);
 const { catalogueViews } = await import(`${ROOT}dist/src/metrics/views.js`);
 const { createInstruments } = await import(`${ROOT}dist/src/metrics/instruments.js`);
-const { countCommand, countResponse, timeApdu } = await import(`${ROOT}dist/instrumentations/shared/apdu-recorder.js`);
+const { countCommand, countResponseCategory, timeApdu } = await import(`${ROOT}dist/instrumentations/shared/apdu-recorder.js`);
 const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const TYPES = ['SELECT', 'GET_STATUS', 'GET_DATA', 'INSTALL', 'PUT_KEY'];
 const SWS = [0x9000, 0x6a82, 0x6985, 0x611c];
@@ -39,8 +39,8 @@ function recordBench(n) {
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < n; i++) {
         const type = TYPES[i % 5];
-        countCommand(m, type, 'modem', 12);
-        countResponse(m, SWS[i & 3], 4);
+        countCommand(m, type, 'modem');
+        countResponseCategory(m, SWS[i & 3]);
         timeApdu(m, type, 0.012);
       }
       return Number(process.hrtime.bigint() - t0) / n;
