@@ -849,6 +849,48 @@ t.test('random binary (some lines without a control byte) decodes to the same ev
   }
 });
 
+t.test('binary read with nothing that could answer: searched for its CR LF over 64 KiB, in any chunking', async (t) => {
+  const r = (x: string) => Buffer.from(x, 'latin1');
+  // A noise line ends at the LF at index 1, where the run starts; its CR LF's CR at 2 + fill.
+  const stream = (fill: number) => Buffer.concat([r('\x00\n'), Buffer.alloc(fill, 0), r('\r\nRING\r\n')]);
+  const ringsIn = (steps: Step[]) => urcs(decode(steps).events).filter((u) => u.name === 'RING').length;
+  for (const [fill, rings] of [
+    [65534, 1],
+    [65535, 0],
+  ] as const) {
+    const b = stream(fill);
+    const cr = 2 + fill;
+    for (const size of [b.length, 4096, 1000, 7]) {
+      t.equal(ringsIn(chunks('r', b, size, 0)), rings, `CR at ${cr}, chunks of ${size}`);
+    }
+    for (const cut of [cr - 1, cr, cr + 1, cr + 2]) {
+      t.equal(ringsIn([['r', b.subarray(0, cut), 0], ['r', b.subarray(cut), 0]]), rings, `CR at ${cr}, split at ${cut}`);
+    }
+  }
+  // Past the bound, the run lasts until a command is written; its answer and what follows decode.
+  const { events, d } = decode([
+    ...chunks('r', stream(100_000), 4096, 0),
+    ['w', 'AT\r', 1],
+    ['r', '\r\nOK\r\n\r\nRING\r\n', 2],
+  ]);
+  t.same(urcs(events).map((u) => u.name), ['RING'], 'only the RING after the command');
+  t.match(ends(events), [{ name: 'AT', result: 'ok' }]);
+  t.equal(d.stats.readNoise, 1);
+});
+
+t.test('binary read with a command queued or in data mode: searched for its CR LF however long', async (t) => {
+  const bin = Buffer.concat([Buffer.from('\x00\n', 'latin1'), Buffer.alloc(200_000, 0)]);
+  const pending = decode([['w', 'AT+QFDWL="f"\r', 0], ...chunks('r', bin, 4096, 1), ['r', '\r\nOK\r\n', 2]]);
+  t.match(ends(pending.events), [{ name: '+QFDWL', result: 'ok', durationMs: 2 }], 'the answer after 200 KB of binary');
+  const data = decode([
+    ['w', 'ATD*99#\r', 0],
+    ['r', '\r\nCONNECT\r\n', 1],
+    ...chunks('r', bin, 4096, 2),
+    ['r', '\r\nNO CARRIER\r\n', 3],
+  ]);
+  t.same(urcs(data.events).map((u) => u.name), ['NO CARRIER'], 'NO CARRIER after 200 KB of data-mode payload');
+});
+
 t.test('binary read: AT lines framed by CR LF after binary decode in any chunking (URC, answer, NO CARRIER)', async (t) => {
   const bin = noiseOnly(binary(16 * 1024, 5), [13, 10]);
   const r = (s: string) => Buffer.from(s, 'latin1');
@@ -963,11 +1005,12 @@ t.test('written lines: the last control byte decides; Ctrl-Z / ESC leftovers, le
 t.test('a clock instead of the time: read only when the time is needed, the same events as with the time given', async (t) => {
   const bin = noiseOnly(binary(64 * 1024, 13), [13, 10]);
   const wbin = noiseOnly(binary(16 * 1024, 17), [13]);
+  const bin48 = noiseOnly(binary(48 * 1024, 13), [13, 10]);
   const steps: Step[] = [
     ['w', 'AT+CSQ\r', 0],
     ...chunks('r', bin.subarray(0, 8192), 4096, 1), // while AT+CSQ is pending
     ['r', '\r\n+CSQ: 20,99\r\n\r\nOK\r\n', 2],
-    ...chunks('r', bin, 4096, 3), // nothing pending
+    ...chunks('r', bin48, 4096, 3), // nothing pending (a run under 64 KiB: searched for its CR LF)
     ...chunks('w', wbin, 4096, 4), // nothing pending
     ['r', '\r\nRING\r\n', 4],
     ['w', Buffer.concat([wbin.subarray(0, 4000), Buffer.from('\rAT\rATI\r')]), 5], // two commands, one time
@@ -994,7 +1037,7 @@ t.test('a clock instead of the time: read only when the time is needed, the same
   ]);
   t.equal(urcs(given.events).length, 1, 'the RING after the binary');
   // Without a CR LF in a chunk of binary and nothing pending, the clock is not read.
-  const free = chunks('r', bin, 4096, 3).filter((s) => Buffer.from(s[1] as Uint8Array).indexOf('\r\n') < 0).length;
+  const free = chunks('r', bin48, 4096, 3).filter((s) => Buffer.from(s[1] as Uint8Array).indexOf('\r\n') < 0).length;
   t.ok(free > 10, `${free} chunks of binary read without a CR LF`);
   const reads = steps.filter((s) => s[0] === 'r').length;
   t.ok(calls.r <= reads - free + 1, `the clock read ${calls.r} times for ${reads} reads`);

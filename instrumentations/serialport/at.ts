@@ -79,7 +79,12 @@
  *   `stats.readNoise` counts runs of binary (a noise line and what follows it up to a CR LF), not
  *   every noise line; text between a noise line and the next CR LF is not seen (a lone-CR or
  *   lone-LF line, ATV0 numeric results not preceded by CR LF, the echo of nothing written). Where
- *   a run ends depends on the bytes only, never on how they were chunked.
+ *   a run ends depends on the bytes only, never on how they were chunked. A run that starts with
+ *   no command queued and not in data mode (nothing that could answer: a port carrying no AT
+ *   traffic, or noise at power-up) is searched for its CR LF over its first 64 KiB only; longer,
+ *   it lasts until the application writes a command line, and chunks cost nothing but a check. A
+ *   URC after that much binary with nothing pending is not seen; an answer, `NO CARRIER` and
+ *   everything after power-up noise are.
  * - `close(now)` (port closed) ends every pending command with result `closed`.
  * - Events of one command come in this order: `commandStart`, `prompt`, domain event (`csim`, `crsm`,
  *   `smsSubmit`), `commandEnd`. A listener that throws is counted (`stats.listenerErrors`), never
@@ -473,6 +478,9 @@ function isBinaryLine(b: Buffer, from: number, to: number): boolean {
 /** Remaining lengths up to which indexOfByte searches in JS. */
 const SHORT_SEARCH = 64;
 
+/** Bytes a binary read run with nothing that could answer is searched for its CR LF (see "Binary read"). */
+const BINARY_READ_SEARCH = 64 * 1024;
+
 /**
  * `b.indexOf(byte, from)`, in JS when little is left to search: AT traffic comes in chunks of a few
  * dozen bytes, where a native call costs more than the loop (all the more between two commands,
@@ -611,6 +619,8 @@ export class AtDecoder {
   private rBinary = false;
   /** In binary read, the last byte read was CR: a CR LF may straddle two chunks. */
   private rBinaryCr = false;
+  /** Bytes of the binary read run still searched for its CR LF (see "Binary read" above). */
+  private rBinaryLeft = 0;
 
   /** Commands in write order: pending ones and timed-out ones that may still answer. */
   private queue: QueuedCommand[] = [];
@@ -1204,7 +1214,8 @@ export class AtDecoder {
 
   /**
    * Binary read from buf[from]: the index after the next CR LF, where binary read ends, or -1 when
-   * the chunk holds none. One native search per chunk instead of one per line.
+   * the chunk holds none, or none the run still searches. One native search per chunk instead of
+   * one per line; none once the run searched all it does.
    */
   private skipBinary(buf: Buffer, from: number): number {
     const n = buf.length;
@@ -1215,12 +1226,15 @@ export class AtDecoder {
         return from + 1;
       }
     }
+    const left = this.rBinaryLeft;
+    if (left <= 0) return -1;
     const p = n - from > SHORT_SEARCH ? buf.indexOf(CRLF, from) : indexOfCrLf(buf, from);
-    if (p >= 0) {
+    if (p >= 0 && p - from < left) {
       this.rBinary = false;
       return p + 2;
     }
-    this.rBinaryCr = n > from && buf[n - 1] === CR;
+    this.rBinaryLeft = left - (n - from);
+    this.rBinaryCr = n - 1 - from < left && n > from && buf[n - 1] === CR;
     return -1;
   }
 
@@ -1304,6 +1318,7 @@ export class AtDecoder {
     if (this.urcContinuation !== null) this.endUrcContinuation(null, now);
     else if (!this.dataMode) this.stats.readNoise++;
     this.rBinary = true;
+    this.rBinaryLeft = this.queue.length > 0 || this.dataMode ? Infinity : BINARY_READ_SEARCH;
   }
 
   /** A read line without control bytes. */
