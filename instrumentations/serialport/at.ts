@@ -61,16 +61,18 @@
  * - Data mode: after `CONNECT` for a dial-type command the bytes both ways are payload (PPP ...):
  *   nothing is decoded or counted as noise until a read `NO CARRIER` (reported as URC), `OK` or
  *   `ERROR` line (the answer to `+++`), or a written AT command line.
- * - Binary write: within one write() longer than 64 bytes, everything from a binary line (its last
- *   control byte is one no command holds: binary payload, a CR about every 256 bytes) to the
- *   write's last binary line is payload, one noise line in `stats.writtenNoise`; the lines between
- *   are not looked at. Checking each of them cost about 2% of a pty write in place: a native
- *   search per line, which costs far more in place than in a warm loop. Lines before and after the
- *   payload are classified as usual, so a command written before or right after payload in the
- *   same write is seen. The price, the one place where how the application chunked its writes
- *   matters: a command line between two binary lines of one write is not seen (written
- *   separately, it would be), and `stats.writtenNoise` depends on the write sizes. Commands, SMS
- *   bodies, `+++` and writes of at most 64 bytes are decoded line by line.
+ * - Binary write: a binary line (its last control byte is one no command holds: binary payload,
+ *   a CR about every 256 bytes) in a write() longer than 64 bytes makes the rest of that write
+ *   payload, one noise line in `stats.writtenNoise`, and the next write begins a new line. An
+ *   application writes a command after payload in a write of its own (after `+++` and its guard
+ *   time, or once the payload's last byte is sent), and that command is seen whatever the
+ *   payload's last bytes were; a command right behind payload in the same write is not. Lines
+ *   before the binary line are classified as usual. Why: checking every line of the payload cost
+ *   about 2% of a pty write in place (a native search per line costs far more in place than in a
+ *   warm loop), and the payload's end, another region of the write, half as much again. This is
+ *   the one place where how the application chunked its writes matters: `stats.writtenNoise` and
+ *   what is payload depend on the write sizes. Commands, SMS bodies, `+++` and writes of at most
+ *   64 bytes are decoded line by line, in any chunking.
  * - Binary read: a read line holding a control byte (binary payload, line noise) switches the read
  *   side to skipping everything up to the next CR LF, the framing of every V.250 verbose answer
  *   (`\r\nOK\r\n`, `\r\nNO CARRIER\r\n`, `\r\n+CMTI: "SM",3\r\n`): one native search per chunk
@@ -830,11 +832,11 @@ export class AtDecoder {
         return;
       }
       if (n - i > SHORT_SEARCH && !this.wOverflow && this.wTotal + cr - i <= this.wBuf.length && isBinaryLine(buf, i, cr)) {
-        // Noise whatever came before it in earlier chunks: its last control byte is one no command holds.
+        // Noise whatever came before it in earlier chunks: its last control byte is one no command
+        // holds. The rest of the write is payload (see "Binary write" above).
         if (!this.dataMode) this.stats.writtenNoise++;
         this.clearWritten();
-        i = this.skipBinaryWrite(buf, cr);
-        continue;
+        return;
       }
       if (this.wTotal === 0 && !this.wOverflow) {
         // The whole line is in this chunk: classified where it lies, no copy (binary payload is a
@@ -863,16 +865,14 @@ export class AtDecoder {
 
   /**
    * The complete lines from buf[i] on, no line pending, classified as feedWritten's loop would, in
-   * a loop of their own: each is settled by the control byte a few bytes before its CR
-   * (writtenLine's first step, inline), the noise counted once at the end. A binary line makes the
-   * loop go on after the chunk's last binary line (see "Binary write" above). Stops at a message
-   * body (after `AT+CMGS=...`) and where at most SHORT_SEARCH bytes remain; returns where
-   * feedWritten goes on.
+   * a loop of their own: a binary line is told by the control byte a few bytes before its CR
+   * (writtenLine's first step, inline), without a call. Stops at a binary line
+   * (the rest of the write is payload, see "Binary write" above), at a message body (after
+   * `AT+CMGS=...`) and where at most SHORT_SEARCH bytes remain; returns where feedWritten goes on.
    */
   private wholeWrittenLines(buf: Buffer, i: number, now: number): number {
     const n = buf.length;
     const max = this.wBuf.length;
-    let noise = 0;
     while (n - i > SHORT_SEARCH) {
       const cr = buf.indexOf(CR, i);
       if (cr < 0) break;
@@ -883,52 +883,17 @@ export class AtDecoder {
         let kind = 0;
         while (k >= i && (kind = WRITTEN_KIND[buf[k]!]!) === 0) k--;
         if (kind === 1) {
-          noise++;
-          i = this.skipBinaryWrite(buf, cr);
-          continue;
+          // The rest of the write is payload (see "Binary write" above).
+          if (!this.dataMode) this.stats.writtenNoise++;
+          this.clearWritten();
+          return n;
         }
-        if (!this.dataMode) this.stats.writtenNoise += noise;
-        noise = 0;
         this.writtenLine(buf, i, cr, now, false);
         if (this.entryCmd !== null) return cr + 1;
       }
       i = cr + 1;
     }
-    if (!this.dataMode) this.stats.writtenNoise += noise;
     return i;
-  }
-
-  /**
-   * Binary payload in a write (see "Binary write" above): the line ending at buf[cr] is binary (and
-   * counted); goes on after the write's last binary line, or, when that is its last line, keeps
-   * the unfinished tail and returns buf.length. Lines are checked from the end, a control byte
-   * at a time: a chunk of binary payload nearly always ends in a binary line and its tail.
-   */
-  private skipBinaryWrite(buf: Buffer, cr: number): number {
-    const n = buf.length;
-    const last = buf.lastIndexOf(CR);
-    let end = last;
-    let k = end - 1;
-    while (end > cr) {
-      const c = buf[k]!;
-      const kind = WRITTEN_KIND[c]!;
-      if (kind === 0) k--;
-      else if (c === CR) {
-        // A line without control bytes: not binary, nor the line before it may be.
-        end = k;
-        k--;
-      } else if (kind === 1) {
-        if (end < last) return end + 1;
-        this.appendWritten(buf, end + 1, n);
-        return n;
-      } else {
-        // LF, Ctrl-Z or ESC last: not binary; on to the line's start.
-        while (buf[k] !== CR) k--;
-        end = k;
-        k--;
-      }
-    }
-    return cr + 1;
   }
 
   /**
