@@ -506,9 +506,12 @@ t.test('bad input: binary noise both ways, 1 MB without a line end, a final with
   await fromModem(noise);
   await fromModem('A'.repeat(1 << 20));
   await fromModem('OK'); // a final result with nothing pending
-  // Binary noise written by the application (no `at` in it, so the modem ignores it), then a command.
+  // Binary noise written by the application (no `at` in it, so the modem ignores it), its last
+  // line unfinished and holding control bytes, then a command in a write of its own: the write
+  // after payload begins a new line (see "Binary write" in at.ts), as the modem finds `AT` in it.
   const written = Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 31 + 7) & 0xff).filter((b) => b !== 0x41 && b !== 0x61 && b !== 0x54 && b !== 0x74));
-  port.write(Buffer.concat([written, Buffer.from('\r')]));
+  t.ok(written.lastIndexOf(13) < written.length - 16, 'the payload ends with more than a line end');
+  port.write(written);
   port.write('AT\r');
   expected.push(Buffer.from('AT\r\r\nOK\r\n', 'latin1'));
   const want = expected.reduce((n, b) => n + b.length, 0);
