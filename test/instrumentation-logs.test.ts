@@ -106,15 +106,20 @@ function openBusyDb(): BetterSqlite3.Database {
   return db;
 }
 
-/** A card that connects and never completes its handshake (a partial ClientHello), then goes. */
-function abortHandshake(port: number): Promise<void> {
+/**
+ * A card that connects and never completes its handshake (a partial ClientHello), then goes.
+ * Resolves with its own (local) port: the port the server saw it come from.
+ */
+function abortHandshake(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
+    let localPort: number | undefined;
     const c = net.connect(port, '127.0.0.1', () => {
+      localPort = c.localPort;
       c.write(Buffer.from('16030100a5010000a10303', 'hex'));
       setTimeout(() => c.destroy(), 50);
     });
-    c.on('close', () => resolve());
-    c.on('error', () => resolve());
+    c.on('close', () => resolve(localPort));
+    c.on('error', () => resolve(localPort));
   });
 }
 
@@ -125,7 +130,7 @@ t.test('tls: handshake failures (warn; client_abort info) and OTA session ends (
 
   t.equal((await runCard({ port: server.port, identity: 'card-001', key: Buffer.from(WRONG_KEY_HEX, 'hex') })).end, 'error');
   t.equal((await runCard({ port: server.port, identity: 'nobody', key: KEY })).end, 'error');
-  await abortHandshake(server.port);
+  const abortPort = await abortHandshake(server.port);
   await eventually(() => named('TLS handshake failed').length === 3, 5000, 'three handshake lines');
 
   const failures = named('TLS handshake failed');
@@ -146,6 +151,8 @@ t.test('tls: handshake failures (warn; client_abort info) and OTA session ends (
   t.match(unknown, { level: 'warn', psk_identity: 'nobody', peer_address: '127.0.0.1' });
   t.notOk('cipher' in unknown, 'no cipher when none was chosen');
   t.equal(byReason.get('client_abort')?.['level'], 'info', 'a peer hanging up mid-handshake is info');
+  t.type(abortPort, 'number');
+  t.match(byReason.get('client_abort'), { peer_address: '127.0.0.1', peer_port: abortPort }, "the card's own address and port, though it hung up");
 
   const handshakes = h.finished().filter((s) => s.name === 'tls.handshake');
   for (const line of failures) {

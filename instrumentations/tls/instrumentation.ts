@@ -179,6 +179,10 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
   private onConnection(server: tls.Server, raw: Socket): void {
     try {
       (raw as unknown as { [kAcceptMs]?: number })[kAcceptMs] = nowMs();
+      // Asked now, while the socket is up: Node keeps the answer (address and port) for later reads,
+      // and a card that hangs up mid-handshake is reported after its socket closed, when it could no
+      // longer be asked. No extra call for a completed handshake: its session reads it anyway.
+      void raw.remotePort;
       this.wrapPskCallback(server);
     } catch (err) {
       reportOnce('tls connection', err);
