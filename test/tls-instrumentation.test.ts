@@ -115,6 +115,8 @@ for (const kind of ['https', 'tls'] as const) {
     t.equal(session?.kind, SpanKind.SERVER);
     t.equal(session?.attributes['cardlink.session.status'], 'completed');
     t.equal(session?.attributes['cardlink.apdu.count'], 7);
+    t.type(run.localPort, 'number');
+    t.match(session?.attributes, { 'network.peer.address': '127.0.0.1', 'network.peer.port': run.localPort }, "the card's own address and port");
     const apduSpans = spans.filter((s) => s.name.startsWith('apdu.'));
     t.same(
       apduSpans.map((s) => s.name),

@@ -73,8 +73,9 @@ export class OtaConnection implements JournalTarget {
   /** Events are recorded as they happen, not journaled. */
   private readonly inline: boolean;
   private readonly delayMs: number;
-  /** Read while the socket is up: once it is closed (when most sessions end) Node no longer knows it. */
+  /** Read while the socket is up: once it is closed (when most sessions end) Node no longer knows them. */
   private readonly peerAddress: string | undefined;
+  private readonly peerPort: number | undefined;
   /** Dropped at the close (undefined: closed): a journal waiting for its batch must not keep the socket alive. */
   private socket: tls.TLSSocket | undefined;
 
@@ -87,6 +88,7 @@ export class OtaConnection implements JournalTarget {
   ) {
     this.socket = socket;
     this.peerAddress = peerAddressOf(socket);
+    this.peerPort = peerPortOf(socket);
     this.isHttps = (socket as unknown as { server?: unknown }).server instanceof HttpsServer;
     const d = ctx.config().recordingDelayMs;
     this.delayMs = typeof d === 'number' && d >= 0 && Number.isFinite(d) ? Math.min(d, 2 ** 31 - 1) : DEFAULT_RECORDING_DELAY_MS;
@@ -162,7 +164,7 @@ export class OtaConnection implements JournalTarget {
   /** Records one event (JournalTarget: from the batch, or inline). */
   record(kind: number, a: unknown, b: unknown, t: number): void {
     try {
-      this.rec ??= new OtaRecorder(this.ctx, this.socket, this.isHttps, this.identity, this.protocol, this.cipher, this.peerAddress);
+      this.rec ??= new OtaRecorder(this.ctx, this.isHttps, this.identity, this.protocol, this.cipher, this.peerAddress, this.peerPort);
       this.rec.record(kind, a, b, t);
     } catch (err) {
       reportOnce('tls session recording', err);

@@ -4,7 +4,6 @@
  * it inline or in batches). Created on the first event it records, so a connection costs nothing
  * here until then.
  */
-import type tls from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import {
   context,
@@ -107,13 +106,12 @@ export class OtaRecorder implements SessionSink {
 
   constructor(
     private readonly ctx: OtaContext,
-    /** Only for span attributes; undefined once the socket closed (a batch recorded later must not keep it alive). */
-    private socket: tls.TLSSocket | undefined,
     isHttps: boolean,
     private readonly identity: string | undefined,
     private readonly protocol: string | undefined,
     private readonly cipher: string | undefined,
     private readonly peerAddress: string | undefined,
+    private readonly peerPort: number | undefined,
   ) {
     this.responses = new HttpMessageScanner('response', {
       onMessageStart: (head) => this.tracker.response({ statusCode: head.statusCode, contentType: head.headers['content-type'] }, this.now),
@@ -165,7 +163,6 @@ export class OtaRecorder implements SessionSink {
         this.tracker.timeout();
         break;
       case J_CLOSE:
-        this.socket = undefined;
         this.tracker.close(t, a === true);
         break;
     }
@@ -210,7 +207,7 @@ export class OtaRecorder implements SessionSink {
       'cardlink.session.type': sessionType,
       'cardlink.device.type': deviceType,
       'network.peer.address': this.peerAddress,
-      'network.peer.port': this.socket?.remotePort,
+      'network.peer.port': this.peerPort,
     };
     if (this.identity !== undefined) attributes['cardlink.psk.identity'] = this.identity;
     if (this.protocol !== undefined) attributes['tls.protocol.version'] = this.protocol;
