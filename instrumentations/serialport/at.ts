@@ -67,12 +67,12 @@
  *   application writes a command after payload in a write of its own (after `+++` and its guard
  *   time, or once the payload's last byte is sent), and that command is seen whatever the
  *   payload's last bytes were; a command right behind payload in the same write is not. Lines
- *   before the binary line are classified as usual. Why: checking every line of the payload (a
- *   native search each, which costs far more in place than in a warm loop) and then its end cost
- *   about 13 us per 32 KB write in place, about 2% of a pty write; now about 1.6 us. This is the
- *   one place where how the application chunked its writes matters: `stats.writtenNoise` and what
- *   is payload depend on the write sizes. Commands, SMS bodies, `+++` and writes of at most 64
- *   bytes are decoded line by line, in any chunking.
+ *   before the binary line are classified as usual. Why: checking every line of the payload takes
+ *   a native search each (a CR about every 256 bytes), which in a running application costs far
+ *   more than in a warm loop; it showed in bench/serialport's pure-data rows. This is the one
+ *   place where how the application chunked its writes matters: `stats.writtenNoise` and what is
+ *   payload depend on the write sizes. Commands, SMS bodies, `+++` and writes of at most 64 bytes
+ *   are decoded line by line, in any chunking.
  * - Binary read: a read line holding a control byte (binary payload, line noise) switches the read
  *   side to skipping everything up to the next CR LF, the framing of every V.250 verbose answer
  *   (`\r\nOK\r\n`, `\r\nNO CARRIER\r\n`, `\r\n+CMTI: "SM",3\r\n`): one native search per chunk
@@ -428,9 +428,9 @@ const NOT_BEFORE_LEADING_LF = new Uint8Array(256).fill(1);
 for (const c of [0x20, 0x09, LF, 0x2f, 0x2b, CTRL_Z, ESC]) NOT_BEFORE_LEADING_LF[c] = 0;
 
 /**
- * Per byte, what the nearest control byte before a written line's CR says (writtenLine's first
- * step): 0 not a control byte, 1 one no command part holds (the line is noise), 2 LF, Ctrl-Z or
- * ESC (writtenLine decides).
+ * Per byte, what the nearest control byte before a written line's CR says (isBinaryLine): 0 not a
+ * control byte, 1 one no command part holds (the line is binary), 2 LF, Ctrl-Z or ESC (writtenLine
+ * decides).
  */
 const WRITTEN_KIND = new Uint8Array(256);
 for (let c = 0; c < 256; c++) WRITTEN_KIND[c] = BAD_IN_COMMAND[c] === 1 ? 1 : CONTROL[c] === 1 ? 2 : 0;
@@ -864,8 +864,7 @@ export class AtDecoder {
 
   /**
    * The complete lines from buf[i] on, no line pending, classified as feedWritten's loop would, in
-   * a loop of their own: a binary line is told by the control byte a few bytes before its CR
-   * (writtenLine's first step, inline), without a call. Stops at a binary line (the rest of the
+   * a loop of their own (one native search per line). Stops at a binary line (the rest of the
    * write is payload, see "Binary write" above), at a message body (after `AT+CMGS=...`) and where
    * at most SHORT_SEARCH bytes remain; returns where feedWritten goes on.
    */
@@ -878,13 +877,9 @@ export class AtDecoder {
       if (cr - i > max) {
         if (!this.dataMode) this.stats.writtenOverflow++;
       } else if (cr > i) {
-        let k = cr - 1;
-        let kind = 0;
-        while (k >= i && (kind = WRITTEN_KIND[buf[k]!]!) === 0) k--;
-        if (kind === 1) {
-          // The rest of the write is payload (see "Binary write" above).
+        if (isBinaryLine(buf, i, cr)) {
+          // The rest of the write is payload (see "Binary write" above); no line is pending.
           if (!this.dataMode) this.stats.writtenNoise++;
-          this.clearWritten();
           return n;
         }
         this.writtenLine(buf, i, cr, now, false);
