@@ -823,6 +823,12 @@ t.test('binary write: the rest of a write from its first binary line is payload;
     'one write: the command before the payload; those after it in the same write are payload',
   );
   t.equal(one.d.stats.writtenNoise, 1, 'one noise for the payload');
+  // Payload after a command line, ending mid-line after a control byte: the next write begins a new line.
+  t.same(
+    started([['w', Buffer.concat([w('ATE0\r'), bin, w('\x01A')]), 0], ['w', 'AT+CSQ\r', 1]]),
+    ['ATE0', 'AT+CSQ'],
+    'the command in the write after the payload',
+  );
   t.same(started(parts.map((b): Step => ['w', b, 0])), ['ATE0', 'AT+CSQ', 'AT', 'ATI'], 'written separately, every command is seen');
   t.same(started(chunks('w', Buffer.concat(parts), 1, 0)), ['ATE0', 'AT+CSQ', 'AT', 'ATI'], 'byte by byte, too');
   // A line whose last control byte is a Ctrl-Z or ESC is not binary: the command after it starts.
