@@ -3,11 +3,10 @@
  * ota-connection.ts for why events are batched).
  *
  * One log in arrival order, so each connection's events stay in order and the batch is recorded
- * in one pass. Journaling an event allocates nothing: its time and kind go into typed arrays and
- * the bytes of a chunk (which the application may reuse once written) are copied into a slab
- * shared by the whole batch, sized by what the last batch needed; a view of them is made only when
- * the batch is recorded. Strings,
- * request heads and flags are kept by reference. A batch is recorded at once when it holds
+ * in one pass. Journaling an event makes no object of its own: its time and kind go into typed
+ * arrays and the bytes of a chunk (which the application may reuse once written) are copied into a
+ * slab shared by the whole batch, sized by what the last batch needed; a view of them is made only
+ * when the batch is recorded. Strings, request heads and flags are kept by reference. A batch is recorded at once when it holds
  * MAX_EVENTS events or MAX_BYTES bytes (bounded memory); a chunk or string larger than COPY_MAX is
  * recorded in place after the batch, never copied.
  */

@@ -13,7 +13,7 @@
  * socket work, runs our code cold every time (hrtime around the hooks in a real server: about
  * twice its cost in a warm loop). Without a trace exporter nothing needs to happen at once, so the
  * data path only journals what it saw, with the time (journal.ts: one batch for all connections,
- * nothing allocated per event), and the batch is decoded and recorded together: after
+ * in typed arrays and a shared slab), and the batch is decoded and recorded together: after
  * `recordingDelayMs` (default 100 ms), before any metric is collected (so a scrape is never
  * behind), on the SDK's flush and shutdown, and at once when it is full or a chunk is too big to
  * copy (bounded memory; big chunks are scanned in place). Timestamps are those of the events, so
