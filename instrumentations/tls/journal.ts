@@ -6,9 +6,9 @@
  * in one pass. Journaling an event makes no object of its own: its time and kind go into typed
  * arrays and the bytes of a chunk (which the application may reuse once written) are copied into a
  * slab shared by the whole batch, sized by what the last batch needed; a view of them is made only
- * when the batch is recorded. Strings, request heads and flags are kept by reference. A batch is recorded at once when it holds
- * MAX_EVENTS events or MAX_BYTES bytes (bounded memory); a chunk or string larger than COPY_MAX is
- * recorded in place after the batch, never copied.
+ * when the batch is recorded. Strings, request heads and flags are kept by reference. A batch is
+ * recorded at once when it holds MAX_EVENTS events or MAX_BYTES bytes (bounded memory); a chunk or
+ * string larger than COPY_MAX is recorded in place after the batch, never copied.
  */
 import { reportOnce } from '../../src/diag.js';
 
