@@ -30,7 +30,15 @@ t.teardown(() => h.shutdown());
 
 // Imported only now: the require hook patches @serialport/stream when `serialport` loads it.
 const { startModemSession: session } = await import('./fixtures/modem-controller.js');
-const { SerialPort } = await import('serialport');
+const { SerialPort, SerialPortMock } = await import('serialport');
+
+/** An open port on serialport's in-process mock binding, without echo (`record`: the binding keeps what was written). */
+async function openMockPort(path: string, record = false): Promise<InstanceType<typeof SerialPortMock>> {
+  SerialPortMock.binding.createPort(path, { echo: false, record });
+  const port = new SerialPortMock({ path, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  return port;
+}
 const { SerialPortStream } = await import('@serialport/stream');
 
 const PDU = '0011000B919471234567F80000AA05C8329BFD06';
@@ -349,11 +357,7 @@ t.test('a collection records what is still queued first: a scrape right after th
 });
 
 t.test('events of a turn of the event loop that never yields are recorded as they come: the queue stays bounded', async (t) => {
-  const { SerialPortMock } = await import('serialport');
-  const path = '/dev/flood';
-  SerialPortMock.binding.createPort(path, { echo: false });
-  const port = new SerialPortMock({ path, baudRate: 115200, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  const port = await openMockPort('/dev/flood');
   t.teardown(() => new Promise((resolve) => port.close(resolve)));
   port.on('data', () => undefined);
   // 10 000 URCs read in one synchronous loop (as serialport itself pushes what the binding read).
@@ -394,11 +398,8 @@ t.test('a silent modem: the command ends as timeout at its deadline; the next co
 });
 
 t.test('a newer command that times out first ends its own span; the older one ends with its answer', async (t) => {
-  const { SerialPortMock } = await import('serialport');
   const path = '/dev/out-of-order';
-  SerialPortMock.binding.createPort(path, { echo: false });
-  const port = new SerialPortMock({ path, baudRate: 115200, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  const port = await openMockPort(path);
   t.teardown(() => new Promise((resolve) => port.close(resolve)));
   port.on('data', () => undefined);
   port.write('AT+CGSN\r'); // the 5 s default timeout
@@ -455,10 +456,7 @@ t.test('a port closed mid-command, then one that vanishes (unplugged): counted e
 
 t.test('a port whose read side hit end of file (a hung-up pty), then closed by the application: a vanished modem', async (t) => {
   const before = await snapshot();
-  const { SerialPortMock } = await import('serialport');
-  SerialPortMock.binding.createPort('/dev/eof', { echo: false });
-  const port = new SerialPortMock({ path: '/dev/eof', baudRate: 115200, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+  const port = await openMockPort('/dev/eof');
   // The binding reads nothing: end of file, as from a pty whose far side hung up.
   (port as unknown as { port: { read(): Promise<{ bytesRead: number }> } }).port.read = async () => ({ bytesRead: 0 });
   const ended = new Promise((resolve) => port.once('end', resolve));
@@ -647,7 +645,6 @@ t.test('an SMS-PP trigger through the modem: the next OTA session is triggered, 
 });
 
 t.test('property: any bytes either way reach the application unchanged; the decoder stays bounded and quiet', async (t) => {
-  const { SerialPortMock } = await import('serialport');
   const fc = (await import('fast-check')).default;
   const atish = fc.constantFrom(
     'AT\r',
@@ -671,9 +668,7 @@ t.test('property: any bytes either way reach the application unchanged; the deco
   await fc.assert(
     fc.asyncProperty(fc.array(step, { maxLength: 25 }), async (steps) => {
       const path = `/dev/prop${n++}`;
-      SerialPortMock.binding.createPort(path, { echo: false, record: true });
-      const port = new SerialPortMock({ path, baudRate: 115200, autoOpen: false });
-      await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+      const port = await openMockPort(path, true);
       const got: Buffer[] = [];
       port.on('data', (d: Buffer) => got.push(Buffer.from(d)));
       const sent: Buffer[] = [];
