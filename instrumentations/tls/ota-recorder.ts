@@ -27,6 +27,7 @@ import { DEFAULT_MAX_BODY_CAPTURE, HttpMessageScanner, type HttpMessageHead, typ
 import { OtaSessionTracker, type RequestInfo, type ScriptApdus, type SessionSink, type SessionStatus } from './ota-session.js';
 import { decodeCommandApdu, decodeResponseApdu, statusCategory, statusWordHex } from '../shared/apdu.js';
 import { DEVICE_TYPE_VALUES, type DeviceType, type SessionType, type TlsInstrumentationConfig } from './types.js';
+import { BODY_FORMATS, type BodyFormat } from './scp81.js';
 
 export interface OtaContext {
   tracer(): Tracer;
@@ -57,6 +58,32 @@ const STATUS_ATTRS: Readonly<Record<SessionStatus, Attributes>> = {
 };
 
 const deviceAttributes = labelCache((deviceType) => ({ device_type: deviceType }));
+
+/** `cardlink_scp81_bodies_total` attributes by direction, then format. */
+const BODY_ATTRS = {} as Record<'sent' | 'received', Record<BodyFormat, Attributes>>;
+for (const direction of ['sent', 'received'] as const) {
+  BODY_ATTRS[direction] = {} as Record<BodyFormat, Attributes>;
+  for (const format of BODY_FORMATS) BODY_ATTRS[direction][format] = { direction, format };
+}
+
+/** Bit per known body format (unknown has none), for the session's `cardlink.scp81.format`. */
+const FORMAT_BIT: Readonly<Record<BodyFormat, number>> = { expanded_definite: 1, expanded_indefinite: 2, length_prefixed: 4, unknown: 0 };
+
+/** What a session's bodies were: the one known format, `mixed`, `unknown` (bodies, none known), `none` (no body). */
+function sessionFormat(bits: number, sawUnknown: boolean): string {
+  switch (bits) {
+    case 0:
+      return sawUnknown ? 'unknown' : 'none';
+    case 1:
+      return 'expanded_definite';
+    case 2:
+      return 'expanded_indefinite';
+    case 4:
+      return 'length_prefixed';
+    default:
+      return 'mixed';
+  }
+}
 
 /** `cardlink_sessions_total` attributes by status, then session type, then device type. */
 const SESSION_ATTRS = {} as Record<SessionStatus, Record<SessionType, (deviceType: string) => Attributes>>;
@@ -99,6 +126,8 @@ export class OtaRecorder implements SessionSink {
   private apduCount = 0;
   private errorCount = 0;
   private notExecuted = 0;
+  private formatBits = 0;
+  private sawUnknownFormat = false;
   /** https: the body being collected, when the tracker asked for it. */
   private body: BodyCollector | undefined;
   /** The time of the event being recorded. */
@@ -200,6 +229,8 @@ export class OtaRecorder implements SessionSink {
     this.apduCount = 0;
     this.errorCount = 0;
     this.notExecuted = 0;
+    this.formatBits = 0;
+    this.sawUnknownFormat = false;
     this.ctx.instruments().sessionsActive.add(1, deviceAttributes(deviceType));
     if (!tracingEnabled()) return;
     const links: Link[] = trigger?.spanContext ? [{ context: trigger.spanContext, attributes: { 'cardlink.link.type': 'trigger' } }] : [];
@@ -217,6 +248,12 @@ export class OtaRecorder implements SessionSink {
       { kind: SpanKind.SERVER, startTime: atMs, attributes, links },
       context.active(),
     );
+  }
+
+  bodyDecoded(direction: 'sent' | 'received', format: BodyFormat): void {
+    this.ctx.instruments().scp81Bodies.add(1, BODY_ATTRS[direction][format]);
+    if (format === 'unknown') this.sawUnknownFormat = true;
+    else this.formatBits |= FORMAT_BIT[format];
   }
 
   scriptSent(_atMs: number, script: ScriptApdus): void {
@@ -295,6 +332,7 @@ export class OtaRecorder implements SessionSink {
     span.setAttribute('cardlink.session.status', status);
     span.setAttribute('cardlink.session.end_reason', reason);
     span.setAttribute('cardlink.apdu.count', this.apduCount);
+    span.setAttribute('cardlink.scp81.format', sessionFormat(this.formatBits, this.sawUnknownFormat));
     span.setAttribute('cardlink.apdu.error_count', this.errorCount);
     if (this.notExecuted > 0) span.setAttribute('cardlink.apdu.not_executed', this.notExecuted);
     if (status !== 'completed') {
@@ -318,6 +356,7 @@ export class OtaRecorder implements SessionSink {
       device_type: this.deviceType,
       apdu_count: this.apduCount,
       error_count: this.errorCount,
+      scp81_format: sessionFormat(this.formatBits, this.sawUnknownFormat),
     };
     if (this.notExecuted > 0) fields['not_executed_count'] = this.notExecuted;
     fields['duration_ms'] = roundMs(atMs - this.sessionStartMs);

@@ -3,7 +3,8 @@
  * OpenTelemetry, no I/O, time passed in.
  *
  * It is fed the HTTP messages the passive scanners (or the https request events) see and tells a
- * sink what happened: a session opened by the card's first admin POST, each command script the
+ * sink what happened: a session opened by the card's first admin POST, the format of each body
+ * (scp81.ts: expanded scripts or length-prefixed frames, decided per body), each command script the
  * server sent, the R-APDUs that answered it (paired in order; an R-APDU missing because the card
  * stopped executing is never invented), and the session's end:
  *   completed  the server answered 204 No Content,
@@ -11,7 +12,7 @@
  *   failed     any other end: an HTTP error status, a reset, a close.
  */
 import { commandType, type CommandType } from '../shared/apdu.js';
-import { scp81ContentKind, walkCommandScript, walkResponseScript, type ApduVisitor } from './scp81.js';
+import { scp81ContentKind, walkCommandBody, walkResponseBody, type ApduVisitor, type BodyFormat } from './scp81.js';
 
 export type SessionStatus = 'completed' | 'failed' | 'timeout';
 
@@ -41,6 +42,8 @@ export interface SessionSink {
   scriptSent(atMs: number, script: ScriptApdus): void;
   /** The card answered the script sent at `sentAtMs` (R-APDUs paired in order; the missing ones not executed). */
   scriptAnswered(sentAtMs: number, atMs: number, script: ScriptApdus): void;
+  /** A non-empty body was decoded (sent: the server's, received: the card's), in the format found. */
+  bodyDecoded(direction: 'sent' | 'received', format: BodyFormat): void;
   /** `X-Admin-Script-Status` other than `ok`. */
   scriptStatus(value: string): void;
   sessionEnd(atMs: number, status: SessionStatus, reason: string): void;
@@ -163,8 +166,9 @@ export class OtaSessionTracker {
     if (!this.open || body === null || body.length === 0) return;
     const c = takeCounted();
     c.commandBody = body;
-    const shape = walkCommandScript(body, c.onCommand);
-    if (shape.format === 'unknown' || shape.malformed) this.sink.unknown('command_script');
+    const shape = walkCommandBody(body, c.onCommand);
+    this.sink.bodyDecoded('sent', shape.format);
+    if (shape.format === 'unknown') this.sink.unknown('command_script');
     for (let i = 0; i < c.badApdus; i++) this.sink.unknown('bad_apdu');
     if (c.count === 0) {
       releaseCounted(c); // nothing sent: what was in flight stays so
@@ -187,9 +191,10 @@ export class OtaSessionTracker {
     c.answered = 0;
     c.badApdus = 0;
     c.responseBody = body;
-    const shape = walkResponseScript(body, c.onResponse);
+    const shape = walkResponseBody(body, c.onResponse);
     c.executed = shape.executed;
-    if (shape.format === 'unknown' || shape.malformed) this.sink.unknown('response_script');
+    this.sink.bodyDecoded('received', shape.format);
+    if (shape.format === 'unknown') this.sink.unknown('response_script');
     if (inFlight === null) {
       if (c.answered > 0) this.sink.unknown('unpaired_response');
       releaseCounted(c);

@@ -12,6 +12,13 @@
  *     80 number of executed C-APDUs, 23 R-APDU (data + SW1 SW2), 90 bad format (1-byte error type:
  *     01 unknown tag, 02 wrong length, 03 length not found), 81/83 responses (skipped)
  *
+ * The C-APDU and R-APDU objects are COMPREHENSION-TLVs (TS 101 220 7.1.1): their tag may carry the
+ * comprehension-required bit (bit 8), so A2 is a C-APDU like 22 and A3 an R-APDU like 23.
+ *
+ * Besides these scripts, servers and cards built on the public CardLink frame each APDU as
+ * `[length: 2 bytes big-endian][APDU]`, one or more frames per body, with no template at all
+ * (`walkCommandBody` / `walkResponseBody` tell the formats apart per body, see there).
+ *
  * Pure: no OpenTelemetry, no I/O; any bytes in, never throws, never reports a range that reaches
  * past the buffer. The decoders return positions (offset, length) into the body so the caller can
  * run `decodeCommandApdu` / `decodeResponseApdu` on them without copying.
@@ -35,6 +42,8 @@ export const TAG_RESPONSE_SCRIPT_DEFINITE = 0xab;
 export const TAG_RESPONSE_SCRIPT_INDEFINITE = 0xaf;
 export const TAG_C_APDU = 0x22;
 export const TAG_R_APDU = 0x23;
+/** The comprehension-required bit of a COMPREHENSION-TLV tag. */
+export const TAG_CR_BIT = 0x80;
 export const TAG_EXECUTED_COUNT = 0x80;
 export const TAG_BAD_FORMAT = 0x90;
 
@@ -203,7 +212,7 @@ function walkTemplate(
       r.truncated = true;
       return r;
     }
-    if (itemTag === TAG_C_APDU || itemTag === TAG_R_APDU) {
+    if ((itemTag & 0x7f) === TAG_C_APDU || (itemTag & 0x7f) === TAG_R_APDU) {
       if (count >= MAX_SCRIPT_APDUS) {
         r.capped = true;
         return r;
@@ -240,7 +249,7 @@ export type ApduVisitor = (offset: number, length: number) => void;
  */
 export function walkCommandScript(body: Uint8Array, visit: ApduVisitor): ScriptShape {
   return walkTemplate(body, TAG_COMMAND_SCRIPT_DEFINITE, TAG_COMMAND_SCRIPT_INDEFINITE, (tag, offset, length) => {
-    if (tag === TAG_C_APDU) visit(offset, length);
+    if ((tag & 0x7f) === TAG_C_APDU) visit(offset, length);
     return true;
   });
 }
@@ -251,7 +260,7 @@ export function walkResponseScript(body: Uint8Array, visit: ApduVisitor): Respon
   let badFormat: number | null = null;
   let countMalformed = false;
   const w = walkTemplate(body, TAG_RESPONSE_SCRIPT_DEFINITE, TAG_RESPONSE_SCRIPT_INDEFINITE, (tag, offset, length) => {
-    if (tag === TAG_R_APDU) visit(offset, length);
+    if ((tag & 0x7f) === TAG_R_APDU) visit(offset, length);
     else if (tag === TAG_EXECUTED_COUNT) {
       // One byte per the spec; accept up to 4 (big-endian) so large scripts still count.
       if (length >= 1 && length <= 4) {
@@ -292,6 +301,137 @@ export function decodeResponseScript(body: Uint8Array): ResponseScript {
     malformed: w.malformed,
     capped: w.capped,
   };
+}
+
+/**
+ * How one SCP81 body was framed: a TS 102 226 expanded script with a definite (AA / AB) or
+ * indefinite (AE / AF) length, CardLink's length-prefixed frames, or none of them.
+ */
+export const BODY_FORMATS = ['expanded_definite', 'expanded_indefinite', 'length_prefixed', 'unknown'] as const;
+export type BodyFormat = (typeof BODY_FORMATS)[number];
+
+export interface BodyShape {
+  /** `unknown` unless the body is exactly one of the known formats (a malformed script is unknown too). */
+  format: BodyFormat;
+  /** More than MAX_SCRIPT_APDUS APDUs: the rest were not reported. */
+  capped: boolean;
+}
+
+export interface ResponseBodyShape extends BodyShape {
+  /** The `80` executed-commands count of an expanded response script, null otherwise. */
+  executed: number | null;
+  /** The `90` bad-format error type of an expanded response script, null otherwise. */
+  badFormat: number | null;
+}
+
+/**
+ * A C-APDU whose length is exactly that of one ISO 7816-3 case (1, 2S/2E, 3S/3E, 4S/4E) for the
+ * Lc it carries, with a valid INS (ISO 7816-3 forbids 6x and 9x) and CLA other than FF.
+ */
+export function isPlausibleCommandApdu(b: Uint8Array, o: number, n: number): boolean {
+  if (n < 4) return false;
+  const ins = b[o + 1]!;
+  if (b[o]! === 0xff || (ins & 0xf0) === 0x60 || (ins & 0xf0) === 0x90) return false;
+  if (n <= 5) return true;
+  const b4 = b[o + 4]!;
+  if (b4 !== 0) return n === 5 + b4 || n === 6 + b4;
+  if (n === 7) return true; // 2E: 00 Le Le
+  const lc = (b[o + 5]! << 8) | b[o + 6]!;
+  return lc !== 0 && (n === 7 + lc || n === 9 + lc);
+}
+
+/** An R-APDU ending in a status word: SW1 61-6F or 90-9F (ISO 7816-4 5.1.3). */
+export function isPlausibleResponseApdu(b: Uint8Array, o: number, n: number): boolean {
+  if (n < 2) return false;
+  const sw1 = b[o + n - 2]!;
+  return (sw1 >= 0x61 && sw1 <= 0x6f) || (sw1 >= 0x90 && sw1 <= 0x9f);
+}
+
+/**
+ * Whether `body` is, end to end, a sequence of `[len16][APDU]` frames each holding a plausible
+ * APDU (no empty frame, no trailing byte). Fails on the first frame for anything else, so a
+ * script or a foreign body costs a couple of reads.
+ */
+export function isLengthPrefixed(body: Uint8Array, command: boolean): boolean {
+  const total = body.length;
+  if (total < 2) return false;
+  let pos = 0;
+  while (pos < total) {
+    if (pos + 2 > total) return false;
+    const n = (body[pos]! << 8) | body[pos + 1]!;
+    const o = pos + 2;
+    if (n === 0 || o + n > total) return false;
+    if (!(command ? isPlausibleCommandApdu(body, o, n) : isPlausibleResponseApdu(body, o, n))) return false;
+    pos = o + n;
+  }
+  return true;
+}
+
+/** Hands each frame of a body that `isLengthPrefixed` accepted to `visit`; true when capped. */
+function visitFrames(body: Uint8Array, visit: ApduVisitor): boolean {
+  let pos = 0;
+  let count = 0;
+  while (pos < body.length) {
+    if (count === MAX_SCRIPT_APDUS) return true;
+    const n = (body[pos]! << 8) | body[pos + 1]!;
+    visit(pos + 2, n);
+    count++;
+    pos += 2 + n;
+  }
+  return false;
+}
+
+function expandedFormat(w: ScriptShape): BodyFormat {
+  if (w.malformed || w.truncated) return 'unknown';
+  return w.format === 'definite' ? 'expanded_definite' : w.format === 'indefinite' ? 'expanded_indefinite' : 'unknown';
+}
+
+/**
+ * Decide how a server's response body is framed and hand each C-APDU to `visit`. A body that
+ * opens with a command template tag is read as a script, unless it is exactly a frame sequence
+ * (only possible past 43 KB); a malformed script still hands over the C-APDUs it holds before the
+ * fault, but is `unknown`. Any other body is taken as frames only when it parses exactly into
+ * plausible C-APDUs, and otherwise hands over nothing.
+ */
+export function walkCommandBody(body: Uint8Array, visit: ApduVisitor): BodyShape {
+  if (!(body instanceof Uint8Array) || body.length === 0) return { format: 'unknown', capped: false };
+  const t = body[0]!;
+  if ((t === TAG_COMMAND_SCRIPT_DEFINITE || t === TAG_COMMAND_SCRIPT_INDEFINITE) && !isLengthPrefixed(body, true)) {
+    const w = walkCommandScript(body, visit);
+    return { format: expandedFormat(w), capped: w.capped };
+  }
+  if (!isLengthPrefixed(body, true)) return { format: 'unknown', capped: false };
+  return { format: 'length_prefixed', capped: visitFrames(body, visit) };
+}
+
+/** The card's side of `walkCommandBody`: response scripts (AB / AF) or frames of plausible R-APDUs. */
+export function walkResponseBody(body: Uint8Array, visit: ApduVisitor): ResponseBodyShape {
+  if (!(body instanceof Uint8Array) || body.length === 0) return { format: 'unknown', capped: false, executed: null, badFormat: null };
+  const t = body[0]!;
+  if ((t === TAG_RESPONSE_SCRIPT_DEFINITE || t === TAG_RESPONSE_SCRIPT_INDEFINITE) && !isLengthPrefixed(body, false)) {
+    const w = walkResponseScript(body, visit);
+    return { format: expandedFormat(w), capped: w.capped, executed: w.executed, badFormat: w.badFormat };
+  }
+  if (!isLengthPrefixed(body, false)) return { format: 'unknown', capped: false, executed: null, badFormat: null };
+  return { format: 'length_prefixed', capped: visitFrames(body, visit), executed: null, badFormat: null };
+}
+
+/** Frame APDUs as CardLink does: `[len16][APDU]` each, in one body. For fixtures and tests. */
+export function encodeLengthPrefixed(apdus: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const a of apdus) {
+    if (a.length > 0xffff) throw new RangeError(`frame too long: ${a.length}`);
+    total += 2 + a.length;
+  }
+  const out = new Uint8Array(total);
+  let p = 0;
+  for (const a of apdus) {
+    out[p] = a.length >> 8;
+    out[p + 1] = a.length & 0xff;
+    out.set(a, p + 2);
+    p += 2 + a.length;
+  }
+  return out;
 }
 
 /** Bytes of a definite BER length; RangeError beyond the 3-byte form (16 MiB - 1). */

@@ -128,7 +128,16 @@ export const apduAnalysis = dashboard({
       description: 'APDU bytes per second sent to cards and received from them.',
       queries: [seriesBy(['direction'], rate('cardlink_apdu_bytes_total'))],
       unit: 'Bps',
-      width: 24,
+      width: 12,
+    },
+    {
+      kind: 'timeseries',
+      title: 'SCP81 body formats',
+      description:
+        'SCP81 bodies per second by direction and format (expanded TS 102 226 scripts or length-prefixed frames). Any unknown means a server or card speaks a framing that is not decoded: its APDUs are not counted.',
+      queries: [seriesBy(['direction', 'format'], rate('cardlink_scp81_bodies_total'))],
+      unit: 'ops',
+      width: 12,
     },
   ],
 });

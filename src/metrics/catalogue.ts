@@ -7,6 +7,8 @@
  * alert rules serves both paths. Dashboards, alert rules and docs/metrics.md are generated from this.
  */
 
+import { BODY_FORMATS } from '../../instrumentations/tls/scp81.js';
+
 export type InstrumentKind =
   | 'counter'
   | 'histogram'
@@ -101,6 +103,19 @@ export const METRICS = [
     labels: ['direction'],
     labelValues: { direction: ['sent', 'received'] },
     cardinalityLimit: 10,
+  },
+  {
+    key: 'scp81Bodies',
+    name: 'cardlink.scp81.bodies',
+    unit: '{body}',
+    kind: 'counter',
+    description:
+      "SCP81 HTTP bodies by direction (sent: the admin server's, received: the card's) and the format they were decoded in; unknown: a body that fits no known format.",
+    prometheusName: 'cardlink_scp81_bodies_total',
+    prometheusType: 'counter',
+    labels: ['direction', 'format'],
+    labelValues: { direction: ['sent', 'received'], format: BODY_FORMATS },
+    cardinalityLimit: 20,
   },
   {
     key: 'tlsHandshakes',
