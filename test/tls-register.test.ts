@@ -16,9 +16,9 @@ const APP = join(REPO_ROOT, 'dist/test/fixtures/apps/admin-app.js');
 const KEY_HEX = '0102030405060708090A0B0C0D0E0F10';
 const KEY = Buffer.from(KEY_HEX, 'hex');
 
-async function cardResponses(port: number): Promise<Buffer> {
+async function cardResponses(port: number, cardlink = false): Promise<Buffer> {
   const raw: Buffer[] = [];
-  const run = await runCard({ port, identity: 'card-001', key: KEY, onResponse: (b) => raw.push(b) });
+  const run = await runCard({ port, identity: 'card-001', key: KEY, cardlink, onResponse: (b) => raw.push(b) });
   if (run.end !== 'completed') throw new Error(`card run ended ${run.end}`);
   return Buffer.concat(raw);
 }
@@ -80,6 +80,45 @@ for (const kind of ['https', 'tls'] as const) {
     const everything = JSON.stringify({ spans: receiver.spans, metrics: receiver.metrics, logs: receiver.logs }, (_k, val) =>
       typeof val === 'bigint' ? val.toString() : val,
     ).toUpperCase() + m.text.toUpperCase() + child.stdout().toUpperCase() + child.stderr().toUpperCase();
+    t.notOk(everything.includes(PUT_KEY_SECRET_HEX), 'PUT KEY key data appears nowhere');
+    t.notOk(everything.includes(KEY_HEX), 'the PSK appears nowhere');
+    child.kill('SIGTERM');
+    await child.waitForExit(10_000);
+  });
+}
+
+for (const kind of ['https', 'tls'] as const) {
+  t.test(`${kind} admin server framing like the public CardLink, under register: counts, format, identical bytes`, async (t) => {
+    const env = { ADMIN_KIND: kind, ADMIN_CARDLINK: '1' };
+    const plain = runNode({ t, args: [APP], env });
+    const plainPort = Number((await plain.waitForLine(/^listening \d+/, 15_000)).split(' ')[1]);
+    const expected = await cardResponses(plainPort, true);
+    plain.kill('SIGTERM');
+
+    const metricsPort = await freePort();
+    const child = runNode({
+      t,
+      importRegister: true,
+      args: [APP],
+      env: { ...env, OTEL_EXPORTER_PROMETHEUS_PORT: String(metricsPort), OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1', CARDLINK_LOG_LEVEL: 'info,tls=info' },
+    });
+    const port = Number((await child.waitForLine(/^listening \d+/, 15_000)).split(' ')[1]);
+    const got = await cardResponses(port, true);
+    t.equal(got.toString('hex'), expected.toString('hex'), 'byte-identical responses with and without instrumentation');
+    t.match(got.toString('latin1'), /HTTP\/1\.1 204 No Content\r\n[^]*Connection: close\r\n\r\n$/, "CardLink's closing 204");
+
+    const line = await child.waitForLine(/"message":"OTA session ended"/, 10_000);
+    t.match(JSON.parse(line), { status: 'completed', scp81_format: 'length_prefixed', apdu_count: 7 });
+    const m = await scrape(`http://127.0.0.1:${metricsPort}/metrics`);
+    const v = (name: string, labels: Record<string, string>) => getSample(m.families, name, labels)?.value;
+    t.equal(v('cardlink_apdu_commands_total', { command_type: 'SELECT', device_type: 'unknown' }), 2);
+    t.equal(v('cardlink_apdu_commands_total', { command_type: 'GET_STATUS', device_type: 'unknown' }), 2);
+    t.equal(v('cardlink_apdu_commands_total', { command_type: 'PUT_KEY', device_type: 'unknown' }), 1);
+    t.equal(v('cardlink_apdu_responses_total', { status_word: '6A82', status_category: 'error' }), 1);
+    t.equal(v('cardlink_scp81_bodies_total', { direction: 'sent', format: 'length_prefixed' }), 7);
+    t.equal(v('cardlink_scp81_bodies_total', { direction: 'received', format: 'length_prefixed' }), 7);
+    t.equal(getSample(m.families, 'cardlink_apdu_duration_seconds_count', { command_type: 'GET_STATUS' })?.value, 2, 'one timing per APDU');
+    const everything = (m.text + child.stdout() + child.stderr()).toUpperCase();
     t.notOk(everything.includes(PUT_KEY_SECRET_HEX), 'PUT KEY key data appears nowhere');
     t.notOk(everything.includes(KEY_HEX), 'the PSK appears nowhere');
     child.kill('SIGTERM');
