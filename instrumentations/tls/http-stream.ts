@@ -15,7 +15,9 @@
  *   `truncated`; its length is still counted and framing stays in sync with the stream.
  * - decoded header values and the request path: the first 1024 characters (latin1).
  * - memory: one line buffer (grows to at most `maxHeaderBytes`) plus, for a message whose body is
- *   captured, one buffer of at most `maxBodyCapture` that is handed to `onMessageEnd`.
+ *   captured, one buffer of at most `maxBodyCapture` that is handed to `onMessageEnd`. Capture
+ *   buffers of all scanners together stay within capture-budget.ts's total: a capture that would
+ *   pass it stops growing and its message is `truncated`.
  *
  * Behaviour:
  * - Framing follows RFC 9112 6.3: 1xx/204/304 responses have no body; Transfer-Encoding whose final
@@ -36,6 +38,7 @@
  */
 
 import { latin1Text } from '../shared/latin1.js';
+import { releaseCapture, reserveCapture } from './capture-budget.js';
 
 export type HttpScannerMode = 'request' | 'response';
 
@@ -244,6 +247,8 @@ export class HttpMessageScanner {
   private capture = false;
   private captured: Uint8Array | null = null;
   private capturedLen = 0;
+  /** Bytes this message may capture: maxBodyCapture, or what it had when the total budget ran out. */
+  private captureLimit = 0;
 
   // Chunk-size line.
   private chunkSize = 0;
@@ -351,6 +356,19 @@ export class HttpMessageScanner {
     } catch {
       this.abort('handler-error');
     }
+  }
+
+  /**
+   * The connection is gone: drop the buffers without any event (a message cut short is not
+   * reported), giving the capture back to the total budget. Further pushes are ignored.
+   */
+  release(): void {
+    if (this.s === S.GaveUp) return;
+    this.lineBuf = null;
+    this.lineLen = 0;
+    this.dropCapture();
+    this.head = null;
+    this.s = S.Closed;
   }
 
   // ---- header / trailer sections -------------------------------------------------------------
@@ -551,13 +569,13 @@ export class HttpMessageScanner {
     };
     this.head = head;
     this.bodyLength = 0;
-    this.captured = null;
-    this.capturedLen = 0;
+    this.dropCapture();
     this.capture = false;
     const onStart = this.handler.onMessageStart;
     const want = onStart === undefined ? true : onStart.call(this.handler, head) !== false;
     if (this.s !== S.Head) return; // the handler cannot change our state, but stay defensive
     this.capture = want && this.maxBodyCapture > 0;
+    this.captureLimit = this.maxBodyCapture;
     switch (framing) {
       case 'none':
         this.finish(true);
@@ -637,7 +655,7 @@ export class HttpMessageScanner {
     if (n <= 0) return;
     this.bodyLength += n;
     if (!this.capture) return;
-    const room = this.maxBodyCapture - this.capturedLen;
+    const room = this.captureLimit - this.capturedLen;
     if (room > 0) {
       const take = n < room ? n : room;
       const need = this.capturedLen + take;
@@ -648,6 +666,10 @@ export class HttpMessageScanner {
         let size = buf === null ? (hint >= need ? hint : 1024) : buf.length * 2;
         while (size < need) size *= 2;
         if (size > this.maxBodyCapture) size = this.maxBodyCapture;
+        if (!reserveCapture(size - (buf === null ? 0 : buf.length))) {
+          this.captureLimit = this.capturedLen;
+          return this.bodyEvent(chunk, pos, n);
+        }
         // Pooled memory for small sizes, seen as a plain Uint8Array (its views are cheaper than a
         // Buffer's); never read past capturedLen, so the pool's old contents never show.
         const pooled = Buffer.allocUnsafe(size);
@@ -659,8 +681,19 @@ export class HttpMessageScanner {
       buf.set(chunk.subarray(pos, pos + take), this.capturedLen);
       this.capturedLen = need;
     }
+    this.bodyEvent(chunk, pos, n);
+  }
+
+  private bodyEvent(chunk: Uint8Array, pos: number, n: number): void {
     const onBody = this.handler.onBody;
     if (onBody !== undefined) onBody.call(this.handler, this.head!, chunk, pos, n);
+  }
+
+  /** Give the capture buffer back to the total budget (the receiver of a finished body keeps its bytes). */
+  private dropCapture(): void {
+    if (this.captured !== null) releaseCapture(this.captured.length);
+    this.captured = null;
+    this.capturedLen = 0;
   }
 
   /** End the current message (complete or cut short) and get ready for the next one. */
@@ -692,8 +725,7 @@ export class HttpMessageScanner {
     this.remaining = 0;
     this.bodyLength = 0;
     this.capture = false;
-    this.captured = null;
-    this.capturedLen = 0;
+    this.dropCapture();
   }
 
   /** Stop following the stream; a started message is ended as incomplete first. */
@@ -717,7 +749,7 @@ export class HttpMessageScanner {
     this.s = S.GaveUp;
     this.lineBuf = null;
     this.lineLen = 0;
-    this.captured = null;
+    this.dropCapture();
     this.head = null;
   }
 }

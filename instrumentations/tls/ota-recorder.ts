@@ -24,6 +24,7 @@ import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { countApduBytes, countCommand, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
 import { DEFAULT_MAX_BODY_CAPTURE, HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
+import { releaseCapture, reserveCapture } from './capture-budget.js';
 import { OtaSessionTracker, type RequestInfo, type ScriptApdus, type SessionSink, type SessionStatus } from './ota-session.js';
 import { decodeCommandApdu, decodeResponseApdu, statusCategory, statusWordHex } from '../shared/apdu.js';
 import { DEVICE_TYPE_VALUES, type DeviceType, type SessionType, type TlsInstrumentationConfig } from './types.js';
@@ -174,6 +175,7 @@ export class OtaRecorder implements SessionSink {
         if (this.requests !== undefined && !this.requests.gaveUp) scan(this.requests, a, b as BufferEncoding | undefined);
         break;
       case J_HTTPS_HEAD:
+        this.body?.release();
         this.body = this.tracker.request(a as RequestInfo, t) ? new BodyCollector() : undefined;
         break;
       case J_HTTPS_BODY: {
@@ -192,6 +194,10 @@ export class OtaRecorder implements SessionSink {
         this.tracker.timeout();
         break;
       case J_CLOSE:
+        this.body?.release();
+        this.body = undefined;
+        this.responses.release();
+        this.requests?.release();
         this.tracker.close(t, a === true);
         break;
     }
@@ -398,23 +404,58 @@ function requestInfo(head: HttpMessageHead) {
   };
 }
 
-/** Collects an https request body up to the raw-socket scanner's capture bound. */
+/**
+ * Collects an https request body up to the raw-socket scanner's capture bound, by bytes: chunks are
+ * copied into one buffer that doubles as it fills (a body pushed one byte at a time holds its bytes,
+ * not a view per byte), within the total capture budget. A single chunk is kept as it is.
+ */
 class BodyCollector {
-  private parts: Uint8Array[] = [];
+  private first: Uint8Array | undefined;
+  private buf: Uint8Array | undefined;
   private size = 0;
   private over = false;
+
   add(b: Uint8Array | undefined): void {
-    if (b === undefined || this.over) return;
-    if (this.size + b.length > DEFAULT_MAX_BODY_CAPTURE) {
-      this.over = true;
-      this.parts = [];
+    if (b === undefined || this.over || b.length === 0) return;
+    const need = this.size + b.length;
+    if (need > DEFAULT_MAX_BODY_CAPTURE) return this.overflow();
+    if (this.size === 0) {
+      this.first = b;
+      this.size = need;
       return;
     }
-    this.parts.push(b);
-    this.size += b.length;
+    let buf = this.buf;
+    if (buf === undefined || buf.length < need) {
+      let cap = buf === undefined ? 256 : buf.length * 2;
+      while (cap < need) cap *= 2;
+      if (cap > DEFAULT_MAX_BODY_CAPTURE) cap = DEFAULT_MAX_BODY_CAPTURE;
+      if (!reserveCapture(cap - (buf === undefined ? 0 : buf.length))) return this.overflow();
+      const grown = new Uint8Array(cap);
+      if (buf !== undefined) grown.set(buf.subarray(0, this.size));
+      else grown.set(this.first!);
+      this.first = undefined;
+      buf = grown;
+      this.buf = grown;
+    }
+    buf.set(b, this.size);
+    this.size = need;
   }
+
+  /** The body, or null past the bound; the budget is given back either way. */
   take(): Uint8Array | null {
-    if (this.over) return null;
-    return this.parts.length === 1 ? (this.parts[0] as Uint8Array) : Buffer.concat(this.parts);
+    const out = this.over ? null : this.buf !== undefined ? this.buf.subarray(0, this.size) : (this.first ?? new Uint8Array(0));
+    this.release();
+    return out;
+  }
+
+  release(): void {
+    if (this.buf !== undefined) releaseCapture(this.buf.length);
+    this.buf = undefined;
+    this.first = undefined;
+  }
+
+  private overflow(): void {
+    this.over = true;
+    this.release();
   }
 }
