@@ -19,6 +19,7 @@ import {
   isAdbExecutable,
   isSmsInjection,
   parseAdbDevices,
+  phoneActions,
   parseShellCommandLine,
   remoteProgramName,
 } from '../instrumentations/adb/adb.js';
@@ -243,6 +244,21 @@ t.test('classifyAdbError: adb 29 messages, exit status, spawn failures', async (
     [{ exitCode: 1, stderr: 'error: device still connecting\n' }, 'offline'],
     [{ exitCode: 1, stderr: 'error: more than one device/emulator\n' }, 'more_than_one_device'],
     [{ exitCode: 1, stderr: 'adb: more than one device/emulator\n' }, 'more_than_one_device'],
+    [{ exitCode: 1, stderr: 'error: more than one USB device\n' }, 'more_than_one_device'],
+    // Newer adb: the failed step, then the reason; errors prefixed with adb's own executable name.
+    [{ exitCode: 1, stderr: 'adb: error: failed to get feature set: no devices/emulators found\n' }, 'no_devices'],
+    [{ exitCode: 1, stderr: 'adb: error: failed to get feature set: device offline\n' }, 'offline'],
+    [{ exitCode: 1, stderr: "adb: error: failed to get feature set: device 'R58M123ABC' not found\n" }, 'device_not_found'],
+    [{ exitCode: 1, stderr: 'adb: error: failed to get feature set: more than one device/emulator\n' }, 'more_than_one_device'],
+    [{ exitCode: 1, stderr: 'adb: unable to connect for root: device offline\n' }, 'offline'],
+    [{ exitCode: 1, stderr: 'adb: unable to connect for unroot: device unauthorized.\n' }, 'unauthorized'],
+    [{ exitCode: 1, stderr: 'get-state error: device offline\n' }, 'offline'],
+    [{ exitCode: 1, stderr: 'adb.exe: no devices/emulators found\r\n' }, 'no_devices'],
+    [{ exitCode: 1, stderr: 'ADB.EXE: device offline\r\n' }, 'offline'],
+    [{ exitCode: 1, stderr: 'adb.exe: error: failed to get feature set: device offline\r\n' }, 'offline'],
+    [{ exitCode: 1, stderr: 'adb-35: device offline\n', executableName: 'adb-35' }, 'offline'],
+    [{ exitCode: 1, stderr: 'adb-35: device offline\n' }, 'exit_nonzero'],
+    [{ exitCode: 1, stderr: 'sh: unable to connect for root: device offline\n' }, 'exit_nonzero'],
     [{ exitCode: 1, stderr: 'adb: unknown command frobnicate\n' }, 'exit_nonzero'],
     [{ exitCode: 1, stderr: 'ls: /data: Permission denied\n' }, 'exit_nonzero'],
     // A remote program's stderr that merely mentions the words is not adb's verdict.
@@ -369,7 +385,9 @@ t.test('isSmsInjection', async (t) => {
     ['shell', 'content', 'insert', '--uri', 'content://sms/inbox', '--bind', 'address:s:+15551234', '--bind', 'body:s:hi'],
     ['shell', 'content insert --uri content://sms --bind body:s:x'],
     ['shell', 'service call isms 5 i32 1 s16 "com.android.mms.service" s16 "null" s16 "+15551234" s16 "null" s16 "hello" s16 "null" s16 "null"'],
-    ['shell', 'service call phone 138 s16 "AT+CMGS=23"'],
+    ['shell', "service call phone 138 s16 'AT+CMGS=23\r0011000B916407281553F80000AA0AE8329BFD4697D9EC37\x1a'"],
+    ['shell', 'echo -e "AT+CMGS=23\r0011000B916407281553F80000AA0AE8329BFD4697D9EC37\x1a" > /dev/smd0'],
+    ['shell', "echo -e 'AT+CMGS=23\\r0011000B91\\x1a' > /dev/smd11"],
     ['exec-out', 'am', 'broadcast', '-a', 'android.provider.Telephony.SMS_DELIVER'],
     ['emu', 'sms', 'send', '5551234', 'hello'],
     ['-e', 'emu', 'sms', 'pdu', '0791'],
@@ -381,6 +399,10 @@ t.test('isSmsInjection', async (t) => {
     ['shell', 'content insert --uri content://smsx/inbox'],
     ['shell', 'service call isms 3 s16 com.android.shell'],
     ['shell', 'service call phone 5 s16 "AT+CSQ"'],
+    // AT+CMGS without its body sends nothing yet: the body and Ctrl-Z come next (one SMS, one trigger).
+    ['shell', 'service call phone 138 s16 "AT+CMGS=23"'],
+    ['shell', "echo -e 'AT+CMGS=23\\r' > /dev/smd0 && timeout 5 cat /dev/smd0"],
+    ['shell', 'echo -e "AT+CMGS=23\r0011\x1a" > /sdcard/at.txt'],
     ['shell', 'echo am broadcast -a android.provider.Telephony.SMS_DELIVER'],
     ['shell'],
     ['emu', 'kill'],
@@ -393,6 +415,56 @@ t.test('isSmsInjection', async (t) => {
   // A command fed separately (e.g. written to an interactive `adb shell`'s stdin).
   t.ok(isSmsInjection(decodeAdbArgs(['shell']), 'am broadcast -a android.provider.Telephony.SMS_DELIVER'));
   t.notOk(isSmsInjection(null as unknown as ReturnType<typeof decodeAdbArgs>));
+});
+
+t.test('phoneActions: CardLink\'s phone controller, command by command', async (t) => {
+  const PDU = '0011000B916407281553F80000AA0AE8329BFD4697D9EC37';
+  const cases: Array<[string, string | null, string | null]> = [
+    // at_interface.py: the raw OEM request through the phone service (probe, then each command).
+    ['service call phone 1', null, null],
+    ["service call phone 115 i32 1 i32 8 s16 'AT+CPIN?'", '+CPIN', null],
+    ["service call phone 142 s16 'AT+CSIM=10,\"80F2000000\"'", '+CSIM', null],
+    ["service call phone 115 i32 1 i32 9 s16 'AT+CMGF=0'", '+CMGF', null],
+    ["service call phone 115 i32 1 i32 10 s16 'AT+CMGS=23'", '+CMGS', null],
+    // ... or by echo into the modem's device node (root), with the CR as a byte or as `\r` for echo -e.
+    ["echo -e 'AT+CPIN?\r' > /dev/smd0 && timeout 5.0 cat /dev/smd0", '+CPIN', null],
+    ["echo -e 'AT\\r' > /dev/smd7 && timeout 2.0 cat /dev/smd7", 'AT', null],
+    ["printf 'ATE0\\r' >/dev/smd11", 'E', null],
+    // sms_trigger.py: the whole submission in one echo, then the content provider, then the broadcast.
+    [`echo -e "AT+CMGS=23\r${PDU}\x1a" > /dev/smd0`, '+CMGS', 'modem_device'],
+    [`content insert --uri content://sms/inbox --bind protocol:i:0 --bind body:s:${PDU}`, null, 'content_provider'],
+    [`am broadcast -a android.provider.Telephony.SMS_DELIVER -n com.android.phone/.InboundSmsHandler --es "pdu" "${PDU}"`, null, 'broadcast'],
+    [`content insert --uri content://sms/inbox --bind address:s:"+15551234" --bind body:s:"hello" --bind read:i:0`, null, 'content_provider'],
+    // Wrapped in su / sh -c.
+    [`su -c 'service call phone 115 i32 1 i32 8 s16 "AT+COPS?"'`, '+COPS', null],
+    [`su 0 sh -c "echo -e 'AT+CMGS=5\r00\x1a' > /dev/smd0"`, '+CMGS', 'modem_device'],
+    // Not the modem: another node, another service, no AT text.
+    ["echo -e 'AT+CPIN?\r' > /dev/ttyS0", null, null],
+    ["echo 'AT+CPIN?'", null, null],
+    ["service call iphonesubinfo 1 s16 'AT+CPIN?'", null, null],
+    ["service call phone 115 s16 'hello'", null, null],
+    ['getprop ro.product.model', null, null],
+  ];
+  for (const [cmd, at, sms] of cases) {
+    const a = phoneActions(decodeAdbArgs(['-s', 'R58M123ABC', 'shell', cmd]));
+    t.same([a.atCommand, a.smsMethod], [at, sms], cmd);
+  }
+  // CardLink passes the remote command as one argument (`adb -s X shell "<command>"`); split words work the same.
+  t.same(phoneActions(decodeAdbArgs(['shell', 'service', 'call', 'phone', '115', 'i32', '1', 'i32', '8', 's16', 'AT+CPIN?'])), {
+    atCommand: '+CPIN',
+    smsMethod: null,
+  });
+  t.same(phoneActions(decodeAdbArgs(['emu', 'sms', 'send', '5551234', 'hi'])), { atCommand: null, smsMethod: 'emulator_console' });
+  t.same(phoneActions(decodeAdbArgs(['devices'])), { atCommand: null, smsMethod: null });
+  t.same(phoneActions(null as unknown as ReturnType<typeof decodeAdbArgs>), { atCommand: null, smsMethod: null });
+  // The name is bounded by the at-names rules whatever the text.
+  fc.assert(
+    fc.property(fc.string({ maxLength: 80 }), (x) => {
+      const a = phoneActions(decodeAdbArgs(['shell', `service call phone 115 s16 'AT${x.replace(/'/g, '')}'`]));
+      return a.atCommand === null || a.atCommand === 'AT' || /^([+^$#%*@!][A-Z0-9_./-]{1,15}|&[A-Z]|S\d{1,3}|[A-Z])$/.test(a.atCommand);
+    }),
+    { numRuns: 500 },
+  );
 });
 
 t.test('properties: never throws, bounded domains', async (t) => {

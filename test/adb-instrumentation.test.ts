@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { spawn, execFile, exec, spawnSync, execFileSync, execSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -263,6 +263,25 @@ t.test('fake adb: error kinds from stderr, exit status, spawn failures and timeo
       args: ['-s', PHONE, 'shell', 'false'],
       env: { FAKE_ADB_EXIT: '3', FAKE_ADB_STDERR: 'sh: device offline (said the remote program)' },
       type: 'exit_nonzero',
+    },
+    // Newer adb words (AOSP packages/modules/adb): the failed step, then the reason.
+    {
+      what: 'push to a phone gone offline',
+      args: ['-s', PHONE, 'push', '/etc/hostname', '/sdcard/x'],
+      env: { FAKE_ADB_EXIT: '1', FAKE_ADB_STDERR: 'adb: error: failed to get feature set: device offline' },
+      type: 'offline',
+    },
+    {
+      what: 'install with no phone (feature set)',
+      args: ['-s', PHONE, 'install', '/tmp/x.apk'],
+      env: { FAKE_ADB_EXIT: '1', FAKE_ADB_STDERR: 'adb: error: failed to get feature set: no devices/emulators found' },
+      type: 'no_devices',
+    },
+    {
+      what: 'root on an offline phone',
+      args: ['-s', PHONE, 'root'],
+      env: { FAKE_ADB_EXIT: '1', FAKE_ADB_STDERR: 'adb: unable to connect for root: device offline' },
+      type: 'offline',
     },
     { what: 'adb not installed there', file: '/nonexistent/platform-tools/adb', args: ['devices'], type: 'adb_missing' },
     { what: 'a timeout', args: ['-s', PHONE, 'logcat'], options: { timeout: 300 }, type: 'killed' },
@@ -528,6 +547,53 @@ t.test('an SMS injected through the phone is a trigger', async (t) => {
   clearTriggers();
 });
 
+t.test("CardLink's phone controller: AT commands by name on the adb span, SMS injections as phone triggers", async (t) => {
+  const PDU = '0011000B916407281553F80000AA0AE8329BFD4697D9EC37';
+  const triggers = (): Promise<number> => h.value('cardlink_triggers_sent_total', { trigger_type: 'sms' });
+  clearTriggers();
+  const before = await triggers();
+  const run = async (command: string): Promise<{ adb: ReadableSpan; sms: ReadableSpan | undefined }> => {
+    h.spans.reset();
+    await execFileP('adb', ['-s', PHONE, 'shell', command], { env: fakeEnv() });
+    return { adb: only('adb shell'), sms: h.finished().find((x) => x.name === 'sms.trigger') };
+  };
+
+  // An AT command through the phone service: its name on the span, never its arguments; no trigger.
+  const cpin = await run("service call phone 115 i32 1 i32 8 s16 'AT+CPIN?'");
+  t.equal(cpin.adb.attributes['cardlink.at.command'], '+CPIN');
+  t.same(cpin.adb.attributes['process.command_args'], ['adb', '-s', 'shell', 'service']);
+  t.equal(cpin.sms, undefined);
+  // AT+CMGS=<length> alone sends nothing yet.
+  const cmgs = await run("service call phone 115 i32 1 i32 10 s16 'AT+CMGS=23'");
+  t.equal(cmgs.adb.attributes['cardlink.at.command'], '+CMGS');
+  t.equal(cmgs.sms, undefined);
+  t.equal((await triggers()) - before, 0, 'no trigger yet');
+
+  // The whole submission echoed into the modem's node, then the content provider, then the broadcast.
+  const methods: Array<[string, string, string | undefined]> = [
+    [`echo -e "AT+CMGS=23\r${PDU}\x1a" > /dev/smd0`, 'modem_device', '+CMGS'],
+    [`content insert --uri content://sms/inbox --bind protocol:i:0 --bind body:s:${PDU}`, 'content_provider', undefined],
+    [`am broadcast -a android.provider.Telephony.SMS_DELIVER -n com.android.phone/.InboundSmsHandler --es "pdu" "${PDU}"`, 'broadcast', undefined],
+  ];
+  for (const [command, method, at] of methods) {
+    const r = await run(command);
+    t.equal(r.adb.attributes['cardlink.at.command'], at, `${method}: AT command`);
+    t.same(r.sms?.attributes, {
+      'cardlink.trigger.type': 'sms',
+      'cardlink.device.type': 'phone',
+      'cardlink.sms.method': method,
+      'cardlink.device.serial': PHONE,
+    });
+    t.equal(r.sms?.parentSpanContext?.spanId, r.adb.spanContext().spanId);
+    const trigger = takeTrigger(Date.now(), 60_000);
+    t.equal(trigger?.deviceType, 'phone', `${method}: a phone trigger`);
+    t.equal(trigger?.spanContext?.spanId, r.sms?.spanContext().spanId);
+    t.notOk(JSON.stringify([r.adb.attributes, r.sms?.attributes]).includes(PDU), `${method}: the PDU is never exported`);
+  }
+  t.equal((await triggers()) - before, 3, 'one trigger per injection');
+  clearTriggers();
+});
+
 t.test('logcat: the span lasts until the process ends', async (t) => {
   h.spans.reset();
   const child = cjs.spawn('adb', ['-s', PHONE, 'logcat'], { env: fakeEnv({ FAKE_ADB_SLEEP: '30' }) });
@@ -631,12 +697,17 @@ t.test('createInstrumentations reads CARDLINK_ADB_PATH and CARDLINK_ADB_PROPAGAT
   t.same((b as AdbInstrumentation).getConfig(), { enabled: false });
 });
 
-t.test('a configured adb path with another name is recognised', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'phonectl-'));
+/** The fake adb under another name (a symlink in a temp directory removed at teardown). */
+function fakeNamed(t: { teardown(fn: () => unknown): void }, name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fake-adb-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const wrapper = join(dir, 'phonectl');
-  const { symlinkSync } = await import('node:fs');
-  symlinkSync(FAKE, wrapper);
+  const path = join(dir, name);
+  symlinkSync(FAKE, path);
+  return path;
+}
+
+t.test('a configured adb path with another name is recognised', async (t) => {
+  const wrapper = fakeNamed(t, 'phonectl');
   h.spans.reset();
   await execFileP(wrapper, ['version'], { env: fakeEnv() });
   t.equal(adbSpans().length, 0, 'not adb by name');
@@ -651,6 +722,26 @@ t.test('a configured adb path with another name is recognised', async (t) => {
       ['adb get-state', 'phonectl'],
     ],
   );
+  // adb prefixes some errors with its own executable's name.
+  h.spans.reset();
+  await execFileDone(wrapper, ['-s', PHONE, 'shell', 'true'], { env: fakeEnv({ FAKE_ADB_EXIT: '1', FAKE_ADB_STDERR: 'phonectl: device offline' }) });
+  t.equal(only('adb shell').attributes['error.type'], 'offline');
+});
+
+t.test('adb.exe: errors prefixed with the Windows executable name get their kinds', async (t) => {
+  const exe = fakeNamed(t, 'adb.exe');
+  for (const [stderr, type] of [
+    ['adb.exe: no devices/emulators found', 'no_devices'],
+    ['adb.exe: error: failed to get feature set: device offline', 'offline'],
+    ["adb.exe: device 'R58M999' not found", 'device_not_found'],
+  ] as const) {
+    const before = await errors(type);
+    h.spans.reset();
+    const r = await execFileDone(exe, ['-s', PHONE, 'push', '/etc/hostname', '/sdcard/x'], { env: fakeEnv({ FAKE_ADB_EXIT: '1', FAKE_ADB_STDERR: `${stderr}\r` }) });
+    t.ok(r.err, 'the app sees the failure');
+    t.match(only('adb push').attributes, { 'error.type': type, 'process.executable.name': 'adb.exe' }, stderr);
+    t.equal((await errors(type)) - before, 1, `${type} counted once`);
+  }
 });
 
 t.test('OutputCapture keeps head and tail whatever the chunking (property)', async (t) => {

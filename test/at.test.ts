@@ -12,7 +12,14 @@ import {
   type AtSmsSubmitEvent,
   type AtUrcEvent,
 } from '../instrumentations/serialport/at.js';
-import { errorNumber, linePrefix, parseAtCommandLine } from '../instrumentations/serialport/at-names.js';
+import {
+  errorNumber,
+  isNumberedVendorError,
+  linePrefix,
+  parseAtCommandLine,
+  spacedUrcName,
+  urcName,
+} from '../instrumentations/serialport/at-names.js';
 
 /** One step of a recorded exchange: bytes written by the app, bytes read by it, or time passing. */
 type Step = readonly ['w' | 'r', string | Uint8Array, number] | readonly ['tick', number];
@@ -115,6 +122,18 @@ t.test('small helpers', async (t) => {
   t.equal(linePrefix('+CSIM: 4,"6120"'), '+CSIM');
   t.equal(linePrefix('^SYSSTART'), '^SYSSTART');
   t.equal(linePrefix('+CSIM 4'), null);
+  t.equal(urcName('+PACSP0'), '+PACSP');
+  t.equal(urcName('+PACSP'), '+PACSP');
+  t.equal(urcName('+CMTI12'), '+CMTI');
+  t.equal(urcName('+12'), 'other');
+  t.equal(urcName(null), 'other');
+  t.equal(spacedUrcName('^SYSSTART AIRPLANE MODE'), '^SYSSTART');
+  t.equal(spacedUrcName('+CSQ 20,99'), null, 'not a known URC name');
+  t.equal(spacedUrcName('^SYSSTART'), null, 'no text after it: linePrefix says so');
+  t.ok(isNumberedVendorError('MODEM ERROR: 5'));
+  t.ok(isNumberedVendorError('+EXT ERROR: 3'));
+  t.notOk(isNumberedVendorError('MODEM ERROR: 5a'));
+  t.notOk(isNumberedVendorError('MODEM ERROR: '));
   t.equal(linePrefix('OK'), null);
   t.same(splitAtArguments('14,"00A4, 0004"'), ['14', '00A4, 0004']);
   t.same(splitAtArguments(' 144, 0 ,"0809"'), ['144', '0', '0809']);
@@ -405,6 +424,77 @@ t.test('+CME ERROR numeric and verbose, +CMS ERROR', async (t) => {
   t.match(e[0], { result: 'cme_error', errorCode: '10', errorNumber: 10 });
   t.match(e[1], { result: 'cme_error', errorCode: 'SIM not inserted', errorNumber: 10 });
   t.match(e[2], { result: 'cms_error', errorCode: '321', errorNumber: 321 });
+});
+
+t.test('vendor error finals end their command as `error` at once, never as a timeout', async (t) => {
+  const finals = ['COMMAND NOT SUPPORT', 'TOO MANY PARAMETERS', 'NA', 'MODEM ERROR: 5', 'MODEM ERROR:12', '+EXT ERROR: 3'];
+  const steps: Step[] = [];
+  finals.forEach((f, i) => {
+    steps.push(['w', 'AT^FOO\r', i * 10], ['r', `\r\n${f}\r\n`, i * 10 + 3]);
+  });
+  // Timeouts would show only after the deadline: tick far past it.
+  steps.push(['tick', 60_000]);
+  const { events, d } = decode(steps);
+  const e = ends(events);
+  t.same(
+    e.map((x) => [x.result, x.errorCode, x.errorNumber, x.durationMs]),
+    finals.map((f) => ['error', f, undefined, 3]),
+  );
+  t.equal(d.pendingCount, 0);
+  t.equal(d.stats.strayFinals, 0);
+});
+
+t.test('look-alikes of vendor finals stay information lines (ModemManager: `MODEM ERROR: apple` is none)', async (t) => {
+  const { events } = decode([
+    ['w', 'AT^FOO\r', 0],
+    ['r', '\r\nMODEM ERROR: apple\r\n\r\nMODEM ERROR:\r\n\r\nNAME\r\n\r\nCOMMAND NOT SUPPORTED YET\r\n\r\nOK\r\n', 4],
+  ]);
+  t.match(ends(events), [{ result: 'ok', lines: ['MODEM ERROR: apple', 'MODEM ERROR:', 'NAME', 'COMMAND NOT SUPPORTED YET'] }]);
+});
+
+t.test('URC names: a digit glued on, text instead of a colon, readiness and STK indications', async (t) => {
+  const { events } = decode([
+    ['r', '\r\n+PACSP0\r\n\r\n+PACSP1\r\n\r\n+PBREADY\r\n\r\nSMS DONE\r\n', 0],
+    ['w', 'AT+CFUN=1\r', 5],
+    // While a command is pending: a suffixed URC is not one of its information lines.
+    ['r', 'AT+CFUN=1\r\r\n^SYSSTART AIRPLANE MODE\r\n\r\n^SYSSTART\r\n\r\n+CUSATP: "D01A8103014003"\r\n\r\nOK\r\n', 9],
+    ['r', '\r\n+QSTK: "D0"\r\n\r\n+STKPCI: 0,"D0"\r\n\r\n^STIN: 40,0,0\r\n\r\n#STN: 40\r\n\r\n+CUSATEND\r\n', 20],
+    // Unknown names stay `other`; a known name glued to letters is no known name.
+    ['r', '\r\n+PACSPX\r\n\r\n+FOO1\r\n\r\n^SYSSTARTX MODE\r\n', 30],
+  ]);
+  t.same(
+    urcs(events).map((u) => u.name),
+    ['+PACSP', '+PACSP', '+PBREADY', 'SMS DONE', '^SYSSTART', '^SYSSTART', '+CUSATP', '+QSTK', '+STKPCI', '^STIN', '#STN', '+CUSATEND', 'other', 'other', 'other'],
+  );
+  t.match(ends(events), [{ name: '+CFUN', result: 'ok', lines: [] }]);
+  t.equal(urcs(events)[4]?.line, '^SYSSTART AIRPLANE MODE');
+});
+
+t.test('CardLink writes CR LF with echo on: every command answered, the LF is no noise', async (t) => {
+  const { events, d } = decode([
+    ['w', 'AT\r\n', 0],
+    ['r', 'AT\r\r\nOK\r\n', 5],
+    ['w', 'AT+QSTK=1\r\n', 10],
+    ['r', 'AT+QSTK=1\r\r\nOK\r\n', 15],
+    ['w', 'AT+STKTR=1\r\n', 20],
+    ['r', 'AT+STKTR=1\r\r\nCOMMAND NOT SUPPORT\r\n', 25],
+    ['w', 'AT+CSIM=10,"80F2000000"\r\nAT+CPIN?\r\n', 30],
+    ['r', 'AT+CSIM=10,"80F2000000"\r\r\n+CSIM: 4,"9000"\r\n\r\nOK\r\nAT+CPIN?\r\r\n+CPIN: READY\r\n\r\nOK\r\n', 40],
+    ['r', '\r\n+QSTK: "D0198103014003"\r\n', 50],
+  ]);
+  t.same(
+    ends(events).map((e) => [e.name, e.result, e.echoed, e.lines]),
+    [
+      ['AT', 'ok', true, []],
+      ['+QSTK', 'ok', true, []],
+      ['+STKTR', 'error', true, []],
+      ['+CSIM', 'ok', true, ['+CSIM: 4,"9000"']],
+      ['+CPIN', 'ok', true, ['+CPIN: READY']],
+    ],
+  );
+  t.same(urcs(events).map((u) => u.name), ['+QSTK']);
+  t.equal(d.stats.writtenNoise, 0);
+  t.equal(d.stats.echoes, 5);
 });
 
 t.test('other finals: NO CARRIER, BUSY, NO ANSWER, NO DIALTONE, numeric results after ATV0', async (t) => {

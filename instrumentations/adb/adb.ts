@@ -27,13 +27,18 @@
  *   adds the remote program's base name (`am`, `pm`, `input`, `service` ...) and never its
  *   arguments: they carry SMS text, PDUs, keys and phone numbers.
  * - `classifyAdbError` reads only the first and last 1 KiB of stderr, and only lines that adb itself
- *   writes (`error: ...`, `adb: ...`, `adb: error: ...`), so a remote program's stderr mentioning
- *   "device offline" is not mistaken for adb's verdict.
+ *   writes (`error: ...`, `adb: ...`, `adb: error: ...`, `adb.exe: ...` and the executable's own
+ *   name, `get-state error: ...`), so a remote program's stderr mentioning "device offline" is not
+ *   mistaken for adb's verdict. The failed step before the reason (`failed to get feature set: `,
+ *   `unable to connect for root: `) is skipped.
  * - `parseAdbDevices` accepts both listings (`SERIAL\tSTATE`, and `%-22s %s` + `usb:` `product:`
  *   `model:` `device:` `transport_id:`), skips the header and the `* daemon ...` chatter, counts
  *   other non-empty lines as malformed, and stops at 256 devices / 128 KiB.
- * - `isSmsInjection` matches only the forms documented on the function.
+ * - `phoneActions` (and `isSmsInjection`) match only the forms documented on the function; the AT
+ *   command a run sends to the phone's modem is named by the serialport decoder's at-names rules.
  */
+
+import { AT_OTHER, parseAtCommandLine } from '../serialport/at-names.js';
 
 /** The bounded `operation` label domain (metric `cardlink_adb_operation_duration_seconds`). */
 export const ADB_OPERATIONS = Object.freeze([
@@ -245,9 +250,10 @@ function isAllDigits(s: string): boolean {
  * Splits the first simple command of `s` into words, shell-style. `strict` (for local command
  * lines) gives up (null) on expansions, substitutions and subshells; lenient mode (for remote
  * commands, which the DEVICE's shell expands) keeps `$`, backticks and parentheses as characters.
- * Null also for unterminated quotes, here-documents and more than MAX_WORDS words.
+ * Null also for unterminated quotes, here-documents and more than MAX_WORDS words. The targets of
+ * redirections are dropped from the words; `redirects`, when given, receives the first four.
  */
-function splitFirstCommand(s: string, strict: boolean): string[] | null {
+function splitFirstCommand(s: string, strict: boolean, redirects?: string[]): string[] | null {
   const n = s.length;
   if (n > MAX_COMMAND_LINE) return null;
   const words: string[] = [];
@@ -268,6 +274,7 @@ function splitFirstCommand(s: string, strict: boolean): string[] | null {
           // `2>file`: the digits are the redirected descriptor, not an argument.
         } else if (dropNext) {
           dropNext = false;
+          if (redirects !== undefined && redirects.length < 4) redirects.push(word);
         } else {
           words.push(word);
           if (words.length > MAX_WORDS) return null;
@@ -756,13 +763,33 @@ export interface AdbRunOutcome {
   spawnErrorCode?: string | null;
   /** The caller's timeout killed it. */
   timedOut?: boolean;
+  /**
+   * Base name of the executable that was run, when it is not `adb` (a configured path): adb prefixes
+   * some errors with its own executable's name (`adb.exe: device offline` on Windows).
+   */
+  executableName?: string | null;
 }
 
 /** Spawn failures meaning "there is no runnable adb at that path". */
 const MISSING_CODES: ReadonlySet<string> = new Set(['ENOENT', 'EACCES', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EPERM']);
 
+/**
+ * What adb says before the reason when a step fails (`adb: error: failed to get feature set: device
+ * offline`, `adb: unable to connect for root: device offline`): the reason follows it.
+ */
+function skipFailedStep(m: string): string {
+  if (m.startsWith('failed to get feature set: ')) return m.slice(27);
+  if (m.startsWith('failed to check server version: ')) return m.slice(32);
+  if (m.startsWith('unable to connect for ')) {
+    const c = m.indexOf(': ', 22);
+    if (c > 22 && c <= 22 + 32) return m.slice(c + 2);
+  }
+  return m;
+}
+
 /** Classifies one adb message (the text after `adb: ` / `error: `). */
-function classifyAdbMessage(m: string): AdbErrorType | null {
+function classifyAdbMessage(message: string): AdbErrorType | null {
+  const m = skipFailedStep(message);
   if (m.startsWith('no devices/emulators found') || m.startsWith('no devices found') || m.startsWith('no emulators found')) {
     return 'no_devices';
   }
@@ -779,29 +806,43 @@ function classifyAdbMessage(m: string): AdbErrorType | null {
     return 'unauthorized';
   }
   if (m.startsWith('device offline') || m.startsWith('device still connecting')) return 'offline';
-  if (m.startsWith('more than one device') || m.startsWith('more than one emulator')) return 'more_than_one_device';
+  if (m.startsWith('more than one device') || m.startsWith('more than one emulator') || m.startsWith('more than one USB device')) {
+    return 'more_than_one_device';
+  }
   return null;
 }
 
+/** Longest executable name read before `: ` at the start of a stderr line. */
+const MAX_EXECUTABLE_PREFIX = 64;
+
+/**
+ * Where the message of one of adb's own error lines starts, or -1. adb writes `error: <why>`, and
+ * `<its executable's base name>: [error: ]<why>` (`adb: ...`, `adb.exe: ...` on Windows, any case;
+ * `executableName` for an adb with another name), and `get-state error: <why>` before `wait-for` /
+ * `root`.
+ */
+function ownMessageStart(text: string, p: number, end: number, executableName: string | null): number {
+  if (text.startsWith('error: ', p)) return p + 7;
+  if (text.startsWith('get-state error: ', p)) return p + 17;
+  const colon = text.indexOf(': ', p);
+  if (colon <= p || colon >= end || colon - p > MAX_EXECUTABLE_PREFIX) return -1;
+  const name = text.slice(p, colon);
+  if (name !== 'adb' && name !== executableName && name.toLowerCase() !== 'adb.exe') return -1;
+  const q = colon + 2;
+  return text.startsWith('error: ', q) ? q + 7 : q;
+}
+
 /** Scans `text[from, to)` line by line for adb's own error lines. */
-function scanStderr(text: string, from: number, to: number): AdbErrorType | null {
+function scanStderr(text: string, from: number, to: number, executableName: string | null): AdbErrorType | null {
   let i = from;
   while (i < to) {
     let end = text.indexOf('\n', i);
     if (end < 0 || end > to) end = to;
     let p = i;
     while (p < end && (text.charCodeAt(p) === SP || text.charCodeAt(p) === TAB || text.charCodeAt(p) === CR)) p++;
-    let prefixed = false;
-    if (text.startsWith('adb: ', p)) {
-      p += 5;
-      prefixed = true;
-    }
-    if (text.startsWith('error: ', p)) {
-      p += 7;
-      prefixed = true;
-    }
-    if (prefixed && end - p >= 10) {
-      const r = classifyAdbMessage(text.slice(p, Math.min(end, p + 64)));
+    const q = ownMessageStart(text, p, end, executableName);
+    if (q >= 0 && end - q >= 10) {
+      const r = classifyAdbMessage(text.slice(q, Math.min(end, q + 192)));
       if (r !== null) return r;
     }
     i = end + 1;
@@ -817,6 +858,7 @@ function scanStderr(text: string, from: number, to: number): AdbErrorType | null
 export function classifyAdbError(outcome: AdbRunOutcome): AdbErrorType | null {
   if (outcome === null || typeof outcome !== 'object') return null;
   const { exitCode, signal, stderr, spawnErrorCode, timedOut } = outcome;
+  const exe = typeof outcome.executableName === 'string' && outcome.executableName !== '' ? outcome.executableName : null;
   if (typeof spawnErrorCode === 'string' && spawnErrorCode.length > 0) {
     return MISSING_CODES.has(spawnErrorCode) ? 'adb_missing' : 'exit_nonzero';
   }
@@ -825,15 +867,15 @@ export function classifyAdbError(outcome: AdbRunOutcome): AdbErrorType | null {
   if (typeof stderr === 'string' && stderr.length > 0) {
     const n = stderr.length;
     if (n <= 2 * STDERR_WINDOW) {
-      const r = scanStderr(stderr, 0, n);
+      const r = scanStderr(stderr, 0, n, exe);
       if (r !== null) return r;
     } else {
-      const head = scanStderr(stderr, 0, STDERR_WINDOW);
+      const head = scanStderr(stderr, 0, STDERR_WINDOW, exe);
       if (head !== null) return head;
       // Start the tail at a line boundary so a cut line is not misread.
       let start = stderr.indexOf('\n', n - STDERR_WINDOW);
       start = start < 0 ? n : start + 1;
-      const tail = scanStderr(stderr, start, n);
+      const tail = scanStderr(stderr, start, n, exe);
       if (tail !== null) return tail;
     }
   }
@@ -988,84 +1030,176 @@ export function countOnline(devices: readonly AdbDevice[]): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SMS injection
+// What a remote command does to the phone's modem: SMS injections and AT commands
 
 const SMS_ACTIONS: ReadonlySet<string> = new Set([
   'android.provider.Telephony.SMS_DELIVER',
   'android.provider.Telephony.SMS_RECEIVED',
 ]);
 
+/** How an SMS was injected (the `sms.trigger` span's `cardlink.sms.method`); a bounded domain. */
+export type SmsInjectionMethod = 'emulator_console' | 'broadcast' | 'content_provider' | 'service_call' | 'modem_device';
+
+/** What an adb run does to the phone's modem. */
+export interface PhoneActions {
+  /** The run injects or sends an SMS (a trigger), and how; null when it does not. */
+  smsMethod: SmsInjectionMethod | null;
+  /** Bounded name of the AT command it sends to the modem (`+CPIN`, `+CMGS`), by the at-names rules. */
+  atCommand: string | null;
+}
+
+const NO_ACTIONS: PhoneActions = Object.freeze({ smsMethod: null, atCommand: null });
+
 function baseName(w: string): string {
   return w.slice(w.lastIndexOf('/') + 1);
 }
 
-/** Matches one remote simple command (words already split); `depth` bounds `sh -c` / `su -c`. */
-function remoteWordsInjectSms(words: readonly string[], depth: number): boolean {
-  let k = 0;
-  while (k < words.length && isAssignment(words[k] as string)) k++;
-  const prog = words[k];
-  if (prog === undefined) return false;
-  const name = baseName(prog);
-  const rest = words.slice(k + 1);
-  if ((name === 'sh' || name === 'su') && depth < 2) {
-    const c = rest.indexOf('-c');
-    const script = c >= 0 ? rest[c + 1] : undefined;
-    if (script === undefined) return false;
-    const inner = splitFirstCommand(script, false);
-    return inner !== null && remoteWordsInjectSms(inner, depth + 1);
-  }
-  if (name === 'am' || (name === 'cmd' && rest[0] === 'activity')) {
-    const r = name === 'cmd' ? rest.slice(1) : rest;
-    if (r[0] !== 'broadcast') return false;
-    for (const w of r) if (SMS_ACTIONS.has(w)) return true;
-    return false;
-  }
-  if (name === 'content') {
-    if (rest[0] !== 'insert') return false;
-    for (let j = 1; j + 1 < rest.length; j++) {
-      if (rest[j] !== '--uri') continue;
-      const uri = rest[j + 1] as string;
-      if (uri === 'content://sms' || uri.startsWith('content://sms/')) return true;
+/** One remote simple command: its program's base name, arguments and redirection targets. */
+interface RemoteCommand {
+  name: string;
+  args: string[];
+  redirects: string[];
+}
+
+/** The remote command's first simple command, or the script of one or two `sh -c` / `su [user] -c` around it. */
+function innermostCommand(cmd: string): RemoteCommand | null {
+  let script = cmd;
+  for (let depth = 0; depth <= 2; depth++) {
+    const redirects: string[] = [];
+    const words = splitFirstCommand(script, false, redirects);
+    if (words === null) return null;
+    let k = 0;
+    while (k < words.length && isAssignment(words[k] as string)) k++;
+    const prog = words[k];
+    if (prog === undefined) return null;
+    const name = baseName(prog);
+    const args = words.slice(k + 1);
+    if ((name === 'sh' || name === 'su') && depth < 2) {
+      const c = args.indexOf('-c');
+      const inner = c >= 0 ? args[c + 1] : undefined;
+      if (inner === undefined) return null;
+      script = inner;
+      continue;
     }
-    return false;
+    return { name, args, redirects };
   }
-  if (name === 'service' && rest[0] === 'call') {
-    if (rest[1] === 'isms') {
-      // The send* transactions of ISms take destination, service centre and text as strings;
-      // queries take at most the calling package. Transaction numbers vary by release, so count.
-      let strings = 0;
-      for (const w of rest) if (w === 's16') strings++;
-      return strings >= 3;
-    }
-    if (rest[1] === 'phone') {
-      // A raw modem request through the phone service that carries an SMS submission.
-      for (const w of rest) if (w.length >= 7 && w.slice(0, 7).toUpperCase() === 'AT+CMGS') return true;
-    }
+  return null;
+}
+
+/** A modem's AT device node on Qualcomm phones (`/dev/smd0`, `/dev/smd11`). */
+function isModemNode(path: string): boolean {
+  return path.startsWith('/dev/smd');
+}
+
+/** `echo` options that come before the text (`-e`, `-n`, `-ne`, `-E`). */
+function isEchoOption(w: string): boolean {
+  if (w.length < 2 || w.length > 4 || w.charCodeAt(0) !== 0x2d) return false;
+  for (let i = 1; i < w.length; i++) {
+    const c = w.charCodeAt(i);
+    if (c !== 0x65 && c !== 0x6e && c !== 0x45) return false; // e n E
   }
-  return false;
+  return true;
 }
 
 /**
- * True when the adb run injects or sends an SMS. Matched (and nothing else):
+ * The AT text a remote command sends to the modem: an `s16` argument starting with `AT` of
+ * `service call phone <code> ...` (a raw OEM RIL request), or what `echo` / `printf` writes into a
+ * `/dev/smd*` node. Undefined for anything else.
+ */
+function modemText(c: RemoteCommand): { text: string; route: 'service_call' | 'modem_device' } | undefined {
+  const a = c.args;
+  if (c.name === 'service') {
+    if (a[0] !== 'call' || a[1] !== 'phone') return undefined;
+    for (let i = 2; i + 1 < a.length; i++) {
+      const v = a[i + 1] as string;
+      if (a[i] === 's16' && v.length >= 2 && (v.charCodeAt(0) | 0x20) === 0x61 && (v.charCodeAt(1) | 0x20) === 0x74) {
+        return { text: v, route: 'service_call' };
+      }
+    }
+    return undefined;
+  }
+  if ((c.name !== 'echo' && c.name !== 'printf') || !c.redirects.some(isModemNode)) return undefined;
+  let i = 0;
+  if (c.name === 'echo') while (i < a.length && isEchoOption(a[i] as string)) i++;
+  const text = a[i];
+  return text === undefined ? undefined : { text: text.trimStart(), route: 'modem_device' };
+}
+
+/** The command line of an AT text: up to its CR, LF, Ctrl-Z / ESC or a backslash escape (`\r` of `echo -e`). */
+function atCommandLine(text: string): string {
+  let i = 0;
+  const n = Math.min(text.length, 512);
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === CR || c === NL || c === 0x1a || c === 0x1b || c === BACKSLASH) break;
+  }
+  return text.slice(0, i);
+}
+
+/** Whether an AT text carries a message body ended by Ctrl-Z: a byte, or `echo -e` / `printf` escapes. */
+function endsMessageBody(text: string): boolean {
+  return text.indexOf('\x1a') >= 0 || text.indexOf('\\x1a') >= 0 || text.indexOf('\\x1A') >= 0 || text.indexOf('\\032') >= 0;
+}
+
+/**
+ * What an adb run does to the phone's modem. SMS injections (and nothing else):
  * - `adb emu sms send <number> <text>` and `adb emu sms pdu <hex>` (emulator console);
  * - remote `am broadcast ...` / `cmd activity broadcast ...` naming the action
  *   `android.provider.Telephony.SMS_DELIVER` or `...SMS_RECEIVED`;
  * - remote `content insert --uri content://sms[/...] ...`;
  * - remote `service call isms <code> ...` with at least three `s16` arguments (the send*
  *   transactions: destination, service centre, text);
- * - remote `service call phone <code> ...` with an argument starting `AT+CMGS`.
- * The remote command is `shellCommand` (defaults to `decoded.shellCommand`): its first simple
- * command, or the script of one `sh -c` / `su [user] -c` around it.
+ * - an `AT+CMGS` with its message body ended by Ctrl-Z sent to the modem: as an `s16` argument of
+ *   remote `service call phone <code> ...`, or by `echo` / `printf` into `/dev/smd*`. A bare
+ *   `AT+CMGS=<length>` sends nothing yet, so one SMS written in two steps is one trigger.
+ * AT commands: the name (at-names rules) of the AT text of `service call phone ... s16 'AT...'`
+ * and of `echo [-e] 'AT...' > /dev/smd*`. The remote command is `shellCommand` (defaults to
+ * `decoded.shellCommand`): its first simple command, or the script of up to two `sh -c` /
+ * `su [user] -c` around it. Never throws.
  */
-export function isSmsInjection(decoded: DecodedAdbCommand, shellCommand?: string): boolean {
-  if (decoded === null || typeof decoded !== 'object') return false;
+export function phoneActions(decoded: DecodedAdbCommand, shellCommand?: string): PhoneActions {
+  if (decoded === null || typeof decoded !== 'object') return NO_ACTIONS;
   if (decoded.operation === 'emu') {
     const a = decoded.subcommandArgs;
-    return Array.isArray(a) && a[0] === 'sms' && (a[1] === 'send' || a[1] === 'pdu');
+    const sms = Array.isArray(a) && a[0] === 'sms' && (a[1] === 'send' || a[1] === 'pdu');
+    return sms ? { smsMethod: 'emulator_console', atCommand: null } : NO_ACTIONS;
   }
-  if (decoded.operation !== 'shell' && decoded.operation !== 'exec-out') return false;
+  if (decoded.operation !== 'shell' && decoded.operation !== 'exec-out') return NO_ACTIONS;
   const cmd = shellCommand ?? decoded.shellCommand;
-  if (typeof cmd !== 'string' || cmd.length === 0) return false;
-  const words = splitFirstCommand(cmd.length > MAX_COMMAND_LINE ? cmd.slice(0, MAX_COMMAND_LINE) : cmd, false);
-  return words !== null && remoteWordsInjectSms(words, 0);
+  if (typeof cmd !== 'string' || cmd.length === 0) return NO_ACTIONS;
+  const c = innermostCommand(cmd.length > MAX_COMMAND_LINE ? cmd.slice(0, MAX_COMMAND_LINE) : cmd);
+  if (c === null) return NO_ACTIONS;
+  const rest = c.args;
+  if (c.name === 'am' || (c.name === 'cmd' && rest[0] === 'activity')) {
+    const r = c.name === 'cmd' ? rest.slice(1) : rest;
+    const sms = r[0] === 'broadcast' && r.some((w) => SMS_ACTIONS.has(w));
+    return sms ? { smsMethod: 'broadcast', atCommand: null } : NO_ACTIONS;
+  }
+  if (c.name === 'content') {
+    if (rest[0] !== 'insert') return NO_ACTIONS;
+    for (let j = 1; j + 1 < rest.length; j++) {
+      if (rest[j] !== '--uri') continue;
+      const uri = rest[j + 1] as string;
+      if (uri === 'content://sms' || uri.startsWith('content://sms/')) return { smsMethod: 'content_provider', atCommand: null };
+    }
+    return NO_ACTIONS;
+  }
+  if (c.name === 'service' && rest[0] === 'call' && rest[1] === 'isms') {
+    // The send* transactions of ISms take destination, service centre and text as strings;
+    // queries take at most the calling package. Transaction numbers vary by release, so count.
+    let strings = 0;
+    for (const w of rest) if (w === 's16') strings++;
+    return strings >= 3 ? { smsMethod: 'service_call', atCommand: null } : NO_ACTIONS;
+  }
+  const m = modemText(c);
+  if (m === undefined) return NO_ACTIONS;
+  const name = parseAtCommandLine(atCommandLine(m.text)).name;
+  if (name === AT_OTHER) return NO_ACTIONS;
+  const sms = name === '+CMGS' && endsMessageBody(m.text);
+  return { smsMethod: sms ? m.route : null, atCommand: name };
+}
+
+/** True when the adb run injects or sends an SMS (see phoneActions). */
+export function isSmsInjection(decoded: DecodedAdbCommand, shellCommand?: string): boolean {
+  return phoneActions(decoded, shellCommand).smsMethod !== null;
 }

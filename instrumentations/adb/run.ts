@@ -34,11 +34,9 @@ import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import {
   classifyAdbError,
   commandArgsForSpan,
-  isSmsInjection,
-  remoteProgramName,
+  phoneActions,
   type AdbErrorType,
   type AdbOperation,
-  type DecodedAdbCommand,
 } from './adb.js';
 import type { AdbCall } from './call-args.js';
 import { OutputCapture } from './output-capture.js';
@@ -102,22 +100,6 @@ function errorAttrs(type: AdbErrorType): Attributes {
 
 const SMS_ATTRS: Attributes = { trigger_type: 'sms' };
 
-/** How an SMS was injected, for the `sms.trigger` span (bounded values). */
-function smsMethod(decoded: DecodedAdbCommand): string {
-  if (decoded.operation === 'emu') return 'emulator_console';
-  switch (remoteProgramName(decoded.shellCommand)) {
-    case 'am':
-    case 'cmd':
-      return 'broadcast';
-    case 'content':
-      return 'content_provider';
-    case 'service':
-      return 'service_call';
-    default:
-      return 'shell_script';
-  }
-}
-
 function baseName(file: string): string {
   const i = Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\'));
   return i >= 0 ? file.slice(i + 1) : file;
@@ -141,6 +123,8 @@ export class AdbRun {
   /** The target phone (`-s`, else ANDROID_SERIAL), for the error log line. */
   private readonly serial: string | undefined;
   private readonly stderr: OutputCapture;
+  /** Base name of the executable run: adb prefixes some errors with it (`adb.exe: ...`). */
+  private readonly executableName: string;
   private stdout: OutputCapture | undefined;
   private exitMs: number | undefined;
   private exitCode: number | null = null;
@@ -161,9 +145,10 @@ export class AdbRun {
     const decoded = call.decoded;
     this.operation = decoded.operation;
     this.serial = call.serial;
+    this.executableName = baseName(call.file);
     this.stderr = new OutputCapture(Math.max(0, host.maxStderrBytes() - 1024), Math.min(1024, host.maxStderrBytes()));
     const attributes: Attributes = {
-      'process.executable.name': baseName(call.file),
+      'process.executable.name': this.executableName,
       'process.command_args': commandArgsForSpan(decoded),
       [ADB_ATTR.operation]: decoded.operation,
       [ADB_ATTR.deviceType]: 'phone',
@@ -172,12 +157,15 @@ export class AdbRun {
     if (decoded.transportId !== undefined) attributes[ADB_ATTR.transportId] = decoded.transportId;
     if (decoded.host !== undefined) attributes['server.address'] = decoded.host;
     if (decoded.port !== undefined) attributes['server.port'] = decoded.port;
+    const actions = phoneActions(decoded);
+    // The AT command's name only: its arguments (PDUs, PINs) stay in the process.
+    if (actions.atCommand !== null) attributes[ADB_ATTR.atCommand] = actions.atCommand;
     this.span = host.getTracer().startSpan(spanName(decoded.operation), { kind: SpanKind.CLIENT, startTime: this.startMs, attributes });
-    if (isSmsInjection(decoded)) {
+    if (actions.smsMethod !== null) {
       const smsAttributes: Attributes = {
         [ADB_ATTR.triggerType]: 'sms',
         [ADB_ATTR.deviceType]: 'phone',
-        [ADB_ATTR.smsMethod]: smsMethod(decoded),
+        [ADB_ATTR.smsMethod]: actions.smsMethod,
       };
       if (call.serial !== undefined) smsAttributes[ADB_ATTR.serial] = call.serial;
       this.smsSpan = host.getTracer().startSpan(
@@ -353,6 +341,7 @@ export class AdbRun {
         stderr: this.stderr.text(),
         spawnErrorCode: this.spawnErrorCode ?? null,
         timedOut: this.timedOut,
+        executableName: this.executableName,
       });
       const m = this.host.instruments();
       m.adbOperationDuration.record(Math.max(0, end - this.startMs) / 1000, operationAttrs(this.operation));

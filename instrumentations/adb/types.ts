@@ -55,6 +55,8 @@ export const ADB_ATTR = Object.freeze({
   deviceModel: 'cardlink.device.model',
   triggerType: 'cardlink.trigger.type',
   smsMethod: 'cardlink.sms.method',
+  /** The AT command a run sends to the phone's modem (`service call phone`, `echo > /dev/smd*`), by name. */
+  atCommand: 'cardlink.at.command',
 });
 
 /** Name of the span event written for each phone whose state changed between two `adb devices`. */

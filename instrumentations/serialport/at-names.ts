@@ -213,7 +213,10 @@ export const AT_RESPONSE_ALIASES: Readonly<Record<string, readonly string[]>> = 
 
 /**
  * URC names reported as such (anything else unsolicited is reported as `other`). 27.007 / 27.005
- * ones first, then common Quectel, SIMCom, Cinterion and Sierra spellings seen on IoT modems.
+ * ones first, then vendor spellings seen on IoT modems and in ModemManager's and ofono's plugins:
+ * readiness (`+PBREADY`, `^SYSSTART`, `+PACSP<n>`, Fibocom `+SIM READY` ...) and the SIM Toolkit proactive-command
+ * indications (`+CUSATP`, Quectel `+QSTK`, SIMCom `+STKPCI` / `+STIN`, Huawei `^STIN`, Telit `#STN` /
+ * `+STKPRO`).
  */
 export const AT_URC_NAMES: ReadonlySet<string> = new Set([
   '+CMTI',
@@ -239,13 +242,24 @@ export const AT_URC_NAMES: ReadonlySet<string> = new Set([
   '+CTZE',
   '+CSCON',
   '+STKPCI',
+  '+STIN',
+  '+STKPRO',
+  '+STKCNF',
+  '#STN',
+  '^STIN',
   '+QSTK',
   '+QIND',
   '+QUSIM',
   '+QIURC',
   '^SYSSTART',
+  '^SHUTDOWN',
   '^SIMST',
   '+PACSP',
+  '+PBREADY',
+  '+SIM',
+  '*EMRDY',
+  '+XSIM',
+  '#QSS',
   'RING',
   'NO CARRIER',
   'RDY',
@@ -254,6 +268,7 @@ export const AT_URC_NAMES: ReadonlySet<string> = new Set([
   'Call Ready',
   'SMS Ready',
   'PB DONE',
+  'SMS DONE',
 ]);
 
 /** URCs without a prefix: complete lines that are unsolicited even while a command is pending. */
@@ -265,6 +280,7 @@ const BARE_URCS: ReadonlySet<string> = new Set([
   'Call Ready',
   'SMS Ready',
   'PB DONE',
+  'SMS DONE',
 ]);
 
 /** Their first characters and greatest length: most lines are turned down without hashing them. */
@@ -276,9 +292,34 @@ export function isBareUrc(line: string): boolean {
   return line.length <= BARE_URC_MAX_LENGTH && BARE_URC_FIRST.has(line.charCodeAt(0)) && BARE_URCS.has(line);
 }
 
-/** The bounded URC name for a prefix (`+CMTI`) or a bare URC line: known names, else `other`. */
+/**
+ * The bounded URC name for a prefix (`+CMTI`) or a bare URC line: known names, else `other`.
+ * A known name with a digit glued on (`+PACSP0`, `+PACSP1`: the SIM's customer service profile bit)
+ * is that name.
+ */
 export function urcName(prefixOrLine: string | null): string {
-  return prefixOrLine !== null && AT_URC_NAMES.has(prefixOrLine) ? prefixOrLine : AT_OTHER;
+  if (prefixOrLine === null) return AT_OTHER;
+  if (AT_URC_NAMES.has(prefixOrLine)) return prefixOrLine;
+  let j = prefixOrLine.length;
+  while (j > 2 && isDigit(prefixOrLine.charCodeAt(j - 1))) j--;
+  if (j === prefixOrLine.length) return AT_OTHER;
+  const base = prefixOrLine.slice(0, j);
+  return AT_URC_NAMES.has(base) ? base : AT_OTHER;
+}
+
+/**
+ * A URC whose known name is followed by a blank and text instead of a colon (Cinterion
+ * `^SYSSTART AIRPLANE MODE`): that name (`^SYSSTART`); null for anything else, so an information
+ * line of the pending command that happens to look alike stays one.
+ */
+export function spacedUrcName(line: string): string | null {
+  const n = line.length;
+  if (n < 4 || !isCommandPrefixChar(line.charCodeAt(0))) return null;
+  let j = 1;
+  while (j < n && isNameChar(line.charCodeAt(j))) j++;
+  if (j === 1 || j - 1 > MAX_EXTENDED_NAME_LENGTH || j === n || line.charCodeAt(j) !== 0x20) return null;
+  const name = urcName(line.slice(0, j).toUpperCase());
+  return name === AT_OTHER ? null : name;
 }
 
 /**
@@ -294,6 +335,28 @@ export function linePrefix(line: string): string | null {
   if (j === 1 || j - 1 > MAX_EXTENDED_NAME_LENGTH) return null;
   if (j < n && line.charCodeAt(j) !== 0x3a) return null;
   return line.slice(0, j).toUpperCase();
+}
+
+/**
+ * Final results some modems send instead of `ERROR`, whole lines: Huawei's `COMMAND NOT SUPPORT` and
+ * `TOO MANY PARAMETERS`, and `NA` (not allowed) of some Samsung modems. ModemManager's or ofono's
+ * parsers end a command on each; the decoder reports them as `error`.
+ */
+export const VENDOR_ERROR_FINALS: ReadonlySet<string> = new Set(['COMMAND NOT SUPPORT', 'TOO MANY PARAMETERS', 'NA']);
+
+/**
+ * Numbered error finals outside 27.007: Motorola's `MODEM ERROR: <n>` (digits only, as ModemManager
+ * requires) and `+EXT ERROR: <x>` (ofono's terminator table). Their numbers are not `+CME ERROR`
+ * numbers, so the decoder keeps the whole line as the error code.
+ */
+export function isNumberedVendorError(line: string): boolean {
+  if (line.startsWith('+EXT ERROR:')) return true;
+  if (line.length < 13 || !line.startsWith('MODEM ERROR:')) return false;
+  let i = 12;
+  while (i < line.length && line.charCodeAt(i) === 0x20) i++;
+  if (i === line.length || line.length - i > 9) return false;
+  for (; i < line.length; i++) if (!isDigit(line.charCodeAt(i))) return false;
+  return true;
 }
 
 /** Results a command can end with (`cardlink.at.result`); a bounded domain. */

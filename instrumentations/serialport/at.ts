@@ -19,7 +19,9 @@
  *   skipped, whatever `ATE` said: no echo state is needed.
  * - Final results `OK`, `ERROR`, `+CME ERROR: x`, `+CMS ERROR: x`, `NO CARRIER`, `BUSY`,
  *   `NO ANSWER`, `NO DIALTONE` (and the V.250 digits after a written `ATV0`) close the OLDEST
- *   command. `CONNECT [text]` is final only for `ATD`, `ATA`, `ATO` and `AT+CGDATA` (result
+ *   command. So do the vendor error finals ModemManager and ofono end a command on
+ *   (`COMMAND NOT SUPPORT`, `TOO MANY PARAMETERS`, `NA`, `MODEM ERROR: <n>`, `+EXT ERROR: <x>`):
+ *   result `error`, the line as its error code; otherwise the command would end as a false timeout. `CONNECT [text]` is final only for `ATD`, `ATA`, `ATO` and `AT+CGDATA` (result
  *   `connect`; the port is then in data mode, see below); for any other command (vendor transparent
  *   transfers such as `AT+QFUPL`) it is an intermediate line and the command waits for its `OK`.
  * - Information lines: a prefixed line (`+CSIM: ...`) whose prefix is one of the pending command's
@@ -27,7 +29,9 @@
  *   `+CREG: 0,1` for `AT+CREG?`); another prefixed line is a URC (named when known, else `other`).
  *   A prefix-less line is a URC when it is a known bare URC (`RING`, `RDY` ...), else it belongs to
  *   the pending command (`ATI`, `AT+CGSN`, `AT+CIMI` answer without prefix), else, with nothing
- *   pending, a URC `other`. `+CMT`, `+CBM` and PDU-mode `+CDS: <len>` take the next line as their
+ *   pending, a URC `other`. URC names are bounded (at-names.ts): a known name with a digit glued on
+ *   (`+PACSP0`) or followed by text instead of a colon (`^SYSSTART AIRPLANE MODE`) is that name,
+ *   and the latter is a URC even while a command is pending. `+CMT`, `+CBM` and PDU-mode `+CDS: <len>` take the next line as their
  *   data (the PDU), reported in the same URC event.
  * - `AT+CMGS=...` (also `+CMGW`, `+CMGC`, set form): after its CR the written bytes are the message
  *   body until Ctrl-Z (send) or ESC (cancel); the modem's `> ` prompt (no line end) is reported as a
@@ -95,10 +99,14 @@
 
 import {
   AT_RESPONSE_ALIASES,
+  VENDOR_ERROR_FINALS,
   errorNumber,
   isBareUrc,
+  isCommandPrefixChar,
+  isNumberedVendorError,
   linePrefix,
   parseAtCommandLine,
+  spacedUrcName,
   urcName,
   type AtCommandKind,
   type AtResult,
@@ -308,6 +316,11 @@ const NUMERIC_FINALS: readonly (FinalResult | null)[] = [
   F_BUSY,
   F_NO_ANSWER,
 ];
+
+/** A vendor's error final (`COMMAND NOT SUPPORT`, `MODEM ERROR: 5`): `error`, the line as its code. */
+function vendorErrorFinal(line: string): FinalResult {
+  return { result: 'error', errorCode: cut(line, MAX_ERROR_CODE_LENGTH) };
+}
 
 /** Commands after which the modem waits for a message body ended by Ctrl-Z / ESC (27.005). */
 const TEXT_ENTRY_COMMANDS: ReadonlySet<string> = new Set(['+CMGS', '+CMGW', '+CMGC']);
@@ -1329,6 +1342,14 @@ export class AtDecoder {
       this.urc(line, line, now);
       return;
     }
+    if (isCommandPrefixChar(line.charCodeAt(0))) {
+      // `^SYSSTART AIRPLANE MODE`: a known URC name followed by text instead of a colon.
+      const spaced = spacedUrcName(line);
+      if (spaced !== null) {
+        this.urc(spaced, line, now);
+        return;
+      }
+    }
     if (lateAhead) {
       this.holdLine(line);
       return;
@@ -1400,9 +1421,15 @@ export class AtDecoder {
     if (c0 === 0x2b /* + */ && line.length >= 11 && line.charCodeAt(4) === 0x20) {
       if (line.startsWith('+CME ERROR:')) return this.errorFinal('cme_error', line);
       if (line.startsWith('+CMS ERROR:')) return this.errorFinal('cms_error', line);
+      if (isNumberedVendorError(line)) return vendorErrorFinal(line);
       return null;
     }
-    if (c0 === 0x43 /* C */ && line.startsWith('CONNECT ')) return F_CONNECT;
+    if (c0 === 0x43 /* C */) {
+      if (line.startsWith('CONNECT ')) return F_CONNECT;
+      if (VENDOR_ERROR_FINALS.has(line)) return vendorErrorFinal(line);
+    } else if (c0 === 0x4d /* M */ || c0 === 0x54 /* T */ || c0 === 0x4e /* N */) {
+      if (VENDOR_ERROR_FINALS.has(line) || isNumberedVendorError(line)) return vendorErrorFinal(line);
+    }
     if (this.numericResults && line.length === 1) return NUMERIC_FINALS[c0 - 0x30] ?? null;
     return null;
   }
