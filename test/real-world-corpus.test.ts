@@ -1,0 +1,13 @@
+/**
+ * Every pure decoder over the real-world corpus under test/fixtures/real-world/: material from
+ * public sources (ModemManager, ofono, vendor manuals, AOSP adb, the public CardLink, PostgreSQL's
+ * and SQLite's own tests), each item with its source. One subtest per decoder.
+ */
+import t from 'tap';
+import { runCorpus as at } from './real-world/at.js';
+import { runCorpus as adb } from './real-world/adb.js';
+import { runCorpus as scp81 } from './real-world/scp81.js';
+
+t.test('AT decoder', async (t) => at(t));
+t.test('adb decoder', async (t) => adb(t));
+t.test('SCP81 body decoder', async (t) => scp81(t));
