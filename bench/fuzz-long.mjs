@@ -21,6 +21,11 @@ const chunks = fc.array(fc.uint8Array({ maxLength: 200, size: 'large' }), { maxL
 const targets = {
   'APDU (command + response)': [bytes, (b) => { apdu.decodeCommandApdu(b); apdu.decodeResponseApdu(b); }],
   'SCP81 scripts': [bytes, (b) => { scp81.decodeCommandScript(b); scp81.decodeResponseScript(b); }],
+  // Bodies that start like frames (a small length) reach past the first frame more often than random bytes.
+  'SCP81 body formats (frames and scripts)': [
+    fc.oneof(bytes, fc.tuple(fc.integer({ min: 1, max: 64 }), bytes).map(([n, b]) => Uint8Array.from([0, n, ...b]))),
+    (b) => { scp81.walkCommandBody(b, () => {}); scp81.walkResponseBody(b, () => {}); },
+  ],
   'HTTP scanner (chunked pushes)': [chunks, (cs) => { const s = new http.HttpMessageScanner('request', { onMessageStart: () => true }); for (const c of cs) s.push(c); s.end(); }],
   'AT stream (both directions)': [chunks, (cs) => { const d = new at.AtDecoder({}); let t = 0; for (const c of cs) { d.written(c, t); d.read(c, (t += 7)); } d.tick(t + 100_000); }],
   'adb output and arguments': [text, (s) => { adb.parseAdbDevices(s); adb.parseShellCommandLine(s); adb.decodeAdbArgs(s.split(' ')); adb.classifyAdbError({ exitCode: 1, stderr: s }); }],
