@@ -9,7 +9,7 @@
  */
 import { decodeCommandApdu, hexToBytes, type CommandApdu } from '../instrumentations/shared/apdu.js';
 import { decodeCommandScript } from '../instrumentations/tls/scp81.js';
-import { isBareUrc, linePrefix, urcName, type AtResult } from '../instrumentations/serialport/at-names.js';
+import { VENDOR_ERROR_FINALS, isBareUrc, isNumberedVendorError, linePrefix, urcName, type AtResult } from '../instrumentations/serialport/at-names.js';
 
 export {
   commandType,
@@ -29,12 +29,16 @@ export {
   decodeResponseScript,
   encodeCommandScript,
   encodeResponseScript,
+  encodeLengthPrefixed,
+  walkCommandBody,
+  walkResponseBody,
+  BODY_FORMATS,
   scp81ContentKind,
   SCP81_COMMAND_CONTENT_TYPE,
   SCP81_RESPONSE_CONTENT_TYPE,
   ADMIN_PROTOCOL,
 } from '../instrumentations/tls/scp81.js';
-export type { CommandScript, ResponseScript, ScriptItem } from '../instrumentations/tls/scp81.js';
+export type { CommandScript, ResponseScript, ScriptItem, BodyFormat, BodyShape, ResponseBodyShape } from '../instrumentations/tls/scp81.js';
 export { HttpMessageScanner } from '../instrumentations/tls/http-stream.js';
 export { AtDecoder, parseAtCommandLine, atCommandName } from '../instrumentations/serialport/at.js';
 export type { AtListener, AtDecoderOptions, AtResult } from '../instrumentations/serialport/at.js';
@@ -85,6 +89,8 @@ export function parseAtLine(line: string): AtLine {
   if (final !== undefined) return { kind: 'final', result: final };
   if (l.startsWith('+CME ERROR:')) return { kind: 'final', result: 'cme_error', code: l.slice(11).trim() };
   if (l.startsWith('+CMS ERROR:')) return { kind: 'final', result: 'cms_error', code: l.slice(11).trim() };
+  // Vendor error finals: the whole line is the code, as the stream decoder reports them.
+  if (VENDOR_ERROR_FINALS.has(l) || isNumberedVendorError(l)) return { kind: 'final', result: 'error', code: l };
   if (isBareUrc(l)) return { kind: 'urc', name: urcName(l) };
   const prefix = linePrefix(l);
   if (prefix !== null) {

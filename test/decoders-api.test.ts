@@ -21,6 +21,15 @@ t.test('decoder library examples', async (t) => {
   t.same(api.parseAtLine('+CMTI: "SM",3'), { kind: 'urc', name: '+CMTI' });
   t.same(api.parseAtLine('> '), { kind: 'prompt' });
   t.same(api.parseAtLine('+CSQ: 20,99'), { kind: 'info', prefix: '+CSQ' });
+  // Vendor finals and URC dialects, as the stream decoder reads them.
+  t.same(api.parseAtLine('COMMAND NOT SUPPORT'), { kind: 'final', result: 'error', code: 'COMMAND NOT SUPPORT' });
+  t.same(api.parseAtLine('MODEM ERROR: 3'), { kind: 'final', result: 'error', code: 'MODEM ERROR: 3' });
+  t.same(api.parseAtLine('MODEM ERROR: apple'), { kind: 'info', prefix: null });
+  t.same(api.parseAtLine('+PACSP0'), { kind: 'urc', name: '+PACSP' });
+  const framed = Buffer.from('000580CA006600', 'hex');
+  const seen: string[] = [];
+  t.equal(api.walkCommandBody(framed, (o, n) => seen.push(framed.subarray(o, o + n).toString('hex'))).format, 'length_prefixed');
+  t.same(seen, ['80ca006600']);
   t.equal(api.classifySql('select * from ota_sessions where id = 7').queryType, 'SELECT');
   t.equal(api.classifySql('select * from ota_sessions where id = 7').table, 'ota_sessions');
   t.notMatch(api.classifySql("insert into devices values ('secret-iccid')").sanitized, 'secret-iccid');
