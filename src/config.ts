@@ -1,5 +1,5 @@
 /**
- * Every environment variable of DESIGN.md section 6, parsed and validated in one place.
+ * Every setting (the README's variable table), parsed and validated in one place.
  *
  * A bad value never stops the application: it yields one specific line in `errors` (naming the
  * variable, the bad value and what is accepted) and the default is used instead.

@@ -1,6 +1,6 @@
 /**
  * `cardlink-metrics health` against a small HTTP server in this test that answers the JSON shape of
- * DESIGN.md section 7 (healthy 200, degraded 200, unhealthy 503) and a few broken answers; exit
+ * docs/architecture.md ("Settings and endpoints") (healthy 200, degraded 200, unhealthy 503) and a few broken answers; exit
  * codes 0 / 1 / 2 / 3, colours, --verbose; then against the real endpoint (src/health/) of an
  * instrumented process, healthy and degraded (unhealthy is not reachable from outside such a
  * process without a custom check, hence the fake server).

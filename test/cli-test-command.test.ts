@@ -2,7 +2,7 @@
  * `cardlink-metrics test`: real connectivity checks. OTLP against the test suite's real gRPC OTLP
  * receiver (the empty ExportTraceServiceRequest must arrive, with our headers), in its refusing
  * mode and with nothing listening; http/protobuf against a small HTTP server; /metrics against a
- * live instrumented process; health against a small fake endpoint (DESIGN.md section 7 shape).
+ * live instrumented process; health against a small fake endpoint (the shape of docs/architecture.md, "Settings and endpoints").
  */
 import t from 'tap';
 import http from 'node:http';

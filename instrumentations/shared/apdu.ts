@@ -3,7 +3,7 @@
  *
  * Pure: no OpenTelemetry, no I/O. Every function accepts any bytes / numbers and never throws;
  * whatever cannot be classified is reported as `UNKNOWN` (command) or `error` (status word), so
- * metric label values stay inside the bounded domains of DESIGN.md section 4.
+ * metric label values stay inside the bounded domains of docs/architecture.md ("The metric catalogue").
  *
  * References: ISO/IEC 7816-3 (command cases), ISO/IEC 7816-4 (interindustry commands, status
  * words), ETSI TS 102 221 (UICC commands, table 10.5), ETSI TS 102 222 (file administration),

@@ -50,7 +50,7 @@ const SESSION_TYPES: readonly SessionType[] = ['triggered', 'polled', 'resumed']
 
 /**
  * Attribute objects shared by every recording with the same label values, looked up without
- * building a key (label values are bounded: DESIGN.md section 4).
+ * building a key (label values are bounded: docs/architecture.md).
  */
 const STATUS_ATTRS: Readonly<Record<SessionStatus, Attributes>> = {
   completed: { status: 'completed' },

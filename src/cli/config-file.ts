@@ -4,7 +4,7 @@
  *     { "OTEL_SERVICE_NAME": "ota-lab", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://alloy:4317" }
  *
  * at `$CARDLINK_CONFIG_FILE`, else `./cardlink-otel.json` (relative to the working directory).
- * Keys are the variables of DESIGN.md section 6 (those `parseConfig` reads); values are strings
+ * Keys are the variables `parseConfig` reads (the README's variable table); values are strings
  * (numbers and booleans are accepted and read as their text). The environment wins: a variable set
  * to a non-empty value in the environment overrides the file. The runtime and the CLI both go
  * through `loadLayeredEnv`, so they always agree on the effective configuration.

@@ -1,7 +1,7 @@
 /**
  * The configuration variables a config file may set and `config show` lists: exactly the ones
  * `parseConfig` (src/config.ts) reads (a test keeps the two in step), with their defaults as
- * DESIGN.md section 6 states them.
+ * the README's variable table states them.
  */
 import { parseConfig, type Env } from '../config.js';
 

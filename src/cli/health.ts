@@ -1,5 +1,5 @@
 /**
- * `cardlink-metrics health`: one call to the health endpoint (DESIGN.md section 7), its status in
+ * `cardlink-metrics health`: one call to the health endpoint (docs/architecture.md, "Settings and endpoints"), its status in
  * colour, the checks with --verbose, and the exit code an orchestrator or a shell script can use:
  * 0 healthy, 1 degraded, 2 unhealthy, 3 unreachable or no health document.
  */

@@ -1,4 +1,4 @@
-/** The shapes of health checks and of the JSON the endpoints serve (DESIGN.md section 7). */
+/** The shapes of health checks and of the JSON the endpoints serve (docs/architecture.md, "Settings and endpoints"). */
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 /** A check's status in a report: `timeout` when it did not answer within its time limit. */

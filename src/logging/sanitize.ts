@@ -6,7 +6,7 @@
  * key name (passwords, tokens, PSKs, PINs and the SIM card's keys: KIc, KID, KIK, Ki, OPc ...) and
  * inside strings (the password of a `scheme://user:password@host` URL, `password=...` in a libpq
  * string, the arguments of `AT+CPIN=` / `AT+CPWD=` / `AT+CLCK=`).
- * Raw bytes are never copied into a log: a Buffer becomes `[12 bytes]` (DESIGN.md section 8: APDU
+ * Raw bytes are never copied into a log: a Buffer becomes `[12 bytes]` (docs/architecture.md, "Rules every patch obeys": APDU
  * data only when asked for, and never for PUT KEY / STORE DATA).
  */
 

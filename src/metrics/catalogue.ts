@@ -1,7 +1,7 @@
 /**
  * The metric catalogue: the one source of truth for every CardLink instrument.
  *
- * The Prometheus names are a public contract (DESIGN.md section 4). OTel names are chosen so that
+ * The Prometheus names are a public contract (docs/architecture.md, "The metric catalogue"). OTel names are chosen so that
  * the standard OTLP->Prometheus translation (dots to underscores, unit suffix, `_total` on monotonic
  * counters) gives exactly the same Prometheus name as our pull endpoint: one set of dashboards and
  * alert rules serves both paths. Dashboards, alert rules and docs/metrics.md are generated from this.
