@@ -194,3 +194,34 @@ t.test('an instance enabled by hand (no registerInstrumentations) records: its i
   t.equal(pendingOtaJournals(), 0, 'recordingDelayMs 0 records inline: nothing journaled');
   await eventually(async () => (await h.value('cardlink_sessions_total', { status: 'completed' })) === before + 1, 5000, 'session recorded');
 });
+
+t.test('constructed enabled, disabled, enabled and disabled again: patches and unpatches cleanly, and records while enabled', async (t) => {
+  const serverProto = (await import('node:tls')).default.Server.prototype as unknown as Record<string, unknown>;
+  const socketProto = (await import('node:tls')).default.TLSSocket.prototype as unknown as Record<string, unknown>;
+  const messageProto = (await import('node:http')).default.IncomingMessage.prototype as unknown as Record<string, unknown>;
+  tls.disable();
+  t.teardown(() => tls.enable());
+  const pristine = { emit: serverProto['emit'], write: socketProto['_writeGeneric'], push: socketProto['push'], mpush: messageProto['push'] };
+  t.notOk(Object.hasOwn(serverProto, 'emit'), 'tls.Server.prototype.emit is inherited to begin with');
+  const own = new TlsInstrumentation({ enabled: true, recordingDelayMs: 0 });
+  const patched = () => Object.hasOwn(serverProto, 'emit') && socketProto['_writeGeneric'] !== pristine.write && messageProto['push'] !== pristine.mpush;
+  const restored = () =>
+    !Object.hasOwn(serverProto, 'emit') && serverProto['emit'] === pristine.emit && socketProto['_writeGeneric'] === pristine.write &&
+    socketProto['push'] === pristine.push && messageProto['push'] === pristine.mpush;
+  t.ok(patched(), 'constructed enabled: patched');
+  own.disable();
+  t.ok(restored(), 'disabled: every patch undone');
+  own.enable();
+  t.ok(patched(), 'enabled again: patched again');
+  setTracingEnabled(false);
+  const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION });
+  t.teardown(() => server.close());
+  const before = await h.value('cardlink_sessions_total', { status: 'completed' });
+  await runCard({ port: server.port, identity: 'card-001', key: KEY });
+  await eventually(async () => (await h.value('cardlink_sessions_total', { status: 'completed' })) === before + 1, 5000, 'session recorded');
+  own.disable();
+  t.ok(restored(), 'disabled again: every patch undone');
+  await runCard({ port: server.port, identity: 'card-001', key: KEY });
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(await h.value('cardlink_sessions_total', { status: 'completed' }), before + 1, 'nothing recorded while disabled');
+});

@@ -70,10 +70,11 @@ function cleanIdentity(identity: unknown): string | undefined {
 }
 
 export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationConfig> {
-  // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
+  // `declare`: a class field would reset what the base constructor set through
+  // _updateMetricInstruments() and, constructed enabled, through enable().
   declare private m: CardlinkInstruments;
-  private originalEmit: Emit | undefined;
-  private dataPatches: PatchRecord[] = [];
+  declare private originalEmit: Emit | undefined;
+  declare private dataPatches: PatchRecord[] | undefined;
   private readonly pskWrappers = new WeakSet<PskCallback>();
   /** Attributes of a successful handshake by cipher suite (at most 64 suites cached). */
   private readonly successAttrs = labelCache((cipher) => ({ result: 'success', cipher_suite: cipher, failure_reason: 'none' }), 64);
@@ -172,8 +173,8 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
     delete proto.emit;
     if (proto.emit !== this.originalEmit) (proto as { emit: Emit }).emit = this.originalEmit;
     this.originalEmit = undefined;
-    for (const p of this.dataPatches) restorePrototype(p);
-    this.dataPatches = [];
+    for (const p of this.dataPatches ?? []) restorePrototype(p);
+    this.dataPatches = undefined;
   }
 
   private onConnection(server: tls.Server, raw: Socket): void {
