@@ -12,6 +12,7 @@ import { runNode, freePort, REPO_ROOT } from './helpers/child.js';
 import { startOtlpReceiver } from './fixtures/otlp-receiver.js';
 import { parseOtlpHeaders, probeOtlpGrpc, TRACE_EXPORT_METHOD } from '../src/cli/otlp-probe.js';
 import type { CheckResult } from '../src/cli/connectivity.js';
+import { METRICS } from '../src/metrics/catalogue.js';
 
 const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
 const APPS = join(REPO_ROOT, 'test/fixtures/apps');
@@ -122,7 +123,7 @@ t.test('test --metrics and --health against a live process and a health endpoint
   const lines = all.stdout.trimEnd().split('\n');
   t.equal(lines.length, 3);
   t.match(lines[0], /^PASS\s+otlp\s/);
-  t.match(lines[1], new RegExp(`^PASS\\s+metrics\\s+http://127\\.0\\.0\\.1:${metricsPort}/metrics\\s+HTTP 200, \\d+ families \\(25 cardlink_\\*\\), \\d+ samples`));
+  t.match(lines[1], new RegExp(`^PASS\\s+metrics\\s+http://127\\.0\\.0\\.1:${metricsPort}/metrics\\s+HTTP 200, \\d+ families \\(${METRICS.length} cardlink_\\*\\), \\d+ samples`));
   t.match(lines[2], new RegExp(`^PASS\\s+health\\s+http://127\\.0\\.0\\.1:${healthPort}/health\\s+HTTP 200, healthy`));
 
   healthStatus = 'degraded';
