@@ -79,7 +79,9 @@ for (const [label, mode] of modes) {
     t.ok(scrapes >= 5, `/metrics kept serving (${scrapes} scrapes)`);
     t.equal(summary.unhandled, 0, 'no unhandled rejection or exception');
     t.ok(summary.units > 200, `the workload kept its pace (${summary.units} units)`);
-    t.ok(summary.p99 < 50, `timers stayed on time (p99 lateness ${summary.p99.toFixed(1)} ms)`);
+    // A stall detector, not a timing goal: an export that blocked the event loop would hold timers
+    // for seconds; a loaded 2-core machine delays them by tens of ms.
+    t.ok(summary.p99 < 500, `no event-loop stall (timer p99 lateness ${summary.p99.toFixed(1)} ms)`);
     const lines = stderr.split('\n').filter((l) => l.trim() !== '');
     t.ok(lines.every((l) => l.startsWith('cardlink-otel:')), `only our own lines:\n${stderr}`);
     for (const signal of ['traces', 'metrics']) {
