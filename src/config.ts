@@ -5,6 +5,8 @@
  * variable, the bad value and what is accepted) and the default is used instead.
  */
 
+import { redactUrlUserinfo } from './logging/sanitize.js';
+
 export const INSTRUMENTATION_NAMES = ['tls', 'serialport', 'adb', 'sqlite', 'pg', 'system'] as const;
 export type InstrumentationName = (typeof INSTRUMENTATION_NAMES)[number];
 
@@ -45,7 +47,18 @@ export interface CardlinkConfig {
   metricExportIntervalMs: number;
   sampler: SamplerName;
   samplerRatio: number;
-  prometheus: { host: string; port: number; path: string; username?: string; password?: string };
+  prometheus: {
+    host: string;
+    port: number;
+    path: string;
+    /**
+     * `basic`: username and password both set (and valid); `none`: neither; `misconfigured`: one
+     * without the other or an invalid username, and then /metrics is not served at all (fail closed).
+     */
+    auth: MetricsAuth;
+    username?: string;
+    password?: string;
+  };
   health: HealthConfig;
   instrumentations: InstrumentationName[];
   /** Module specifiers whose default export is an Instrumentation, an array of them, or a factory. */
@@ -72,6 +85,8 @@ export interface CardlinkConfig {
   tlsRecordingDelayMs: number;
   shutdownTimeoutMs: number;
 }
+
+export type MetricsAuth = 'none' | 'basic' | 'misconfigured';
 
 export interface HealthConfig {
   enabled: boolean;
@@ -252,7 +267,7 @@ function checkUrl(r: Reader, name: string, value: string): string | undefined {
   } catch {
     /* reported below */
   }
-  r.bad(name, value, 'an http:// or https:// URL such as http://alloy:4317');
+  r.bad(name, redactUrlUserinfo(value), 'an http:// or https:// URL such as http://alloy:4317');
   return undefined;
 }
 
@@ -307,14 +322,24 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
   const wanted = enabled.includes('all' as InstrumentationName) ? all : enabled;
   const off = r.list('CARDLINK_DISABLED_INSTRUMENTATIONS', [...all, 'none' as InstrumentationName], []);
 
+  // Fail closed: a half or invalid credential pair must not leave /metrics open, so it is not served.
   const username = trimmed(env, 'CARDLINK_METRICS_USERNAME');
   const password = env['CARDLINK_METRICS_PASSWORD'];
-  if ((username === undefined) !== (password === undefined || password === '')) {
+  const hasPassword = password !== undefined && password !== '';
+  let metricsAuth: MetricsAuth = username === undefined && !hasPassword ? 'none' : 'basic';
+  if (username !== undefined && username.includes(':')) {
+    // Basic auth splits at the first `:`: `a:b` + `c` and `a` + `b:c` would both pass.
     r.errors.push(
-      `${PREFIX} CARDLINK_METRICS_USERNAME and CARDLINK_METRICS_PASSWORD must be set together; /metrics is served without auth.`,
+      `${PREFIX} CARDLINK_METRICS_USERNAME=${JSON.stringify(username)} is not valid: expected a name without ":"; /metrics is not served.`,
     );
+    metricsAuth = 'misconfigured';
+  } else if ((username === undefined) !== !hasPassword) {
+    r.errors.push(
+      `${PREFIX} CARDLINK_METRICS_USERNAME and CARDLINK_METRICS_PASSWORD must be set together; /metrics is not served until both are (or neither is).`,
+    );
+    metricsAuth = 'misconfigured';
   }
-  const auth = username !== undefined && password !== undefined && password !== '' ? { username, password } : {};
+  const auth = metricsAuth === 'basic' && username !== undefined && password !== undefined ? { username, password } : {};
 
   let path = r.str('CARDLINK_METRICS_PATH', '/metrics');
   if (!path.startsWith('/') || /[\s?#]/.test(path)) {
@@ -338,6 +363,7 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
       host: r.str('OTEL_EXPORTER_PROMETHEUS_HOST', '0.0.0.0'),
       port: r.port('OTEL_EXPORTER_PROMETHEUS_PORT', 9464),
       path,
+      auth: metricsAuth,
       ...auth,
     },
     health: {

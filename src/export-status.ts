@@ -5,9 +5,11 @@
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { warnOnce } from './diag.js';
+import { redactString, redactUrlUserinfo } from './logging/sanitize.js';
 
 export interface ExportStatus {
   readonly signal: 'traces' | 'metrics' | 'logs';
+  /** The endpoint as it may be shown: its userinfo (credentials) masked. */
   readonly endpoint: string;
   lastSuccessMs: number | undefined;
   lastFailureMs: number | undefined;
@@ -41,13 +43,55 @@ function countItems(items: unknown): number {
 }
 
 /**
- * Patch `exporter.export` in place (keeping its class, so SDK type checks and other methods stay
- * as they are) to record outcomes.
+ * The credentials an exporter's messages could echo: the endpoint's userinfo (as written and
+ * decoded) and `secrets` (OTLP header values). Empty and one-character values are left out.
  */
-export function trackExporter<T, E extends AnyExporter<T>>(exporter: E, signal: ExportStatus['signal'], endpoint: string): E {
+function credentialsOf(endpoint: string, secrets: readonly string[]): string[] {
+  const out = new Set<string>();
+  const add = (v: string): void => {
+    if (v.length < 2) return;
+    out.add(v);
+    try {
+      out.add(decodeURIComponent(v));
+    } catch {
+      /* as written only */
+    }
+  };
+  try {
+    const u = new URL(endpoint);
+    add(u.username);
+    add(u.password);
+  } catch {
+    /* not a URL: nothing to take apart */
+  }
+  for (const s of secrets) add(s);
+  // Longest first, so a secret containing a shorter one is replaced whole.
+  return [...out].sort((a, b) => b.length - a.length);
+}
+
+/** `text` with every credential replaced by `***` (split/join: no pattern to escape). */
+function scrub(text: string, credentials: readonly string[]): string {
+  let out = redactString(redactUrlUserinfo(text));
+  for (const c of credentials) if (out.includes(c)) out = out.split(c).join('***');
+  return out;
+}
+
+/**
+ * Patch `exporter.export` in place (keeping its class, so SDK type checks and other methods stay
+ * as they are) to record outcomes. `endpoint` is kept and printed with its userinfo masked, and
+ * an error reason never shows the userinfo or one of `secrets` (the OTLP header values).
+ */
+export function trackExporter<T, E extends AnyExporter<T>>(
+  exporter: E,
+  signal: ExportStatus['signal'],
+  endpoint: string,
+  secrets: readonly string[] = [],
+): E {
+  const credentials = credentialsOf(endpoint, secrets);
+  const shown = scrub(endpoint, credentials);
   const status: ExportStatus = {
     signal,
-    endpoint,
+    endpoint: shown,
     lastSuccessMs: undefined,
     lastFailureMs: undefined,
     lastError: undefined,
@@ -68,11 +112,11 @@ export function trackExporter<T, E extends AnyExporter<T>>(exporter: E, signal: 
         status.lastFailureMs = Date.now();
         status.consecutiveFailures++;
         status.dropped += n;
-        const reason = conciseReason(result.error?.message);
+        const reason = scrub(conciseReason(result.error?.message), credentials);
         status.lastError = reason;
         warnOnce(
           `export:${signal}:${endpoint}`,
-          `OTLP ${signal} export to ${endpoint} failed: ${reason}. The application is unaffected; ` +
+          `OTLP ${signal} export to ${shown} failed: ${reason}. The application is unaffected; ` +
             `${signal} are dropped while the collector is unreachable (this is reported once).`,
         );
       }

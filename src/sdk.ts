@@ -32,6 +32,7 @@ import type { LoggerProvider, LogRecordExporter, LogRecordProcessor } from '@ope
 import type { Resource } from '@opentelemetry/resources';
 import { parseConfig, type CardlinkConfig, type Env } from './config.js';
 import { loadLayeredEnv } from './cli/config-file.js';
+import { parseOtlpHeaders } from './cli/otlp-probe.js';
 import { installDiag, printLine } from './diag.js';
 import { resetExportStatuses, trackExporter } from './export-status.js';
 import { registerBuiltinChecks } from './health/builtin-checks.js';
@@ -134,7 +135,19 @@ function buildSampler(c: CardlinkConfig): Sampler {
   }
 }
 
-async function otlpMetricExporter(c: CardlinkConfig): Promise<PushMetricExporter> {
+/**
+ * The values of the OTLP header variables (the exporters read them from the environment
+ * themselves): credentials that no message of ours may print.
+ */
+function otlpHeaderValues(env: Env): string[] {
+  const out: string[] = [];
+  for (const signal of ['', 'TRACES_', 'METRICS_', 'LOGS_']) {
+    for (const v of Object.values(parseOtlpHeaders(env[`OTEL_EXPORTER_OTLP_${signal}HEADERS`]))) out.push(v);
+  }
+  return out;
+}
+
+async function otlpMetricExporter(c: CardlinkConfig, secrets: readonly string[]): Promise<PushMetricExporter> {
   const url = c.otlp.metrics.endpoint as string;
   const mod =
     c.otlp.metrics.protocol === 'grpc'
@@ -144,25 +157,25 @@ async function otlpMetricExporter(c: CardlinkConfig): Promise<PushMetricExporter
   const send = exporter.export.bind(exporter);
   // One ScopeMetrics per scope on the wire (the fast histograms arrive as a second one).
   exporter.export = (metrics, done) => send(mergeScopes(metrics), done);
-  return trackExporter(exporter, 'metrics', url);
+  return trackExporter(exporter, 'metrics', url, secrets);
 }
 
-async function otlpSpanExporter(c: CardlinkConfig): Promise<SpanExporter> {
+async function otlpSpanExporter(c: CardlinkConfig, secrets: readonly string[]): Promise<SpanExporter> {
   const url = c.otlp.traces.endpoint as string;
   const mod =
     c.otlp.traces.protocol === 'grpc'
       ? commonJs(await import('@opentelemetry/exporter-trace-otlp-grpc'))
       : commonJs(await import('@opentelemetry/exporter-trace-otlp-proto'));
-  return trackExporter(new mod.OTLPTraceExporter({ url }), 'traces', url);
+  return trackExporter(new mod.OTLPTraceExporter({ url }), 'traces', url, secrets);
 }
 
-async function otlpLogExporter(c: CardlinkConfig): Promise<LogRecordExporter> {
+async function otlpLogExporter(c: CardlinkConfig, secrets: readonly string[]): Promise<LogRecordExporter> {
   const url = c.otlp.logs.endpoint as string;
   const mod =
     c.otlp.logs.protocol === 'grpc'
       ? commonJs(await import('@opentelemetry/exporter-logs-otlp-grpc'))
       : commonJs(await import('@opentelemetry/exporter-logs-otlp-proto'));
-  return trackExporter(new mod.OTLPLogExporter({ url }), 'logs', url);
+  return trackExporter(new mod.OTLPLogExporter({ url }), 'logs', url, secrets);
 }
 
 const disabledSdk = (config: CardlinkConfig): CardlinkSdk => ({
@@ -205,7 +218,7 @@ async function startOnce(options: StartOptions): Promise<CardlinkSdk> {
   }
   installDiag(env);
   try {
-    current = await build(config, options);
+    current = await build(config, options, otlpHeaderValues({ ...process.env, ...env }));
   } catch (err) {
     printLine(`telemetry could not start (${err instanceof Error ? err.message : String(err)}); the application runs without it.`);
     current = disabledSdk(config);
@@ -213,7 +226,7 @@ async function startOnce(options: StartOptions): Promise<CardlinkSdk> {
   return current;
 }
 
-async function build(config: CardlinkConfig, options: StartOptions): Promise<CardlinkSdk> {
+async function build(config: CardlinkConfig, options: StartOptions, secrets: readonly string[]): Promise<CardlinkSdk> {
   let waitForHooks: (() => Promise<void>) | undefined;
   const wantHook = config.esmHook === 'true' || (config.esmHook === 'auto' && config.extraInstrumentations.length > 0);
   if (options.registerEsmHook === true && wantHook) {
@@ -238,7 +251,7 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
   if (config.metricsExporters.includes('otlp')) {
     readers.push(
       new PeriodicExportingMetricReader({
-        exporter: await otlpMetricExporter(config),
+        exporter: await otlpMetricExporter(config, secrets),
         exportIntervalMillis: config.metricExportIntervalMs,
         exportTimeoutMillis: Math.min(30_000, config.metricExportIntervalMs),
         metricProducers: [fastHistograms],
@@ -261,7 +274,7 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
   // Traces: batch export, bounded queue (spans beyond it are dropped and counted, never buffered without end).
   const spanProcessors: SpanProcessor[] = [];
   if (config.tracesExporters.includes('otlp')) {
-    spanProcessors.push(new BatchSpanProcessor(await otlpSpanExporter(config), { maxQueueSize: 2048, maxExportBatchSize: 512 }));
+    spanProcessors.push(new BatchSpanProcessor(await otlpSpanExporter(config, secrets), { maxQueueSize: 2048, maxExportBatchSize: 512 }));
   }
   if (config.tracesExporters.includes('console')) spanProcessors.push(new BatchSpanProcessor(new ConsoleSpanExporter()));
   // With nowhere to send spans, do not record them: non-recording spans still carry trace ids
@@ -276,7 +289,7 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
     // Loaded only when logs are exported: most labs scrape metrics and never pay for it.
     const sdkLogs = commonJs(await import('@opentelemetry/sdk-logs'));
     const logProcessors: LogRecordProcessor[] = [];
-    if (config.logsExporters.includes('otlp')) logProcessors.push(new sdkLogs.BatchLogRecordProcessor({ exporter: await otlpLogExporter(config) }));
+    if (config.logsExporters.includes('otlp')) logProcessors.push(new sdkLogs.BatchLogRecordProcessor({ exporter: await otlpLogExporter(config, secrets) }));
     if (config.logsExporters.includes('console')) {
       logProcessors.push(new sdkLogs.BatchLogRecordProcessor({ exporter: new sdkLogs.ConsoleLogRecordExporter() }));
     }
@@ -295,7 +308,8 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
   if (waitForHooks !== undefined) await waitForHooks();
 
   let server: MetricsServer | undefined;
-  if (prometheus !== undefined) {
+  // Misconfigured Basic auth (reported by parseConfig): /metrics is not served rather than served open.
+  if (prometheus !== undefined && config.prometheus.auth !== 'misconfigured') {
     const exporter = prometheus;
     server = startMetricsServer({
       ...config.prometheus,

@@ -317,3 +317,73 @@ t.test('property: redactConnectionString never leaves the password', async (t) =
   );
   t.pass('no password left');
 });
+
+t.test('WITH: the statement after the CTE list decides, not a sub-select inside it', async (t) => {
+  // PostgreSQL's with.sql (bug #4902): VALUES holding a sub-select was taken for a SELECT.
+  t.equal(queryType('with cte(foo) as ( values(42) ) values((select foo from cte));'), 'OTHER');
+  t.equal(mainTable('with cte(foo) as ( values(42) ) values((select foo from cte));'), undefined);
+  t.equal(queryType('WITH t AS (INSERT INTO y VALUES(0)) VALUES(FALSE);'), 'OTHER');
+  t.equal(queryType("WITH c AS (SELECT 1 a) MERGE INTO m USING (select 0 k, 'v' v) o ON m.k=o.k WHEN MATCHED THEN DELETE"), 'OTHER');
+  t.equal(queryType('with cte(foo) as ( select 42 ) select * from ((select foo from cte)) q;'), 'SELECT');
+  t.equal(queryType('WITH x AS (SELECT 1)(((SELECT * FROM x)))'), 'SELECT');
+});
+
+t.test('WITH: PostgreSQL SEARCH and CYCLE clauses with column lists and mark values', async (t) => {
+  const body = 'with recursive g(f, t) as (select * from e union all select e.* from e, g where e.f = g.t)';
+  const cases: Array<[string, string]> = [
+    [`${body} search depth first by f, t set seq select * from g order by seq`, 'SELECT'],
+    [`${body} search breadth first by f, t set seq\n  cycle f, t set is_cycle using path select * from g`, 'SELECT'],
+    [`${body} cycle f, t set is_cycle to 'Y' default 'N' using path select * from g`, 'SELECT'],
+    [`${body} cycle f, t set c to point '(1,1)' default point '(0,0)' using p delete from g`, 'DELETE'],
+    [`${body} cycle f set c to true default false using p, h(x) as (select 1) insert into h2 select * from g`, 'INSERT'],
+    [`${body} cycle f set c using p values (1)`, 'OTHER'],
+    [`${body} cycle f, t set c to 'Y' default 'N' select * from g`, 'OTHER'], // no USING: not a CTE list
+  ];
+  for (const [sql, type] of cases) t.equal(queryType(sql), type, sql);
+  t.equal(mainTable(cases[2]![0]), 'g');
+  t.equal(mainTable(cases[4]![0]), 'h2');
+  t.equal(sanitizeSql(cases[2]![0]).includes("'Y'"), false);
+});
+
+t.test('CREATE VIRTUAL TABLE names its table (SQLite fts5, rtree, csv)', async (t) => {
+  t.equal(mainTable('CREATE VIRTUAL TABLE t1 USING fts5(a, b, c);'), 't1');
+  t.equal(mainTable("CREATE VIRTUAL TABLE IF NOT EXISTS temp.t1 USING csv(filename='x.csv')"), 'temp.t1');
+  t.equal(mainTable('create virtual table "docs" using rtree(id, x0, x1)'), 'docs');
+  t.same(classifySql("CREATE VIRTUAL TABLE abc USING csv(data='1,2,3')"), {
+    queryType: 'CREATE',
+    table: 'abc',
+    sanitized: 'CREATE VIRTUAL TABLE abc USING csv(data=?)',
+  });
+  t.equal(mainTable('CREATE VIRTUAL INDEX i ON t(a)'), undefined);
+});
+
+t.test('block comments: PostgreSQL nesting is removed whole, SQLite comments end at the first */', async (t) => {
+  // PostgreSQL's comments.sql: the text inside the inner comments used to survive.
+  const nested = "SELECT /* a /* b 'x' */ inner secret */ 1 AS n, /* one /* two /* three */ deep */ still */ 'v'";
+  t.equal(sanitizeSql(nested), 'SELECT ? AS n, ?');
+  t.equal(queryType('/* a /* b */ c */ SELECT 1'), 'SELECT');
+  t.equal(mainTable('/* a /* b */ c */ DELETE FROM t'), 't');
+  // A nested reading that never closes is a PostgreSQL error: the text is SQLite's.
+  t.equal(sanitizeSql("/* a /* b */ SELECT x FROM t WHERE y = 'z'"), 'SELECT x FROM t WHERE y = ?');
+  t.equal(queryType('/* a /* b */ UPDATE t SET x = 1'), 'UPDATE');
+  // Once one nested reading failed, the rest of the text is read flat too.
+  t.equal(sanitizeSql('/* /* */ SELECT a /* /* */ , b */ 2 FROM t'), 'SELECT a , b */ ? FROM t');
+  // Both readings close, at different places, with a quote between: where the literal starts
+  // depends on the dialect, so the output stops at the comment.
+  t.equal(sanitizeSql("SELECT 1 /* /* */ ' */ secret '"), 'SELECT ?' + TRUNCATION_MARK);
+  t.equal(sanitizeSql('SELECT 1 /* /* */ -- */ secret\n'), 'SELECT ?' + TRUNCATION_MARK);
+  // Many SQLite comments holding `/*` stay right (and are read flat after the first).
+  const many = 'SELECT a' + ' /* x /* y */ , b'.repeat(2000) + " FROM t WHERE c = 'd'";
+  t.equal(sanitizeSql(many, MAX_SQL_SCAN), 'SELECT a' + ' , b'.repeat(2000) + ' FROM t WHERE c = ?');
+});
+
+t.test('sanitizeSql: a string whose end depends on backslash escaping stops the output', async (t) => {
+  // PostgreSQL's strings.sql with standard_conforming_strings = off: 'a\\b\'cd' is one string there.
+  const off = "select 'a\\\\bcd' as f1, 'a\\\\b\\'cd' as f2, 'ab\\\\\\'cd' as f5";
+  t.equal(sanitizeSql(off), 'select ? as f1, ?' + TRUNCATION_MARK);
+  t.equal(sanitizeSql("SELECT 'it\\'s secret' FROM t"), 'SELECT ?' + TRUNCATION_MARK);
+  // Backslashes that do not move the end change nothing.
+  t.equal(sanitizeSql("SELECT * FROM t WHERE a LIKE 'x\\_%' AND b = 'c:\\dir\\f'"), 'SELECT * FROM t WHERE a LIKE ? AND b = ?');
+  t.equal(sanitizeSql("SELECT E'it\\'s', 'plain' FROM t"), 'SELECT ?, ? FROM t');
+  t.equal(queryType("SELECT 'it\\'s secret' FROM t"), 'SELECT');
+});

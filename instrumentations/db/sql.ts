@@ -14,13 +14,15 @@
  *   `VACUUM`, `SET`, `SHOW`, `COPY`, `TRUNCATE`, `VALUES` ... are OTHER.
  * - `WITH [RECURSIVE] name [(cols)] AS [NOT] [MATERIALIZED] (...) [, ...]` is skipped (strings,
  *   comments, dollar quotes and nested parentheses inside the bodies understood, PostgreSQL's
- *   `SEARCH`/`CYCLE` clauses tolerated) and the statement after it decides: SELECT, INSERT
- *   (also REPLACE), UPDATE or DELETE; anything else, or a CTE list that does not parse, is OTHER.
+ *   `SEARCH ... SET col` / `CYCLE ... USING col` clauses skipped) and the statement after it
+ *   decides: SELECT, INSERT (also REPLACE), UPDATE or DELETE; anything else (`VALUES`, `MERGE`,
+ *   whatever sub-select they hold), or a CTE list that does not parse, is OTHER.
  * - A multi-statement string is classified by its first statement.
  * - Main table: `SELECT ... FROM t` (the first table after the first top-level FROM, so for joins
  *   the left-most table; a subquery or table function there gives none), `INSERT [OR x] INTO t`,
- *   `REPLACE INTO t`, `UPDATE [OR x] [ONLY] t`, `DELETE FROM [ONLY] t`, `CREATE [TEMP...] TABLE
- *   [IF NOT EXISTS] t`, `DROP TABLE [IF EXISTS] t`, `ALTER TABLE [IF EXISTS] [ONLY] t`. Quoted
+ *   `REPLACE INTO t`, `UPDATE [OR x] [ONLY] t`, `DELETE FROM [ONLY] t`, `CREATE [TEMP... |
+ *   VIRTUAL] TABLE [IF NOT EXISTS] t`, `DROP TABLE [IF EXISTS] t`, `ALTER TABLE [IF EXISTS]
+ *   [ONLY] t`. Quoted
  *   parts ("x", `x`, [x]) are unquoted; qualified names keep their dots (`main.t`). Each part must
  *   be 1..64 characters of [A-Za-z0-9_$-] (and start with a letter or `_` when unquoted), else no
  *   table is reported. After a `WITH` prefix the table may be a CTE name.
@@ -33,8 +35,14 @@
  *   `IN (?, ?, ?)` becomes `IN (?)`. Output is at most `maxLength` characters; when the input was
  *   longer than MAX_SQL_SCAN or the output had to be cut it ends with `…`.
  *   Strings follow the standard (and SQLite / PostgreSQL default) rule that a backslash is an
- *   ordinary character outside E'...'. Double quotes always delimit identifiers, as in
- *   PostgreSQL and in better-sqlite3 (built with SQLITE_DQS=0).
+ *   ordinary character outside E'...'; a '...' string that would end elsewhere if a backslash
+ *   escaped its quote (PostgreSQL with standard_conforming_strings off) ends the output there,
+ *   with `…`, as nothing after it can be told apart from a literal. Double quotes always delimit
+ *   identifiers, as in PostgreSQL and in better-sqlite3 (built with SQLITE_DQS=0).
+ * - Block comments nest, as in PostgreSQL, when the nested reading closes; otherwise (SQLite) a
+ *   comment ends at the first `*\/`. When both readings close at different places and the text
+ *   between them could open a string, quoted name or comment, the output ends at the comment
+ *   with `…`.
  * - `redactConnectionString` replaces with `REDACTED`: the password of URL userinfo
  *   (`scheme://user:PASSWORD@host`, taking the LAST `@` so unencoded `@ / ? #` in a password cannot
  *   leak it; a stray `@` later in the URL costs over-redaction, never a leak) and the value of
@@ -109,6 +117,60 @@ function wordIs(s: string, start: number, end: number, kw: string): boolean {
   return true;
 }
 
+/**
+ * Set by `bounded` (the start of every public call): a nested reading of a block comment did
+ * not close, so the text is not PostgreSQL and its comments end at the first `*\/` (SQLite).
+ */
+let flatComments = false;
+/** Set (never cleared) by blockCommentEnd when the two readings of a comment disagree unsafely. */
+let commentAmbiguous = false;
+
+/** Whether s[from, to) holds a character that starts a string, quoted name or line comment. */
+function holdsQuoteOrLineComment(s: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = s.charCodeAt(k);
+    if (c === 0x27 || c === 0x22 || c === 0x60 || c === 0x24 || c === 0x5b) return true;
+    if (c === 0x2d && s.charCodeAt(k + 1) === 0x2d) return true;
+  }
+  return false;
+}
+
+/**
+ * At `/*`: the index after the comment. PostgreSQL nests block comments, SQLite ends one at the
+ * first `*\/`. The nested reading is taken when it closes (a nested comment that never closes is
+ * an error in PostgreSQL, so the text is SQLite's); `commentAmbiguous` is set when the text
+ * between both ends could open a string or comment in the flat reading, so neither is safe.
+ */
+function blockCommentEnd(s: string, i: number): number {
+  const first = s.indexOf('*/', i + 2);
+  if (first < 0) return s.length;
+  const flatEnd = first + 2;
+  if (flatComments) return flatEnd;
+  const inner = s.indexOf('/*', i + 2);
+  if (inner < 0 || inner >= first) return flatEnd; // the common case: nothing nested
+  const n = s.length;
+  let depth = 1;
+  let k = i + 2;
+  while (k < n - 1) {
+    const a = s.charCodeAt(k);
+    const b = s.charCodeAt(k + 1);
+    if (a === 0x2f && b === 0x2a) {
+      depth++;
+      k += 2;
+    } else if (a === 0x2a && b === 0x2f) {
+      k += 2;
+      if (--depth === 0) {
+        if (holdsQuoteOrLineComment(s, flatEnd, k)) commentAmbiguous = true;
+        return k;
+      }
+    } else {
+      k++;
+    }
+  }
+  flatComments = true; // one full scan per text at most
+  return flatEnd;
+}
+
 /** Skips whitespace (and other control characters) and comments. */
 function skipTrivia(s: string, i: number): number {
   const n = s.length;
@@ -120,10 +182,7 @@ function skipTrivia(s: string, i: number): number {
       const nl = s.indexOf('\n', i + 2);
       i = nl < 0 ? n : nl + 1;
     } else if (c === 0x2f && s.charCodeAt(i + 1) === 0x2a) {
-      // Not nested: SQLite ends a comment at the first `*/`. For PostgreSQL's nested comments
-      // this only means some comment text is then sanitised like SQL, literals still masked.
-      const close = s.indexOf('*/', i + 2);
-      i = close < 0 ? n : close + 2;
+      i = blockCommentEnd(s, i);
     } else {
       break;
     }
@@ -282,7 +341,44 @@ function identifierEnd(s: string, i: number): number {
   return wordEnd(s, i);
 }
 
-/** After `WITH`: index of the main statement keyword after the CTE list, or -1. */
+/**
+ * After a CTE body: skips PostgreSQL's `SEARCH {DEPTH|BREADTH} FIRST BY cols SET col` and
+ * `CYCLE cols SET col [TO value DEFAULT value] USING col`; the index after them, or -1.
+ */
+function skipSearchCycle(s: string, i: number): number {
+  for (let clause = 0; clause < 2; clause++) {
+    let w = wordEnd(s, i);
+    const last = wordIs(s, i, w, 'SEARCH') ? 'SET' : wordIs(s, i, w, 'CYCLE') ? 'USING' : '';
+    if (last === '') return i;
+    i = skipTrivia(s, w);
+    for (let guard = 0; ; guard++) {
+      if (guard > 256 || i >= s.length) return -1;
+      const c = s.charCodeAt(i);
+      if (isIdentStart(c)) {
+        w = wordEnd(s, i);
+        const done = wordIs(s, i, w, last);
+        i = skipTrivia(s, w);
+        if (done) break;
+      } else if (c === 0x27 || c === 0x22) {
+        const e = quotedEnd(s, i, c === 0x27 && isEscapeStringQuote(s, i));
+        if (e < 0) return -1;
+        i = skipTrivia(s, e);
+      } else if (c === 0x28) {
+        const e = parenEnd(s, i);
+        if (e < 0) return -1;
+        i = skipTrivia(s, e);
+      } else {
+        i = skipTrivia(s, i + 1);
+      }
+    }
+    const e = identifierEnd(s, i);
+    if (e < 0) return -1;
+    i = skipTrivia(s, e);
+  }
+  return i;
+}
+
+/** After `WITH`: index of the statement after the CTE list (`(` included), or -1. */
 function skipCtes(s: string, i: number): number {
   i = skipTrivia(s, i);
   let w = wordEnd(s, i);
@@ -308,36 +404,17 @@ function skipCtes(s: string, i: number): number {
     if (s.charCodeAt(i) !== 0x28) return -1;
     const bodyEnd = parenEnd(s, i);
     if (bodyEnd < 0) return -1;
-    i = skipTrivia(s, bodyEnd);
-    // PostgreSQL 14 SEARCH / CYCLE clauses: skip words and parentheses up to `,` or the statement.
-    for (let k = 0; k < 64; k++) {
-      const c = s.charCodeAt(i);
-      if (c === 0x2c || Number.isNaN(c)) break;
-      if (c === 0x28) {
-        const lead = skipStatementLead(s, i);
-        if (keywordType(s, lead, wordEnd(s, lead)) === 'SELECT') return i; // `(SELECT ...)`
-        const e = parenEnd(s, i);
-        if (e < 0) return -1;
-        i = skipTrivia(s, e);
-        continue;
-      }
-      if (isIdentStart(c)) {
-        w = wordEnd(s, i);
-        const t = keywordType(s, i, w);
-        if (t === 'SELECT' || t === 'INSERT' || t === 'UPDATE' || t === 'DELETE') return i;
-        i = skipTrivia(s, w);
-        continue;
-      }
-      return -1;
-    }
-    if (s.charCodeAt(i) !== 0x2c) return -1;
+    i = skipSearchCycle(s, skipTrivia(s, bodyEnd));
+    if (i < 0) return -1;
+    if (s.charCodeAt(i) !== 0x2c) return i; // the statement after the list decides
     i = skipTrivia(s, i + 1);
   }
   return -1;
 }
 
-/** Bounds text to MAX_SQL_SCAN (a cheap sliced view in V8 for long strings). */
+/** Bounds text to MAX_SQL_SCAN (a cheap sliced view in V8 for long strings); starts a new text. */
 function bounded(text: string): string {
+  flatComments = false;
   return text.length > MAX_SQL_SCAN ? text.slice(0, MAX_SQL_SCAN) : text;
 }
 
@@ -474,7 +551,7 @@ function selectTable(s: string, i: number): string | undefined {
   return undefined;
 }
 
-const TABLE_MODIFIERS: readonly string[] = ['TEMP', 'TEMPORARY', 'UNLOGGED', 'GLOBAL', 'LOCAL'];
+const TABLE_MODIFIERS: readonly string[] = ['TEMP', 'TEMPORARY', 'UNLOGGED', 'GLOBAL', 'LOCAL', 'VIRTUAL'];
 
 function tableOf(s: string, type: QueryType, at: number, kwEnd: number): string | undefined {
   let i = kwEnd;
@@ -492,7 +569,7 @@ function tableOf(s: string, type: QueryType, at: number, kwEnd: number): string 
       i = required(s, i, 'FROM');
       return i < 0 ? undefined : tableAt(s, optional(s, i, 'ONLY'), false);
     case 'CREATE':
-      // CREATE [GLOBAL | LOCAL] [TEMP | TEMPORARY | UNLOGGED] TABLE
+      // CREATE [GLOBAL | LOCAL] [TEMP | TEMPORARY | UNLOGGED] TABLE, CREATE VIRTUAL TABLE (SQLite)
       for (let k = 0; k < 2; k++) {
         const w = skipTrivia(s, i);
         const e = wordEnd(s, w);
@@ -614,6 +691,7 @@ export function sanitizeSql(text: string, maxLength: number = DEFAULT_SANITIZED_
   let operand = false; // the last token was an operand: a following `-` is binary
   let wordStart = -1; // the last token was the word s[wordStart, wordEnd)
   let lastWordEnd = -1;
+  let backslashAt = 0; // the next `\` after the current string's quote once looked up; -1: none left
   let i = 0;
   while (i < n) {
     if (out.length > rawLimit) {
@@ -627,7 +705,12 @@ export function sanitizeSql(text: string, maxLength: number = DEFAULT_SANITIZED_
       continue;
     }
     if ((c === 0x2d && s.charCodeAt(i + 1) === 0x2d) || (c === 0x2f && s.charCodeAt(i + 1) === 0x2a)) {
+      commentAmbiguous = false;
       i = skipTrivia(s, i);
+      if (commentAmbiguous) {
+        truncated = true; // where the comment ends depends on the dialect: nothing after it is safe
+        break;
+      }
       space = true;
       continue;
     }
@@ -643,6 +726,14 @@ export function sanitizeSql(text: string, maxLength: number = DEFAULT_SANITIZED_
       token = '?';
     } else if (c === 0x27) {
       const e = quotedEnd(s, i, false);
+      if (backslashAt !== -1 && backslashAt <= i) backslashAt = s.indexOf('\\', i + 1);
+      if (e >= 0 && backslashAt >= 0 && backslashAt < e && quotedEnd(s, i, true) !== e) {
+        // A backslash escapes the quote where standard_conforming_strings is off (and only
+        // there): the string ends in a different place in each reading, nothing after it is safe.
+        out = append(out, space, '?');
+        truncated = true;
+        break;
+      }
       i = e < 0 ? n : e;
       token = '?';
     } else if (isIdentStart(c)) {

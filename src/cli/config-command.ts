@@ -6,6 +6,7 @@ import { knownVariables } from './config-vars.js';
 import { CliError, EXIT } from './errors.js';
 import type { CliIo } from './io.js';
 import { table } from './format.js';
+import { redactUrlUserinfo } from '../logging/sanitize.js';
 
 export interface ShownVariable {
   name: string;
@@ -34,17 +35,20 @@ export function configReport(io: Pick<CliIo, 'env' | 'cwd'>): ConfigReport {
     const raw = source === 'default' ? undefined : layered.env[v.name];
     return {
       name: v.name,
-      value: raw === undefined ? null : v.secret === true ? MASK : raw,
+      // Endpoints may carry credentials in their userinfo: never shown.
+      value: raw === undefined ? null : v.secret === true ? MASK : redactUrlUserinfo(raw),
       source,
       default: v.default,
       description: v.description,
     };
   });
   const prometheus = { ...config.prometheus, ...(config.prometheus.password !== undefined ? { password: MASK } : {}) };
+  const shown = (s: CardlinkConfig['otlp']['traces']) => ({ ...s, endpoint: s.endpoint === undefined ? undefined : redactUrlUserinfo(s.endpoint) });
+  const otlp = { traces: shown(config.otlp.traces), metrics: shown(config.otlp.metrics), logs: shown(config.otlp.logs) };
   return {
     file: { path: layered.file.path, exists: layered.file.exists },
     variables,
-    effective: { ...config, prometheus },
+    effective: { ...config, otlp, prometheus },
     problems: [...layered.file.errors, ...errors],
   };
 }
@@ -66,7 +70,12 @@ export function renderConfigReport(r: ConfigReport, p: Palette): string {
     ['OTLP traces', endpoint(e.otlp.traces)],
     ['OTLP metrics', endpoint(e.otlp.metrics)],
     ['OTLP logs', endpoint(e.otlp.logs)],
-    ['/metrics', `http://${e.prometheus.host}:${e.prometheus.port}${e.prometheus.path}${e.prometheus.username !== undefined ? ' (basic auth)' : ''}`],
+    [
+      '/metrics',
+      e.prometheus.auth === 'misconfigured'
+        ? p.yellow('not served (Basic auth misconfigured, see Problems)')
+        : `http://${e.prometheus.host}:${e.prometheus.port}${e.prometheus.path}${e.prometheus.auth === 'basic' ? ' (basic auth)' : ''}`,
+    ],
     ['health', e.health.enabled ? `http://${e.health.host}:${e.health.port}/health` : 'disabled'],
     ['instrumentations', e.instrumentations.join(', ') || 'none'],
   ];
@@ -110,10 +119,7 @@ export function setVariable(io: Pick<CliIo, 'env' | 'cwd'>, name: string, value:
   const problem = validateValue(name, value);
   if (problem !== undefined) throw new CliError(problem.replace(/^cardlink-otel: /, '').replace(/; using the default\.$/, '').replace(/; ignored\.$/, ''), EXIT.USAGE);
   const path = configFilePath(io.env, io.cwd);
-  const file = readConfigFile(path);
-  if (file.exists && file.raw === undefined) {
-    throw new CliError(`config file ${path} is not a JSON object of variables; fix or remove it first`, EXIT.USAGE);
-  }
+  const file = fileToUpdate(path);
   // Keep everything else in the file as it was, unknown keys included (someone put them there).
   const values: Record<string, unknown> = { ...(file.raw ?? {}) };
   if (value.trim() === '') delete values[name];
@@ -129,7 +135,7 @@ export function setVariable(io: Pick<CliIo, 'env' | 'cwd'>, name: string, value:
 
 export function unsetVariable(io: Pick<CliIo, 'env' | 'cwd'>, name: string): SetResult & { removed: boolean } {
   const path = configFilePath(io.env, io.cwd);
-  const file = readConfigFile(path);
+  const file = fileToUpdate(path);
   const removed = file.raw !== undefined && Object.prototype.hasOwnProperty.call(file.raw, name);
   if (removed) {
     const values: Record<string, unknown> = { ...file.raw };
@@ -137,6 +143,16 @@ export function unsetVariable(io: Pick<CliIo, 'env' | 'cwd'>, name: string): Set
     writeFile(path, values);
   }
   return { path, notes: [], removed };
+}
+
+/** The file as read, when it may be rewritten: not one the runtime ignores (bad JSON, untrusted). */
+function fileToUpdate(path: string): ReturnType<typeof readConfigFile> {
+  const file = readConfigFile(path);
+  if (file.refused !== undefined) throw new CliError(`${file.refused}; not changing it`, EXIT.USAGE);
+  if (file.exists && file.raw === undefined) {
+    throw new CliError(`config file ${path} is not a JSON object of variables; fix or remove it first`, EXIT.USAGE);
+  }
+  return file;
 }
 
 function writeFile(path: string, values: Record<string, unknown>): void {

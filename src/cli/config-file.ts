@@ -11,9 +11,15 @@
  *
  * Everything here reports problems as one-line messages and never throws for a bad file: the
  * application must start whatever the file holds.
+ *
+ * The file can load code (CARDLINK_EXTRA_INSTRUMENTATIONS) and holds the metrics password, so it is
+ * trusted only when nobody else could have written it: a file writable by group or others, or owned
+ * by another user than the process's (root excepted), is refused with one line. `config set` never
+ * writes through a symlink and never into a file another user prepared (see writeConfigFile).
  */
-import { readFileSync, writeFileSync, renameSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Env } from '../config.js';
 import { knownVariables } from './config-vars.js';
 
@@ -33,6 +39,8 @@ export interface ConfigFile {
   raw: Record<string, unknown> | undefined;
   /** One line each. */
   errors: string[];
+  /** Why the file is not trusted (writable by others, another owner): it is then not read. */
+  refused?: string;
 }
 
 export interface LayeredEnv {
@@ -52,27 +60,51 @@ export function configFilePath(env: Env = process.env, cwd: string = process.cwd
 
 const isSet = (v: string | undefined): v is string => v !== undefined && v.trim() !== '';
 
+/** Why a file with this owner and mode must not be trusted, or undefined when it may be. */
+function untrusted(path: string, uid: number, mode: number): string | undefined {
+  if ((mode & 0o022) !== 0) {
+    const m = (mode & 0o777).toString(8).padStart(4, '0');
+    return `config file ${path} is writable by ${(mode & 0o002) !== 0 ? 'others' : 'its group'} (mode ${m}; chmod go-w it)`;
+  }
+  const self = process.getuid?.();
+  if (self !== undefined && uid !== self && uid !== 0) {
+    return `config file ${path} is owned by another user (uid ${uid}; this process runs as uid ${self})`;
+  }
+  return undefined;
+}
+
 /** Reads and validates the file; a missing file is simply empty. */
 export function readConfigFile(path: string): ConfigFile {
   const out: ConfigFile = { path, exists: false, values: {}, raw: undefined, errors: [] };
   let text: string;
+  let fd: number | undefined;
   try {
-    const st = statSync(path);
+    // What is checked is what is read: the open file, not the path a second time.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = fstatSync(fd);
     if (!st.isFile()) {
       out.errors.push(`${PREFIX} config file ${path} is not a regular file; ignored.`);
+      return out;
+    }
+    out.exists = true;
+    const distrust = untrusted(path, st.uid, st.mode);
+    if (distrust !== undefined) {
+      out.refused = distrust;
+      out.errors.push(`${PREFIX} ${distrust}; ignored.`);
       return out;
     }
     if (st.size > MAX_FILE_BYTES) {
       out.errors.push(`${PREFIX} config file ${path} is larger than ${MAX_FILE_BYTES} bytes; ignored.`);
       return out;
     }
-    text = readFileSync(path, 'utf8');
+    text = readFileSync(fd, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return out;
     out.errors.push(`${PREFIX} cannot read config file ${path}: ${(e as Error).message}; ignored.`);
     return out;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  out.exists = true;
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -112,14 +144,30 @@ export function loadLayeredEnv(env: Env = process.env, cwd: string = process.cwd
 
 /**
  * Writes `values` (sorted, 2-space JSON, owner-only permissions since it may hold the metrics
- * password) atomically: a reader never sees a half-written file.
+ * password) atomically: a reader never sees a half-written file. The temporary file has an
+ * unpredictable name and is created exclusively without following a symlink (O_CREAT | O_EXCL |
+ * O_NOFOLLOW, mode 0600), so nothing another local user planted beside the file receives the
+ * content; the rename then replaces the path itself. A path that is a symlink is refused.
  */
 export function writeConfigFile(path: string, values: Record<string, unknown>): void {
   const sorted = Object.fromEntries(Object.keys(values).sort().map((k) => [k, values[k]]));
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
+  let isLink = false;
   try {
-    writeFileSync(tmp, `${JSON.stringify(sorted, null, 2)}\n`, { mode: 0o600 });
+    isLink = lstatSync(path).isSymbolicLink();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  if (isLink) throw new Error(`${path} is a symbolic link; not writing through it (point CARDLINK_CONFIG_FILE at the real file)`);
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(12).toString('hex')}.tmp`);
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    try {
+      writeFileSync(fd, `${JSON.stringify(sorted, null, 2)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
     renameSync(tmp, path);
   } catch (e) {
     try {

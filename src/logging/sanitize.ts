@@ -4,8 +4,9 @@
  *
  * Pure (no OTel, no I/O) and total: any value in, never an exception out. Secrets are removed by
  * key name (passwords, tokens, PSKs, PINs and the SIM card's keys: KIc, KID, KIK, Ki, OPc ...) and
- * inside strings (the password of a `scheme://user:password@host` URL, `password=...` in a libpq
- * string, the arguments of `AT+CPIN=` / `AT+CPWD=` / `AT+CLCK=`).
+ * inside strings (the password of a `scheme://user:password@host` URL, the `token` of a
+ * `scheme://token@host` URL, `password=...` in a libpq string, the arguments of `AT+CPIN=` /
+ * `AT+CPWD=` / `AT+CLCK=`).
  * Raw bytes are never copied into a log: a Buffer becomes `[12 bytes]` (docs/architecture.md, "Rules every patch obeys": APDU
  * data only when asked for, and never for PUT KEY / STORE DATA).
  */
@@ -80,7 +81,12 @@ export function isSecretKey(key: string): boolean {
   );
 }
 
-const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/gi;
+// The password runs to the LAST `@` of the authority: an unencoded `@` in it must not leave a tail.
+const URL_CREDENTIALS = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^/?#\s]*@/gi;
+/** A userinfo without a password (`https://TOKEN@host`): the whole of it is the credential. */
+const URL_TOKEN = /([a-z][a-z0-9+.-]*:\/\/)[^:/?#@\s]+@/gi;
+/** Any userinfo, up to the last `@` of the authority. */
+const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)[^/?#\s]*@/gi;
 const KEYWORD_PASSWORD = /(\bpassword\s*=\s*)('[^']*'|"[^"]*"|[^\s;&]*)/gi;
 /** AT commands that carry a SIM PIN/PUK or a facility password (3GPP TS 27.007 +CPIN, +CPWD, +CLCK). */
 const AT_PASSWORD = /(\+C(?:PIN|PWD|LCK)=)[^\r\n]*/gi;
@@ -89,10 +95,18 @@ const AT_PASSWORD = /(\+C(?:PIN|PWD|LCK)=)[^\r\n]*/gi;
 export function redactString(s: string): string {
   let out = s.length > MAX_STRING ? `${s.slice(0, MAX_STRING)}...[truncated ${s.length - MAX_STRING} chars]` : s;
   // Cheap tests first: most strings contain neither.
-  if (out.includes('://')) out = out.replace(URL_CREDENTIALS, '$1:***@');
+  if (out.includes('://')) out = out.replace(URL_CREDENTIALS, '$1:***@').replace(URL_TOKEN, '$1***@');
   if (/password/i.test(out)) out = out.replace(KEYWORD_PASSWORD, '$1***');
   if (/\+C(?:PIN|PWD|LCK)=/i.test(out)) out = out.replace(AT_PASSWORD, '$1***');
   return out;
+}
+
+/**
+ * An endpoint as it may be shown: its whole userinfo (`user:password@`, `token@`) becomes `***@`.
+ * For OTLP endpoints, whose userinfo is a credential as a whole; any text is accepted.
+ */
+export function redactUrlUserinfo(s: string): string {
+  return s.includes('@') ? s.replace(URL_USERINFO, '$1***@') : s;
 }
 
 export interface SerializedError {
