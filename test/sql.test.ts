@@ -146,10 +146,10 @@ t.test('sanitizeSql: bounds and truncation mark', async (t) => {
   t.equal(sanitizeSql(long, 100).length, 100);
   // A huge input is only scanned up to MAX_SQL_SCAN and is marked.
   const huge = 'SELECT a FROM t WHERE b = ' + "'" + 'x'.repeat(MAX_SQL_SCAN * 4) + "'";
-  const start = process.hrtime.bigint();
   const h = sanitizeSql(huge);
-  t.ok(Number(process.hrtime.bigint() - start) / 1e6 < 200, 'bounded time');
   t.equal(h, 'SELECT a FROM t WHERE b = ?' + TRUNCATION_MARK);
+  // Work is bounded by the scan limit, not the input: 16 times the input reads the same prefix.
+  t.equal(sanitizeSql(huge + 'x'.repeat(MAX_SQL_SCAN * 12)), h, 'nothing past MAX_SQL_SCAN is read');
   t.equal(sanitizeSql('SELECT 1', 3), 'SELECT ?', 'a too small bound is raised to 16');
   // Cutting never splits a surrogate pair.
   const emoji = sanitizeSql('SELECT "' + '😀'.repeat(30) + '" FROM t WHERE ' + 'a AND '.repeat(10), 40);
