@@ -34,6 +34,13 @@ function capture(peerLineLimit = DEFAULT_PEER_LINE_LIMIT): void {
   configureLogging({ level: 'info', componentLevels: {}, format: 'json', destination: { write: (s: string) => raw.push(s) }, peerLineLimit });
 }
 
+/**
+ * The window of the end-to-end tests: longer than a flood takes on a busy machine (so there is
+ * usually one window), short enough for the summary to come within the test. The assertions hold
+ * for any number of windows.
+ */
+const WINDOW_MS = 5000;
+
 // eslint-disable-next-line no-control-regex
 const RAW_CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
@@ -110,7 +117,6 @@ t.test('peerText: control characters, line separators, bidi marks, backslashes e
 });
 
 t.test('a modem answering +CME ERROR with hostile text to 400 commands: bounded lines, summaries account for every answer', async (t) => {
-  const WINDOW_MS = 1000;
   capture({ lines: 20, windowMs: WINDOW_MS });
   const pair = await openPtyPair();
   // Text a modem chooses: a forged JSON record, the 8-bit CSI (0x9B, a terminal's escape sequence
@@ -136,7 +142,6 @@ t.test('a modem answering +CME ERROR with hostile text to 400 commands: bounded 
   t.comment(`${cme().length} lines and ${summaries().length} summaries for ${N} answers`);
   t.ok(summaries().length >= 1, 'at least one summary');
   t.ok(cme().length <= 20 * (summaries().length + 1), `at most 20 lines per window (${cme().length})`);
-  t.ok(cme().length < N / 4, 'far fewer lines than answers');
   // Between two summaries (one window) never more than 20 lines.
   let run = 0;
   for (const l of lines()) {
@@ -155,7 +160,6 @@ const KEY = Buffer.from('0102030405060708090A0B0C0D0E0F10', 'hex');
 const WRONG_KEY = Buffer.from('F0E1D2C3B4A5968778695A4B3C2D1E0F', 'hex');
 
 t.test('300 failed PSK handshakes (wrong key, hostile unknown identities): bounded, escaped, accounted for', async (t) => {
-  const WINDOW_MS = 1000;
   capture({ lines: 20, windowMs: WINDOW_MS });
   const server = await startAdminServer({ kind: 'https', keys: new Map([['card-001', KEY]]), scriptsFor: () => GP_SESSION });
   t.teardown(() => server.close());
@@ -177,7 +181,7 @@ t.test('300 failed PSK handshakes (wrong key, hostile unknown identities): bound
     failed().filter((l) => l['failure_reason'] === kind).length + summaries().reduce((n, s) => n + suppressedOf(s, kind), 0);
   await eventually(() => counted('bad_psk') === N / 2 && counted('unknown_identity') === N / 2, WINDOW_MS + 10_000, 'every failure written or counted');
   t.comment(`${failed().length} lines and ${summaries().length} summaries for ${N} failed handshakes`);
-  t.ok(failed().length < N / 4, `far fewer lines than failures (${failed().length})`);
+  t.ok(failed().length <= 2 * 20 * (summaries().length + 1), `at most 20 lines per kind per window (${failed().length})`);
   for (const kind of ['bad_psk', 'unknown_identity']) {
     let run = 0;
     for (const l of lines()) {
