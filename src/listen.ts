@@ -52,10 +52,11 @@ export function softFdLimit(): number | undefined {
 }
 
 /**
- * How many connections one of our listeners accepts at once: a small share of the soft descriptor
- * limit, so both listeners together can never take more than a sixteenth of it.
+ * How many connections one of our listeners accepts at once: a thirty-second of the soft descriptor
+ * limit (a sixteenth for both listeners), never fewer than 8 nor more than 64.
  */
 export function connectionCap(softLimit: number | undefined = softFdLimit()): number {
+  // Unreadable limits (not Linux): as for the usual default.
   const b = LISTENER_BOUNDS;
   const share = Math.floor((softLimit ?? DEFAULT_SOFT_FD_LIMIT) / b.fdShareDivisor);
   return Math.min(b.maxConnections, Math.max(b.minConnections, share));

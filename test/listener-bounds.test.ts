@@ -15,9 +15,20 @@ import t from 'tap';
 import net from 'node:net';
 import { request } from './helpers/http.js';
 import { appCommand, floodBoth, startFdApp } from './helpers/flood.js';
-import { LISTENER_BOUNDS, connectionCap } from '../src/listen.js';
+import { readFileSync } from 'node:fs';
+import { LISTENER_BOUNDS, connectionCap, parseSoftFdLimit } from '../src/listen.js';
 
 const CAP = connectionCap();
+
+t.test('the connection cap follows the soft descriptor limit of /proc/self/limits', async (t) => {
+  const limits = (soft: string) =>
+    `Limit                     Soft Limit           Hard Limit           Units\nMax cpu time              unlimited            unlimited            seconds\nMax open files            ${soft}                 1048576              files\n`;
+  t.equal(parseSoftFdLimit(limits('1024')), 1024);
+  t.equal(parseSoftFdLimit(limits('unlimited')), Infinity);
+  t.equal(parseSoftFdLimit('Max processes 100 100 processes\n'), undefined, 'no such line');
+  t.same([100, 256, 1024, 2048, 20_000, Infinity].map((n) => connectionCap(n)), [8, 8, 32, 64, 64, 64]);
+  t.equal(connectionCap(), connectionCap(parseSoftFdLimit(readFileSync('/proc/self/limits', 'latin1'))), 'this process: from its own limits');
+});
 
 t.test(`1,100 idle connections: each listener keeps at most ${CAP}, refuses the rest at once, cuts its own at the header timeout`, async (t) => {
   const a = await startFdApp(t);
