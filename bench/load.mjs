@@ -27,6 +27,8 @@ function startApp() {
       OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
       CARDLINK_HEALTH_PORT: '0',
       CARDLINK_HEALTH_HOST: '127.0.0.1',
+      // The probe storm reads the `counted` check's run count from its details.
+      CARDLINK_HEALTH_DETAILS: 'true',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -102,6 +102,8 @@ export interface HealthConfig {
   memoryThresholdPercent: number;
   /** A path on the filesystem the disk check watches (CARDLINK_HEALTH_DISK_PATH). */
   diskPath: string;
+  /** Check messages and details for callers without credentials (CARDLINK_HEALTH_DETAILS). */
+  details: boolean;
 }
 
 export interface ParsedConfig {
@@ -375,6 +377,7 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
       diskThresholdPercent: r.percent('CARDLINK_HEALTH_DISK_THRESHOLD', 90),
       memoryThresholdPercent: r.percent('CARDLINK_HEALTH_MEMORY_THRESHOLD', 90),
       diskPath: r.str('CARDLINK_HEALTH_DISK_PATH', '.'),
+      details: r.bool('CARDLINK_HEALTH_DETAILS', false),
     },
     instrumentations: wanted.filter((n) => !off.includes(n)),
     esmHook: r.oneOf('CARDLINK_ESM_HOOK', ['auto', 'true', 'false'] as const, 'auto'),

@@ -1,21 +1,152 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { printLine } from './diag.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { printLine, reportOnce, warnOnce } from './diag.js';
+
+/**
+ * The bounds of our HTTP listeners (/metrics and the health endpoints). A scrape or a probe sends
+ * a few hundred bytes of headers at once and reads one answer, so anything slower or bigger is
+ * cut early: our listeners must never hold the descriptors, memory or event loop the application
+ * needs.
+ */
+export const LISTENER_BOUNDS = Object.freeze({
+  /** Headers not complete within this are answered 408 and closed (idle new connections too). */
+  headersTimeoutMs: 5_000,
+  /** The whole request (headers and body) within this. */
+  requestTimeoutMs: 10_000,
+  /** An idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: 5_000,
+  /** How often Node checks the two limits above (its default, 30 s, let slow headers live 60 to 90 s). */
+  checkIntervalMs: 1_000,
+  /** A connection with no traffic at all for this long is closed (a client that stopped reading). */
+  idleTimeoutMs: 30_000,
+  /** Requests served on one connection; the last is answered with `Connection: close`. */
+  maxRequestsPerSocket: 32,
+  /** Connections per listener: the soft descriptor limit divided by this, within the two figures below. */
+  fdShareDivisor: 32,
+  minConnections: 8,
+  maxConnections: 64,
+});
+
+/** Assumed when /proc/self/limits cannot be read (the usual default soft limit). */
+const DEFAULT_SOFT_FD_LIMIT = 1024;
+
+/** The soft RLIMIT_NOFILE from the text of /proc/self/limits; undefined when absent, Infinity when unlimited. */
+export function parseSoftFdLimit(limitsText: string): number | undefined {
+  const line = limitsText.split('\n').find((l) => l.startsWith('Max open files'));
+  if (line === undefined) return undefined;
+  const soft = line.slice('Max open files'.length).trim().split(/\s+/)[0];
+  if (soft === 'unlimited') return Infinity;
+  const n = Number(soft);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** This process' soft descriptor limit (read once per call; undefined off Linux or when unreadable). */
+export function softFdLimit(): number | undefined {
+  try {
+    return parseSoftFdLimit(readFileSync('/proc/self/limits', 'latin1'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * How many connections one of our listeners accepts at once: a thirty-second of the soft descriptor
+ * limit (a sixteenth for both listeners), never fewer than 8 nor more than 64.
+ */
+export function connectionCap(softLimit: number | undefined = softFdLimit()): number {
+  // Unreadable limits (not Linux): as for the usual default.
+  const b = LISTENER_BOUNDS;
+  const share = Math.floor((softLimit ?? DEFAULT_SOFT_FD_LIMIT) / b.fdShareDivisor);
+  return Math.min(b.maxConnections, Math.max(b.minConnections, share));
+}
+
+export interface BoundedServerOptions {
+  /** What the server serves, for the one stderr line when its cap refuses connections. */
+  what: string;
+  /** Inactivity limit of a connection (default LISTENER_BOUNDS.idleTimeoutMs). */
+  idleTimeoutMs?: number;
+  /** Connection cap (default connectionCap() of this process). */
+  maxConnections?: number;
+}
+
+/**
+ * An HTTP server with every bound above applied. Over the connection cap, Node accepts and closes
+ * at once (the peer sees the connection closed, nothing is queued). A connection that pipelines more
+ * than maxRequestsPerSocket requests is destroyed at the first extra one: the parser stops at the
+ * chunk it holds, instead of answering thousands of queued requests.
+ */
+export function createBoundedServer(o: BoundedServerOptions, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const b = LISTENER_BOUNDS;
+  const server = createServer(
+    {
+      headersTimeout: b.headersTimeoutMs,
+      requestTimeout: b.requestTimeoutMs,
+      keepAliveTimeout: b.keepAliveTimeoutMs,
+      connectionsCheckingInterval: b.checkIntervalMs,
+    },
+    handler,
+  );
+  const cap = o.maxConnections ?? connectionCap();
+  server.maxConnections = cap;
+  server.maxRequestsPerSocket = b.maxRequestsPerSocket;
+  server.setTimeout(o.idleTimeoutMs ?? b.idleTimeoutMs);
+  server.on('dropRequest', (_req: IncomingMessage, socket: Socket) => socket.destroy());
+  server.on('drop', () => {
+    warnOnce(`drop:${o.what}`, `${o.what} refused connections: it holds at most ${cap} open connections at once.`);
+  });
+  return server;
+}
 
 /**
  * Listen for one of our endpoints without ever failing the application: a port in use (or any
  * other listen error) is one line on stderr naming what is not served and the variable to change.
+ * Errors after that (accept failing with EMFILE when the process is out of descriptors) are reported
+ * once and the server goes on: an 'error' event with no listener would end the process.
  * Resolves with the bound port, or undefined when listening failed.
  */
 export function listenOrReport(server: Server, host: string, port: number, what: string, remedy: string): Promise<number | undefined> {
   return new Promise((resolve) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
+    let listening = false;
+    server.on('error', (err: NodeJS.ErrnoException) => {
+      if (listening) {
+        reportOnce(`serving ${what}`, err);
+        return;
+      }
       const why = err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message;
       printLine(`cannot serve ${what} on ${host}:${port}: ${why}. ${remedy}; the application keeps running without ${what === 'the health endpoints' ? 'them' : 'it'}.`);
       resolve(undefined);
     });
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+    server.listen(port, host, () => {
+      listening = true;
+      resolve((server.address() as AddressInfo).port);
+    });
   });
+}
+
+/** The path of a request target, without its query. */
+export function pathOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** What basicAuthMatches compares against; undefined unless both are set. */
+export function credentialsDigest(username: string | undefined, password: string | undefined): Buffer | undefined {
+  return username !== undefined && password !== undefined ? digest(`${username}:${password}`) : undefined;
+}
+
+/** Constant-time check of an `Authorization: Basic ...` header against the expected credentials. */
+export function basicAuthMatches(header: string | undefined, expectedDigest: Buffer): boolean {
+  let given = '';
+  if (header !== undefined && header.length < 4096 && /^basic /i.test(header)) {
+    given = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  }
+  // Comparing fixed-size digests keeps the time independent of where (or whether) the strings differ.
+  return timingSafeEqual(digest(given), expectedDigest);
 }
 
 /** Close a server and its keep-alive connections; resolves when done (at once if not listening). */

@@ -329,7 +329,7 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
       database: config.instrumentations.includes('sqlite') || config.instrumentations.includes('pg'),
       ...(server !== undefined ? { metrics: { server: server.server, path: config.prometheus.path } } : {}),
     });
-    health = startHealthServer(config.health);
+    health = startHealthServer({ ...config.health, credentials: config.prometheus });
   }
 
   let shuttingDown: Promise<void> | undefined;

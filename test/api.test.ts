@@ -174,3 +174,18 @@ t.test('monitor: duration histogram, CPU and heap on the span, errors passed on'
   t.type(span?.attributes['cardlink.operation.heap_delta_bytes'], 'number');
   t.equal(h.finished().find((s) => s.name === 'profile.fail')?.status.code, SpanStatusCode.ERROR);
 });
+
+t.test('the calls an application awaits never throw synchronously: bad input rejects the promise', async (t) => {
+  let apdu: Promise<unknown> | undefined;
+  let session: Promise<unknown> | undefined;
+  t.doesNotThrow(() => {
+    apdu = apduSpan({ command: 'zz' }, () => '9000');
+    session = sessionSpan({ deviceType: 'toaster' as never }, async () => 1);
+  });
+  await t.rejects(apdu!, CardlinkInputError);
+  await t.rejects(session!, CardlinkInputError);
+  // monitor() is sync or async as its function is: an async one settles its promise, whatever it does.
+  let monitored: Promise<unknown> | undefined;
+  t.doesNotThrow(() => (monitored = monitor('profile.reject', () => Promise.reject(new Error('late')))));
+  await t.rejects(monitored!, /late/);
+});

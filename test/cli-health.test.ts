@@ -141,20 +141,32 @@ t.test('against the real health endpoint of an instrumented process', async (t) 
     await app.waitForLine(/^ready /, 15_000);
     return { app, port };
   };
-  const normal = await start({});
-  const r = await cli(t, ['health', '--json'], { CARDLINK_HEALTH_PORT: String(normal.port) });
+  // The /metrics credentials, for the app and the CLI alike: they unlock the checks' messages and details.
+  const auth = { CARDLINK_METRICS_USERNAME: 'ops', CARDLINK_METRICS_PASSWORD: 'cli-pass-3' };
+  const normal = await start(auth);
+  const r = await cli(t, ['health', '--json'], { ...auth, CARDLINK_HEALTH_PORT: String(normal.port) });
   const status = (JSON.parse(r.stdout) as { status: 'healthy' | 'degraded' | 'unhealthy' }).status;
   t.equal(r.code, healthExitCode(status), `exit code follows the live status (${status})`);
   t.not(status, 'unhealthy', 'a fresh process is not unhealthy');
-  const verbose = await cli(t, ['health', '--verbose'], { CARDLINK_HEALTH_PORT: String(normal.port) });
-  t.match(verbose.stdout, /^\s+HEALTHY\s+metrics_endpoint\s+\d+ ms\s+serving \/metrics/m, 'the built-in checks are listed');
+  const verbose = await cli(t, ['health', '--verbose'], { ...auth, CARDLINK_HEALTH_PORT: String(normal.port) });
+  t.match(verbose.stdout, /^\s+HEALTHY\s+metrics_endpoint\s+\d+ ms\s+serving \/metrics/m, 'the built-in checks are listed with their messages');
+  const anonymous = await cli(t, ['health', '--verbose'], { CARDLINK_HEALTH_PORT: String(normal.port) });
+  t.match(anonymous.stdout, /^\s+HEALTHY\s+metrics_endpoint\s*$/m, 'without credentials: the names only');
+  t.notMatch(anonymous.stdout, /serving|ms/, 'no message, no duration');
+  const wrong = await cli(t, ['health'], { ...auth, CARDLINK_METRICS_PASSWORD: 'nope', CARDLINK_HEALTH_PORT: String(normal.port) });
+  t.equal(wrong.code, 3);
+  t.match(wrong.stderr, /refused the credentials \(HTTP 401\)/);
+  t.notMatch(wrong.stderr, /nope|cli-pass/, 'no password in the message');
   normal.app.kill('SIGTERM');
 
   // A memory threshold of 1% degrades the memory check on any machine.
-  const low = await start({ CARDLINK_HEALTH_MEMORY_THRESHOLD: '1' });
-  const degraded = await cli(t, ['health'], { CARDLINK_HEALTH_PORT: String(low.port) });
+  const low = await start({ ...auth, CARDLINK_HEALTH_MEMORY_THRESHOLD: '1' });
+  const degraded = await cli(t, ['health'], { ...auth, CARDLINK_HEALTH_PORT: String(low.port) });
   t.equal(degraded.code, 1);
   t.match(degraded.stdout, /^DEGRADED .*\n  DEGRADED memory: memory [\d.]+% used \(threshold 1%\)\n/);
+  const bare = await cli(t, ['health'], { CARDLINK_HEALTH_PORT: String(low.port) });
+  t.equal(bare.code, 1, 'the exit code needs no credentials');
+  t.match(bare.stdout, /^DEGRADED .*\n  DEGRADED memory\n/);
   low.app.kill('SIGTERM');
 });
 

@@ -121,6 +121,7 @@ t.test('an outage is visible in health: otlp_export degraded with dropped counts
       CARDLINK_HEALTH_PORT: String(healthPort),
       CARDLINK_HEALTH_HOST: '127.0.0.1',
       CARDLINK_HEALTH_CACHE_MS: '0',
+      CARDLINK_HEALTH_DETAILS: 'true',
     },
     timeoutMs: 30_000,
   });

@@ -24,6 +24,7 @@ t.test('defaults: Prometheus only, no OTLP, every instrumentation, auth off', as
     diskThresholdPercent: 90,
     memoryThresholdPercent: 90,
     diskPath: '.',
+    details: false,
   });
   t.same(config.instrumentations, [...INSTRUMENTATION_NAMES]);
   t.equal(config.sampler, 'parentbased_always_on');
@@ -127,6 +128,7 @@ t.test('health variables: limits, cache, thresholds (with or without %), disk pa
     CARDLINK_HEALTH_DISK_THRESHOLD: '85%',
     CARDLINK_HEALTH_MEMORY_THRESHOLD: ' 95 ',
     CARDLINK_HEALTH_DISK_PATH: '/var/lib/cardlink',
+    CARDLINK_HEALTH_DETAILS: 'true',
   });
   t.same(errors, []);
   t.same(config.health, {
@@ -138,6 +140,7 @@ t.test('health variables: limits, cache, thresholds (with or without %), disk pa
     diskThresholdPercent: 85,
     memoryThresholdPercent: 95,
     diskPath: '/var/lib/cardlink',
+    details: true,
   });
   const bad = parseConfig({
     CARDLINK_HEALTH_CHECK_TIMEOUT_MS: '0',

@@ -59,6 +59,7 @@ t.test('database, serial port and adb checks; socat dies -> 503 ready, 200 live'
       CARDLINK_HEALTH_PORT: String(port),
       CARDLINK_HEALTH_HOST: '127.0.0.1',
       CARDLINK_HEALTH_CACHE_MS: '0',
+      CARDLINK_HEALTH_DETAILS: 'true',
     },
   });
   await child.waitForLine(/^ready$/, 15_000);

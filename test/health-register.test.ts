@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, runNode, REPO_ROOT } from './helpers/child.js';
 import { INSTRUMENTATION_FACTORIES } from '../src/instrumentation-registry.js';
+import { connectionCap } from '../src/listen.js';
 import { request as httpRequest, type Answer } from './helpers/http.js';
 
 const APP = join(REPO_ROOT, 'test/fixtures/health/lab-app.mjs');
@@ -27,6 +28,7 @@ const request = (port: number, path: string, method = 'GET'): Promise<Answer> =>
 const parse = (a: Answer): Report => JSON.parse(a.body) as Report;
 const check = (r: Report, name: string) => r.checks.find((c) => c.name === name);
 
+/** The lab app under register.js; these tests read the checks' details, so they are shown unless `env` says otherwise. */
 async function startApp(t: { teardown(fn: () => unknown): void }, env: Record<string, string>): Promise<number> {
   const port = await freePort();
   const child = runNode({
@@ -38,6 +40,7 @@ async function startApp(t: { teardown(fn: () => unknown): void }, env: Record<st
       CARDLINK_HEALTH_HOST: '127.0.0.1',
       OTEL_EXPORTER_PROMETHEUS_PORT: '0',
       OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+      CARDLINK_HEALTH_DETAILS: 'true',
       ...env,
     },
   });
@@ -118,12 +121,16 @@ t.test('a hanging check is cut at its limit; the endpoint answers within limit +
   t.match(check(parse(again), 'stuck_dependency')?.message, /still running since/, 'the hanging call is not repeated');
 });
 
-t.test('200 parallel probes cause one check run', async (t) => {
+// Nearly as many probes at once as the listener takes connections (the app inherits this
+// process' limits): a few spare for the connections of earlier requests, still closing.
+const PARALLEL = connectionCap() - 4;
+
+t.test(`${PARALLEL} parallel probes (near the connection cap) cause one check run`, async (t) => {
   const port = await startApp(t, { APP_CHECK_DELAY_MS: '400', CARDLINK_HEALTH_CACHE_MS: '0' });
   const invocations = (r: Report): unknown => check(r, 'counted')?.details['invocations'];
   const before = invocations(parse(await request(port, '/health/ready')));
   t.equal(before, 1);
-  const answers = await Promise.all(Array.from({ length: 200 }, () => request(port, '/health/ready')));
+  const answers = await Promise.all(Array.from({ length: PARALLEL }, () => request(port, '/health/ready')));
   t.ok(answers.every((a) => a.status === 200), 'all answered');
   const seen = new Set(answers.map((a) => invocations(parse(a))));
   t.same([...seen], [2], 'every probe got the result of the same, single run');
@@ -131,8 +138,33 @@ t.test('200 parallel probes cause one check run', async (t) => {
   // With the default cache (1 s) a second storm right after is served without running anything.
   const cachedPort = await startApp(t, { APP_CHECK_DELAY_MS: '50' });
   await request(cachedPort, '/health/ready');
-  const storm = await Promise.all(Array.from({ length: 200 }, () => request(cachedPort, '/health/ready')));
+  const storm = await Promise.all(Array.from({ length: PARALLEL }, () => request(cachedPort, '/health/ready')));
   t.same([...new Set(storm.map((a) => invocations(parse(a))))], [1], 'served from the cache');
+});
+
+t.test('a bare probe learns the status and the check names; the /metrics credentials show the rest', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cardlink-health-details-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'lab.db');
+  const auth = { CARDLINK_METRICS_USERNAME: 'ops', CARDLINK_METRICS_PASSWORD: 'lab-pass-7' };
+  const port = await startApp(t, { ...auth, APP_SQLITE: file, CARDLINK_HEALTH_DETAILS: 'false', CARDLINK_HEALTH_CACHE_MS: '0' });
+  const names = ['disk', 'memory', 'database', 'metrics_endpoint', 'card_reader', 'counted'];
+
+  const bare = await request(port, '/health/ready');
+  t.equal(bare.status, 200);
+  const r = JSON.parse(bare.body) as { status: string; timestamp: string; checks: Array<Record<string, unknown>> };
+  t.same(Object.keys(r), ['status', 'timestamp', 'checks']);
+  t.same(r.checks, names.map((name) => ({ name, status: 'healthy' })), 'name and status of each check, nothing else');
+  for (const secret of [REPO_ROOT, file, 'heap', 'rss', '/metrics', 'reader healthy']) t.notOk(bare.body.includes(secret), `no ${secret}`);
+
+  const basic = `Basic ${Buffer.from('ops:lab-pass-7').toString('base64')}`;
+  const full = await httpRequest(port, '/health/ready', { headers: { authorization: basic }, timeoutMs: 15_000 });
+  const fr = parse(full);
+  t.match(check(fr, 'disk')?.details, { path: REPO_ROOT });
+  t.match(check(fr, 'database')?.details, { databases: [{ namespace: file }] });
+  t.equal(check(fr, 'card_reader')?.message, 'reader healthy');
+  const wrong = await httpRequest(port, '/health', { headers: { authorization: `Basic ${Buffer.from('ops:nope').toString('base64')}` }, timeoutMs: 15_000 });
+  t.equal(wrong.status, 401);
 });
 
 t.test(

@@ -1,14 +1,25 @@
 /**
  * The health HTTP server in-process: paths, methods, status codes, HEAD, the JSON body, liveness
- * answering while readiness waits on a hanging check, and a port in use.
+ * answering while readiness waits on a hanging check, a port in use, and who sees the checks'
+ * messages and details.
  */
 import t from 'tap';
 import { createServer } from 'node:net';
-import { checkNames, registerCheck, startHealthServer, unregisterCheck, type HealthServer } from '../src/health/index.js';
+import { checkNames, registerCheck, startHealthServer, unregisterCheck, type HealthServer, type HealthServerOptions } from '../src/health/index.js';
 import { request } from './helpers/http.js';
 
-async function serve(t: { teardown(fn: () => unknown): void }, opts: { checkTimeoutMs?: number; cacheMs?: number } = {}): Promise<{ server: HealthServer; port: number }> {
-  const server = startHealthServer({ host: '127.0.0.1', port: 0, checkTimeoutMs: opts.checkTimeoutMs ?? 1000, cacheMs: opts.cacheMs ?? 0 });
+type ServeOptions = Pick<HealthServerOptions, 'checkTimeoutMs' | 'cacheMs' | 'details' | 'credentials'>;
+
+/** A health server on a free port; details shown to everyone unless `opts` says otherwise. */
+async function serve(t: { teardown(fn: () => unknown): void }, opts: Partial<ServeOptions> = {}): Promise<{ server: HealthServer; port: number }> {
+  const server = startHealthServer({
+    host: '127.0.0.1',
+    port: 0,
+    checkTimeoutMs: opts.checkTimeoutMs ?? 1000,
+    cacheMs: opts.cacheMs ?? 0,
+    details: opts.details ?? true,
+    ...(opts.credentials ? { credentials: opts.credentials } : {}),
+  });
   t.teardown(() => server.close());
   const port = await server.listening;
   if (port === undefined) throw new Error('health server did not listen');
@@ -113,4 +124,64 @@ t.test('a port in use: one line on stderr, no exception', async (t) => {
   t.equal(listened, undefined);
   t.equal(written.length, 1);
   t.match(written[0], new RegExp(`^cardlink-otel: cannot serve the health endpoints on 127\\.0\\.0\\.1:${port}: the address is already in use\\. Set CARDLINK_HEALTH_PORT`));
+});
+
+const basic = (user: string, password: string): Record<string, string> => ({
+  authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`,
+});
+
+/** A check whose message and details carry what a stranger must not learn. */
+function registerRevealingCheck(): void {
+  registerCheck('database', () => ({
+    status: 'degraded',
+    message: 'slow answer from /srv/cardlink/lab.db',
+    details: { path: '/srv/cardlink/lab.db', serial: 'R58M123ABC' },
+  }));
+  registerCheck('modem', () => 'healthy');
+}
+
+t.test('details hidden by default: status and check names only, whatever the caller sends without credentials configured', async (t) => {
+  const { port } = await serve(t, { details: false });
+  registerRevealingCheck();
+  for (const headers of [{}, basic('ops', 'guess')]) {
+    const a = await request(port, '/health/ready', { headers });
+    t.equal(a.status, 200, 'degraded is still ready');
+    t.same(JSON.parse(a.body), { status: 'degraded', timestamp: JSON.parse(a.body).timestamp, checks: [{ name: 'database', status: 'degraded' }, { name: 'modem', status: 'healthy' }] });
+    t.notMatch(a.body, /srv|R58M|slow answer|duration_ms|details|message/, 'no path, serial, message, duration or details');
+  }
+  registerCheck('database', () => {
+    throw new Error('SQLITE_CANTOPEN: /srv/cardlink/lab.db');
+  });
+  const down = await request(port, '/health');
+  t.equal(down.status, 503, 'the status code still follows the status');
+  t.same(JSON.parse(down.body).checks, [{ name: 'modem', status: 'healthy' }, { name: 'database', status: 'unhealthy' }], 're-registered: now last');
+  t.notMatch(down.body, /SQLITE|srv/, 'not the error message either');
+});
+
+t.test('details with the /metrics credentials; wrong ones are a 401; liveness never asks', async (t) => {
+  const { port } = await serve(t, { details: false, credentials: { username: 'ops', password: 's3cret' } });
+  registerRevealingCheck();
+  const bare = await request(port, '/health/ready');
+  t.same(JSON.parse(bare.body).checks, [{ name: 'database', status: 'degraded' }, { name: 'modem', status: 'healthy' }], 'a bare probe: names only');
+  const authorised = await request(port, '/health/ready', { headers: basic('ops', 's3cret') });
+  t.equal(authorised.status, 200);
+  t.match(JSON.parse(authorised.body).checks, [
+    { name: 'database', status: 'degraded', message: 'slow answer from /srv/cardlink/lab.db', duration_ms: Number, details: { path: '/srv/cardlink/lab.db', serial: 'R58M123ABC' } },
+    { name: 'modem', status: 'healthy', message: 'ok' },
+  ]);
+  for (const headers of [basic('ops', 'wrong'), basic('root', 's3cret'), { authorization: 'Bearer s3cret' }]) {
+    const refused = await request(port, '/health', { headers });
+    t.equal(refused.status, 401, String(headers.authorization));
+    t.match(refused.headers['www-authenticate'], /^Basic realm="cardlink-otel health"/);
+    t.notMatch(refused.body, /srv|degraded/, 'nothing of the report');
+  }
+  const live = await request(port, '/health/live', { headers: basic('ops', 'wrong') });
+  t.equal(live.status, 200, 'liveness answers whatever the credentials');
+});
+
+t.test('CARDLINK_HEALTH_DETAILS=true (details: true): everything for everyone', async (t) => {
+  const { port } = await serve(t, { details: true, credentials: { username: 'ops', password: 's3cret' } });
+  registerRevealingCheck();
+  const a = await request(port, '/health/ready');
+  t.match(JSON.parse(a.body).checks, [{ name: 'database', message: 'slow answer from /srv/cardlink/lab.db', details: { serial: 'R58M123ABC' } }]);
 });

@@ -174,12 +174,15 @@ t.test('a full workload exports no secret; the endpoints disclose nothing and bi
   t.same(m.errors, [], 'parseable');
   t.ok(sumSamples(m.families.get('cardlink_db_query_duration_seconds')) > 10, 'the database queries are on /metrics');
   served.push(m.text);
+  // With the /metrics credentials the health documents carry every message and detail: scanned too.
+  const healthAuth = { authorization: `Basic ${Buffer.from(`${metricsUser}:${metricsPassword}`, 'utf8').toString('base64')}` };
   for (const path of ['/health', '/health/ready', '/health/live']) {
-    const a = await request(healthPort, path);
+    const a = await request(healthPort, path, { headers: healthAuth });
     t.equal(a.status, 200, `${path} answers`);
     served.push(a.body);
+    served.push((await request(healthPort, path)).body);
   }
-  const health = JSON.parse(served[1]!) as { checks: Array<{ name: string; details: unknown }> };
+  const health = JSON.parse(served[3]!) as { checks: Array<{ name: string; details: unknown }> };
   if (pgServer !== undefined) t.match(dump(health.checks.find((c) => c.name === 'database')), /postgresql/, 'the database check sees the pg client');
 
   // --- the metrics endpoint: auth failures, other paths, malformed requests ----------------------

@@ -16,6 +16,8 @@ import { noteTriggerSent } from '../../src/triggers.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { createLogger, type LogFields, type WritableLevel } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
+import { PeerLineLimiter } from '../../src/logging/peer-limit.js';
+import { peerText } from '../../src/logging/sanitize.js';
 import {
   commandType,
   decodeCommandApdu,
@@ -93,6 +95,8 @@ const LOGGED_RESULTS: Partial<Record<AtResult, { level: WritableLevel; message: 
 };
 
 const log = createLogger('modem');
+/** A modem answering errors in a loop must not flood the log: per result kind (peer-limit.ts). */
+const limiter = new PeerLineLimiter(log);
 
 /** Results without a modem round trip: no duration recorded. */
 const NO_ROUND_TRIP: ReadonlySet<AtResult> = new Set<AtResult>(['timeout', 'closed', 'overflow']);
@@ -389,10 +393,11 @@ export class ModemPortRecorder implements Required<AtListener> {
 
   /** One line for a timeout or an error answer, in the context of the command's `at` span. */
   private logResult(e: AtCommandEndEvent, level: WritableLevel, message: string): void {
-    if (!log.isLevelEnabled(level)) return;
+    if (!log.isLevelEnabled(level) || !limiter.allow(e.result, level)) return;
     // Name and port only: the command line may carry a PIN or an APDU.
     const fields: LogFields = { command: e.name, port: this.path, result: e.result };
-    if (e.errorCode !== undefined) fields['error_code'] = e.errorNumber !== undefined ? String(e.errorNumber) : e.errorCode;
+    // A textual error is whatever the modem sent: escaped.
+    if (e.errorCode !== undefined) fields['error_code'] = e.errorNumber !== undefined ? String(e.errorNumber) : peerText(e.errorCode);
     fields['duration_ms'] = roundMs(e.durationMs);
     logInSpan(log[level], this.spans.get(e.id), message, fields);
   }

@@ -23,6 +23,8 @@ import { VERSION } from '../../src/version.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
+import { PeerLineLimiter } from '../../src/logging/peer-limit.js';
+import { peerText } from '../../src/logging/sanitize.js';
 import { classifyHandshakeError, tlsProtocolVersion, type HandshakeFailureReason } from './handshake-failure.js';
 import type { TlsInstrumentationConfig } from './types.js';
 import { OtaConnection, peerAddressOf, peerPortOf, type OtaContext } from './ota-connection.js';
@@ -50,6 +52,7 @@ type WithState = { [kState]?: ConnState };
 type PskCallback = (this: unknown, socket: tls.TLSSocket, identity: string) => unknown;
 
 const log = createLogger('tls');
+const handshakeLogLimit = new PeerLineLimiter(log);
 
 function stateOf(socket: tls.TLSSocket): ConnState {
   const s = socket as unknown as { [kState]?: ConnState };
@@ -293,13 +296,14 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
     span: Span | undefined,
   ): void {
     const level = reason === 'client_abort' ? 'info' : 'warn';
-    if (!log.isLevelEnabled(level)) return;
+    // Failing a handshake needs no key: anyone can cause these lines, so they are rate-limited.
+    if (!log.isLevelEnabled(level) || !handshakeLogLimit.allow(reason, level)) return;
     const fields: LogFields = { failure_reason: reason };
     if (socket !== undefined) {
       fields['peer_address'] = peerAddressOf(socket);
       fields['peer_port'] = peerPortOf(socket);
     }
-    if (st?.identity !== undefined) fields['psk_identity'] = st.identity;
+    if (st?.identity !== undefined) fields['psk_identity'] = peerText(st.identity);
     // Known when the handshake got as far as choosing one (a wrong key fails at Finished).
     let cipher: string | undefined;
     try {

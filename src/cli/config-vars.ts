@@ -45,6 +45,7 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'CARDLINK_HEALTH_DISK_THRESHOLD', default: '90', description: 'disk usage percent from which the disk check is degraded' },
   { name: 'CARDLINK_HEALTH_MEMORY_THRESHOLD', default: '90', description: 'memory usage percent from which the memory check is degraded' },
   { name: 'CARDLINK_HEALTH_DISK_PATH', default: '.', description: 'filesystem path the disk check watches' },
+  { name: 'CARDLINK_HEALTH_DETAILS', default: 'false', description: 'show check messages and details to callers without the /metrics credentials' },
   { name: 'CARDLINK_INSTRUMENTATIONS', default: 'all', description: 'tls, serialport, adb, sqlite, pg, system' },
   { name: 'CARDLINK_DISABLED_INSTRUMENTATIONS', default: 'none', description: 'wins over CARDLINK_INSTRUMENTATIONS' },
   { name: 'CARDLINK_EXTRA_INSTRUMENTATIONS', default: '', description: 'modules whose default export is an instrumentation (loads and runs code)' },

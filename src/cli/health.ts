@@ -6,7 +6,7 @@
 import type { Palette } from './color.js';
 import { CliError, EXIT } from './errors.js';
 import { safeUrl, table } from './format.js';
-import { httpGet } from './http.js';
+import { httpGet, type Credentials } from './http.js';
 
 export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
 export type HealthStatus = (typeof HEALTH_STATUSES)[number];
@@ -64,12 +64,16 @@ export interface HealthResult {
   durationMs: number;
 }
 
-/** Calls the endpoint; no document (unreachable, 404, not JSON) is CliError(UNREACHABLE). */
-export async function fetchHealth(url: URL, timeoutMs: number): Promise<HealthResult> {
+/**
+ * Calls the endpoint; no document (unreachable, 404, not JSON) is CliError(UNREACHABLE). With
+ * `auth` (the /metrics credentials) the checks come with their messages and details.
+ */
+export async function fetchHealth(url: URL, timeoutMs: number, auth?: Credentials): Promise<HealthResult> {
   const shown = safeUrl(url.toString());
-  const res = await httpGet(url, { timeoutMs, accept: 'application/json' });
+  const res = await httpGet(url, { timeoutMs, accept: 'application/json', ...(auth ? { auth } : {}) });
   const doc = parseHealthDocument(res.body);
   if (doc === undefined) {
+    if (res.status === 401) throw new CliError(`${shown} refused the credentials (HTTP 401): check CARDLINK_METRICS_USERNAME / CARDLINK_METRICS_PASSWORD`, EXIT.UNREACHABLE);
     throw new CliError(`${shown} answered HTTP ${res.status} without a health document`, EXIT.UNREACHABLE);
   }
   return { url: shown, httpStatus: res.status, doc, durationMs: res.durationMs };

@@ -138,8 +138,10 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--json', 'print the health document as JSON')
     .action(async (opts: { url?: string; verbose?: boolean; json?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const url = parseHttpUrl(opts.url ?? resolveTargets(io).healthUrl, '--url');
-      const h = await fetchHealth(url, g.timeout);
+      const t = resolveTargets(io);
+      const url = parseHttpUrl(opts.url ?? t.healthUrl, '--url');
+      // The /metrics credentials also unlock the checks' messages and details.
+      const h = await fetchHealth(url, g.timeout, t.auth);
       if (opts.json === true) io.stdout(`${JSON.stringify(h.doc, null, 2)}\n`);
       else io.stdout(renderHealth(h, opts.verbose === true, out(cmd)));
       setExit(healthExitCode(h.doc.status));

@@ -2,7 +2,7 @@
 export { registerCheck, unregisterCheck, checkNames } from './registry.js';
 export { registerResourceCheck, trackedResources, MAX_RESOURCES_PER_GROUP, type ResourceProbe } from './resource-checks.js';
 export { createHealthRunner, runChecks, aggregate, normaliseResult, type HealthRunner, type HealthRunnerOptions } from './runner.js';
-export { startHealthServer, handleHealthRequest, HEALTH_PATHS, type HealthServer, type HealthServerOptions } from './server.js';
+export { startHealthServer, handleHealthRequest, summarise, HEALTH_PATHS, type HealthServer, type HealthServerOptions, type DetailsPolicy } from './server.js';
 export {
   registerBuiltinChecks,
   diskCheck,
@@ -27,4 +27,6 @@ export type {
   CheckOptions,
   CheckReport,
   HealthReport,
+  CheckSummary,
+  HealthSummary,
 } from './types.js';

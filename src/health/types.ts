@@ -55,3 +55,16 @@ export interface HealthReport {
   timestamp: string;
   checks: CheckReport[];
 }
+
+/** One check as a caller without credentials sees it. */
+export interface CheckSummary {
+  name: string;
+  status: CheckStatus;
+}
+
+/** The body served to a caller without credentials (unless CARDLINK_HEALTH_DETAILS=true). */
+export interface HealthSummary {
+  status: HealthStatus;
+  timestamp: string;
+  checks: CheckSummary[];
+}

@@ -275,3 +275,54 @@ export function sanitizeFields(fields: object | undefined, reserved: ReadonlySet
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029]/;
 // eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE_ALL = /["\\\u0000-\u001f\u2028\u2029]/g;
+
+/** Default bound of a peer-chosen value in a log line (a PSK identity is at most 256 bytes; CardLink's are short). */
+export const MAX_PEER_TEXT = 128;
+
+/** Characters a peer could use to forge or hide log content: C0/C1 controls, DEL, line separators, bidi and direction marks, lone surrogates, and the backslash of our own escapes. */
+function needsEscape(c: number): boolean {
+  return (
+    c < 0x20 ||
+    (c >= 0x7f && c <= 0x9f) ||
+    c === 0x5c ||
+    c === 0x200e ||
+    c === 0x200f ||
+    (c >= 0x2028 && c <= 0x202e) ||
+    (c >= 0x2066 && c <= 0x2069) ||
+    (c >= 0xd800 && c <= 0xdfff)
+  );
+}
+
+function escapeChar(s: string, i: number): { text: string; width: number } {
+  const c = s.charCodeAt(i);
+  if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+    const d = s.charCodeAt(i + 1);
+    if (d >= 0xdc00 && d <= 0xdfff) return { text: s.slice(i, i + 2), width: 2 }; // a well-formed pair
+  }
+  if (c === 0x5c) return { text: '\\\\', width: 1 };
+  if (c < 0x100) return { text: `\\x${c.toString(16).padStart(2, '0')}`, width: 1 };
+  return { text: `\\u${c.toString(16).padStart(4, '0')}`, width: 1 };
+}
+
+/**
+ * A value a peer chose (PSK identity, device serial, modem error text) made fit for a log line:
+ * every character of needsEscape written as `\xNN` / `\uNNNN` (a backslash as `\\`), and at most
+ * `max` characters, then `...[+N]` for the N left out. Returns the value itself when it needs
+ * nothing (no allocation on the common path).
+ */
+export function peerText(value: unknown, max = MAX_PEER_TEXT): string {
+  const s = typeof value === 'string' ? value : safeString(value);
+  let clean = s.length <= max;
+  for (let i = 0; clean && i < s.length; i++) if (needsEscape(s.charCodeAt(i))) clean = false;
+  if (clean) return s;
+  let out = '';
+  let i = 0;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    const e = needsEscape(c) ? escapeChar(s, i) : { text: s[i]!, width: 1 };
+    if (out.length + e.text.length > max) break;
+    out += e.text;
+    i += e.width;
+  }
+  return i < s.length ? `${out}...[+${s.length - i}]` : out;
+}

@@ -15,6 +15,15 @@ export interface LogDestination {
   write(line: string): unknown;
 }
 
+/** At most `lines` lines per kind per `windowMs` for lines that peers cause (see peer-limit.ts). */
+export interface PeerLineLimit {
+  lines: number;
+  windowMs: number;
+}
+
+/** 20 lines of each kind a minute: an operator sees the pattern, a flood costs a summary line. */
+export const DEFAULT_PEER_LINE_LIMIT: Readonly<PeerLineLimit> = Object.freeze({ lines: 20, windowMs: 60_000 });
+
 export interface LoggingOptions {
   /** Level of components without their own entry. */
   level?: LogLevel;
@@ -23,6 +32,8 @@ export interface LoggingOptions {
   format?: 'json' | 'pretty';
   /** Where lines go (default: process.stdout). One complete line per write. */
   destination?: LogDestination;
+  /** The rate limit of lines caused by peers (default DEFAULT_PEER_LINE_LIMIT). */
+  peerLineLimit?: PeerLineLimit;
 }
 
 interface State {
@@ -31,6 +42,7 @@ interface State {
   componentLevels: Readonly<Record<string, LogLevel>>;
   format: 'json' | 'pretty';
   destination: LogDestination | undefined;
+  peerLineLimit: Readonly<PeerLineLimit>;
 }
 
 let state: State | undefined;
@@ -38,7 +50,13 @@ let generation = 0;
 
 function fromEnvironment(): Omit<State, 'gen'> {
   const { config } = parseConfig(process.env);
-  return { level: config.logLevel, componentLevels: config.componentLogLevels, format: config.logFormat, destination: undefined };
+  return {
+    level: config.logLevel,
+    componentLevels: config.componentLogLevels,
+    format: config.logFormat,
+    destination: undefined,
+    peerLineLimit: DEFAULT_PEER_LINE_LIMIT,
+  };
 }
 
 /** Change the logging settings; unspecified options keep their current value. */
@@ -53,7 +71,13 @@ export function configureLogging(options: LoggingOptions): void {
     componentLevels: Object.freeze({ ...(options.componentLevels ?? base.componentLevels) }),
     format,
     destination,
+    peerLineLimit: validLimit(options.peerLineLimit) ?? base.peerLineLimit,
   };
+}
+
+function validLimit(l: PeerLineLimit | undefined): Readonly<PeerLineLimit> | undefined {
+  if (l === undefined || !(Number.isInteger(l.lines) && l.lines >= 0 && Number.isFinite(l.windowMs) && l.windowMs > 0)) return undefined;
+  return Object.freeze({ lines: l.lines, windowMs: l.windowMs });
 }
 
 /** Back to the environment's settings and stdout (for tests). */

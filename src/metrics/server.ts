@@ -1,10 +1,10 @@
 /**
  * Our /metrics HTTP server: the exporter's request handler behind optional HTTP Basic auth.
- * The server is unref'd (it never keeps the process alive) and a port in use is one line on stderr.
+ * The server is unref'd (it never keeps the process alive), bounded (../listen.ts: connections,
+ * timeouts, pipelining) and a port in use is one line on stderr.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { closeServer, listenOrReport } from '../listen.js';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { basicAuthMatches, closeServer, createBoundedServer, credentialsDigest, listenOrReport, pathOf } from '../listen.js';
 
 export interface MetricsServerOptions {
   host: string;
@@ -22,27 +22,9 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
-
-/** Constant-time check of an `Authorization: Basic ...` header against the expected credentials. */
-export function basicAuthMatches(header: string | undefined, expectedDigest: Buffer): boolean {
-  let given = '';
-  if (header !== undefined && header.length < 4096 && /^basic /i.test(header)) {
-    given = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
-  }
-  // Comparing fixed-size digests keeps the time independent of where (or whether) the strings differ.
-  return timingSafeEqual(digest(given), expectedDigest);
-}
-
-function pathOf(url: string | undefined): string {
-  if (url === undefined) return '';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
-
 export function startMetricsServer(o: MetricsServerOptions): MetricsServer {
-  const expected = o.username !== undefined && o.password !== undefined ? digest(`${o.username}:${o.password}`) : undefined;
-  const server = createServer((req, res) => {
+  const expected = credentialsDigest(o.username, o.password);
+  const server = createBoundedServer({ what: o.path }, (req, res) => {
     try {
       if (pathOf(req.url) !== o.path) {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');

@@ -28,6 +28,11 @@ export interface RunNodeOptions {
   cwd?: string;
   /** Adds `--import <repo>/register.js` before `args`. */
   importRegister?: boolean;
+  /**
+   * Run the child with this soft and hard descriptor limit: `bash -c 'ulimit -n N; exec node ...'`,
+   * so the node process itself (its pid is the child's) runs under the limit.
+   */
+  fdLimit?: number;
   /** Hard limit on the child's life: SIGKILL after this many ms (default 30000). */
   timeoutMs?: number;
   /** A tap test (or anything with teardown): the child is killed when it ends. */
@@ -89,7 +94,11 @@ export function runNode(opts: RunNodeOptions): NodeChild {
     else env[k] = v;
   }
   const args = opts.importRegister ? ['--import', REGISTER_PATH, ...opts.args] : [...opts.args];
-  const child = spawn(process.execPath, args, {
+  const [file, argv] =
+    opts.fdLimit === undefined
+      ? [process.execPath, args]
+      : ['bash', ['-c', `ulimit -n ${Math.floor(opts.fdLimit)} && exec "$0" "$@"`, process.execPath, ...args]];
+  const child = spawn(file, argv, {
     cwd: opts.cwd ?? REPO_ROOT,
     env,
     stdio: ['pipe', 'pipe', 'pipe'],
