@@ -206,3 +206,19 @@ t.test('300 failed PSK handshakes (wrong key, hostile unknown identities): bound
   for (const l of raw) t.equal(l.split('\n').length, 2, 'one line per record');
   t.notOk(lines().some((l) => l['message'] === 'forged'), 'no forged record');
 });
+
+t.test('60 sessions a card breaks off mid-script: session-end warnings bounded, every one accounted for', async (t) => {
+  capture({ lines: 20, windowMs: WINDOW_MS });
+  const server = await startAdminServer({ kind: 'tls', keys: new Map([['card-001', KEY]]), scriptsFor: () => GP_SESSION });
+  t.teardown(() => server.close());
+  const N = 60;
+  for (let i = 0; i < N; i += 10) {
+    await Promise.all(Array.from({ length: 10 }, () => runCard({ port: server.port, identity: 'card-001', key: KEY, stopAfter: 1 })));
+  }
+  const ended = (): Line[] => lines().filter((l) => l['message'] === 'OTA session ended' && l['status'] === 'failed');
+  const summaries = (): Line[] => lines().filter((l) => l['message'] === SUPPRESSED_MESSAGE && l['component'] === 'tls');
+  const counted = (): number => ended().length + summaries().reduce((n, s) => n + suppressedOf(s, 'session_failed'), 0);
+  await eventually(() => counted() === N, WINDOW_MS + 10_000, 'every failed session written or counted');
+  t.ok(ended().length <= 20 * (summaries().length + 1), `at most 20 lines per window (${ended().length})`);
+  t.ok(ended().length < N, 'some were left out');
+});

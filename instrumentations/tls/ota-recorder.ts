@@ -21,6 +21,8 @@ import { reportOnce } from '../../src/diag.js';
 import { takeTrigger } from '../../src/triggers.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
+import { PeerLineLimiter } from '../../src/logging/peer-limit.js';
+import { peerText } from '../../src/logging/sanitize.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { countApduBytes, countCommand, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
 import { DEFAULT_MAX_BODY_CAPTURE, HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
@@ -45,6 +47,8 @@ export const J_TIMEOUT = 4;
 export const J_CLOSE = 5; // hadError
 
 const log = createLogger('tls');
+/** Failed and timed-out sessions are lines a card can cause as fast as it can connect: rate-limited per status. */
+const sessionLogLimit = new PeerLineLimiter(log);
 const DEFAULT_TRIGGER_WINDOW_MS = 60_000;
 const SESSION_TYPES: readonly SessionType[] = ['triggered', 'polled', 'resumed'];
 
@@ -355,6 +359,7 @@ export class OtaRecorder implements SessionSink {
   private logSessionEnd(atMs: number, status: SessionStatus, reason: string, span: Span | undefined): void {
     const level = status === 'completed' ? 'info' : 'warn';
     if (!log.isLevelEnabled(level)) return;
+    if (level === 'warn' && !sessionLogLimit.allow(`session_${status}`, level)) return;
     const fields: LogFields = {
       status,
       end_reason: reason,
@@ -366,7 +371,7 @@ export class OtaRecorder implements SessionSink {
     };
     if (this.notExecuted > 0) fields['not_executed_count'] = this.notExecuted;
     fields['duration_ms'] = roundMs(atMs - this.sessionStartMs);
-    if (this.identity !== undefined) fields['psk_identity'] = this.identity;
+    if (this.identity !== undefined) fields['psk_identity'] = peerText(this.identity);
     if (this.peerAddress !== undefined) fields['peer_address'] = this.peerAddress;
     logInSpan(log[level], span, 'OTA session ended', fields);
   }
