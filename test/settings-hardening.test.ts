@@ -107,10 +107,13 @@ for (const protocol of ['grpc', 'http/protobuf'] as const) {
     t.match(child.stderr(), `OTLP traces export to http://***@127.0.0.1:${closed}`, 'the endpoint is shown, its userinfo masked');
 
     const outputs: Array<[string, string]> = [['child stdout and stderr', child.stdout() + child.stderr()]];
-    const health = await request(healthPort, '/health');
+    // Details (the endpoint among them) are shown to a caller with the /metrics credentials.
+    const authorization = `Basic ${Buffer.from(`ops:${secrets.metricsPassword}`).toString('base64')}`;
+    const health = await request(healthPort, '/health', { headers: { authorization } });
     t.match(health.body, /"otlp_export"/, 'the health report has the OTLP export check');
     t.match(health.body, /\*\*\*@127\.0\.0\.1/, 'with the masked endpoint');
-    outputs.push(['GET /health', health.body]);
+    outputs.push(['GET /health (with credentials)', health.body]);
+    outputs.push(['GET /health', (await request(healthPort, '/health')).body]);
     for (const args of [
       ['config', 'show'],
       ['config', 'show', '--json'],
