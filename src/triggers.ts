@@ -130,9 +130,14 @@ export function peekChain(atMs: number, window = windowMs): SpanContext | undefi
   }
   for (const t of pending) {
     if (t.atMs > atMs) break;
-    if (atMs - t.atMs <= window) return t.spanContext;
+    if (atMs - t.atMs <= window && answerableWithoutChannel(t)) return t.spanContext;
   }
   return undefined;
+}
+
+/** A trigger through a device that reports its cards' channels is answered through a channel, never without one. */
+function answerableWithoutChannel(t: RecordedTrigger): boolean {
+  return t.deviceKey === undefined || !bipDevices.has(t.deviceKey);
 }
 
 /** Called when an OTA session starts: its channel and trigger, each removed so it is used once. */
@@ -152,9 +157,8 @@ export function takeChain(atMs: number, window = windowMs): SessionChain {
   let trigger = channel?.trigger;
   if (trigger !== undefined) answered(trigger, atMs);
   else {
-    // A trigger through a device that reports its cards' channels is answered through a channel:
-    // a session without one (a card polling) is not its answer.
-    const i = pending.findIndex((t) => t.atMs <= atMs && (t.deviceKey === undefined || !bipDevices.has(t.deviceKey)));
+    // A session without a channel (a card polling) is not the answer to a channel-reporting device's trigger.
+    const i = pending.findIndex((t) => t.atMs <= atMs && answerableWithoutChannel(t));
     if (i >= 0) {
       trigger = pending.splice(i, 1)[0] as RecordedTrigger;
       answered(trigger, atMs);

@@ -5,6 +5,7 @@
  * live instrumented process; health against a small fake endpoint (DESIGN.md section 7 shape).
  */
 import t from 'tap';
+import { METRICS } from '../src/metrics/catalogue.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -122,7 +123,7 @@ t.test('test --metrics and --health against a live process and a health endpoint
   const lines = all.stdout.trimEnd().split('\n');
   t.equal(lines.length, 3);
   t.match(lines[0], /^PASS\s+otlp\s/);
-  t.match(lines[1], new RegExp(`^PASS\\s+metrics\\s+http://127\\.0\\.0\\.1:${metricsPort}/metrics\\s+HTTP 200, \\d+ families \\(25 cardlink_\\*\\), \\d+ samples`));
+  t.match(lines[1], new RegExp(`^PASS\\s+metrics\\s+http://127\\.0\\.0\\.1:${metricsPort}/metrics\\s+HTTP 200, \\d+ families \\(${METRICS.length} cardlink_\\*\\), \\d+ samples`));
   t.match(lines[2], new RegExp(`^PASS\\s+health\\s+http://127\\.0\\.0\\.1:${healthPort}/health\\s+HTTP 200, healthy`));
 
   healthStatus = 'degraded';

@@ -67,6 +67,7 @@ t.test("a polled session on a device that reports channels does not take that de
   noteChannelOpened({ atMs: T0, deviceType: 'modem', deviceKey: '/dev/ttyUSB2', spanContext: ctx(1) });
   t.equal(takeChain(T0 + 1).parent?.spanId, ctx(1).spanId);
   noteTriggerSent(trigger(T0 + 100, '/dev/ttyUSB2', 2));
+  t.equal(peekChain(T0 + 150), undefined, "a handshake without a channel does not join that modem's trigger");
   noteTriggerSent(trigger(T0 + 200, undefined, 3));
   const polled = takeChain(T0 + 300);
   t.equal(polled.trigger?.spanContext?.spanId, ctx(3).spanId, 'the trigger of a device without channels (FIFO)');
