@@ -13,6 +13,9 @@ const at = await dist('instrumentations/serialport/at.js');
 const adb = await dist('instrumentations/adb/adb.js');
 const sql = await dist('instrumentations/db/sql.js');
 const prom = await dist('src/prom/text-parser.js');
+const stk = await dist('instrumentations/shared/stk.js');
+const stkUrc = await dist('instrumentations/serialport/stk-urc.js');
+const logcatStk = await dist('instrumentations/adb/logcat-stk.js');
 
 const bytes = fc.uint8Array({ maxLength: 600, size: 'large' });
 const text = fc.string({ maxLength: 400, unit: 'binary', size: 'large' });
@@ -31,6 +34,20 @@ const targets = {
   'adb output and arguments': [text, (s) => { adb.parseAdbDevices(s); adb.parseShellCommandLine(s); adb.decodeAdbArgs(s.split(' ')); adb.classifyAdbError({ exitCode: 1, stderr: s }); }],
   'SQL classifier': [text, (s) => { sql.classifySql(s); sql.redactConnectionString(s); }],
   'Prometheus text parser': [text, (s) => { prom.parsePrometheusText(s); }],
+  // Bytes behind a D0 tag reach past the template header more often than random bytes.
+  'STK proactive commands and terminal responses': [
+    fc.oneof(bytes, bytes.map((b) => Uint8Array.from([0xd0, b.length & 0x7f, ...b]))),
+    (b) => { stk.decodeStk(b); stk.decodeStkHex(Buffer.from(b).toString('hex')); },
+  ],
+  'STK dialects (modem URCs, radio log)': [chunks, (cs) => {
+    const s = new logcatStk.LogcatStkScanner(() => {});
+    for (const c of cs) {
+      const line = Buffer.from(c).toString('latin1');
+      stkUrc.stkFromUrc('+CUSATP', `+CUSATP: ${line}`);
+      stkUrc.stkFromCommand('+CUSATT', `AT+CUSATT=${line}`);
+      s.add(c);
+    }
+  }],
 };
 
 export async function run({ cases = Number(process.env.FUZZ_CASES ?? 1_000_000) } = {}) {

@@ -3,7 +3,8 @@
  * `node --import ./register.js`:
  *   - the PSK-TLS SCP81 admin server (https) with its key store in the database,
  *   - a fleet of simulated cards that get triggered and run GlobalPlatform scripts,
- *   - a modem controller talking AT to the modem simulator over a socat pty,
+ *   - a modem controller talking AT to the modem simulator over a socat pty: its SMS-PP triggers are
+ *     answered by the cards' BIP OPEN CHANNEL (STK URCs), except by one card that never calls back,
  *   - a phone controller running a simulated adb,
  *   - a SQLite database (better-sqlite3) storing sessions, APDU logs and test results,
  *   - a node:test regression suite run through the cardlink-otel test reporter.
@@ -14,7 +15,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAdminServer, GP_SESSION, type AdminServer } from '../test/fixtures/admin-server.js';
 import { getSdk, monitor, recordDeviceError } from 'cardlink-otel';
-import { behaviourFor, connect, fleet } from './lab/cards.js';
+import { behaviourFor, connect, fleet, type Card } from './lab/cards.js';
 import { hasSocat, startModem, type Modem } from './lab/modem.js';
 import { injectTrigger, listPhones, readProperty, LOCKED_PHONE, READY_PHONE } from './lab/phone.js';
 import { openStore } from './lab/store.js';
@@ -60,7 +61,9 @@ const keys = new Map<string, Buffer>();
 for (const c of cards) keys.set(c.identity, (await lab.store.pskFor(c.identity, KEY_ENCRYPTION_KEY)) as Buffer);
 
 const admin: AdminServer = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION, idleTimeoutMs: 1500 });
-const modem: Modem = await startModem();
+const modem: Modem = await startModem(admin.port);
+// The fleet's last card never answers its SMS-PP trigger: the unanswered triggers on the dashboards.
+const SILENT_CARD = cards[cards.length - 1]!;
 await modem.command('ATE0').catch(() => undefined);
 
 const sdk = getSdk();
@@ -75,9 +78,9 @@ if (sdk === undefined) process.stdout.write('telemetry is off: run with `node --
 process.stdout.write(`database: ${lab.path}\n`);
 
 let cardTurn = 0;
-async function cardSession(afterTrigger = false): Promise<void> {
+async function cardSession(afterTrigger = false, triggered?: Card): Promise<void> {
   const n = cardTurn++;
-  const card = cards[n % cards.length]!;
+  const card = triggered ?? cards[n % cards.length]!;
   const behaviour = afterTrigger ? 'normal' : behaviourFor(n);
   const started = Date.now();
   const result = await connect(admin.port, card, behaviour);
@@ -102,8 +105,16 @@ async function modemRound(turn: number): Promise<void> {
   if (turn % 3 === 1) await modem.command('AT+COPS?').catch(() => stats.errors++); // +CME ERROR: 30
   if (turn % 4 === 2) await modem.command('AT+CGSN', 800).catch(() => stats.errors++); // a silent modem: timeout
   if (turn % 2 === 0) {
-    await modem.sendTrigger().catch(() => stats.errors++);
-    await cardSession(true);
+    // The card answers with a BIP OPEN CHANNEL (the modem's STK URC), its OTA session, then CLOSE CHANNEL.
+    const card = cards[(turn / 2) % cards.length]!;
+    const answered = await modem.sendTrigger(card !== SILENT_CARD).catch(() => {
+      stats.errors++;
+      return false;
+    });
+    if (answered) {
+      await cardSession(true, card);
+      modem.closeChannel();
+    }
   }
 }
 

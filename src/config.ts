@@ -84,6 +84,8 @@ export interface CardlinkConfig {
    */
   tlsRecordingDelayMs: number;
   shutdownTimeoutMs: number;
+  /** A trigger with no OTA session within this many ms counts as `no_session` (CARDLINK_TRIGGER_WINDOW_S, in seconds). */
+  triggerWindowMs: number;
 }
 
 export type MetricsAuth = 'none' | 'basic' | 'misconfigured';
@@ -394,6 +396,7 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     // 100 is DEFAULT_RECORDING_DELAY_MS of instrumentations/tls/types.ts (test/config checks they agree).
     tlsRecordingDelayMs: r.int('CARDLINK_TLS_RECORDING_DELAY_MS', 100, 0, 60_000),
     shutdownTimeoutMs: r.int('CARDLINK_SHUTDOWN_TIMEOUT_MS', 5_000, 0, 60_000),
+    triggerWindowMs: r.int('CARDLINK_TRIGGER_WINDOW_S', 60, 1, 86_400) * 1000,
   };
   if (config.serviceName === '') config.serviceName = config.resourceAttributes['service.name'] ?? 'cardlink';
   return { config, errors: r.errors };

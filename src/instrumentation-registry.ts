@@ -8,13 +8,16 @@ import { pathToFileURL } from 'node:url';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type { CardlinkConfig, InstrumentationName } from './config.js';
 import { printLine } from './diag.js';
+import { setTriggerWindowMs } from './triggers.js';
 
 export type InstrumentationFactory = (config: CardlinkConfig) => Promise<Instrumentation[]>;
 
 export const INSTRUMENTATION_FACTORIES: Partial<Record<InstrumentationName, InstrumentationFactory>> = {
   tls: async (c) => {
     const { TlsInstrumentation } = await import('../instrumentations/tls/index.js');
-    return [new TlsInstrumentation({ captureApduData: c.captureApduData, recordingDelayMs: c.tlsRecordingDelayMs })];
+    return [
+      new TlsInstrumentation({ captureApduData: c.captureApduData, recordingDelayMs: c.tlsRecordingDelayMs, triggerWindowMs: c.triggerWindowMs }),
+    ];
   },
   adb: async (c) => (await import('../instrumentations/adb/index.js')).createInstrumentations(c),
   serialport: async (c) => (await import('../instrumentations/serialport/index.js')).createInstrumentations(c),
@@ -23,6 +26,8 @@ export const INSTRUMENTATION_FACTORIES: Partial<Record<InstrumentationName, Inst
 };
 
 export async function loadInstrumentations(config: CardlinkConfig): Promise<Instrumentation[]> {
+  // The trigger hand-over is shared by the modem, phone and tls instrumentations: one window for all.
+  setTriggerWindowMs(config.triggerWindowMs);
   const out: Instrumentation[] = [];
   for (const name of config.instrumentations) {
     const factory = INSTRUMENTATION_FACTORIES[name];

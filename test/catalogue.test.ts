@@ -36,6 +36,9 @@ const PUBLIC_TABLE: Array<[string, string]> = [
   ['cardlink_uptime_seconds', 'gauge'],
   ['cardlink_build_info', 'gauge'],
   ['cardlink_operation_duration_seconds', 'histogram'],
+  ['cardlink_trigger_to_session_seconds', 'histogram'],
+  ['cardlink_trigger_outcomes_total', 'counter'],
+  ['cardlink_bip_commands_total', 'counter'],
 ];
 
 /** The standard OTLP->Prometheus name translation (what Alloy / the Collector do with our OTel names). */

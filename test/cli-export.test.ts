@@ -53,7 +53,7 @@ t.test('alerts export FILE with thresholds set at export; promtool accepts the r
   const dir = tmp(t);
   const r = await cli(t, ['alerts', 'export', 'rules/cardlink.yml', '--set', 'HighAPDUErrorRate.threshold=0.1', '-s', 'HighAPDUErrorRate.for=10m', '--set', 'ModemCommandTimeouts.severity=critical'], dir);
   t.equal(r.code, 0, r.stderr);
-  t.equal(r.stderr, 'wrote rules/cardlink.yml (9 alert rules)\n');
+  t.equal(r.stderr, 'wrote rules/cardlink.yml (10 alert rules)\n');
   const text = readFileSync(join(dir, 'rules/cardlink.yml'), 'utf8');
   t.equal(text, renderAlertRules(resolveThresholds(['HighAPDUErrorRate.threshold=0.1', 'HighAPDUErrorRate.for=10m', 'ModemCommandTimeouts.severity=critical'])));
   t.match(text, /> 0\.1\n\s+for: 10m\n/);
@@ -80,7 +80,7 @@ t.test('alerts export FILE with thresholds set at export; promtool accepts the r
   t.match(list.stdout, /^ALERT\s+THRESHOLD\s+WINDOW\s+FOR\s+SEVERITY\s+MEANING$/m);
   t.match(list.stdout, /^HighAPDUErrorRate\s+0\.05\s+5m\s+5m\s+warning\s+ratio/m);
   t.match(list.stdout, /^TLSHandshakeFailures\s+0\.25\s+5m\s+5m\s+critical/m);
-  t.equal(list.stdout.trimEnd().split('\n').length, 10);
+  t.equal(list.stdout.trimEnd().split('\n').length, 11);
 });
 
 t.test('--version, --help, usage errors', async (t) => {

@@ -5,6 +5,7 @@
  * live instrumented process; health against a small fake endpoint (the shape of docs/architecture.md, "Settings and endpoints").
  */
 import t from 'tap';
+import { METRICS } from '../src/metrics/catalogue.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -12,7 +13,6 @@ import { runNode, freePort, REPO_ROOT } from './helpers/child.js';
 import { startOtlpReceiver } from './fixtures/otlp-receiver.js';
 import { parseOtlpHeaders, probeOtlpGrpc, TRACE_EXPORT_METHOD } from '../src/cli/otlp-probe.js';
 import type { CheckResult } from '../src/cli/connectivity.js';
-import { METRICS } from '../src/metrics/catalogue.js';
 
 const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
 const APPS = join(REPO_ROOT, 'test/fixtures/apps');

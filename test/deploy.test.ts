@@ -64,7 +64,7 @@ t.test('promtool check config passes on deploy/prometheus.yml (and finds the gen
   );
   t.equal(r.code, 0, r.out);
   t.match(r.out, /SUCCESS: 1 rule files found/);
-  t.match(r.out, /SUCCESS: 9 rules found/);
+  t.match(r.out, /SUCCESS: 10 rules found/);
   t.same(prometheus.rule_files.map((f) => resolve(DEPLOY, f)), [join(REPO_ROOT, ALERT_RULES_FILE)]);
 });
 

@@ -8,8 +8,10 @@ import { runCorpus as at } from './real-world/at.js';
 import { runCorpus as adb } from './real-world/adb.js';
 import { runCorpus as scp81 } from './real-world/scp81.js';
 import { runCorpus as sql } from './real-world/sql.js';
+import { runCorpus as stk } from './real-world/stk.js';
 
 t.test('AT decoder', async (t) => at(t));
 t.test('adb decoder', async (t) => adb(t));
 t.test('SCP81 body decoder', async (t) => scp81(t));
 t.test('SQL classifier and sanitiser', async (t) => sql(t));
+t.test('STK decoder and dialects', async (t) => stk(t));

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { SerialPortMock } from 'serialport';
 import { openPtyPair, startModemSimulator, type PtyPair, type ModemSimulator } from '../../test/fixtures/modem-simulator.js';
 import { ModemController } from '../../test/fixtures/modem-controller.js';
+import { closeChannel, openChannel, openChannelResponse, stkUrc, type StkDialect } from '../../test/fixtures/stk-commands.js';
 
 export const SOCAT = '/usr/bin/socat';
 export const hasSocat = (): boolean => existsSync(SOCAT);
@@ -15,8 +16,14 @@ export const hasSocat = (): boolean => existsSync(SOCAT);
 export interface Modem {
   readonly transport: 'socat pty pair' | 'serialport mock binding';
   command(cmd: string, timeoutMs?: number): Promise<string[]>;
-  /** An SMS-PP trigger (AT+CMGS in PDU mode); resolves with the message reference. */
-  sendTrigger(): Promise<void>;
+  /**
+   * An SMS-PP trigger (AT+CMGS in PDU mode). When the card answers, the modem reports its BIP OPEN
+   * CHANNEL (to the admin server) as a STK URC and the lab answers it (AT+CUSATT); resolves with
+   * whether the card answered.
+   */
+  sendTrigger(cardAnswers: boolean): Promise<boolean>;
+  /** The card's CLOSE CHANNEL once its OTA session is over. */
+  closeChannel(): void;
   close(): Promise<void>;
 }
 
@@ -24,22 +31,37 @@ export interface Modem {
 const TRIGGER_PDU = '0011000B916407281553F80004AA0A0102030405060708090A';
 const TRIGGER_OCTETS = 24;
 
-export async function startModem(): Promise<Modem> {
-  if (hasSocat()) return socatModem();
-  return mockModem();
+/** The STK URC dialects the lab's modem takes turns with (3GPP, Quectel, SIMCom). */
+const DIALECTS: readonly StkDialect[] = ['+CUSATP', '+QSTK', '+STKPCI'];
+
+/** `adminPort`: where the cards' BIP channels connect (the OPEN CHANNEL's address and port). */
+export async function startModem(adminPort: number): Promise<Modem> {
+  if (hasSocat()) return socatModem(adminPort);
+  return mockModem(adminPort);
 }
 
-async function socatModem(): Promise<Modem> {
+async function socatModem(adminPort: number): Promise<Modem> {
   const pair: PtyPair = await openPtyPair();
+  let answers = false;
+  let dialect: StkDialect = '+CUSATP';
+  let triggers = 0;
   const sim: ModemSimulator = await startModemSimulator(pair.modemPath, {
     overrides: { 'AT+CGSN': { silent: true }, 'AT+COPS?': { cmeError: 30 } },
+    afterSms: () => (answers ? [stkUrc(dialect, openChannel('127.0.0.1', adminPort))] : []),
   });
   const ctl = await ModemController.open(pair.appPath, { mode: 'parser' });
   return {
     transport: 'socat pty pair',
     command: (cmd, timeoutMs = 2000) => ctl.sendCommand(cmd, timeoutMs),
-    async sendTrigger() {
+    async sendTrigger(cardAnswers) {
+      answers = cardAnswers;
+      dialect = DIALECTS[triggers++ % DIALECTS.length] as StkDialect;
       await ctl.sendSms(TRIGGER_PDU, TRIGGER_OCTETS);
+      if (cardAnswers) await ctl.sendCommand(`AT+CUSATT=${openChannelResponse()}`);
+      return cardAnswers;
+    },
+    closeChannel() {
+      sim.injectUrc(stkUrc(dialect, closeChannel()));
     },
     async close() {
       await ctl.close().catch(() => undefined);
@@ -50,7 +72,7 @@ async function socatModem(): Promise<Modem> {
 }
 
 /** serialport's mock binding with a minimal responder (echo off, a few answers, the CMGS prompt). */
-async function mockModem(): Promise<Modem> {
+async function mockModem(adminPort: number): Promise<Modem> {
   const path = '/dev/cardlink-demo-modem';
   SerialPortMock.binding.createPort(path, { echo: false, record: false });
   const port = new SerialPortMock({ path, baudRate: 115200 });
@@ -101,10 +123,15 @@ async function mockModem(): Promise<Modem> {
   return {
     transport: 'serialport mock binding',
     command: (cmd, timeoutMs = 2000) => send(`${cmd}\r`, timeoutMs),
-    async sendTrigger() {
+    async sendTrigger(cardAnswers) {
       port.write(`AT+CMGS=${TRIGGER_OCTETS}\r`);
       port.port?.emitData(Buffer.from('\r\n> ', 'latin1'));
       await send(`${TRIGGER_PDU}\x1a`, 5000);
+      if (cardAnswers) port.port?.emitData(Buffer.from(`\r\n${stkUrc('+CUSATP', openChannel('127.0.0.1', adminPort))}\r\n`, 'latin1'));
+      return cardAnswers;
+    },
+    closeChannel() {
+      port.port?.emitData(Buffer.from(`\r\n${stkUrc('+CUSATP', closeChannel())}\r\n`, 'latin1'));
     },
     async close() {
       await new Promise<void>((resolve) => port.close(() => resolve()));

@@ -40,6 +40,9 @@ import {
 } from './adb.js';
 import type { AdbCall } from './call-args.js';
 import { OutputCapture } from './output-capture.js';
+import { LogcatStkScanner } from './logcat-stk.js';
+import { phoneKey, recordStk, type BipDevice } from '../shared/bip-recorder.js';
+import type { StkMessage } from '../shared/stk.js';
 import { ADB_ATTR } from './types.js';
 import { nowMs } from '../../src/clock.js';
 
@@ -59,8 +62,13 @@ export interface AdbRunHost {
 const kRun = Symbol('cardlink.adb.run');
 const kTap = Symbol('cardlink.adb.tap');
 
+/** What a tapped stream's chunks are handed to: a bounded copy, or the radio-log scanner. */
+interface Sink {
+  add(chunk: unknown): void;
+}
+
 interface Tap {
-  capture: OutputCapture;
+  capture: Sink;
   push: (...args: unknown[]) => boolean;
 }
 
@@ -134,6 +142,8 @@ export class AdbRun {
   private done = false;
   private timer: NodeJS.Timeout | undefined;
   private child: ChildProcess | undefined;
+  /** This run's phone as the device of the card's STK traffic (a logcat run; made on the first command). */
+  private bip: BipDevice | undefined;
   /** The child's `emit` before ours (read by `observedEmit`). */
   childEmit: Emit | undefined;
 
@@ -206,10 +216,20 @@ export class AdbRun {
       if (this.operation === 'devices' && child.stdout !== null && child.stdout !== undefined) {
         this.stdout = new OutputCapture(this.host.maxDevicesOutputBytes());
         tap(child.stdout, this.stdout);
+      } else if (this.operation === 'logcat' && child.stdout !== null && child.stdout !== undefined) {
+        // A live radio log: the card's proactive commands (BIP OPEN CHANNEL ...) as the phone reports them.
+        tap(child.stdout, new LogcatStkScanner((m) => this.proactiveCommand(m)));
       }
     } catch (err) {
       reportOnce('adb attach', err);
     }
+  }
+
+  /** A proactive command in the phone's radio log, recorded as it arrives. */
+  private proactiveCommand(m: StkMessage): void {
+    const serial = this.serial;
+    this.bip ??= { deviceType: 'phone', key: phoneKey(serial), attributes: serial === undefined ? {} : { [ADB_ATTR.serial]: serial }, source: 'logcat' };
+    recordStk(this.host.getTracer(), this.host.instruments(), this.bip, m, nowMs());
   }
 
   /** spawn / execFile / exec threw (bad arguments, or a spawn failure Node throws). */
@@ -374,7 +394,7 @@ export class AdbRun {
     if (errorType === null) {
       // Only a delivered injection is a trigger the card can answer.
       this.host.instruments().triggersSent.add(1, SMS_ATTRS);
-      noteTriggerSent({ atMs: this.startMs, deviceType: 'phone', triggerType: 'sms', spanContext: sms.spanContext() });
+      noteTriggerSent({ atMs: this.startMs, deviceType: 'phone', triggerType: 'sms', spanContext: sms.spanContext(), deviceKey: phoneKey(this.serial) });
     } else {
       sms.setAttribute('error.type', errorType);
       sms.setStatus({ code: SpanStatusCode.ERROR, message: `adb run failed: ${errorType}` });
@@ -419,7 +439,7 @@ function observedEmit(this: ChildProcess, event: string | symbol, a?: unknown, b
   return emit.apply(this, arguments as unknown as [string]);
 }
 
-function tap(stream: Readable, capture: OutputCapture): void {
+function tap(stream: Readable, capture: Sink): void {
   if (typeof stream.push !== 'function') return;
   const t: Tap = { capture, push: stream.push as Tap['push'] };
   Object.defineProperty(stream, kTap, { value: t, configurable: true, writable: true });

@@ -216,7 +216,8 @@ export const AT_RESPONSE_ALIASES: Readonly<Record<string, readonly string[]>> = 
  * ones first, then vendor spellings seen on IoT modems and in ModemManager's and ofono's plugins:
  * readiness (`+PBREADY`, `^SYSSTART`, `+PACSP<n>`, Fibocom `+SIM READY` ...) and the SIM Toolkit proactive-command
  * indications (`+CUSATP`, Quectel `+QSTK`, SIMCom `+STKPCI` / `+STIN`, Huawei `^STIN`, Telit `#STN` /
- * `+STKPRO`).
+ * `+STKPRO`, Infineon `+SATI` / `+SATN`, TI Calypso `%SATI` / `%SATN`, Ericsson `*STKI` / `*STKN`, Sagem
+ * `+KSTC`).
  */
 export const AT_URC_NAMES: ReadonlySet<string> = new Set([
   '+CMTI',
@@ -248,6 +249,13 @@ export const AT_URC_NAMES: ReadonlySet<string> = new Set([
   '#STN',
   '^STIN',
   '+QSTK',
+  '+SATI',
+  '+SATN',
+  '%SATI',
+  '%SATN',
+  '*STKI',
+  '*STKN',
+  '+KSTC',
   '+QIND',
   '+QUSIM',
   '+QIURC',

@@ -275,6 +275,9 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
       const now = nowMs();
       if (event === 'close') {
         s.decoder.close(now);
+        // What the port said before it closed is recorded first: a channel opened then ends now.
+        flushModemEvents();
+        s.recorder.portClosed(now);
         stopTimer(s);
         // A vanished device: serialport's disconnect error (an unplugged USB modem: a read or write
         // failed and serialport closed the port), or a close after the read side hit end of file (a

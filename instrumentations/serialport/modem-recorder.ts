@@ -18,6 +18,7 @@ import { createLogger, type LogFields, type WritableLevel } from '../../src/logg
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { PeerLineLimiter } from '../../src/logging/peer-limit.js';
 import { peerText } from '../../src/logging/sanitize.js';
+import type { StkMessage } from '../shared/stk.js';
 import {
   commandType,
   decodeCommandApdu,
@@ -41,6 +42,8 @@ import type {
   AtUrcEvent,
 } from './at.js';
 import type { SerialportInstrumentationConfig } from './types.js';
+import { STK_RESPONSE_COMMANDS, STK_URC_NAMES, stkFromCommand, stkFromUrc } from './stk-urc.js';
+import { abandonChannels, recordStk, type BipDevice } from '../shared/bip-recorder.js';
 
 export interface RecorderContext {
   tracer(): Tracer;
@@ -217,6 +220,8 @@ export class ModemPortRecorder implements Required<AtListener> {
   private readonly starts = new Map<string, Partial<Record<AtCommandKind, SpanStart>>>();
   /** Id of the last command answered `+CMGS: <mr>` (its smsSubmit comes before its commandEnd). */
   private submittedId = -1;
+  /** This port as the device of the card's STK traffic (made on the first STK message). */
+  private bip: BipDevice | undefined;
 
   constructor(
     private readonly ctx: RecorderContext,
@@ -228,6 +233,8 @@ export class ModemPortRecorder implements Required<AtListener> {
 
   commandStart(e: AtCommandStartEvent): void {
     this.onPending();
+    // The application's terminal response to a proactive command (`AT+CUSATT=...`).
+    if (STK_RESPONSE_COMMANDS.has(e.name)) this.stk(e.name, stkFromCommand(e.name, e.text), e.at);
     // No trace exporter: no span at all (metrics come from commandEnd alone).
     if (!tracingEnabled()) return;
     if (this.spans.size >= MAX_OPEN_SPANS) this.dropOldest();
@@ -276,6 +283,8 @@ export class ModemPortRecorder implements Required<AtListener> {
   urc(e: AtUrcEvent): void {
     // Only the name: URC lines carry phone numbers and message contents.
     this.spans.oldest()?.addEvent('at.urc', { [ATTR.urc]: e.name }, e.at);
+    // A card's proactive command (BIP OPEN CHANNEL ...): decoded only for these URC names.
+    if (STK_URC_NAMES.has(e.name)) this.stk(e.name, stkFromUrc(e.name, e.line), e.at);
   }
 
   prompt(e: AtPromptEvent): void {
@@ -332,7 +341,7 @@ export class ModemPortRecorder implements Required<AtListener> {
     this.submittedId = e.id;
     this.ctx.instruments().triggersSent.add(1, SMS);
     if (!tracingEnabled()) {
-      noteTriggerSent({ atMs: e.at, deviceType: MODEM, triggerType: 'sms', spanContext: undefined });
+      noteTriggerSent({ atMs: e.at, deviceType: MODEM, triggerType: 'sms', spanContext: undefined, deviceKey: this.path });
       return;
     }
     const attributes: Attributes = {
@@ -349,7 +358,7 @@ export class ModemPortRecorder implements Required<AtListener> {
       this.parentOf(e.id),
     );
     span.end(e.at);
-    noteTriggerSent({ atMs: e.at, deviceType: MODEM, triggerType: 'sms', spanContext: span.spanContext() });
+    noteTriggerSent({ atMs: e.at, deviceType: MODEM, triggerType: 'sms', spanContext: span.spanContext(), deviceKey: this.path });
   }
 
   /** Ends every open span (the decoder lost track, or the instrumentation is going away). */
@@ -357,11 +366,23 @@ export class ModemPortRecorder implements Required<AtListener> {
     while (this.spans.size > 0) this.dropOldest(atMs);
   }
 
+  /** The port closed: a BIP channel the card had open through it ends. */
+  portClosed(atMs: number): void {
+    abandonChannels(this.path, atMs);
+  }
+
   get openSpans(): number {
     return this.spans.size;
   }
 
   // ----------------------------------------------------------------------------------------------
+
+  private stk(name: string, msg: StkMessage | null, atMs: number): void {
+    if (msg === null) return;
+    this.bip ??= { deviceType: MODEM, key: this.path, attributes: { [ATTR.port]: this.path }, source: name };
+    const device = this.bip.source === name ? this.bip : { ...this.bip, source: name };
+    recordStk(this.ctx.tracer(), this.ctx.instruments(), device, msg, atMs);
+  }
 
   private startOf(name: string, kind: AtCommandKind): SpanStart {
     let byKind = this.starts.get(name);

@@ -17,7 +17,11 @@ import type { InstrumentationConfig } from '@opentelemetry/instrumentation';
  *   the TLS path with `device_type="modem"`, children of the `at` span;
  * - `AT+CMGS` / `AT+CMSS` answered `+CMGS: <mr>`: `cardlink_triggers_sent_total{trigger_type="sms"}`,
  *   a `sms.trigger` span (PRODUCER), and the hand-over that makes the next OTA session `triggered`;
- * - `cardlink_devices_connected{device_type="modem"}`: open ports.
+ * - `cardlink_devices_connected{device_type="modem"}`: open ports;
+ * - the cards' SIM Toolkit proactive commands in STK URCs (`+CUSATP`, `+QSTK`, `+STKPCI` ...):
+ *   `cardlink_bip_commands_total{command, device_type="modem"}` and a `bip.channel` span from OPEN
+ *   CHANNEL to CLOSE CHANNEL (the application's `AT+CUSATT` terminal responses as its events), in
+ *   the trace of the trigger sent through the same port.
  */
 export interface SerialportInstrumentationConfig extends InstrumentationConfig {
   /**

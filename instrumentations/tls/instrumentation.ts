@@ -14,7 +14,7 @@ import http from 'node:http';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SpanKind, SpanStatusCode, type Attributes, type Span } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { labelCache } from '../../src/metrics/series.js';
@@ -30,6 +30,13 @@ import type { TlsInstrumentationConfig } from './types.js';
 import { OtaConnection, peerAddressOf, peerPortOf, type OtaContext } from './ota-connection.js';
 import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
 import { nowMs } from '../../src/clock.js';
+import { peekChain } from '../../src/triggers.js';
+
+/** The card's BIP channel (or trigger) a connection accepted at `atMs` answers: its handshake joins that trace. */
+function chainContext(atMs: number): Context {
+  const parent = peekChain(atMs);
+  return parent === undefined ? context.active() : trace.setSpanContext(context.active(), parent);
+}
 
 const kAcceptMs = Symbol('cardlink.tls.acceptMs');
 const kState = Symbol('cardlink.tls.state');
@@ -238,7 +245,11 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
 
       if (tracing) {
         this.tracer
-          .startSpan('tls.handshake', { kind: SpanKind.SERVER, startTime: start, attributes: this.spanAttributes(socket, st, protocol, cipher) })
+          .startSpan(
+            'tls.handshake',
+            { kind: SpanKind.SERVER, startTime: start, attributes: this.spanAttributes(socket, st, protocol, cipher) },
+            chainContext(start),
+          )
           .end(end);
       }
       st.ota = new OtaConnection(this.ctx, socket, st.identity, protocol, cipher);

@@ -18,7 +18,7 @@ import {
 import { labelCache } from '../../src/metrics/series.js';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
-import { takeTrigger } from '../../src/triggers.js';
+import { takeChain } from '../../src/triggers.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { PeerLineLimiter } from '../../src/logging/peer-limit.js';
@@ -49,7 +49,6 @@ export const J_CLOSE = 5; // hadError
 const log = createLogger('tls');
 /** Failed and timed-out sessions are lines a card can cause as fast as it can connect: rate-limited per status. */
 const sessionLogLimit = new PeerLineLimiter(log);
-const DEFAULT_TRIGGER_WINDOW_MS = 60_000;
 const SESSION_TYPES: readonly SessionType[] = ['triggered', 'polled', 'resumed'];
 
 /**
@@ -221,8 +220,10 @@ export class OtaRecorder implements SessionSink {
 
   sessionStart(atMs: number, resumed: boolean): void {
     const cfg = this.ctx.config();
-    const trigger = resumed ? undefined : takeTrigger(atMs, cfg.triggerWindowMs ?? DEFAULT_TRIGGER_WINDOW_MS);
-    let deviceType: DeviceType = trigger?.deviceType ?? cfg.defaultDeviceType ?? 'unknown';
+    // The card's BIP channel and trigger, when it opened one: device type, parent span, span link.
+    const chain = resumed ? undefined : takeChain(atMs, cfg.triggerWindowMs);
+    const trigger = chain?.trigger;
+    let deviceType: DeviceType = chain?.deviceType ?? cfg.defaultDeviceType ?? 'unknown';
     let sessionType: SessionType = resumed ? 'resumed' : trigger !== undefined ? 'triggered' : 'polled';
     if (cfg.sessionHook !== undefined) {
       try {
@@ -256,7 +257,7 @@ export class OtaRecorder implements SessionSink {
     this.session = this.ctx.tracer().startSpan(
       'ota.session',
       { kind: SpanKind.SERVER, startTime: atMs, attributes, links },
-      context.active(),
+      chain?.parent === undefined ? context.active() : trace.setSpanContext(context.active(), chain.parent),
     );
   }
 

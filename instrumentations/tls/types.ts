@@ -19,7 +19,7 @@ export interface TlsInstrumentationConfig extends InstrumentationConfig {
    * types. Called once per session; a throwing hook is ignored (reported once).
    */
   sessionHook?: (info: SessionHookInfo) => { deviceType?: DeviceType; sessionType?: SessionType } | undefined;
-  /** A session that starts within this many ms of a recorded SMS trigger is `triggered` (default 60 000). */
+  /** A session that starts within this many ms of a recorded SMS trigger is `triggered` (default: CARDLINK_TRIGGER_WINDOW_S, 60 s). */
   triggerWindowMs?: number;
   /** Put C-APDU / R-APDU payloads on spans (default false; PUT KEY / STORE DATA data never). */
   captureApduData?: boolean;

@@ -53,6 +53,7 @@ export function alertRules(t: AlertThresholds = defaultThresholds()): RuleGroup[
   const dur = t.LongSessionDuration;
   const psk = t.PSKMismatchBurst;
   const modem = t.ModemCommandTimeouts;
+  const unanswered = t.TriggersUnanswered;
   const devices = 'cardlink_devices_connected{device_type=~"phone|modem"}';
 
   const rules: AlertRule[] = [
@@ -174,6 +175,22 @@ export function alertRules(t: AlertThresholds = defaultThresholds()): RuleGroup[
         description: `{{ $value | humanize }} AT commands got no final result in time in the last ${modem.window} (threshold ${modem.threshold}).`,
         runbook:
           'The modem stopped answering: check that it is still attached (lsusb, dmesg), that nothing else holds its serial port, and its registration (AT+CREG?, AT+CSQ). The "at <command>" spans with cardlink.at.result=timeout show which commands hang; +CMGS timeouts usually mean no network, +CSIM timeouts a card that stopped responding.',
+      },
+    ),
+    rule(
+      t,
+      'TriggersUnanswered',
+      'session',
+      [
+        `sum by (instance, job) (increase(cardlink_trigger_outcomes_total{outcome="no_session"}[${unanswered.window}]))`,
+        `  / sum by (instance, job) (increase(cardlink_trigger_outcomes_total[${unanswered.window}]))`,
+        `  > ${unanswered.threshold}`,
+      ].join('\n'),
+      {
+        summary: `Session triggers unanswered on {{ $labels.instance }}`,
+        description: `{{ $value | humanizePercentage }} of the session triggers in the last ${unanswered.window} got no OTA session within the trigger window (threshold ${percent(unanswered.threshold)}).`,
+        runbook:
+          'The SMS went out but the card never called back. The trace of an unanswered sms.trigger shows how far it got: no bip.channel span means the card never opened its BIP channel (SMS not delivered, no coverage, the card applet not triggered: check the modem or phone radio log), a bip.channel with an error or without a tls.handshake child means the card could not reach the admin server (APN, address and port on the span, firewall), a failed tls.handshake points at the keys (see PSKMismatchBurst). The trigger log line "trigger got no OTA session" carries the trace id.',
       },
     ),
   ];

@@ -16,6 +16,7 @@ export const ALERT_NAMES = [
   'LongSessionDuration',
   'PSKMismatchBurst',
   'ModemCommandTimeouts',
+  'TriggersUnanswered',
 ] as const;
 export type AlertName = (typeof ALERT_NAMES)[number];
 
@@ -45,6 +46,7 @@ export const THRESHOLD_MEANINGS: Record<AlertName, string> = {
   LongSessionDuration: 'p95 OTA session duration, seconds',
   PSKMismatchBurst: 'handshakes failed for an unknown PSK identity or a wrong key within the window (count)',
   ModemCommandTimeouts: 'AT commands timed out within the window (count)',
+  TriggersUnanswered: 'ratio (0-1) of session triggers that got no OTA session',
 };
 
 export const DEFAULT_THRESHOLDS: Readonly<AlertThresholds> = Object.freeze({
@@ -57,10 +59,11 @@ export const DEFAULT_THRESHOLDS: Readonly<AlertThresholds> = Object.freeze({
   LongSessionDuration: { threshold: 60, window: '15m', for: '10m', severity: 'warning' },
   PSKMismatchBurst: { threshold: 5, window: '5m', for: '0s', severity: 'warning' },
   ModemCommandTimeouts: { threshold: 3, window: '10m', for: '0s', severity: 'warning' },
+  TriggersUnanswered: { threshold: 0.2, window: '15m', for: '5m', severity: 'warning' },
 } satisfies AlertThresholds);
 
 /** Thresholds that are ratios and must lie in [0, 1]. */
-const RATIO_ALERTS: ReadonlySet<AlertName> = new Set<AlertName>(['HighAPDUErrorRate', 'TLSHandshakeFailures']);
+const RATIO_ALERTS: ReadonlySet<AlertName> = new Set<AlertName>(['HighAPDUErrorRate', 'TLSHandshakeFailures', 'TriggersUnanswered']);
 
 export class ThresholdError extends Error {
   override readonly name = 'ThresholdError';

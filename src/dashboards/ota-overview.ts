@@ -91,5 +91,37 @@ export const otaOverview = dashboard({
       queries: [{ expr: sessionsOverRange('session_type="triggered"') }],
       decimals: 0,
     },
+    {
+      kind: 'timeseries',
+      title: 'Trigger to session',
+      description:
+        'p50 and p95 of the time from a trigger sent to the OTA session the card opened in answer: the SMS delivery, the card waking up, its BIP channel and the PSK-TLS handshake together.',
+      queries: percentiles('cardlink_trigger_to_session_seconds', [0.5, 0.95]),
+      unit: 's',
+    },
+    {
+      kind: 'timeseries',
+      title: 'Unanswered triggers',
+      description:
+        'Triggers per second that got no OTA session within the trigger window (CARDLINK_TRIGGER_WINDOW_S): the card never called back (no coverage, SMS not delivered, BIP or TLS failure on the card side).',
+      queries: [seriesBy(['trigger_type'], rate('cardlink_trigger_outcomes_total', 'outcome="no_session"'))],
+      unit: 'ops',
+    },
+    {
+      kind: 'stat',
+      title: 'Unanswered triggers in range',
+      description: 'Triggers in the time range that got no OTA session within the trigger window.',
+      queries: [{ expr: sumBy([], increaseOverRange('cardlink_trigger_outcomes_total', 'outcome="no_session"')) }],
+      decimals: 0,
+    },
+    {
+      kind: 'timeseries',
+      title: 'BIP commands',
+      description:
+        "The cards' SIM Toolkit proactive commands per second, as modems (STK URCs) and phones (radio log) report them: OPEN CHANNEL, SEND DATA, RECEIVE DATA, CLOSE CHANNEL, GET CHANNEL STATUS, OTHER.",
+      queries: [seriesBy(['command', 'device_type'], rate('cardlink_bip_commands_total'))],
+      unit: 'ops',
+      stacked: true,
+    },
   ],
 });

@@ -8,6 +8,7 @@
  */
 
 import { BODY_FORMATS } from '../../instrumentations/tls/scp81.js';
+import { BIP_COMMANDS } from '../../instrumentations/shared/stk.js';
 
 export type InstrumentKind =
   | 'counter'
@@ -54,6 +55,8 @@ export const SESSION_STATUSES = ['completed', 'failed', 'timeout'] as const;
 export const SESSION_TYPES = ['triggered', 'polled', 'resumed'] as const;
 export const TEST_STATUSES = ['passed', 'failed', 'skipped', 'error'] as const;
 export const MEMORY_TYPES = ['rss', 'vms', 'heap_used'] as const;
+export const TRIGGER_TYPES = ['sms', 'poll'] as const;
+export const TRIGGER_OUTCOMES = ['session', 'no_session'] as const;
 
 export const METRICS = [
   {
@@ -199,7 +202,7 @@ export const METRICS = [
     prometheusName: 'cardlink_triggers_sent_total',
     prometheusType: 'counter',
     labels: ['trigger_type'],
-    labelValues: { trigger_type: ['sms', 'poll'] },
+    labelValues: { trigger_type: TRIGGER_TYPES },
     cardinalityLimit: 10,
   },
   {
@@ -364,6 +367,45 @@ export const METRICS = [
     labels: ['operation'],
     buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 60],
     cardinalityLimit: 200,
+  },
+  {
+    key: 'triggerToSession',
+    name: 'cardlink.trigger_to_session',
+    unit: 's',
+    kind: 'histogram',
+    description: 'Time from a session trigger sent (SMS-PP push) to the OTA session the card opened in answer.',
+    prometheusName: 'cardlink_trigger_to_session_seconds',
+    prometheusType: 'histogram',
+    labels: ['trigger_type'],
+    labelValues: { trigger_type: TRIGGER_TYPES },
+    buckets: [0.5, 1, 2.5, 5, 10, 20, 30, 60, 120],
+    cardinalityLimit: 10,
+  },
+  {
+    key: 'triggerOutcomes',
+    name: 'cardlink.trigger.outcomes',
+    unit: '{trigger}',
+    kind: 'counter',
+    description:
+      'Session triggers by what followed: session (a card opened an OTA session within the trigger window, CARDLINK_TRIGGER_WINDOW_S) or no_session (none did).',
+    prometheusName: 'cardlink_trigger_outcomes_total',
+    prometheusType: 'counter',
+    labels: ['trigger_type', 'outcome'],
+    labelValues: { trigger_type: TRIGGER_TYPES, outcome: TRIGGER_OUTCOMES },
+    cardinalityLimit: 10,
+  },
+  {
+    key: 'bipCommands',
+    name: 'cardlink.bip.commands',
+    unit: '{command}',
+    kind: 'counter',
+    description:
+      'SIM Toolkit proactive commands of the cards, seen in modem URCs and phone radio logs: the BIP commands by name, every other one OTHER.',
+    prometheusName: 'cardlink_bip_commands_total',
+    prometheusType: 'counter',
+    labels: ['command', 'device_type'],
+    labelValues: { command: BIP_COMMANDS, device_type: DEVICE_TYPES },
+    cardinalityLimit: 50,
   },
 ] as const satisfies readonly MetricDefinition[];
 
