@@ -10,6 +10,11 @@ import { redactUrlUserinfo } from './logging/sanitize.js';
 export const INSTRUMENTATION_NAMES = ['tls', 'serialport', 'adb', 'sqlite', 'pg', 'system'] as const;
 export type InstrumentationName = (typeof INSTRUMENTATION_NAMES)[number];
 
+/** The instrumentation scope (tracer and diag name) of an instrumentation: `cardlink-otel/tls`. */
+export function instrumentationScopeName(name: InstrumentationName): string {
+  return `cardlink-otel/${name}`;
+}
+
 export const METRICS_EXPORTERS = ['prometheus', 'otlp', 'console', 'none'] as const;
 export type MetricsExporterName = (typeof METRICS_EXPORTERS)[number];
 export const SIGNAL_EXPORTERS = ['otlp', 'console', 'none'] as const;
@@ -83,6 +88,8 @@ export interface CardlinkConfig {
    * many ms late (CARDLINK_TLS_RECORDING_DELAY_MS; 0 records inline).
    */
   tlsRecordingDelayMs: number;
+  /** The adb instrumentation's options (CARDLINK_ADB_PATH, CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT). */
+  adb: { path: string | undefined; propagateTraceContext: boolean };
   shutdownTimeoutMs: number;
 }
 
@@ -390,6 +397,10 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     dbSlowQueryMs: r.int('CARDLINK_DB_SLOW_QUERY_MS', 250, 0, 3_600_000),
     // 100 is DEFAULT_RECORDING_DELAY_MS of instrumentations/tls/types.ts (test/config checks they agree).
     tlsRecordingDelayMs: r.int('CARDLINK_TLS_RECORDING_DELAY_MS', 100, 0, 60_000),
+    adb: {
+      path: trimmed(env, 'CARDLINK_ADB_PATH'),
+      propagateTraceContext: r.bool('CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT', false),
+    },
     shutdownTimeoutMs: r.int('CARDLINK_SHUTDOWN_TIMEOUT_MS', 5_000, 0, 60_000),
   };
   if (config.serviceName === '') config.serviceName = config.resourceAttributes['service.name'] ?? 'cardlink';

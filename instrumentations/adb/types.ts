@@ -5,14 +5,14 @@ export interface AdbInstrumentationConfig extends InstrumentationConfig {
   /**
    * An adb whose base name is not `adb` (a wrapper script, a vendored copy): the exact path the
    * application passes to `child_process`. Runs whose executable's base name is `adb` (or
-   * `adb.exe`) are recognised anyway. Default: the environment variable `CARDLINK_ADB_PATH`.
+   * `adb.exe`) are recognised anyway. `register` sets it from `CARDLINK_ADB_PATH`.
    */
   adbPath?: string;
   /**
    * Put the adb span's context into the child's environment as `TRACEPARENT` (and `TRACESTATE`),
    * so a wrapper script that understands W3C trace context can continue the trace. Opt-in
    * (default false): it is the one thing that changes what the child receives, and only for adb.
-   * Default from `CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT=true` when created by the factory.
+   * `register` sets it from `CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT`.
    */
   propagateTraceContext?: boolean;
   /**

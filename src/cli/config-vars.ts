@@ -54,6 +54,8 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'CARDLINK_CAPTURE_APDU_DATA', default: 'false', description: 'APDU payloads on spans (PUT KEY / STORE DATA never)' },
   { name: 'CARDLINK_SHUTDOWN_TIMEOUT_MS', default: '5000', description: 'bound on the final flush at exit' },
   { name: 'CARDLINK_ESM_HOOK', default: 'auto', description: 'install the ESM loader hook: auto, true, false' },
+  { name: 'CARDLINK_ADB_PATH', default: '', description: 'the adb executable when it is not called adb' },
+  { name: 'CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT', default: 'false', description: 'TRACEPARENT / TRACESTATE in adb children\'s environment' },
 ];
 
 /** The variable names parseConfig reads, observed by handing it an environment that records lookups. */
