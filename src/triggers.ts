@@ -8,8 +8,9 @@
  * trigger it was. Bounded: at most MAX_PENDING triggers are remembered.
  */
 import type { SpanContext } from '@opentelemetry/api';
+import type { DeviceType } from './metrics/catalogue.js';
 
-export type TriggerDeviceType = 'phone' | 'modem' | 'simulator' | 'unknown';
+export type TriggerDeviceType = DeviceType;
 
 export interface RecordedTrigger {
   readonly atMs: number;

@@ -6,6 +6,7 @@
  */
 import { SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { DEVICE_TYPES, type DeviceType } from '../../src/metrics/catalogue.js';
 import { labelCache } from '../../src/metrics/series.js';
 import {
   bytesToHex,
@@ -18,7 +19,7 @@ import {
   type StatusCategory,
 } from './apdu.js';
 
-export type ApduDeviceType = 'phone' | 'modem' | 'simulator' | 'unknown';
+export type ApduDeviceType = DeviceType;
 
 /*
  * Attribute objects are cached so that recording an APDU builds no string and no object: the
@@ -36,12 +37,7 @@ let swCached = 0;
 function commandAttributes(type: string, deviceType: ApduDeviceType): Attributes {
   let byDevice = commandAttrs.get(type);
   if (byDevice === undefined) {
-    byDevice = {
-      phone: { command_type: type, device_type: 'phone' },
-      modem: { command_type: type, device_type: 'modem' },
-      simulator: { command_type: type, device_type: 'simulator' },
-      unknown: { command_type: type, device_type: 'unknown' },
-    };
+    byDevice = Object.fromEntries(DEVICE_TYPES.map((d) => [d, { command_type: type, device_type: d }])) as unknown as Record<ApduDeviceType, Attributes>;
     commandAttrs.set(type, byDevice);
   }
   return byDevice[deviceType] ?? byDevice.unknown;

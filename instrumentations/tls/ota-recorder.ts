@@ -27,7 +27,8 @@ import { DEFAULT_MAX_BODY_CAPTURE, HttpMessageScanner, type HttpMessageHead, typ
 import { releaseCapture, reserveCapture } from './capture-budget.js';
 import { OtaSessionTracker, type RequestInfo, type ScriptApdus, type SessionSink, type SessionStatus } from './ota-session.js';
 import { decodeCommandApdu, decodeResponseApdu, statusCategory, statusWordHex } from '../shared/apdu.js';
-import { DEVICE_TYPE_VALUES, type DeviceType, type SessionType, type TlsInstrumentationConfig } from './types.js';
+import type { DeviceType, SessionType, TlsInstrumentationConfig } from './types.js';
+import { DEVICE_TYPES } from '../../src/metrics/catalogue.js';
 import { BODY_FORMATS, type BodyFormat } from './scp81.js';
 
 export interface OtaContext {
@@ -223,7 +224,7 @@ export class OtaRecorder implements SessionSink {
     if (cfg.sessionHook !== undefined) {
       try {
         const o = cfg.sessionHook({ identity: this.identity, peerAddress: this.peerAddress, deviceType, sessionType });
-        if (o?.deviceType !== undefined && DEVICE_TYPE_VALUES.includes(o.deviceType)) deviceType = o.deviceType;
+        if (o?.deviceType !== undefined && DEVICE_TYPES.includes(o.deviceType)) deviceType = o.deviceType;
         if (o?.sessionType !== undefined && SESSION_TYPES.includes(o.sessionType)) sessionType = o.sessionType;
       } catch (err) {
         reportOnce('tls sessionHook (user code)', err);
