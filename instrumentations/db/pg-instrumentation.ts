@@ -100,7 +100,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
 
   constructor(config: DbInstrumentationConfig = {}) {
     super('pg', 'postgresql', config);
-    if (config.enabled === true) this.enable();
+    this.enableIfConfigured(config);
   }
 
   protected override init(): InstrumentationNodeModuleDefinition[] {
