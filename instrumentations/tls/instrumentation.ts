@@ -27,6 +27,8 @@ import type { TlsInstrumentationConfig } from './types.js';
 import { OtaConnection, peerAddressOf, peerPortOf, type OtaContext } from './ota-connection.js';
 import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
 import { nowMs } from '../../src/clock.js';
+import { ATTR_ERROR_TYPE, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_TRANSPORT, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import { ATTR_TLS_CIPHER, ATTR_TLS_PROTOCOL_NAME, ATTR_TLS_PROTOCOL_VERSION } from './semconv.js';
 
 const kAcceptMs = Symbol('cardlink.tls.acceptMs');
 const kState = Symbol('cardlink.tls.state');
@@ -256,7 +258,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
           startTime: start,
           attributes: {
             ...(socket && st ? this.spanAttributes(socket, st, undefined, undefined) : {}),
-            'error.type': reason,
+            [ATTR_ERROR_TYPE]: reason,
           },
         });
         const message = err instanceof Error ? code ?? err.message.split('\n')[0] : 'handshake failed';
@@ -336,14 +338,14 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     cipher: string | undefined,
   ): Attributes {
     const a: Attributes = {
-      'network.transport': 'tcp',
-      'network.peer.address': peerAddressOf(socket),
-      'network.peer.port': peerPortOf(socket),
-      'server.port': socket.localPort,
-      'tls.protocol.name': 'tls',
+      [ATTR_NETWORK_TRANSPORT]: 'tcp',
+      [ATTR_NETWORK_PEER_ADDRESS]: peerAddressOf(socket),
+      [ATTR_NETWORK_PEER_PORT]: peerPortOf(socket),
+      [ATTR_SERVER_PORT]: socket.localPort,
+      [ATTR_TLS_PROTOCOL_NAME]: 'tls',
     };
-    if (protocol !== undefined) a['tls.protocol.version'] = protocol;
-    if (cipher !== undefined) a['tls.cipher'] = cipher;
+    if (protocol !== undefined) a[ATTR_TLS_PROTOCOL_VERSION] = protocol;
+    if (cipher !== undefined) a[ATTR_TLS_CIPHER] = cipher;
     if (st.identity !== undefined) a['cardlink.psk.identity'] = st.identity;
     return a;
   }

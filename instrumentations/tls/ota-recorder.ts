@@ -30,6 +30,8 @@ import { decodeCommandApdu, decodeResponseApdu, statusCategory, statusWordHex } 
 import type { DeviceType, SessionType, TlsInstrumentationConfig } from './types.js';
 import { DEVICE_TYPES } from '../../src/metrics/catalogue.js';
 import { BODY_FORMATS, type BodyFormat } from './scp81.js';
+import { ATTR_ERROR_TYPE, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT } from '@opentelemetry/semantic-conventions';
+import { ATTR_TLS_CIPHER, ATTR_TLS_PROTOCOL_VERSION } from './semconv.js';
 
 export interface OtaContext {
   tracer(): Tracer;
@@ -244,12 +246,12 @@ export class OtaRecorder implements SessionSink {
     const attributes: Attributes = {
       'cardlink.session.type': sessionType,
       'cardlink.device.type': deviceType,
-      'network.peer.address': this.peerAddress,
-      'network.peer.port': this.peerPort,
+      [ATTR_NETWORK_PEER_ADDRESS]: this.peerAddress,
+      [ATTR_NETWORK_PEER_PORT]: this.peerPort,
     };
     if (this.identity !== undefined) attributes['cardlink.psk.identity'] = this.identity;
-    if (this.protocol !== undefined) attributes['tls.protocol.version'] = this.protocol;
-    if (this.cipher !== undefined) attributes['tls.cipher'] = this.cipher;
+    if (this.protocol !== undefined) attributes[ATTR_TLS_PROTOCOL_VERSION] = this.protocol;
+    if (this.cipher !== undefined) attributes[ATTR_TLS_CIPHER] = this.cipher;
     this.session = this.ctx.tracer().startSpan(
       'ota.session',
       { kind: SpanKind.SERVER, startTime: atMs, attributes, links },
@@ -343,7 +345,7 @@ export class OtaRecorder implements SessionSink {
     span.setAttribute('cardlink.apdu.error_count', this.errorCount);
     if (this.notExecuted > 0) span.setAttribute('cardlink.apdu.not_executed', this.notExecuted);
     if (status !== 'completed') {
-      span.setAttribute('error.type', reason);
+      span.setAttribute(ATTR_ERROR_TYPE, reason);
       span.setStatus({ code: SpanStatusCode.ERROR, message: `${status}: ${reason}` });
     }
     span.end(atMs);
