@@ -39,6 +39,7 @@ import type {
   AtUrcEvent,
 } from './at.js';
 import type { SerialportInstrumentationConfig } from './types.js';
+import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
 
 export interface RecorderContext {
   tracer(): Tracer;
@@ -263,7 +264,7 @@ export class ModemPortRecorder implements Required<AtListener> {
     // One type for the attribute: the 27.007 / 27.005 number when known (`10` for `SIM not inserted`), else the text.
     if (e.errorCode !== undefined) span.setAttribute(ATTR.errorCode, e.errorNumber !== undefined ? String(e.errorNumber) : e.errorCode);
     if (!SUCCESSFUL.has(result)) {
-      span.setAttribute('error.type', result);
+      span.setAttribute(ATTR_ERROR_TYPE, result);
       span.setStatus({ code: SpanStatusCode.ERROR, message: e.errorCode !== undefined ? `${result} ${e.errorCode}` : result });
     }
     span.end(millisToHrTime(e.endMs));
@@ -411,7 +412,7 @@ export class ModemPortRecorder implements Required<AtListener> {
           [ATTR.port]: this.path,
           [ATTR.command]: e.name,
           [ATTR.result]: e.result,
-          'error.type': e.result,
+          [ATTR_ERROR_TYPE]: e.result,
         },
       },
       this.parentOf(e.id),
