@@ -28,6 +28,7 @@ import { OtaConnection, peerAddressOf, peerPortOf, type OtaContext } from './ota
 import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
 import { nowMs } from '../../src/clock.js';
 import { ATTR_ERROR_TYPE, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_TRANSPORT, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import { TLS_ATTR } from './spans.js';
 import { ATTR_TLS_CIPHER, ATTR_TLS_PROTOCOL_NAME, ATTR_TLS_PROTOCOL_VERSION } from './semconv.js';
 
 const kAcceptMs = Symbol('cardlink.tls.acceptMs');
@@ -346,7 +347,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     };
     if (protocol !== undefined) a[ATTR_TLS_PROTOCOL_VERSION] = protocol;
     if (cipher !== undefined) a[ATTR_TLS_CIPHER] = cipher;
-    if (st.identity !== undefined) a['cardlink.psk.identity'] = st.identity;
+    if (st.identity !== undefined) a[TLS_ATTR.pskIdentity] = st.identity;
     return a;
   }
 }

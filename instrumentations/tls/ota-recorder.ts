@@ -32,6 +32,8 @@ import { DEVICE_TYPES } from '../../src/metrics/catalogue.js';
 import { BODY_FORMATS, type BodyFormat } from './scp81.js';
 import { ATTR_ERROR_TYPE, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT } from '@opentelemetry/semantic-conventions';
 import { ATTR_TLS_CIPHER, ATTR_TLS_PROTOCOL_VERSION } from './semconv.js';
+import { TLS_ATTR } from './spans.js';
+import { APDU_ATTR } from '../shared/apdu-spans.js';
 
 export interface OtaContext {
   tracer(): Tracer;
@@ -242,14 +244,14 @@ export class OtaRecorder implements SessionSink {
     this.sawUnknownFormat = false;
     this.ctx.instruments().sessionsActive.add(1, deviceAttributes(deviceType));
     if (!tracingEnabled()) return;
-    const links: Link[] = trigger?.spanContext ? [{ context: trigger.spanContext, attributes: { 'cardlink.link.type': 'trigger' } }] : [];
+    const links: Link[] = trigger?.spanContext ? [{ context: trigger.spanContext, attributes: { [TLS_ATTR.linkType]: 'trigger' } }] : [];
     const attributes: Attributes = {
-      'cardlink.session.type': sessionType,
-      'cardlink.device.type': deviceType,
+      [TLS_ATTR.sessionType]: sessionType,
+      [APDU_ATTR.deviceType]: deviceType,
       [ATTR_NETWORK_PEER_ADDRESS]: this.peerAddress,
       [ATTR_NETWORK_PEER_PORT]: this.peerPort,
     };
-    if (this.identity !== undefined) attributes['cardlink.psk.identity'] = this.identity;
+    if (this.identity !== undefined) attributes[TLS_ATTR.pskIdentity] = this.identity;
     if (this.protocol !== undefined) attributes[ATTR_TLS_PROTOCOL_VERSION] = this.protocol;
     if (this.cipher !== undefined) attributes[ATTR_TLS_CIPHER] = this.cipher;
     this.session = this.ctx.tracer().startSpan(
@@ -319,12 +321,12 @@ export class OtaRecorder implements SessionSink {
         endApduSpan(span, apdu.commandType, response, responseBytes, statusWordHex(sw), statusCategory(sw), capture, atMs);
       }
     }
-    if (script.executed !== null) session.setAttribute('cardlink.scp81.last_executed', script.executed);
+    if (script.executed !== null) session.setAttribute(TLS_ATTR.scp81LastExecuted, script.executed);
   }
 
   scriptStatus(value: string): void {
-    this.session?.setAttribute('cardlink.scp81.script_status', value);
-    this.session?.addEvent('scp81.script_status', { 'cardlink.scp81.script_status': value });
+    this.session?.setAttribute(TLS_ATTR.scp81ScriptStatus, value);
+    this.session?.addEvent('scp81.script_status', { [TLS_ATTR.scp81ScriptStatus]: value });
   }
 
   sessionEnd(atMs: number, status: SessionStatus, reason: string): void {
@@ -338,12 +340,12 @@ export class OtaRecorder implements SessionSink {
     this.session = undefined;
     this.logSessionEnd(atMs, status, reason, span);
     if (span === undefined) return;
-    span.setAttribute('cardlink.session.status', status);
-    span.setAttribute('cardlink.session.end_reason', reason);
-    span.setAttribute('cardlink.apdu.count', this.apduCount);
-    span.setAttribute('cardlink.scp81.format', sessionFormat(this.formatBits, this.sawUnknownFormat));
-    span.setAttribute('cardlink.apdu.error_count', this.errorCount);
-    if (this.notExecuted > 0) span.setAttribute('cardlink.apdu.not_executed', this.notExecuted);
+    span.setAttribute(TLS_ATTR.sessionStatus, status);
+    span.setAttribute(TLS_ATTR.sessionEndReason, reason);
+    span.setAttribute(TLS_ATTR.apduCount, this.apduCount);
+    span.setAttribute(TLS_ATTR.scp81Format, sessionFormat(this.formatBits, this.sawUnknownFormat));
+    span.setAttribute(TLS_ATTR.apduErrorCount, this.errorCount);
+    if (this.notExecuted > 0) span.setAttribute(TLS_ATTR.apduNotExecuted, this.notExecuted);
     if (status !== 'completed') {
       span.setAttribute(ATTR_ERROR_TYPE, reason);
       span.setStatus({ code: SpanStatusCode.ERROR, message: `${status}: ${reason}` });
@@ -375,7 +377,7 @@ export class OtaRecorder implements SessionSink {
   }
 
   unknown(kind: string): void {
-    this.session?.addEvent('scp81.undecodable', { 'cardlink.scp81.input': kind });
+    this.session?.addEvent('scp81.undecodable', { [TLS_ATTR.scp81Input]: kind });
   }
 }
 
