@@ -40,24 +40,4 @@ export const ADB_CONFIG_DEFAULTS = Object.freeze({
   closeGraceMs: 2000,
 });
 
-/** Span attribute keys this instrumentation writes (besides OTel semantic-convention keys). */
-export const ADB_ATTR = Object.freeze({
-  operation: 'cardlink.adb.operation',
-  deviceType: 'cardlink.device.type',
-  serial: 'cardlink.device.serial',
-  transportId: 'cardlink.adb.transport_id',
-  devicesListed: 'cardlink.adb.devices.listed',
-  devicesOnline: 'cardlink.adb.devices.online',
-  devicesMalformed: 'cardlink.adb.devices.malformed',
-  devicesTruncated: 'cardlink.adb.devices.truncated',
-  deviceState: 'cardlink.device.state',
-  devicePreviousState: 'cardlink.device.previous_state',
-  deviceModel: 'cardlink.device.model',
-  triggerType: 'cardlink.trigger.type',
-  smsMethod: 'cardlink.sms.method',
-  /** The AT command a run sends to the phone's modem (`service call phone`, `echo > /dev/smd*`), by name. */
-  atCommand: 'cardlink.at.command',
-});
-
-/** Name of the span event written for each phone whose state changed between two `adb devices`. */
-export const DEVICE_STATE_EVENT = 'cardlink.device.state_change';
+export { ADB_ATTR, DEVICE_STATE_EVENT } from './spans.js';
