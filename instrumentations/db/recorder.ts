@@ -22,6 +22,7 @@ import { DEFAULT_SLOW_QUERY_MS, type DbInstrumentationConfig, type DbSystem, typ
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { ATTR_DB_COLLECTION_NAME, ATTR_DB_NAMESPACE, ATTR_DB_OPERATION_NAME, ATTR_DB_QUERY_TEXT, ATTR_DB_RESPONSE_STATUS_CODE, ATTR_DB_SYSTEM_NAME, ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import { DB_ATTR } from './spans.js';
 
 const log = createLogger('db');
 
@@ -228,10 +229,10 @@ export class DbRecorder {
       }
       const span = this.host.tracer().startSpan(info.spanName, { kind: SpanKind.CLIENT, startTime: perfToHrTime(t0), attributes: info.attributes }, parent);
       if (slow) {
-        span.setAttribute('cardlink.db.slow_query', true);
+        span.setAttribute(DB_ATTR.slowQuery, true);
         this.slowQuery(info, ms, undefined, parent, span);
       }
-      if (statementName !== undefined) span.setAttribute('cardlink.db.statement_name', boundName(statementName));
+      if (statementName !== undefined) span.setAttribute(DB_ATTR.statementName, boundName(statementName));
       span.end(perfToHrTime(t1));
     } catch (err) {
       reportOnce(`${this.system} record`, err);
@@ -255,10 +256,10 @@ export class DbRecorder {
       span.setAttribute(ATTR_ERROR_TYPE, e.type);
       if (e.statusCode !== undefined) span.setAttribute(ATTR_DB_RESPONSE_STATUS_CODE, e.statusCode);
       if (slow) {
-        span.setAttribute('cardlink.db.slow_query', true);
+        span.setAttribute(DB_ATTR.slowQuery, true);
         this.slowQuery(info, ms, e.type, parent, span);
       }
-      if (statementName !== undefined) span.setAttribute('cardlink.db.statement_name', boundName(statementName));
+      if (statementName !== undefined) span.setAttribute(DB_ATTR.statementName, boundName(statementName));
       span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
       span.end(perfToHrTime(t1));
     } catch (err) {
