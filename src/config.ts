@@ -32,6 +32,12 @@ export const SAMPLERS = [
 export type SamplerName = (typeof SAMPLERS)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** OTEL_NODE_RESOURCE_DETECTORS values (NodeSDK's names). */
+export const RESOURCE_DETECTORS = ['env', 'host', 'os', 'process', 'serviceinstance', 'all', 'none'] as const;
+export type ResourceDetectorName = (typeof RESOURCE_DETECTORS)[number];
+/** OTEL_PROPAGATORS values NodeSDK knows. */
+export const PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi', 'jaeger', 'none'] as const;
+export type PropagatorName = (typeof PROPAGATORS)[number];
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -88,6 +94,13 @@ export interface CardlinkConfig {
    * many ms late (CARDLINK_TLS_RECORDING_DELAY_MS; 0 records inline).
    */
   tlsRecordingDelayMs: number;
+  /**
+   * OTEL_NODE_RESOURCE_DETECTORS: detectors NodeSDK runs over our resource; undefined (unset): none,
+   * our resource is complete and synchronous and holds no command line.
+   */
+  resourceDetectors: ResourceDetectorName[] | undefined;
+  /** OTEL_PROPAGATORS, validated here (NodeSDK builds them); undefined: tracecontext and baggage. */
+  propagators: PropagatorName[] | undefined;
   /** The adb instrumentation's options (CARDLINK_ADB_PATH, CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT). */
   adb: { path: string | undefined; propagateTraceContext: boolean };
   shutdownTimeoutMs: number;
@@ -397,6 +410,9 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     dbSlowQueryMs: r.int('CARDLINK_DB_SLOW_QUERY_MS', 250, 0, 3_600_000),
     // 100 is DEFAULT_RECORDING_DELAY_MS of instrumentations/tls/types.ts (test/config checks they agree).
     tlsRecordingDelayMs: r.int('CARDLINK_TLS_RECORDING_DELAY_MS', 100, 0, 60_000),
+    resourceDetectors:
+      trimmed(env, 'OTEL_NODE_RESOURCE_DETECTORS') === undefined ? undefined : r.list('OTEL_NODE_RESOURCE_DETECTORS', RESOURCE_DETECTORS, []),
+    propagators: trimmed(env, 'OTEL_PROPAGATORS') === undefined ? undefined : r.list('OTEL_PROPAGATORS', PROPAGATORS, []),
     adb: {
       path: trimmed(env, 'CARDLINK_ADB_PATH'),
       propagateTraceContext: r.bool('CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT', false),
