@@ -7,10 +7,12 @@
 import type { IncomingMessage } from 'node:http';
 import {
   context,
+  ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   trace,
   type Attributes,
+  type Context,
   type Link,
   type Span,
   type Tracer,
@@ -34,6 +36,19 @@ import { ATTR_ERROR_TYPE, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT } fr
 import { ATTR_TLS_CIPHER, ATTR_TLS_PROTOCOL_VERSION } from './semconv.js';
 import { TLS_ATTR } from './spans.js';
 import { APDU_ATTR } from '../shared/apdu-spans.js';
+
+/**
+ * The parent of an `ota.session`: the active context, unless that is another instrumentation's
+ * SERVER span (the contrib http instrumentation's span of the session's first POST, which ends
+ * long before the session): then the session starts its own trace, linked to that request.
+ */
+function sessionParent(links: Link[]): Context {
+  const active = context.active();
+  const span = trace.getSpan(active) as (Span & { kind?: SpanKind }) | undefined;
+  if (span === undefined || span.kind !== SpanKind.SERVER) return active;
+  links.push({ context: span.spanContext(), attributes: { [TLS_ATTR.linkType]: 'http_request' } });
+  return ROOT_CONTEXT;
+}
 
 export interface OtaContext {
   tracer(): Tracer;
@@ -257,7 +272,7 @@ export class OtaRecorder implements SessionSink {
     this.session = this.ctx.tracer().startSpan(
       'ota.session',
       { kind: SpanKind.SERVER, startTime: atMs, attributes, links },
-      context.active(),
+      sessionParent(links),
     );
   }
 

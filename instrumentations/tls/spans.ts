@@ -74,7 +74,13 @@ export const TLS_SPANS: readonly SpanDoc[] = [
       { name: 'scp81.script_status', brief: 'an `X-Admin-Script-Status` header', attributes: [attr(TLS_ATTR.scp81ScriptStatus, 'its value')] },
       { name: 'scp81.undecodable', brief: 'a body that fits no SCP81 format', attributes: [attr(TLS_ATTR.scp81Input, 'what could not be decoded: `command_script`, `response_script` or `bad_apdu`')] },
     ],
-    links: [{ to: 'sms.trigger', attributes: [attr(TLS_ATTR.linkType, '`trigger`: the SMS trigger the session answered')] }],
+    links: [
+      { to: 'sms.trigger', attributes: [attr(TLS_ATTR.linkType, '`trigger`: the SMS trigger the session answered')] },
+      {
+        to: "another instrumentation's HTTP SERVER span of the first POST (the session then starts its own trace)",
+        attributes: [attr(TLS_ATTR.linkType, '`http_request`')],
+      },
+    ],
   },
   apduSpanDoc([]),
 ];
