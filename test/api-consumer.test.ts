@@ -28,7 +28,7 @@ t.before(() => {
     cwd: dir,
     stdio: 'pipe',
   });
-  for (const f of ['app.mjs', 'child.mjs', 'own-sdk.mjs']) copyFileSync(join(FIXTURE, f), join(dir, f));
+  for (const f of ['app.mjs', 'child.mjs', 'own-sdk.mjs', 'psk-lab.mjs']) copyFileSync(join(FIXTURE, f), join(dir, f));
   copyFileSync(join(FIXTURE, 'consumer-types.ts.txt'), join(dir, 'consumer-types.ts'));
 });
 
