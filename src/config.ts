@@ -10,6 +10,11 @@ import { redactUrlUserinfo } from './logging/sanitize.js';
 export const INSTRUMENTATION_NAMES = ['tls', 'serialport', 'adb', 'sqlite', 'pg', 'system'] as const;
 export type InstrumentationName = (typeof INSTRUMENTATION_NAMES)[number];
 
+/** The instrumentation scope (tracer and diag name) of an instrumentation: `cardlink-otel/tls`. */
+export function instrumentationScopeName(name: InstrumentationName): string {
+  return `cardlink-otel/${name}`;
+}
+
 export const METRICS_EXPORTERS = ['prometheus', 'otlp', 'console', 'none'] as const;
 export type MetricsExporterName = (typeof METRICS_EXPORTERS)[number];
 export const SIGNAL_EXPORTERS = ['otlp', 'console', 'none'] as const;
@@ -27,6 +32,12 @@ export const SAMPLERS = [
 export type SamplerName = (typeof SAMPLERS)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** OTEL_NODE_RESOURCE_DETECTORS values (NodeSDK's names). */
+export const RESOURCE_DETECTORS = ['env', 'host', 'os', 'process', 'serviceinstance', 'all', 'none'] as const;
+export type ResourceDetectorName = (typeof RESOURCE_DETECTORS)[number];
+/** OTEL_PROPAGATORS values NodeSDK knows. */
+export const PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi', 'jaeger', 'none'] as const;
+export type PropagatorName = (typeof PROPAGATORS)[number];
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -83,6 +94,15 @@ export interface CardlinkConfig {
    * many ms late (CARDLINK_TLS_RECORDING_DELAY_MS; 0 records inline).
    */
   tlsRecordingDelayMs: number;
+  /**
+   * OTEL_NODE_RESOURCE_DETECTORS: detectors NodeSDK runs over our resource; undefined (unset): none,
+   * our resource is complete and synchronous and holds no command line.
+   */
+  resourceDetectors: ResourceDetectorName[] | undefined;
+  /** OTEL_PROPAGATORS, validated here (NodeSDK builds them); undefined: tracecontext and baggage. */
+  propagators: PropagatorName[] | undefined;
+  /** The adb instrumentation's options (CARDLINK_ADB_PATH, CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT). */
+  adb: { path: string | undefined; propagateTraceContext: boolean };
   shutdownTimeoutMs: number;
   /** A trigger with no OTA session within this many ms counts as `no_session` (CARDLINK_TRIGGER_WINDOW_S, in seconds). */
   triggerWindowMs: number;
@@ -395,6 +415,13 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     dbSlowQueryMs: r.int('CARDLINK_DB_SLOW_QUERY_MS', 250, 0, 3_600_000),
     // 100 is DEFAULT_RECORDING_DELAY_MS of instrumentations/tls/types.ts (test/config checks they agree).
     tlsRecordingDelayMs: r.int('CARDLINK_TLS_RECORDING_DELAY_MS', 100, 0, 60_000),
+    resourceDetectors:
+      trimmed(env, 'OTEL_NODE_RESOURCE_DETECTORS') === undefined ? undefined : r.list('OTEL_NODE_RESOURCE_DETECTORS', RESOURCE_DETECTORS, []),
+    propagators: trimmed(env, 'OTEL_PROPAGATORS') === undefined ? undefined : r.list('OTEL_PROPAGATORS', PROPAGATORS, []),
+    adb: {
+      path: trimmed(env, 'CARDLINK_ADB_PATH'),
+      propagateTraceContext: r.bool('CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT', false),
+    },
     shutdownTimeoutMs: r.int('CARDLINK_SHUTDOWN_TIMEOUT_MS', 5_000, 0, 60_000),
     triggerWindowMs: r.int('CARDLINK_TRIGGER_WINDOW_S', 60, 1, 86_400) * 1000,
   };

@@ -90,6 +90,11 @@ const stderrLogger: DiagLogger = {
 let installed = false;
 let currentLevel: DiagLogLevel = DiagLogLevel.WARN;
 
+/** Puts our logger back after a component (NodeSDK, for OTEL_LOG_LEVEL) installed its own. */
+export function reinstallDiag(): void {
+  if (installed) diag.setLogger(stderrLogger, { logLevel: currentLevel, suppressOverrideMessage: true });
+}
+
 export function installDiag(env: Readonly<Record<string, string | undefined>> = process.env): void {
   if (installed) return;
   installed = true;

@@ -2,7 +2,8 @@
 export { start, shutdown, getSdk, type CardlinkSdk, type StartOptions } from './sdk.js';
 export { parseConfig, INSTRUMENTATION_NAMES, type CardlinkConfig, type InstrumentationName } from './config.js';
 export { METRICS, METER_NAME, type MetricDefinition, type MetricKey } from './metrics/catalogue.js';
-export { getInstruments, type CardlinkInstruments } from './metrics/instruments.js';
+export { getInstruments, instrumentsFor, type CardlinkInstruments } from './metrics/instruments.js';
+export * from './instrumentations.js';
 export { exportStatuses, type ExportStatus } from './export-status.js';
 export { VERSION } from './version.js';
 export * from './api/index.js';

@@ -1,7 +1,8 @@
 /**
- * Starting and stopping the SDK: one MeterProvider (Prometheus pull reader and, when configured, a
- * periodic OTLP reader, together), one TracerProvider with a batch OTLP exporter, an optional
- * LoggerProvider, the process metrics and the enabled instrumentations.
+ * Starting and stopping the SDK: a NodeSDK (getSdk().nodeSdk) owning one MeterProvider (Prometheus
+ * pull reader and, when configured, a periodic OTLP reader, together), one TracerProvider with a
+ * batch OTLP exporter, an optional LoggerProvider, resource detection and propagators; then the
+ * process metrics, the enabled instrumentations and our two listeners.
  *
  * Nothing here may break the application: every failure is one line on stderr and the app runs on.
  */
@@ -21,19 +22,29 @@ import {
   AlwaysOnSampler,
   BatchSpanProcessor,
   ConsoleSpanExporter,
+  NoopSpanProcessor,
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
   type Sampler,
   type SpanExporter,
   type SpanProcessor,
+  type BasicTracerProvider as TracerProvider,
 } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import type { NodeSDK } from '@opentelemetry/sdk-node';
 import type { LoggerProvider, LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
-import type { Resource } from '@opentelemetry/resources';
+import {
+  envDetector,
+  hostDetector,
+  osDetector,
+  processDetector,
+  serviceInstanceIdDetector,
+  type Resource,
+  type ResourceDetector,
+} from '@opentelemetry/resources';
 import { parseConfig, type CardlinkConfig, type Env } from './config.js';
 import { loadLayeredEnv } from './cli/config-file.js';
 import { parseOtlpHeaders } from './cli/otlp-probe.js';
-import { installDiag, printLine } from './diag.js';
+import { installDiag, printLine, reinstallDiag } from './diag.js';
 import { resetExportStatuses, trackExporter } from './export-status.js';
 import { registerBuiltinChecks } from './health/builtin-checks.js';
 import { startHealthServer, type HealthServer } from './health/server.js';
@@ -72,9 +83,12 @@ export interface StartOptions {
 
 export interface CardlinkSdk {
   readonly config: CardlinkConfig;
+  /** The NodeSDK that owns the providers below (undefined when telemetry is disabled). */
+  readonly nodeSdk: NodeSDK | undefined;
+  /** Ours, before NodeSDK merged the detected attributes into it. */
   readonly resource: Resource | undefined;
   readonly meterProvider: MeterProvider | undefined;
-  readonly tracerProvider: NodeTracerProvider | undefined;
+  readonly tracerProvider: TracerProvider | undefined;
   readonly loggerProvider: LoggerProvider | undefined;
   /** The Prometheus pull reader, when enabled. */
   readonly prometheus: CardlinkPrometheusExporter | undefined;
@@ -180,6 +194,7 @@ async function otlpLogExporter(c: CardlinkConfig, secrets: readonly string[]): P
 
 const disabledSdk = (config: CardlinkConfig): CardlinkSdk => ({
   config,
+  nodeSdk: undefined,
   resource: undefined,
   meterProvider: undefined,
   tracerProvider: undefined,
@@ -267,9 +282,6 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
       }),
     );
   }
-  const meterProvider = new MeterProvider({ resource, views: catalogueViews(), readers });
-  fastHistograms.bindProvider(meterProvider);
-  metrics.setGlobalMeterProvider(meterProvider);
 
   // Traces: batch export, bounded queue (spans beyond it are dropped and counted, never buffered without end).
   const spanProcessors: SpanProcessor[] = [];
@@ -278,32 +290,61 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
   }
   if (config.tracesExporters.includes('console')) spanProcessors.push(new BatchSpanProcessor(new ConsoleSpanExporter()));
   // With nowhere to send spans, do not record them: non-recording spans still carry trace ids
-  // (for log correlation and propagation) at a fraction of the cost.
-  const sampler = spanProcessors.length > 0 ? buildSampler(config) : new AlwaysOffSampler();
-  setTracingEnabled(spanProcessors.length > 0);
-  const tracerProvider = new NodeTracerProvider({ resource, sampler, spanProcessors });
-  tracerProvider.register();
+  // (for log correlation and propagation) at a fraction of the cost. NodeSDK registers a
+  // TracerProvider only when it has a span processor, hence the no-op one.
+  const tracing = spanProcessors.length > 0;
+  const sampler = tracing ? buildSampler(config) : new AlwaysOffSampler();
+  setTracingEnabled(tracing);
 
-  let loggerProvider: LoggerProvider | undefined;
+  const logProcessors: LogRecordProcessor[] = [];
   if (config.logsExporters.length > 0) {
     // Loaded only when logs are exported: most labs scrape metrics and never pay for it.
     const sdkLogs = commonJs(await import('@opentelemetry/sdk-logs'));
-    const logProcessors: LogRecordProcessor[] = [];
     if (config.logsExporters.includes('otlp')) logProcessors.push(new sdkLogs.BatchLogRecordProcessor({ exporter: await otlpLogExporter(config, secrets) }));
     if (config.logsExporters.includes('console')) {
       logProcessors.push(new sdkLogs.BatchLogRecordProcessor({ exporter: new sdkLogs.ConsoleLogRecordExporter() }));
     }
-    loggerProvider = new sdkLogs.LoggerProvider({ resource, processors: logProcessors });
-    logs.setGlobalLoggerProvider(loggerProvider);
   }
+
+  // NodeSDK owns the providers: resource detection (OTEL_NODE_RESOURCE_DETECTORS, over our
+  // resource), propagators (OTEL_PROPAGATORS), context manager, span limits and shutdown. Every
+  // exporter, reader and processor is ours, so it reads no exporter variable itself.
+  const { NodeSDK } = commonJs(await import('@opentelemetry/sdk-node'));
+  const nodeSdk = new NodeSDK({
+    resource,
+    serviceName: config.serviceName,
+    ...resourceDetection(config),
+    metricReaders: readers,
+    views: catalogueViews(),
+    spanProcessors: tracing ? spanProcessors : [new NoopSpanProcessor()],
+    sampler,
+    // Always given: without it NodeSDK makes an exporter from OTEL_LOGS_EXPORTER (OTLP by default).
+    logRecordProcessors: logProcessors,
+  });
+  // NodeSDK installs a console diag logger for OTEL_LOG_LEVEL; ours (which redacts) goes last.
+  reinstallDiag();
+  startNodeSdk(nodeSdk, logProcessors.length === 0);
+  const providers = nodeSdkProviders(nodeSdk);
+  const meterProvider = providers.meterProvider;
+  const tracerProvider = providers.tracerProvider as TracerProvider;
+  const loggerProvider = providers.loggerProvider;
+  // Before any instrument is made on it: the catalogue's histograms are then the fast ones.
+  if (meterProvider !== undefined) fastHistograms.bindProvider(meterProvider);
 
   const stopSystem = config.instrumentations.includes('system') ? startSystemMetrics() : undefined;
   getInstruments();
 
+  // Registered here rather than by NodeSDK, which enables instrumentations before it has made the
+  // MeterProvider (and our histogram producer is bound to it).
   const instrumentations = [...(await loadInstrumentations(config)), ...(options.instrumentations ?? [])];
   const unregister =
     instrumentations.length > 0
-      ? registerInstrumentations({ instrumentations, tracerProvider, meterProvider, ...(loggerProvider ? { loggerProvider } : {}) })
+      ? registerInstrumentations({
+          instrumentations,
+          tracerProvider,
+          ...(meterProvider ? { meterProvider } : {}),
+          ...(loggerProvider ? { loggerProvider } : {}),
+        })
       : undefined;
   if (waitForHooks !== undefined) await waitForHooks();
 
@@ -335,6 +376,7 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
   let shuttingDown: Promise<void> | undefined;
   const sdk: CardlinkSdk = {
     config,
+    nodeSdk,
     resource,
     meterProvider,
     tracerProvider,
@@ -348,7 +390,7 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
     async forceFlush() {
       runBeforeCollect();
       await withTimeout(
-        Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush(), loggerProvider?.forceFlush()]).then(() => undefined),
+        Promise.all([tracerProvider.forceFlush(), meterProvider?.forceFlush(), loggerProvider?.forceFlush()]).then(() => undefined),
         config.shutdownTimeoutMs,
         'flushing telemetry',
       );
@@ -367,9 +409,7 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
         removeBuiltinChecks?.();
         await withTimeout(
           Promise.all([
-            tracerProvider.shutdown(),
-            meterProvider.shutdown(),
-            loggerProvider?.shutdown(),
+            nodeSdk.shutdown(),
             server?.close(),
             health?.close(),
           ]).then(() => undefined),
@@ -383,6 +423,36 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
   };
   if (options.handleSignals !== false) installExitHooks(sdk);
   return sdk;
+}
+
+const DETECTORS = { env: envDetector, host: hostDetector, os: osDetector, process: processDetector, serviceinstance: serviceInstanceIdDetector };
+
+/** NodeSDK's detection options for OTEL_NODE_RESOURCE_DETECTORS (from the config, so the config file counts too). */
+function resourceDetection(config: CardlinkConfig): { autoDetectResources: boolean; resourceDetectors?: ResourceDetector[] } {
+  const names = config.resourceDetectors;
+  if (names === undefined || names.length === 0 || names.includes('none')) return { autoDetectResources: false };
+  const all = names.includes('all');
+  const resourceDetectors = Object.entries(DETECTORS).flatMap(([name, d]) => (all || (names as string[]).includes(name) ? [d] : []));
+  return { autoDetectResources: true, resourceDetectors };
+}
+
+/**
+ * NodeSDK.start(); without a log exporter, the LoggerProvider it registers has no processor and is
+ * unregistered again, so log lines do not build records for nobody.
+ */
+function startNodeSdk(nodeSdk: NodeSDK, noLogs: boolean): void {
+  nodeSdk.start();
+  if (noLogs) logs.disable();
+}
+
+/** NodeSDK keeps its providers in fields without getters. */
+function nodeSdkProviders(nodeSdk: NodeSDK): {
+  meterProvider: MeterProvider | undefined;
+  tracerProvider: TracerProvider | undefined;
+  loggerProvider: LoggerProvider | undefined;
+} {
+  const f = nodeSdk as unknown as { _meterProvider?: MeterProvider; _tracerProvider?: TracerProvider; _loggerProvider?: LoggerProvider };
+  return { meterProvider: f._meterProvider, tracerProvider: f._tracerProvider, loggerProvider: f._loggerProvider };
 }
 
 /** Stop telemetry: flush every exporter (bounded by CARDLINK_SHUTDOWN_TIMEOUT_MS) and close our servers. */

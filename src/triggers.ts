@@ -18,6 +18,7 @@
  * MAX_CHANNELS channels are remembered.
  */
 import { trace, type SpanContext } from '@opentelemetry/api';
+import type { DeviceType } from './metrics/catalogue.js';
 import { getInstruments } from './metrics/instruments.js';
 import { labelCache } from './metrics/series.js';
 import { onBeforeCollect } from './metrics/before-collect.js';
@@ -25,7 +26,7 @@ import { createLogger } from './logging/logger.js';
 import { logInSpan, roundMs } from './logging/in-span.js';
 import { nowMs } from './clock.js';
 
-export type TriggerDeviceType = 'phone' | 'modem' | 'simulator' | 'unknown';
+export type TriggerDeviceType = DeviceType;
 
 export interface RecordedTrigger {
   readonly atMs: number;

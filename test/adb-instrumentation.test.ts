@@ -19,6 +19,7 @@ import { AdbInstrumentation, DeviceStates, OutputCapture, createInstrumentations
 import { setupHarness } from './helpers/otel-harness.js';
 import { REPO_ROOT, freePort } from './helpers/child.js';
 import { clearTriggers, takeTrigger } from '../src/triggers.js';
+import { parseConfig } from '../src/config.js';
 import type { AdbDevice } from '../instrumentations/adb/adb.js';
 
 const require = createRequire(import.meta.url);
@@ -689,11 +690,13 @@ t.test('a failing tracer never reaches the application', async (t) => {
   t.equal(s.status, 0);
 });
 
-t.test('createInstrumentations reads CARDLINK_ADB_PATH and CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT', async (t) => {
-  const [a] = createInstrumentations({} as never, { CARDLINK_ADB_PATH: '/opt/lab/bin/phonectl', CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT: 'true' });
+t.test('createInstrumentations takes CARDLINK_ADB_PATH and CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT from the config', async (t) => {
+  const [a] = createInstrumentations(parseConfig({ CARDLINK_ADB_PATH: '/opt/lab/bin/phonectl', CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT: 'true' }).config);
   t.same((a as AdbInstrumentation).getConfig(), { enabled: false, adbPath: '/opt/lab/bin/phonectl', propagateTraceContext: true });
   t.equal(a?.instrumentationName, 'cardlink-otel/adb');
-  const [b] = createInstrumentations({} as never, { CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT: 'maybe' });
+  const parsed = parseConfig({ CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT: 'maybe' });
+  t.match(parsed.errors, [/CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT="maybe" is not valid/]);
+  const [b] = createInstrumentations(parsed.config);
   t.same((b as AdbInstrumentation).getConfig(), { enabled: false });
 });
 

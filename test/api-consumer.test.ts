@@ -2,7 +2,8 @@
  * A consumer project: a temp folder that installs the packed tarball of this package, starts
  * telemetry in code (no --import), records APDUs through a fake PC/SC transport and a monitored
  * operation; /metrics and a real OTLP receiver show the same series and span shapes as the
- * automatic path; a trace crosses into a child process; the .d.ts compile for every export.
+ * automatic path; a trace crosses into a child process; the .d.ts compile for every export. And a
+ * consumer that composes its own NodeSDK with the exported instrumentations and its own readers.
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
@@ -27,7 +28,7 @@ t.before(() => {
     cwd: dir,
     stdio: 'pipe',
   });
-  for (const f of ['app.mjs', 'child.mjs']) copyFileSync(join(FIXTURE, f), join(dir, f));
+  for (const f of ['app.mjs', 'child.mjs', 'own-sdk.mjs', 'psk-lab.mjs']) copyFileSync(join(FIXTURE, f), join(dir, f));
   copyFileSync(join(FIXTURE, 'consumer-types.ts.txt'), join(dir, 'consumer-types.ts'));
 });
 
@@ -78,6 +79,38 @@ t.test('start() in code: /metrics and OTLP show the automatic shapes; one trace 
   t.equal(child?.parentSpanId, parent?.spanId);
 
   app.kill('SIGUSR2');
+  t.same(await app.waitForExit(15_000), { code: 0, signal: null });
+  t.match(app.stdout(), /stopped/);
+});
+
+t.test('a NodeSDK of the consumer\'s own, with the exported instrumentations and its own Prometheus exporter', async (t) => {
+  const port = await freePort();
+  const app = runNode({ t, cwd: dir, args: ['own-sdk.mjs'], env: { PROM_PORT: String(port) } });
+  await app.waitForLine(/^ready \d+/, 30_000);
+  const m = await scrape(`http://127.0.0.1:${port}/metrics`);
+  const v = (name: string, labels: Record<string, string>) => getSample(m.families, name, labels)?.value;
+  // Recorded through the consumer's MeterProvider, on the one `cardlink-otel` scope; names as the
+  // JS exporter makes them (`_total` on counters, no unit suffix).
+  t.equal(v('cardlink_tls_handshakes_total', { result: 'success', otel_scope_name: 'cardlink-otel' }), 1);
+  t.equal(v('cardlink_sessions_total', { status: 'completed', device_type: 'modem' }), 1, 'the sessionHook decided the device type');
+  t.equal(v('cardlink_apdu_commands_total', { command_type: 'SELECT', device_type: 'modem' }), 1);
+  t.equal(v('cardlink_apdu_responses_total', { status_word: '9000', status_category: 'success' }), 1);
+  t.equal(v('cardlink_apdu_duration_count', { command_type: 'SELECT' }), 1, "the SDK's own histogram");
+  t.equal(v('cardlink_apdu_duration_bucket', { command_type: 'SELECT', le: '0.001' }) !== undefined, true, "with the catalogue's buckets");
+  app.kill('SIGUSR2');
+  const report = JSON.parse(await app.waitForLine(/^\{"hookCalls"/, 15_000)) as {
+    hookCalls: string[];
+    spans: Array<{ name: string; scope: string; deviceType?: string }>;
+  };
+  t.same(report.hookCalls, ['card-7']);
+  t.same(
+    report.spans.map((s) => [s.name, s.scope, s.deviceType ?? null]).sort(),
+    [
+      ['apdu.SELECT', 'cardlink-otel/tls', 'modem'],
+      ['ota.session', 'cardlink-otel/tls', 'modem'],
+      ['tls.handshake', 'cardlink-otel/tls', null],
+    ],
+  );
   t.same(await app.waitForExit(15_000), { code: 0, signal: null });
   t.match(app.stdout(), /stopped/);
 });

@@ -5,10 +5,10 @@
  * connected-phones gauge; SMS injections become `sms.trigger` spans. See run.ts for how a run is
  * watched, adb.ts for the decoding.
  *
- * Patching: the functions are replaced on the `child_process` exports object in `enable()`
+ * Patching: the functions are wrapped (`_wrap`) on the `child_process` exports object at `enable()`
  * (shared by every CommonJS `require`), then `syncBuiltinESMExports()` updates the live bindings of
- * ESM imports (`import { spawn } from 'node:child_process'`, made before or after). No module
- * hook is needed, so nothing is wrapped at import time.
+ * ESM imports (`import { spawn } from 'node:child_process'`, made before or after), so no ESM
+ * loader hook is needed.
  *
  * Cost for the application's other children: two flag tests, a few character comparisons on the
  * executable's name and a look at whether `shell` is set (two substring searches for an `exec`
@@ -22,10 +22,10 @@ import childProcess from 'node:child_process';
 import { syncBuiltinESMExports } from 'node:module';
 import { promisify } from 'node:util';
 import type { Attributes, Span, Tracer } from '@opentelemetry/api';
-import { InstrumentationBase } from '@opentelemetry/instrumentation';
-import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
+import type { InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
+import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { CardlinkInstrumentationBase } from '../shared/instrumentation-base.js';
 import { reportOnce } from '../../src/diag.js';
-import { VERSION } from '../../src/version.js';
 import { countOnline, isAdbExecutable, parseAdbDevices } from './adb.js';
 import { AdbHealth } from './health.js';
 import {
@@ -69,16 +69,8 @@ function promisifiedExec(fn: AnyFn): (...args: unknown[]) => Promise<{ stdout: u
   };
 }
 
-function envAdbPath(): string | undefined {
-  const v = process.env['CARDLINK_ADB_PATH']?.trim();
-  return v === undefined || v === '' ? undefined : v;
-}
-
-export class AdbInstrumentation extends InstrumentationBase<AdbInstrumentationConfig> implements AdbRunHost {
-  // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
-  declare private m: CardlinkInstruments;
-  private originals: Partial<Record<CallKind, AnyFn>> | undefined;
-  private wrappers: Partial<Record<CallKind, AnyFn>> = {};
+export class AdbInstrumentation extends CardlinkInstrumentationBase<AdbInstrumentationConfig> implements AdbRunHost {
+  private wrappers: Partial<Record<CallKind, AnyFn>> | undefined;
   /** > 0 while one of our patched calls runs an original (its inner calls pass through). */
   private depth = 0;
   private active = false;
@@ -88,8 +80,9 @@ export class AdbInstrumentation extends InstrumentationBase<AdbInstrumentationCo
   private readonly health = new AdbHealth();
 
   constructor(config: AdbInstrumentationConfig = {}) {
-    super('cardlink-otel/adb', VERSION, { enabled: false, ...config });
+    super('adb', config);
     this.refreshConfig();
+    this.enableIfConfigured(config);
   }
 
   override setConfig(config: AdbInstrumentationConfig = {}): void {
@@ -98,52 +91,47 @@ export class AdbInstrumentation extends InstrumentationBase<AdbInstrumentationCo
   }
 
   private refreshConfig(): void {
+    // Called by the base constructor too, before this class's fields exist: nothing to refresh then.
+    if (this.deviceStates === undefined) return;
     const cfg = this._config ?? {};
-    this.adbPath = typeof cfg.adbPath === 'string' && cfg.adbPath !== '' ? cfg.adbPath : envAdbPath();
+    this.adbPath = typeof cfg.adbPath === 'string' && cfg.adbPath !== '' ? cfg.adbPath : undefined;
     this.adbBase = this.adbPath === undefined ? undefined : baseNameOf(this.adbPath);
   }
 
-  protected override init(): [] {
-    return [];
+  protected override init(): InstrumentationNodeModuleDefinition[] {
+    return [this.builtinModule('child_process', childProcess, (e) => this.patch(e), (e) => this.unpatch(e))];
   }
 
   protected override _updateMetricInstruments(): void {
-    const m = getInstruments();
+    const before = this.m;
+    super._updateMetricInstruments();
     // A new provider means a new gauge that starts at 0.
-    if (this.m !== undefined && m !== this.m) this.deviceStates.resetCount();
-    this.m = m;
+    if (before !== undefined && before !== this.m) this.deviceStates.resetCount();
   }
 
-  override enable(): void {
-    super.enable();
-    if (this.originals !== undefined) return;
-    const exportsObj = childProcess as unknown as Record<string, unknown>;
-    const originals: Partial<Record<CallKind, AnyFn>> = {};
+  /** Idempotent: the require hook may call it again for a later `require('child_process')`. */
+  private patch(exportsObj: typeof childProcess): void {
+    if (this.wrappers !== undefined) return;
+    const wrappers: Partial<Record<CallKind, AnyFn>> = {};
     for (const kind of PATCHED) {
-      const original = exportsObj[kind];
-      if (typeof original !== 'function') continue;
-      originals[kind] = original as AnyFn;
-      const wrapper = this.wrap(kind, original as AnyFn);
-      this.wrappers[kind] = wrapper;
-      exportsObj[kind] = wrapper;
+      if (typeof exportsObj[kind] !== 'function') continue;
+      this._wrap(exportsObj, kind, ((original: AnyFn) => (wrappers[kind] = this.wrap(kind, original))) as never);
     }
-    this.originals = originals;
+    this.wrappers = wrappers;
     this.active = true;
+    // The live bindings of ESM imports (`import { spawn } from 'node:child_process'`) follow.
     syncBuiltinESMExports();
   }
 
-  override disable(): void {
-    super.disable();
-    const originals = this.originals;
-    if (originals === undefined) return;
+  private unpatch(exportsObj: typeof childProcess): void {
+    const wrappers = this.wrappers;
+    if (wrappers === undefined) return;
     this.active = false;
-    const exportsObj = childProcess as unknown as Record<string, unknown>;
     for (const kind of PATCHED) {
       // Someone who wrapped us keeps a pass-through (`active` is false); we do not unwrap them.
-      if (originals[kind] !== undefined && exportsObj[kind] === this.wrappers[kind]) exportsObj[kind] = originals[kind];
+      if (wrappers[kind] !== undefined && exportsObj[kind] === wrappers[kind]) this._unwrap(exportsObj, kind);
     }
-    this.originals = undefined;
-    this.wrappers = {};
+    this.wrappers = undefined;
     syncBuiltinESMExports();
   }
 
@@ -229,7 +217,6 @@ export class AdbInstrumentation extends InstrumentationBase<AdbInstrumentationCo
   }
 
   instruments(): CardlinkInstruments {
-    if (this.m === undefined) this.m = getInstruments();
     return this.m;
   }
 

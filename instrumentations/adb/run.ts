@@ -45,6 +45,8 @@ import { phoneKey, recordStk, type BipDevice } from '../shared/bip-recorder.js';
 import type { StkMessage } from '../shared/stk.js';
 import { ADB_ATTR } from './types.js';
 import { nowMs } from '../../src/clock.js';
+import { ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import { ATTR_PROCESS_COMMAND_ARGS, ATTR_PROCESS_EXECUTABLE_NAME, ATTR_PROCESS_EXIT_CODE } from './semconv.js';
 
 /** What a run needs from its instrumentation. */
 export interface AdbRunHost {
@@ -158,15 +160,15 @@ export class AdbRun {
     this.executableName = baseName(call.file);
     this.stderr = new OutputCapture(Math.max(0, host.maxStderrBytes() - 1024), Math.min(1024, host.maxStderrBytes()));
     const attributes: Attributes = {
-      'process.executable.name': this.executableName,
-      'process.command_args': commandArgsForSpan(decoded),
+      [ATTR_PROCESS_EXECUTABLE_NAME]: this.executableName,
+      [ATTR_PROCESS_COMMAND_ARGS]: commandArgsForSpan(decoded),
       [ADB_ATTR.operation]: decoded.operation,
       [ADB_ATTR.deviceType]: 'phone',
     };
     if (call.serial !== undefined) attributes[ADB_ATTR.serial] = call.serial;
     if (decoded.transportId !== undefined) attributes[ADB_ATTR.transportId] = decoded.transportId;
-    if (decoded.host !== undefined) attributes['server.address'] = decoded.host;
-    if (decoded.port !== undefined) attributes['server.port'] = decoded.port;
+    if (decoded.host !== undefined) attributes[ATTR_SERVER_ADDRESS] = decoded.host;
+    if (decoded.port !== undefined) attributes[ATTR_SERVER_PORT] = decoded.port;
     const actions = phoneActions(decoded);
     // The AT command's name only: its arguments (PDUs, PINs) stay in the process.
     if (actions.atCommand !== null) attributes[ADB_ATTR.atCommand] = actions.atCommand;
@@ -366,10 +368,10 @@ export class AdbRun {
       const m = this.host.instruments();
       m.adbOperationDuration.record(Math.max(0, end - this.startMs) / 1000, operationAttrs(this.operation));
       const span = this.span;
-      if (this.exitCode !== null && this.exitCode >= 0) span.setAttribute('process.exit.code', this.exitCode);
+      if (this.exitCode !== null && this.exitCode >= 0) span.setAttribute(ATTR_PROCESS_EXIT_CODE, this.exitCode);
       if (errorType !== null) {
         m.deviceErrors.add(1, errorAttrs(errorType));
-        span.setAttribute('error.type', errorType);
+        span.setAttribute(ATTR_ERROR_TYPE, errorType);
         span.setStatus({ code: SpanStatusCode.ERROR, message: `${errorType}: ${this.describeEnd()}` });
       } else if (this.operation === 'devices' && this.stdout !== undefined && !this.stdout.overflowed) {
         this.host.applyDevicesListing(span, this.stdout.text());
@@ -396,7 +398,7 @@ export class AdbRun {
       this.host.instruments().triggersSent.add(1, SMS_ATTRS);
       noteTriggerSent({ atMs: this.startMs, deviceType: 'phone', triggerType: 'sms', spanContext: sms.spanContext(), deviceKey: phoneKey(this.serial) });
     } else {
-      sms.setAttribute('error.type', errorType);
+      sms.setAttribute(ATTR_ERROR_TYPE, errorType);
       sms.setStatus({ code: SpanStatusCode.ERROR, message: `adb run failed: ${errorType}` });
     }
     sms.end(end);

@@ -5,14 +5,14 @@ export interface AdbInstrumentationConfig extends InstrumentationConfig {
   /**
    * An adb whose base name is not `adb` (a wrapper script, a vendored copy): the exact path the
    * application passes to `child_process`. Runs whose executable's base name is `adb` (or
-   * `adb.exe`) are recognised anyway. Default: the environment variable `CARDLINK_ADB_PATH`.
+   * `adb.exe`) are recognised anyway. `register` sets it from `CARDLINK_ADB_PATH`.
    */
   adbPath?: string;
   /**
    * Put the adb span's context into the child's environment as `TRACEPARENT` (and `TRACESTATE`),
    * so a wrapper script that understands W3C trace context can continue the trace. Opt-in
    * (default false): it is the one thing that changes what the child receives, and only for adb.
-   * Default from `CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT=true` when created by the factory.
+   * `register` sets it from `CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT`.
    */
   propagateTraceContext?: boolean;
   /**
@@ -40,24 +40,4 @@ export const ADB_CONFIG_DEFAULTS = Object.freeze({
   closeGraceMs: 2000,
 });
 
-/** Span attribute keys this instrumentation writes (besides OTel semantic-convention keys). */
-export const ADB_ATTR = Object.freeze({
-  operation: 'cardlink.adb.operation',
-  deviceType: 'cardlink.device.type',
-  serial: 'cardlink.device.serial',
-  transportId: 'cardlink.adb.transport_id',
-  devicesListed: 'cardlink.adb.devices.listed',
-  devicesOnline: 'cardlink.adb.devices.online',
-  devicesMalformed: 'cardlink.adb.devices.malformed',
-  devicesTruncated: 'cardlink.adb.devices.truncated',
-  deviceState: 'cardlink.device.state',
-  devicePreviousState: 'cardlink.device.previous_state',
-  deviceModel: 'cardlink.device.model',
-  triggerType: 'cardlink.trigger.type',
-  smsMethod: 'cardlink.sms.method',
-  /** The AT command a run sends to the phone's modem (`service call phone`, `echo > /dev/smd*`), by name. */
-  atCommand: 'cardlink.at.command',
-});
-
-/** Name of the span event written for each phone whose state changed between two `adb devices`. */
-export const DEVICE_STATE_EVENT = 'cardlink.device.state_change';
+export { ADB_ATTR, DEVICE_STATE_EVENT } from './spans.js';

@@ -3,32 +3,31 @@
  * (tracer, instruments, configuration), the prototypes they patched and putting them back. The
  * drivers' files keep only what is theirs: which methods to patch and when a query begins and ends.
  */
-import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { restorePrototype, type PatchRecord } from '../shared/prototype-patch.js';
-import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { CardlinkInstrumentationBase } from '../shared/instrumentation-base.js';
+import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
-import { VERSION } from '../../src/version.js';
 import { DbRecorder } from './recorder.js';
 import type { DbInstrumentationConfig, DbSystem } from './types.js';
 
-export abstract class DbInstrumentationBase extends InstrumentationBase<DbInstrumentationConfig> {
-  // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
-  declare private m: CardlinkInstruments | undefined;
+/**
+ * Patches are not made with `_wrap`: other instrumentations of the same drivers (the contrib `pg`
+ * one, community better-sqlite3 ones) `_wrap` these very methods, and the base class's `_wrap`
+ * first unwraps whatever shimmer wrapped there. Ours stack and restore their own descriptor.
+ */
+export abstract class DbInstrumentationBase extends CardlinkInstrumentationBase<DbInstrumentationConfig> {
   // Undefined while the base constructor runs (it calls setConfig before this exists).
   private rec: DbRecorder | undefined;
   /** Every prototype patched (the base class only remembers the last module copy it saw). */
   protected readonly patched: PatchRecord[] = [];
 
-  /**
-   * Never enabled from here: the subclass's fields do not exist yet, so its constructor ends with
-   * `if (config.enabled === true) this.enable()`.
-   */
+  /** Subclass constructors end with `this.enableIfConfigured(config)`. */
   constructor(
     private readonly driver: 'sqlite' | 'pg',
     system: DbSystem,
     config: DbInstrumentationConfig,
   ) {
-    super(`cardlink-otel/${driver}`, VERSION, { ...config, enabled: false });
+    super(driver, config);
     this.rec = new DbRecorder(system, {
       tracer: () => this.tracer,
       instruments: () => this.instruments(),
@@ -41,17 +40,13 @@ export abstract class DbInstrumentationBase extends InstrumentationBase<DbInstru
     this.rec?.configure();
   }
 
-  protected override _updateMetricInstruments(): void {
-    this.m = getInstruments();
-  }
-
   override disable(): void {
     super.disable();
     for (const p of this.patched.slice()) this.restore(p);
   }
 
   protected instruments(): CardlinkInstruments {
-    return (this.m ??= getInstruments());
+    return this.m;
   }
 
   protected recorder(): DbRecorder {

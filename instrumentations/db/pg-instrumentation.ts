@@ -26,7 +26,8 @@
  * No span is ever made active, and no password is ever read: only `database`, `host`, `port`.
  */
 import { SpanKind, context, type Context } from '@opentelemetry/api';
-import { InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile } from '@opentelemetry/instrumentation';
+import { suppressTracing } from '@opentelemetry/core';
+import { InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile, isWrapped } from '@opentelemetry/instrumentation';
 import { savePrototype } from '../shared/prototype-patch.js';
 import { reportOnce } from '../../src/diag.js';
 import { DbInstrumentationBase } from './db-instrumentation.js';
@@ -65,6 +66,15 @@ interface Pending {
 
 const MAX_NAMES = 256;
 
+/**
+ * Whether another instrumentation (`@opentelemetry/instrumentation-pg`: it wraps with shimmer,
+ * outside or inside ours) makes a span for this call: ours then records the metrics only, so a
+ * query is one span, not two. Two property reads per call.
+ */
+function parentFor(current: unknown, original: unknown): Context {
+  return isWrapped(current) || isWrapped(original) ? suppressTracing(context.active()) : context.active();
+}
+
 function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
@@ -100,7 +110,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
 
   constructor(config: DbInstrumentationConfig = {}) {
     super('pg', 'postgresql', config);
-    if (config.enabled === true) this.enable();
+    this.enableIfConfigured(config);
   }
 
   protected override init(): InstrumentationNodeModuleDefinition[] {
@@ -169,7 +179,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
         if (!self.isEnabled() || config === null || config === undefined || (config as Record<symbol, unknown>)[kHealthProbe] === true) {
           return query.apply(this, arguments as unknown as unknown[]);
         }
-        const p = self.begin(this, config);
+        const p = self.begin(this, config, parentFor(proto['query'], query));
         if (p === undefined) return query.apply(this, arguments as unknown as unknown[]);
         if (typeof (config as { submit?: unknown }).submit === 'function') {
           self.watchSubmittable(config as Record<string, unknown>, p);
@@ -202,7 +212,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
       if (typeof connect === 'function') {
         proto['_connect'] = function _connect_(this: object, callback: unknown) {
           if (!self.isEnabled() || typeof callback !== 'function') return connect.apply(this, arguments as unknown as unknown[]);
-          const wrapped = self.connectCallback(this, callback as Fn);
+          const wrapped = self.connectCallback(this, callback as Fn, parentFor(proto['connect'], undefined));
           return connect.call(this, wrapped);
         };
       }
@@ -236,7 +246,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
         }
         self.onPoolUsed(this);
         const t0 = performance.now();
-        const parent = context.active();
+        const parent = parentFor(proto['connect'], connect);
         let done = false;
         const finish = (err: unknown, client: unknown): void => {
           if (done) return;
@@ -287,7 +297,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
   }
 
   /** Classifies a query at `query()` time; undefined (= not observed) on any surprise. */
-  private begin(client: object, config: unknown): Pending | undefined {
+  private begin(client: object, config: unknown, parent: Context): Pending | undefined {
     try {
       const st = this.stateOf(client);
       let text: unknown;
@@ -314,7 +324,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
         name = undefined;
         info = rec.info(st.target, typeof text === 'string' ? text : undefined);
       }
-      return { info, t0: performance.now(), parent: context.active(), name: name as string | undefined, done: false };
+      return { info, t0: performance.now(), parent, name: name as string | undefined, done: false };
     } catch (err) {
       reportOnce('pg query', err);
       return undefined;
@@ -394,11 +404,10 @@ export class PgInstrumentation extends DbInstrumentationBase {
 
   // --- connections --------------------------------------------------------------------------------
 
-  private connectCallback(client: object, callback: Fn): Fn {
+  private connectCallback(client: object, callback: Fn, parent: Context): Fn {
     const self = this;
     let target: DbTarget | undefined;
     let t0 = 0;
-    const parent: Context = context.active();
     try {
       target = this.stateOf(client).target;
       t0 = performance.now();

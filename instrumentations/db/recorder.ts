@@ -21,6 +21,8 @@ import { describeDbError } from './db-errors.js';
 import { DEFAULT_SLOW_QUERY_MS, type DbInstrumentationConfig, type DbSystem, type SlowQueryInfo } from './types.js';
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
+import { ATTR_DB_COLLECTION_NAME, ATTR_DB_NAMESPACE, ATTR_DB_OPERATION_NAME, ATTR_DB_QUERY_TEXT, ATTR_DB_RESPONSE_STATUS_CODE, ATTR_DB_SYSTEM_NAME, ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import { DB_ATTR } from './spans.js';
 
 const log = createLogger('db');
 
@@ -114,10 +116,10 @@ export class DbTarget {
     readonly serverAddress: string | undefined,
     readonly serverPort: number | undefined,
   ) {
-    const base: Attributes = { 'db.system.name': system };
-    if (namespace !== undefined) base['db.namespace'] = namespace;
-    if (serverAddress !== undefined) base['server.address'] = serverAddress;
-    if (serverPort !== undefined) base['server.port'] = serverPort;
+    const base: Attributes = { [ATTR_DB_SYSTEM_NAME]: system };
+    if (namespace !== undefined) base[ATTR_DB_NAMESPACE] = namespace;
+    if (serverAddress !== undefined) base[ATTR_SERVER_ADDRESS] = serverAddress;
+    if (serverPort !== undefined) base[ATTR_SERVER_PORT] = serverPort;
     this.base = Object.freeze(base);
   }
 
@@ -139,9 +141,9 @@ export class DbTarget {
     const operation = type !== 'OTHER' ? type : text === undefined ? undefined : firstKeyword(text);
     const table = summary.table;
     const attributes: Attributes = { ...this.base };
-    if (operation !== undefined) attributes['db.operation.name'] = operation;
-    if (table !== undefined) attributes['db.collection.name'] = table;
-    if (captureText && summary.sanitized !== '') attributes['db.query.text'] = summary.sanitized;
+    if (operation !== undefined) attributes[ATTR_DB_OPERATION_NAME] = operation;
+    if (table !== undefined) attributes[ATTR_DB_COLLECTION_NAME] = table;
+    if (captureText && summary.sanitized !== '') attributes[ATTR_DB_QUERY_TEXT] = summary.sanitized;
     const spanName = operation === undefined ? this.system : table === undefined ? operation : `${operation} ${table}`;
     return Object.freeze({
       spanName,
@@ -227,10 +229,10 @@ export class DbRecorder {
       }
       const span = this.host.tracer().startSpan(info.spanName, { kind: SpanKind.CLIENT, startTime: perfToHrTime(t0), attributes: info.attributes }, parent);
       if (slow) {
-        span.setAttribute('cardlink.db.slow_query', true);
+        span.setAttribute(DB_ATTR.slowQuery, true);
         this.slowQuery(info, ms, undefined, parent, span);
       }
-      if (statementName !== undefined) span.setAttribute('cardlink.db.statement_name', boundName(statementName));
+      if (statementName !== undefined) span.setAttribute(DB_ATTR.statementName, boundName(statementName));
       span.end(perfToHrTime(t1));
     } catch (err) {
       reportOnce(`${this.system} record`, err);
@@ -251,13 +253,13 @@ export class DbRecorder {
       }
       const e = describeDbError(error);
       const span = this.host.tracer().startSpan(info.spanName, { kind: SpanKind.CLIENT, startTime: perfToHrTime(t0), attributes: info.attributes }, parent);
-      span.setAttribute('error.type', e.type);
-      if (e.statusCode !== undefined) span.setAttribute('db.response.status_code', e.statusCode);
+      span.setAttribute(ATTR_ERROR_TYPE, e.type);
+      if (e.statusCode !== undefined) span.setAttribute(ATTR_DB_RESPONSE_STATUS_CODE, e.statusCode);
       if (slow) {
-        span.setAttribute('cardlink.db.slow_query', true);
+        span.setAttribute(DB_ATTR.slowQuery, true);
         this.slowQuery(info, ms, e.type, parent, span);
       }
-      if (statementName !== undefined) span.setAttribute('cardlink.db.statement_name', boundName(statementName));
+      if (statementName !== undefined) span.setAttribute(DB_ATTR.statementName, boundName(statementName));
       span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
       span.end(perfToHrTime(t1));
     } catch (err) {
@@ -272,8 +274,8 @@ export class DbRecorder {
       const span = this.host.tracer().startSpan(name, { kind, startTime: perfToHrTime(t0), attributes: target.base }, parent);
       if (error !== undefined && error !== null) {
         const e = describeDbError(error);
-        span.setAttribute('error.type', e.type);
-        if (e.statusCode !== undefined) span.setAttribute('db.response.status_code', e.statusCode);
+        span.setAttribute(ATTR_ERROR_TYPE, e.type);
+        if (e.statusCode !== undefined) span.setAttribute(ATTR_DB_RESPONSE_STATUS_CODE, e.statusCode);
         span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
       }
       span.end(perfToHrTime(t1));

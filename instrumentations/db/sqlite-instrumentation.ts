@@ -77,7 +77,7 @@ export class SqliteInstrumentation extends DbInstrumentationBase {
 
   constructor(config: DbInstrumentationConfig = {}) {
     super('sqlite', 'sqlite', config);
-    if (config.enabled === true) this.enable();
+    this.enableIfConfigured(config);
   }
 
   protected override init(): InstrumentationNodeModuleDefinition[] {

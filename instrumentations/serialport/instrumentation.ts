@@ -22,12 +22,11 @@
  * require hook (and the ESM hook for a direct import) sees it; prototypes already patched are
  * recognised, and every patched copy is restored by `disable()`.
  */
-import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
+import { InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
+import { CardlinkInstrumentationBase } from '../shared/instrumentation-base.js';
 import type { Attributes } from '@opentelemetry/api';
 import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
-import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { reportOnce } from '../../src/diag.js';
-import { VERSION } from '../../src/version.js';
 import { AtDecoder, DEFAULT_AT_TIMEOUTS_MS, type AtDecoderStats } from './at.js';
 import { ModemPortRecorder, recordModemError, type RecorderContext } from './modem-recorder.js';
 import { DeferredRecorder, flushModemEvents } from './deferred-recorder.js';
@@ -117,23 +116,23 @@ export interface SerialportPortDiagnostics {
   readonly timerArmed: boolean;
 }
 
-export class SerialportInstrumentation extends InstrumentationBase<SerialportInstrumentationConfig> {
-  // `declare`: a class field would reset what the base constructor set through _updateMetricInstruments().
-  declare private m: CardlinkInstruments;
+export class SerialportInstrumentation extends CardlinkInstrumentationBase<SerialportInstrumentationConfig> {
   private readonly ports = new WeakMap<object, PortState | typeof IGNORED>();
   private readonly patched: PatchRecord[] = [];
   private readonly ctx: RecorderContext;
 
   constructor(config: SerialportInstrumentationConfig = {}) {
-    // Never enabled from the base constructor: the fields above would not exist yet.
-    super('cardlink-otel/serialport', VERSION, { ...config, enabled: false });
+    super('serialport', config);
     this.ctx = {
       tracer: () => this.tracer,
       instruments: () => this.m,
       config: () => this._config,
     };
-    if (config.enabled === true) this.enable();
+    this.enableIfConfigured(config);
   }
+
+  // Not `_wrap`: `push` and `emit` are inherited (Readable, EventEmitter) and must be put back
+  // exactly (deleted), which shimmer's unwrap does not do; `_write` goes with them in one record.
 
   protected override init(): InstrumentationNodeModuleDefinition[] {
     return [
@@ -147,10 +146,6 @@ export class SerialportInstrumentation extends InstrumentationBase<SerialportIns
         (exports: unknown) => this.unpatchModule(exports),
       ),
     ];
-  }
-
-  protected override _updateMetricInstruments(): void {
-    this.m = getInstruments();
   }
 
   override disable(): void {

@@ -44,6 +44,9 @@ import type {
 import type { SerialportInstrumentationConfig } from './types.js';
 import { STK_RESPONSE_COMMANDS, STK_URC_NAMES, stkFromCommand, stkFromUrc } from './stk-urc.js';
 import { abandonChannels, recordStk, type BipDevice } from '../shared/bip-recorder.js';
+import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
+import { MODEM_ATTR } from './spans.js';
+import { APDU_ATTR } from '../shared/apdu-spans.js';
 
 export interface RecorderContext {
   tracer(): Tracer;
@@ -51,22 +54,8 @@ export interface RecorderContext {
   config(): SerialportInstrumentationConfig;
 }
 
-/** Span attribute names chosen for the modem path (APDU ones are shared with the tls instrumentation). */
-export const ATTR = {
-  command: 'cardlink.at.command',
-  kind: 'cardlink.at.command.kind',
-  commandLine: 'cardlink.at.command_line',
-  result: 'cardlink.at.result',
-  errorCode: 'cardlink.at.error_code',
-  echoed: 'cardlink.at.echoed',
-  lineCount: 'cardlink.at.line_count',
-  port: 'cardlink.modem.port',
-  deviceType: 'cardlink.device.type',
-  urc: 'cardlink.at.urc',
-  mr: 'cardlink.sms.message_reference',
-  pduLength: 'cardlink.sms.pdu_length',
-  triggerType: 'cardlink.trigger.type',
-} as const;
+/** Span attribute names of the modem path (spans.ts; APDU ones are shared with the tls instrumentation). */
+export const ATTR = MODEM_ATTR;
 
 const MODEM = 'modem';
 /** Open `at` spans kept per port; the decoder bounds its own queue at 32, this is a safety net. */
@@ -274,7 +263,7 @@ export class ModemPortRecorder implements Required<AtListener> {
     // One type for the attribute: the 27.007 / 27.005 number when known (`10` for `SIM not inserted`), else the text.
     if (e.errorCode !== undefined) span.setAttribute(ATTR.errorCode, e.errorNumber !== undefined ? String(e.errorNumber) : e.errorCode);
     if (!SUCCESSFUL.has(result)) {
-      span.setAttribute('error.type', result);
+      span.setAttribute(ATTR_ERROR_TYPE, result);
       span.setStatus({ code: SpanStatusCode.ERROR, message: e.errorCode !== undefined ? `${result} ${e.errorCode}` : result });
     }
     span.end(millisToHrTime(e.endMs));
@@ -305,7 +294,7 @@ export class ModemPortRecorder implements Required<AtListener> {
     // The APDU span of every path (shared/apdu-recorder.ts), timed by the modem's answer.
     const capture = this.ctx.config().captureApduData === true;
     const span = startApduSpan(this.ctx.tracer(), apdu, command, MODEM, e.at - e.durationMs, this.parentOf(e.id), capture);
-    if (e.lengthMismatch) span.setAttribute('cardlink.at.length_mismatch', true);
+    if (e.lengthMismatch) span.setAttribute(ATTR.lengthMismatch, true);
     endApduSpan(span, type, r, response, statusWordHex(r.sw), category, capture, e.at);
   }
 
@@ -321,14 +310,14 @@ export class ModemPortRecorder implements Required<AtListener> {
     const category = this.countApdu(type, sw, 5 + dataLength, responseLength, e.durationMs);
     if (!tracingEnabled()) return;
     const attributes: Attributes = {
-      'cardlink.apdu.command_type': type,
+      [APDU_ATTR.commandType]: type,
       [ATTR.deviceType]: MODEM,
       [ATTR.command]: '+CRSM',
     };
-    if (ins !== undefined) attributes['cardlink.apdu.ins'] = ins;
-    if (e.p1 !== null) attributes['cardlink.apdu.p1'] = e.p1;
-    if (e.p2 !== null) attributes['cardlink.apdu.p2'] = e.p2;
-    if (e.fileId !== null && e.fileId <= 0xffff) attributes['cardlink.sim.file_id'] = e.fileId.toString(16).toUpperCase().padStart(4, '0');
+    if (ins !== undefined) attributes[APDU_ATTR.ins] = ins;
+    if (e.p1 !== null) attributes[APDU_ATTR.p1] = e.p1;
+    if (e.p2 !== null) attributes[APDU_ATTR.p2] = e.p2;
+    if (e.fileId !== null && e.fileId <= 0xffff) attributes[ATTR.simFileId] = e.fileId.toString(16).toUpperCase().padStart(4, '0');
     const span = this.ctx
       .tracer()
       .startSpan(`apdu.${type}`, { kind: SpanKind.CLIENT, startTime: e.at - e.durationMs, attributes }, this.parentOf(e.id));
@@ -437,7 +426,7 @@ export class ModemPortRecorder implements Required<AtListener> {
           [ATTR.port]: this.path,
           [ATTR.command]: e.name,
           [ATTR.result]: e.result,
-          'error.type': e.result,
+          [ATTR_ERROR_TYPE]: e.result,
         },
       },
       this.parentOf(e.id),

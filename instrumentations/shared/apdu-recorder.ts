@@ -6,6 +6,8 @@
  */
 import { SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
+import { DEVICE_TYPES, type DeviceType } from '../../src/metrics/catalogue.js';
+import { APDU_ATTR } from './apdu-spans.js';
 import { labelCache } from '../../src/metrics/series.js';
 import {
   bytesToHex,
@@ -18,7 +20,7 @@ import {
   type StatusCategory,
 } from './apdu.js';
 
-export type ApduDeviceType = 'phone' | 'modem' | 'simulator' | 'unknown';
+export type ApduDeviceType = DeviceType;
 
 /*
  * Attribute objects are cached so that recording an APDU builds no string and no object: the
@@ -36,12 +38,7 @@ let swCached = 0;
 function commandAttributes(type: string, deviceType: ApduDeviceType): Attributes {
   let byDevice = commandAttrs.get(type);
   if (byDevice === undefined) {
-    byDevice = {
-      phone: { command_type: type, device_type: 'phone' },
-      modem: { command_type: type, device_type: 'modem' },
-      simulator: { command_type: type, device_type: 'simulator' },
-      unknown: { command_type: type, device_type: 'unknown' },
-    };
+    byDevice = Object.fromEntries(DEVICE_TYPES.map((d) => [d, { command_type: type, device_type: d }])) as unknown as Record<ApduDeviceType, Attributes>;
     commandAttrs.set(type, byDevice);
   }
   return byDevice[deviceType] ?? byDevice.unknown;
@@ -96,14 +93,14 @@ export function startApduSpan(
   capture: boolean,
 ): Span {
   const attributes: Attributes = {
-    'cardlink.apdu.command_type': command.commandType,
-    'cardlink.apdu.cla': command.cla,
-    'cardlink.apdu.ins': command.ins,
-    'cardlink.apdu.p1': command.p1,
-    'cardlink.apdu.p2': command.p2,
-    'cardlink.device.type': deviceType,
+    [APDU_ATTR.commandType]: command.commandType,
+    [APDU_ATTR.cla]: command.cla,
+    [APDU_ATTR.ins]: command.ins,
+    [APDU_ATTR.p1]: command.p1,
+    [APDU_ATTR.p2]: command.p2,
+    [APDU_ATTR.deviceType]: deviceType,
   };
-  if (capture) attributes['cardlink.apdu.command'] = commandHexForSpan(command, bytes);
+  if (capture) attributes[APDU_ATTR.command] = commandHexForSpan(command, bytes);
   return tracer.startSpan(`apdu.${command.commandType}`, { kind: SpanKind.CLIENT, startTime: startMs, attributes }, parent);
 }
 
@@ -122,12 +119,12 @@ export function endApduSpan(
   endMs: number,
 ): void {
   if (response === null || swHex === undefined || category === undefined) {
-    span.setAttribute('cardlink.apdu.executed', false);
+    span.setAttribute(APDU_ATTR.executed, false);
   } else {
-    span.setAttribute('cardlink.apdu.sw', swHex);
-    span.setAttribute('cardlink.apdu.status_category', category);
+    span.setAttribute(APDU_ATTR.sw, swHex);
+    span.setAttribute(APDU_ATTR.statusCategory, category);
     if (capture && responseBytes !== null) {
-      span.setAttribute('cardlink.apdu.response', isSensitiveCommand(commandType) ? `<redacted>${swHex}` : bytesToHex(responseBytes));
+      span.setAttribute(APDU_ATTR.response, isSensitiveCommand(commandType) ? `<redacted>${swHex}` : bytesToHex(responseBytes));
     }
     if (category !== 'success') span.setStatus({ code: SpanStatusCode.ERROR, message: `${swHex} ${describeStatusWord(response.sw)}` });
   }

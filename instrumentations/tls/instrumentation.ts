@@ -15,11 +15,10 @@ import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
-import { InstrumentationBase } from '@opentelemetry/instrumentation';
-import { getInstruments, type CardlinkInstruments } from '../../src/metrics/instruments.js';
+import type { InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
+import { CardlinkInstrumentationBase } from '../shared/instrumentation-base.js';
 import { labelCache } from '../../src/metrics/series.js';
 import { reportOnce } from '../../src/diag.js';
-import { VERSION } from '../../src/version.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
@@ -37,6 +36,9 @@ function chainContext(atMs: number): Context {
   const parent = peekChain(atMs);
   return parent === undefined ? context.active() : trace.setSpanContext(context.active(), parent);
 }
+import { ATTR_ERROR_TYPE, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT, ATTR_NETWORK_TRANSPORT, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import { TLS_ATTR } from './spans.js';
+import { ATTR_TLS_CIPHER, ATTR_TLS_PROTOCOL_NAME, ATTR_TLS_PROTOCOL_VERSION } from './semconv.js';
 
 const kAcceptMs = Symbol('cardlink.tls.acceptMs');
 const kState = Symbol('cardlink.tls.state');
@@ -79,12 +81,8 @@ function cleanIdentity(identity: unknown): string | undefined {
   return /[\u0000-\u001f\u007f]/.test(s) ? s.replace(/[\u0000-\u001f\u007f]/g, '?') : s;
 }
 
-export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationConfig> {
-  // `declare`: a class field would reset what the base constructor set through
-  // _updateMetricInstruments() and, constructed enabled, through enable().
-  declare private m: CardlinkInstruments;
-  declare private originalEmit: Emit | undefined;
-  declare private dataPatches: PatchRecord[] | undefined;
+export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumentationConfig> {
+  private dataPatches: PatchRecord[] | undefined;
   private readonly pskWrappers = new WeakSet<PskCallback>();
   /** Attributes of a successful handshake by cipher suite (at most 64 suites cached). */
   private readonly successAttrs = labelCache((cipher) => ({ result: 'success', cipher_suite: cipher, failure_reason: 'none' }), 64);
@@ -92,30 +90,35 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
   private readonly ctx: OtaContext;
 
   constructor(config: TlsInstrumentationConfig = {}) {
-    super('cardlink-otel/tls', VERSION, { enabled: false, ...config });
+    super('tls', config);
     this.ctx = {
       tracer: () => this.tracer,
       instruments: () => this.m,
       config: () => this._config,
     };
+    this.enableIfConfigured(config);
   }
 
-  protected override init(): [] {
-    return [];
+  // Not `_wrap`: every property patched here is inherited (EventEmitter's emit, Readable's push,
+  // net.Socket's _writeGeneric) and must be put back exactly (deleted), which shimmer's unwrap does not do.
+  protected override init(): InstrumentationNodeModuleDefinition[] {
+    return [this.builtinModule('tls', tls, () => this.patch(), () => this.unpatch())];
   }
 
-  protected override _updateMetricInstruments(): void {
-    this.m = getInstruments();
-  }
-
-  override enable(): void {
-    super.enable();
-    if (this.originalEmit !== undefined) return;
-    const proto = tls.Server.prototype as unknown as { emit: Emit };
-    const original = proto.emit;
-    this.originalEmit = original;
+  /** Idempotent: the require hook may call it again for a later `require('tls')`. */
+  private patch(): void {
+    if (this.dataPatches !== undefined) return;
+    const serverProto = tls.Server.prototype as unknown as { emit: Emit };
+    const socketProto = tls.TLSSocket.prototype as unknown as { _writeGeneric: WriteGeneric; push: Push; emit: SocketEmit };
+    const messageProto = http.IncomingMessage.prototype as unknown as { push: Push };
+    this.dataPatches = [
+      savePrototype(serverProto as unknown as Record<PropertyKey, unknown>, ['emit']),
+      savePrototype(socketProto as unknown as Record<PropertyKey, unknown>, ['_writeGeneric', 'push', 'emit']),
+      savePrototype(messageProto as unknown as Record<PropertyKey, unknown>, ['push']),
+    ];
+    const original = serverProto.emit;
     const self = this;
-    proto.emit = function (this: tls.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
+    serverProto.emit = function (this: tls.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
       if (event === 'connection') self.onConnection(this, a as Socket);
       else if (event === 'secureConnection') self.onSecure(a as tls.TLSSocket);
       else if (event === 'tlsClientError') self.onClientError(a, b as tls.TLSSocket);
@@ -123,17 +126,19 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
       // eslint-disable-next-line prefer-rest-params
       return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
     };
-    this.patchDataPath();
+    this.patchDataPath(socketProto, messageProto);
+  }
+
+  private unpatch(): void {
+    for (const p of this.dataPatches ?? []) restorePrototype(p);
+    this.dataPatches = undefined;
   }
 
   /** The plaintext of followed connections: see the file comment. */
-  private patchDataPath(): void {
-    const socketProto = tls.TLSSocket.prototype as unknown as { _writeGeneric: WriteGeneric; push: Push; emit: SocketEmit };
-    const messageProto = http.IncomingMessage.prototype as unknown as { push: Push };
-    this.dataPatches = [
-      savePrototype(socketProto as unknown as Record<PropertyKey, unknown>, ['_writeGeneric', 'push', 'emit']),
-      savePrototype(messageProto as unknown as Record<PropertyKey, unknown>, ['push']),
-    ];
+  private patchDataPath(
+    socketProto: { _writeGeneric: WriteGeneric; push: Push; emit: SocketEmit },
+    messageProto: { push: Push },
+  ): void {
     const writeGeneric = socketProto._writeGeneric;
     const socketPush = socketProto.push;
     const messagePush = messageProto.push;
@@ -173,18 +178,6 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
         return messagePush.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
       };
     }
-  }
-
-  override disable(): void {
-    super.disable();
-    if (this.originalEmit === undefined) return;
-    const proto = tls.Server.prototype as unknown as { emit?: Emit };
-    // The inherited EventEmitter emit comes back once our own property is gone.
-    delete proto.emit;
-    if (proto.emit !== this.originalEmit) (proto as { emit: Emit }).emit = this.originalEmit;
-    this.originalEmit = undefined;
-    for (const p of this.dataPatches ?? []) restorePrototype(p);
-    this.dataPatches = undefined;
   }
 
   private onConnection(server: tls.Server, raw: Socket): void {
@@ -280,7 +273,7 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
           startTime: start,
           attributes: {
             ...(socket && st ? this.spanAttributes(socket, st, undefined, undefined) : {}),
-            'error.type': reason,
+            [ATTR_ERROR_TYPE]: reason,
           },
         });
         const message = err instanceof Error ? code ?? err.message.split('\n')[0] : 'handshake failed';
@@ -361,15 +354,15 @@ export class TlsInstrumentation extends InstrumentationBase<TlsInstrumentationCo
     cipher: string | undefined,
   ): Attributes {
     const a: Attributes = {
-      'network.transport': 'tcp',
-      'network.peer.address': peerAddressOf(socket),
-      'network.peer.port': peerPortOf(socket),
-      'server.port': socket.localPort,
-      'tls.protocol.name': 'tls',
+      [ATTR_NETWORK_TRANSPORT]: 'tcp',
+      [ATTR_NETWORK_PEER_ADDRESS]: peerAddressOf(socket),
+      [ATTR_NETWORK_PEER_PORT]: peerPortOf(socket),
+      [ATTR_SERVER_PORT]: socket.localPort,
+      [ATTR_TLS_PROTOCOL_NAME]: 'tls',
     };
-    if (protocol !== undefined) a['tls.protocol.version'] = protocol;
-    if (cipher !== undefined) a['tls.cipher'] = cipher;
-    if (st.identity !== undefined) a['cardlink.psk.identity'] = st.identity;
+    if (protocol !== undefined) a[ATTR_TLS_PROTOCOL_VERSION] = protocol;
+    if (cipher !== undefined) a[ATTR_TLS_CIPHER] = cipher;
+    if (st.identity !== undefined) a[TLS_ATTR.pskIdentity] = st.identity;
     return a;
   }
 }

@@ -7,10 +7,12 @@
 import type { IncomingMessage } from 'node:http';
 import {
   context,
+  ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   trace,
   type Attributes,
+  type Context,
   type Link,
   type Span,
   type Tracer,
@@ -29,8 +31,26 @@ import { DEFAULT_MAX_BODY_CAPTURE, HttpMessageScanner, type HttpMessageHead, typ
 import { releaseCapture, reserveCapture } from './capture-budget.js';
 import { OtaSessionTracker, type RequestInfo, type ScriptApdus, type SessionSink, type SessionStatus } from './ota-session.js';
 import { decodeCommandApdu, decodeResponseApdu, statusCategory, statusWordHex } from '../shared/apdu.js';
-import { DEVICE_TYPE_VALUES, type DeviceType, type SessionType, type TlsInstrumentationConfig } from './types.js';
+import type { DeviceType, SessionType, TlsInstrumentationConfig } from './types.js';
+import { DEVICE_TYPES } from '../../src/metrics/catalogue.js';
 import { BODY_FORMATS, type BodyFormat } from './scp81.js';
+import { ATTR_ERROR_TYPE, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT } from '@opentelemetry/semantic-conventions';
+import { ATTR_TLS_CIPHER, ATTR_TLS_PROTOCOL_VERSION } from './semconv.js';
+import { TLS_ATTR } from './spans.js';
+import { APDU_ATTR } from '../shared/apdu-spans.js';
+
+/**
+ * The parent of an `ota.session`: the active context, unless that is another instrumentation's
+ * SERVER span (the contrib http instrumentation's span of the session's first POST, which ends
+ * long before the session): then the session starts its own trace, linked to that request.
+ */
+function sessionParent(links: Link[]): Context {
+  const active = context.active();
+  const span = trace.getSpan(active) as (Span & { kind?: SpanKind }) | undefined;
+  if (span === undefined || span.kind !== SpanKind.SERVER) return active;
+  links.push({ context: span.spanContext(), attributes: { [TLS_ATTR.linkType]: 'http_request' } });
+  return ROOT_CONTEXT;
+}
 
 export interface OtaContext {
   tracer(): Tracer;
@@ -228,7 +248,7 @@ export class OtaRecorder implements SessionSink {
     if (cfg.sessionHook !== undefined) {
       try {
         const o = cfg.sessionHook({ identity: this.identity, peerAddress: this.peerAddress, deviceType, sessionType });
-        if (o?.deviceType !== undefined && DEVICE_TYPE_VALUES.includes(o.deviceType)) deviceType = o.deviceType;
+        if (o?.deviceType !== undefined && DEVICE_TYPES.includes(o.deviceType)) deviceType = o.deviceType;
         if (o?.sessionType !== undefined && SESSION_TYPES.includes(o.sessionType)) sessionType = o.sessionType;
       } catch (err) {
         reportOnce('tls sessionHook (user code)', err);
@@ -244,20 +264,20 @@ export class OtaRecorder implements SessionSink {
     this.sawUnknownFormat = false;
     this.ctx.instruments().sessionsActive.add(1, deviceAttributes(deviceType));
     if (!tracingEnabled()) return;
-    const links: Link[] = trigger?.spanContext ? [{ context: trigger.spanContext, attributes: { 'cardlink.link.type': 'trigger' } }] : [];
+    const links: Link[] = trigger?.spanContext ? [{ context: trigger.spanContext, attributes: { [TLS_ATTR.linkType]: 'trigger' } }] : [];
     const attributes: Attributes = {
-      'cardlink.session.type': sessionType,
-      'cardlink.device.type': deviceType,
-      'network.peer.address': this.peerAddress,
-      'network.peer.port': this.peerPort,
+      [TLS_ATTR.sessionType]: sessionType,
+      [APDU_ATTR.deviceType]: deviceType,
+      [ATTR_NETWORK_PEER_ADDRESS]: this.peerAddress,
+      [ATTR_NETWORK_PEER_PORT]: this.peerPort,
     };
-    if (this.identity !== undefined) attributes['cardlink.psk.identity'] = this.identity;
-    if (this.protocol !== undefined) attributes['tls.protocol.version'] = this.protocol;
-    if (this.cipher !== undefined) attributes['tls.cipher'] = this.cipher;
+    if (this.identity !== undefined) attributes[TLS_ATTR.pskIdentity] = this.identity;
+    if (this.protocol !== undefined) attributes[ATTR_TLS_PROTOCOL_VERSION] = this.protocol;
+    if (this.cipher !== undefined) attributes[ATTR_TLS_CIPHER] = this.cipher;
     this.session = this.ctx.tracer().startSpan(
       'ota.session',
       { kind: SpanKind.SERVER, startTime: atMs, attributes, links },
-      chain?.parent === undefined ? context.active() : trace.setSpanContext(context.active(), chain.parent),
+      chain?.parent === undefined ? sessionParent(links) : trace.setSpanContext(sessionParent(links), chain.parent),
     );
   }
 
@@ -321,12 +341,12 @@ export class OtaRecorder implements SessionSink {
         endApduSpan(span, apdu.commandType, response, responseBytes, statusWordHex(sw), statusCategory(sw), capture, atMs);
       }
     }
-    if (script.executed !== null) session.setAttribute('cardlink.scp81.last_executed', script.executed);
+    if (script.executed !== null) session.setAttribute(TLS_ATTR.scp81LastExecuted, script.executed);
   }
 
   scriptStatus(value: string): void {
-    this.session?.setAttribute('cardlink.scp81.script_status', value);
-    this.session?.addEvent('scp81.script_status', { 'cardlink.scp81.script_status': value });
+    this.session?.setAttribute(TLS_ATTR.scp81ScriptStatus, value);
+    this.session?.addEvent('scp81.script_status', { [TLS_ATTR.scp81ScriptStatus]: value });
   }
 
   sessionEnd(atMs: number, status: SessionStatus, reason: string): void {
@@ -340,14 +360,14 @@ export class OtaRecorder implements SessionSink {
     this.session = undefined;
     this.logSessionEnd(atMs, status, reason, span);
     if (span === undefined) return;
-    span.setAttribute('cardlink.session.status', status);
-    span.setAttribute('cardlink.session.end_reason', reason);
-    span.setAttribute('cardlink.apdu.count', this.apduCount);
-    span.setAttribute('cardlink.scp81.format', sessionFormat(this.formatBits, this.sawUnknownFormat));
-    span.setAttribute('cardlink.apdu.error_count', this.errorCount);
-    if (this.notExecuted > 0) span.setAttribute('cardlink.apdu.not_executed', this.notExecuted);
+    span.setAttribute(TLS_ATTR.sessionStatus, status);
+    span.setAttribute(TLS_ATTR.sessionEndReason, reason);
+    span.setAttribute(TLS_ATTR.apduCount, this.apduCount);
+    span.setAttribute(TLS_ATTR.scp81Format, sessionFormat(this.formatBits, this.sawUnknownFormat));
+    span.setAttribute(TLS_ATTR.apduErrorCount, this.errorCount);
+    if (this.notExecuted > 0) span.setAttribute(TLS_ATTR.apduNotExecuted, this.notExecuted);
     if (status !== 'completed') {
-      span.setAttribute('error.type', reason);
+      span.setAttribute(ATTR_ERROR_TYPE, reason);
       span.setStatus({ code: SpanStatusCode.ERROR, message: `${status}: ${reason}` });
     }
     span.end(atMs);
@@ -378,7 +398,7 @@ export class OtaRecorder implements SessionSink {
   }
 
   unknown(kind: string): void {
-    this.session?.addEvent('scp81.undecodable', { 'cardlink.scp81.input': kind });
+    this.session?.addEvent('scp81.undecodable', { [TLS_ATTR.scp81Input]: kind });
   }
 }
 

@@ -1,7 +1,9 @@
 import type { InstrumentationConfig } from '@opentelemetry/instrumentation';
 
-export type DeviceType = 'phone' | 'modem' | 'simulator' | 'unknown';
-export type SessionType = 'triggered' | 'polled' | 'resumed';
+import type { DeviceType, SESSION_TYPES } from '../../src/metrics/catalogue.js';
+
+export type { DeviceType };
+export type SessionType = (typeof SESSION_TYPES)[number];
 
 export interface SessionHookInfo {
   /** The PSK identity the card presented (never the key). */
@@ -37,5 +39,3 @@ export interface TlsInstrumentationConfig extends InstrumentationConfig {
 
 /** recordingDelayMs when not given (also CARDLINK_TLS_RECORDING_DELAY_MS's default). */
 export const DEFAULT_RECORDING_DELAY_MS = 100;
-
-export const DEVICE_TYPE_VALUES: readonly DeviceType[] = ['phone', 'modem', 'simulator', 'unknown'];

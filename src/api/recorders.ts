@@ -10,6 +10,7 @@ import { getInstruments } from '../metrics/instruments.js';
 import { noteTriggerSent } from '../triggers.js';
 import { VERSION } from '../version.js';
 import { CardlinkInputError } from './errors.js';
+import { DEVICE_TYPES } from '../metrics/catalogue.js';
 import { deviceType as checkDeviceType, duration, labelName, oneOf, toBytes, type DeviceType, type SessionStatus, type SessionType } from './validate.js';
 import { SESSION_STATUSES, SESSION_TYPES } from '../metrics/catalogue.js';
 import { getSdk } from '../sdk.js';
@@ -104,7 +105,7 @@ export interface DeviceErrorInput {
 }
 
 export function recordDeviceError(input: DeviceErrorInput): void {
-  const device = oneOf('deviceType', input.deviceType, ['phone', 'modem', 'simulator', 'unknown'] as const);
+  const device = oneOf('deviceType', input.deviceType, DEVICE_TYPES);
   const errorType = labelName('errorType', input.errorType);
   getInstruments().deviceErrors.add(1, { device_type: device, error_type: errorType });
 }

@@ -1,8 +1,8 @@
 import { hexToBytes } from '../../instrumentations/shared/apdu.js';
-import { DEVICE_TYPES, SESSION_STATUSES, SESSION_TYPES } from '../metrics/catalogue.js';
+import { DEVICE_TYPES, SESSION_STATUSES, SESSION_TYPES, type DeviceType } from '../metrics/catalogue.js';
 import { CardlinkInputError } from './errors.js';
 
-export type DeviceType = (typeof DEVICE_TYPES)[number];
+export type { DeviceType };
 export type SessionStatus = (typeof SESSION_STATUSES)[number];
 export type SessionType = (typeof SESSION_TYPES)[number];
 

@@ -56,6 +56,10 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'CARDLINK_TRIGGER_WINDOW_S', default: '60', description: 'seconds after which a trigger with no OTA session counts as no_session' },
   { name: 'CARDLINK_SHUTDOWN_TIMEOUT_MS', default: '5000', description: 'bound on the final flush at exit' },
   { name: 'CARDLINK_ESM_HOOK', default: 'auto', description: 'install the ESM loader hook: auto, true, false' },
+  { name: 'OTEL_NODE_RESOURCE_DETECTORS', default: '', description: 'detectors over our resource: env, host, os, process (adds the command line), serviceinstance, all, none' },
+  { name: 'OTEL_PROPAGATORS', default: 'tracecontext,baggage', description: 'tracecontext, baggage, b3, b3multi, jaeger, none' },
+  { name: 'CARDLINK_ADB_PATH', default: '', description: 'the adb executable when it is not called adb' },
+  { name: 'CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT', default: 'false', description: 'TRACEPARENT / TRACESTATE in adb children\'s environment' },
 ];
 
 /** The variable names parseConfig reads, observed by handing it an environment that records lookups. */

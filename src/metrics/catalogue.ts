@@ -39,7 +39,9 @@ export interface MetricDefinition {
   readonly cardinalityLimit: number;
 }
 
+/** The one list of device types: labels, span attributes, the API's and the session hook's types. */
 export const DEVICE_TYPES = ['phone', 'modem', 'simulator', 'unknown'] as const;
+export type DeviceType = (typeof DEVICE_TYPES)[number];
 export const STATUS_CATEGORIES = ['success', 'warning', 'error'] as const;
 export const TLS_FAILURE_REASONS = [
   'none',

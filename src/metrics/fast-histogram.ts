@@ -113,6 +113,17 @@ export function createFastHistogram(
   return h;
 }
 
+/** Meters whose provider has a reader fed by a FastHistogramProducer. */
+const produced = new WeakSet<Meter>();
+
+/**
+ * Whether histograms made on `meter` can be fast ones: a reader that never asks our producer (a
+ * user's own MeterProvider) would never see them.
+ */
+export function hasFastHistogramProducer(meter: Meter): boolean {
+  return produced.has(meter);
+}
+
 /**
  * Hands the fast histograms of one meter to a MetricReader. Give it to every reader of a
  * MeterProvider (`metricProducers`), then `bind` it to that provider's CardLink meter.
@@ -120,11 +131,13 @@ export function createFastHistogram(
 export class FastHistogramProducer implements MetricProducer {
   private meter: Meter | undefined;
 
+  /** Before the meter's instruments are made: only then are its histograms fast ones. */
   bind(meter: Meter): void {
     this.meter = meter;
+    produced.add(meter);
   }
 
-  /** Binds to the CardLink meter of `provider` (the one `getInstruments()` uses). */
+  /** Binds to the CardLink meter of `provider` (the one `instrumentsFor(provider)` uses). */
   bindProvider(provider: { getMeter(name: string, version?: string): Meter }): void {
     this.bind(provider.getMeter(METER_NAME, VERSION));
   }

@@ -1,9 +1,9 @@
 /**
- * The CardLink instruments, created from the catalogue on one meter.
+ * The CardLink instruments, created from the catalogue on one meter per MeterProvider.
  *
  * Every instrumentation records through these shared objects rather than creating instruments on its
  * own meter: the same metric fed from two places (APDUs from TLS and from a modem) must stay one
- * series family on /metrics, which needs one instrumentation scope.
+ * series family on /metrics, which needs one instrumentation scope (`cardlink-otel`).
  */
 import {
   metrics,
@@ -17,7 +17,7 @@ import {
 } from '@opentelemetry/api';
 import { METER_NAME, METRICS, type InstrumentKind } from './catalogue.js';
 import { createFastCounter } from './fast-counter.js';
-import { createFastHistogram } from './fast-histogram.js';
+import { createFastHistogram, hasFastHistogramProducer } from './fast-histogram.js';
 import { VERSION } from '../version.js';
 
 type InstrumentOf<K extends InstrumentKind> = K extends 'counter'
@@ -46,10 +46,15 @@ export function createInstruments(meter: Meter): CardlinkInstruments {
       case 'updowncounter':
         out[m.key] = createFastCounter(meter, m.name, opts, false, m.cardinalityLimit, (m.labels as readonly string[]).length === 0);
         break;
-      // Histograms too: bucket counts kept in plain arrays, handed over by a MetricProducer (fast-histogram.ts).
-      case 'histogram':
-        out[m.key] = createFastHistogram(meter, m.name, opts, 'buckets' in m ? m.buckets : [], m.cardinalityLimit);
+      // Histograms too, when a reader of this meter's provider takes them from our MetricProducer
+      // (fast-histogram.ts); on a provider we did not build, the SDK's histogram with the buckets as advice.
+      case 'histogram': {
+        const buckets = 'buckets' in m ? m.buckets : [];
+        out[m.key] = hasFastHistogramProducer(meter)
+          ? createFastHistogram(meter, m.name, opts, buckets, m.cardinalityLimit)
+          : meter.createHistogram(m.name, { ...opts, advice: { explicitBucketBoundaries: [...buckets] } });
         break;
+      }
       case 'observable_counter':
         out[m.key] = meter.createObservableCounter(m.name, opts);
         break;
@@ -61,26 +66,44 @@ export function createInstruments(meter: Meter): CardlinkInstruments {
   return out as CardlinkInstruments;
 }
 
-let cachedProvider: MeterProvider | undefined;
-let cached: CardlinkInstruments | undefined;
-let cachedMeter: Meter | undefined;
+/** One set of instruments per MeterProvider: register's, a user's NodeSDK's, a test's. */
+const byProvider = new WeakMap<MeterProvider, { meter: Meter; instruments: CardlinkInstruments }>();
 
-/** The one meter (scope `cardlink-otel`) of the current global MeterProvider. */
-export function getCardlinkMeter(): Meter {
-  getInstruments();
-  return cachedMeter as Meter;
+function setOf(provider: MeterProvider): { meter: Meter; instruments: CardlinkInstruments } {
+  let s = byProvider.get(provider);
+  if (s === undefined) {
+    const meter = provider.getMeter(METER_NAME, VERSION);
+    s = { meter, instruments: createInstruments(meter) };
+    byProvider.set(provider, s);
+  }
+  return s;
 }
 
 /**
- * The instruments on the current global MeterProvider. Cheap to call (a pointer comparison); call it
- * again when the provider may have changed (an instrumentation's `_updateMetricInstruments()`).
+ * The instruments on `provider` (made once per provider, on its `cardlink-otel` meter). What an
+ * instrumentation's `_updateMetricInstruments()` uses with the provider it was given.
+ */
+export function instrumentsFor(provider: MeterProvider): CardlinkInstruments {
+  return setOf(provider).instruments;
+}
+
+/** The one meter (scope `cardlink-otel`) of `provider`, by default the global one. */
+export function getCardlinkMeter(provider: MeterProvider = metrics.getMeterProvider()): Meter {
+  return setOf(provider).meter;
+}
+
+let lastProvider: MeterProvider | undefined;
+let last: CardlinkInstruments | undefined;
+
+/**
+ * The instruments on the current global MeterProvider, for the API's recorders. Cheap to call (a
+ * pointer comparison when the provider has not changed).
  */
 export function getInstruments(): CardlinkInstruments {
   const provider = metrics.getMeterProvider();
-  if (cached === undefined || provider !== cachedProvider) {
-    cachedProvider = provider;
-    cachedMeter = provider.getMeter(METER_NAME, VERSION);
-    cached = createInstruments(cachedMeter);
+  if (last === undefined || provider !== lastProvider) {
+    lastProvider = provider;
+    last = instrumentsFor(provider);
   }
-  return cached;
+  return last;
 }

@@ -15,6 +15,7 @@ import { getInstruments } from '../metrics/instruments.js';
 import { VERSION } from '../version.js';
 import { isFileNode, planResults, testStatus, type PlannedResult, type TestNode, type TestStatus } from './tree.js';
 import { nowMs } from '../clock.js';
+import { ATTR_CODE_FILE_PATH, ATTR_CODE_LINE_NUMBER } from '@opentelemetry/semantic-conventions';
 
 export type { TestStatus } from './tree.js';
 
@@ -142,8 +143,8 @@ export class TestTreeEmitter {
     const emitNode = (node: TestNode, suite: string, parent: Context, path: string[]): void => {
       const here = [...path, node.name];
       const attributes: Attributes = { 'test.suite.name': suite, 'test.case.name': here.join(' > ') };
-      if (node.file !== undefined) attributes['code.file.path'] = node.file;
-      if (node.line !== undefined) attributes['code.line.number'] = node.line;
+      if (node.file !== undefined) attributes[ATTR_CODE_FILE_PATH] = node.file;
+      if (node.line !== undefined) attributes[ATTR_CODE_LINE_NUMBER] = node.line;
       if (node.failureType !== undefined) attributes['cardlink.test.failure_type'] = node.failureType;
       const start = node.endMs - node.durationMs;
       let span: Span;
@@ -191,7 +192,7 @@ export class TestTreeEmitter {
     let f = this.fileSuites.get(label);
     if (f === undefined) {
       const attributes: Attributes = { 'test.suite.name': label };
-      if (file !== undefined) attributes['code.file.path'] = file;
+      if (file !== undefined) attributes[ATTR_CODE_FILE_PATH] = file;
       const span = tracer().startSpan(`suite ${label}`, { startTime: startMs, attributes }, ROOT_CONTEXT);
       this.spans++;
       f = { span, ctx: trace.setSpan(ROOT_CONTEXT, span), endMs: startMs, failed: false, statusSet: false };

@@ -14,7 +14,7 @@ import {
   type HistogramMetricData,
   type MetricData,
 } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { logs } from '@opentelemetry/api-logs';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { resetLogging } from '../../src/logging/index.js';
@@ -22,6 +22,29 @@ import { catalogueViews } from '../../src/metrics/views.js';
 import { FastHistogramProducer } from '../../src/metrics/fast-histogram.js';
 import { mergeScopes } from '../../src/metrics/merge-scopes.js';
 import { METRICS } from '../../src/metrics/catalogue.js';
+import { SPAN_TABLES } from '../../src/span-tables.js';
+import { instrumentationScopeName } from '../../src/config.js';
+import { spanShapeErrors } from '../../instrumentations/shared/span-catalogue.js';
+
+/** The span tables by scope name (`cardlink-otel/tls` ...). */
+const TABLES = new Map(SPAN_TABLES.map((t) => [instrumentationScopeName(t.instrumentation), t.spans]));
+
+/**
+ * Checks every span an instrumentation of ours ends against its span table (instrumentations/<x>/spans.ts,
+ * docs/spans.md): the harness's shutdown fails on a span name, kind, attribute, event or link the
+ * table does not list.
+ */
+class SpanShapeCheck implements SpanProcessor {
+  readonly errors = new Set<string>();
+  onStart(): void {}
+  onEnd(span: ReadableSpan): void {
+    const table = TABLES.get(span.instrumentationScope.name);
+    if (table === undefined) return;
+    for (const e of spanShapeErrors(span, table)) this.errors.add(`${span.instrumentationScope.name}: ${e}`);
+  }
+  async forceFlush(): Promise<void> {}
+  async shutdown(): Promise<void> {}
+}
 
 class OnDemandReader extends MetricReader {
   constructor(producer: FastHistogramProducer) {
@@ -54,7 +77,8 @@ function matches(point: Attributes, want: Attributes | undefined): boolean {
 export function setupHarness(instrumentations: Instrumentation[]): Harness {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   const spans = new InMemorySpanExporter();
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  const shapes = new SpanShapeCheck();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [shapes, new SimpleSpanProcessor(spans)] });
   trace.setGlobalTracerProvider(tracerProvider);
   const producer = new FastHistogramProducer();
   const reader = new OnDemandReader(producer);
@@ -94,6 +118,9 @@ export function setupHarness(instrumentations: Instrumentation[]): Harness {
       unregister();
       await meterProvider.shutdown();
       await tracerProvider.shutdown();
+      if (shapes.errors.size > 0) {
+        throw new Error(`spans that their table does not describe (add them to the instrumentation's spans.ts, then npm run gen):\n${[...shapes.errors].join('\n')}`);
+      }
     },
   };
 }

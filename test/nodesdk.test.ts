@@ -1,0 +1,59 @@
+/**
+ * NodeSDK owns the SDK that `register` starts: getSdk().nodeSdk is it, OTEL_PROPAGATORS chooses the
+ * propagator it installs, OTEL_NODE_RESOURCE_DETECTORS the detectors it runs over our resource
+ * (none when unset: our resource holds no command line), and its shutdown flushes the spans to a
+ * real OTLP receiver.
+ */
+import t, { type Test } from 'tap';
+import { hostname } from 'node:os';
+import { runNode } from './helpers/child.js';
+import { startOtlpReceiver } from './fixtures/otlp-receiver.js';
+import { parseConfig } from '../src/config.js';
+
+async function run(t: Test, env: Record<string, string | undefined>) {
+  const receiver = await startOtlpReceiver();
+  t.teardown(() => receiver.close());
+  const app = runNode({
+    t,
+    importRegister: true,
+    args: ['test/fixtures/apps/nodesdk-app.mjs'],
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_METRICS_EXPORTER: 'none',
+      OTEL_LOGS_EXPORTER: 'none',
+      CARDLINK_HEALTH_ENABLED: 'false',
+      OTEL_PROPAGATORS: undefined,
+      OTEL_NODE_RESOURCE_DETECTORS: undefined,
+      ...env,
+    },
+  });
+  const line = await app.waitForLine(/^\{"nodeSdk"/, 30_000);
+  t.same(await app.waitForExit(15_000), { code: 0, signal: null });
+  // Exported by NodeSDK's shutdown, before the process exited.
+  const span = receiver.spans.find((s) => s.name === 'nodesdk.check');
+  return { report: JSON.parse(line) as { nodeSdk: string; carrierKeys: string[] }, span };
+}
+
+t.test('defaults: W3C trace context, our resource without detectors', async (t) => {
+  const { report, span } = await run(t, {});
+  t.equal(report.nodeSdk, 'NodeSDK');
+  t.same(report.carrierKeys, ['traceparent']);
+  t.ok(span, 'the span reached the receiver');
+  t.equal(span?.resource['host.name'], hostname());
+  t.equal(span?.resource['process.command_args'], undefined, 'no command line on the resource');
+});
+
+t.test('OTEL_PROPAGATORS=b3 and OTEL_NODE_RESOURCE_DETECTORS=process,serviceinstance', async (t) => {
+  const { report, span } = await run(t, { OTEL_PROPAGATORS: 'b3', OTEL_NODE_RESOURCE_DETECTORS: 'process,serviceinstance' });
+  t.same(report.carrierKeys, ['b3']);
+  t.type(span?.resource['process.command_args'], Array, "the process detector's attributes");
+  t.match(String(span?.resource['service.instance.id']), /^[0-9a-f-]{36}$/);
+});
+
+t.test('the two variables are validated with the others', async (t) => {
+  const { config, errors } = parseConfig({ OTEL_PROPAGATORS: 'b3,xray', OTEL_NODE_RESOURCE_DETECTORS: 'host,gcp' });
+  t.same(config.propagators, ['b3']);
+  t.same(config.resourceDetectors, ['host']);
+  t.match(errors, [/OTEL_NODE_RESOURCE_DETECTORS: unknown value "gcp"/, /OTEL_PROPAGATORS: unknown value "xray"/].sort());
+  t.equal(parseConfig({}).config.resourceDetectors, undefined);
+});
