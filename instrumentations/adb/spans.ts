@@ -3,6 +3,7 @@ import { ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentel
 import { ATTR_PROCESS_COMMAND_ARGS, ATTR_PROCESS_EXECUTABLE_NAME, ATTR_PROCESS_EXIT_CODE } from './semconv.js';
 import { attr, type SpanDoc } from '../shared/span-catalogue.js';
 import { APDU_ATTR, DEVICE_TYPE_ATTR } from '../shared/apdu-spans.js';
+import { bipChannelSpanDoc } from '../shared/bip-spans.js';
 
 export const ADB_ATTR = Object.freeze({
   operation: 'cardlink.adb.operation',
@@ -74,4 +75,5 @@ export const ADB_SPANS: readonly SpanDoc[] = [
       attr(ATTR_ERROR_TYPE, 'the failure class of the adb run when it failed'),
     ],
   },
+  bipChannelSpanDoc(attr(ADB_ATTR.serial, 'the phone the radio log came from')),
 ];

@@ -2,6 +2,7 @@
 import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
 import { attr, type SpanDoc } from '../shared/span-catalogue.js';
 import { APDU_ATTR, apduSpanDoc, DEVICE_TYPE_ATTR } from '../shared/apdu-spans.js';
+import { bipChannelSpanDoc } from '../shared/bip-spans.js';
 
 export const MODEM_ATTR = {
   command: 'cardlink.at.command',
@@ -67,4 +68,5 @@ export const SERIALPORT_SPANS: readonly SpanDoc[] = [
       attr(ATTR_ERROR_TYPE, 'the final result of a failed submission'),
     ],
   },
+  bipChannelSpanDoc(PORT),
 ];

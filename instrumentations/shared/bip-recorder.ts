@@ -16,7 +16,10 @@ import { context, SpanKind, SpanStatusCode, trace, type Attributes, type Span, t
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { claimTrigger, noteChannelOpened } from '../../src/triggers.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
+import { ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
 import { BIP_COMMANDS, stkResultSucceeded, type BipCommand, type StkMessage } from './stk.js';
+import { BIP_ATTR, BIP_EVENTS, BIP_SPAN_NAME } from './bip-spans.js';
+import { DEVICE_TYPE_ATTR } from './apdu-spans.js';
 
 export type BipDeviceType = 'modem' | 'phone';
 
@@ -31,18 +34,7 @@ export interface BipDevice {
   readonly source: string;
 }
 
-export const BIP_ATTR = {
-  command: 'cardlink.stk.command',
-  result: 'cardlink.stk.result',
-  source: 'cardlink.stk.source',
-  channelId: 'cardlink.bip.channel_id',
-  transport: 'cardlink.bip.transport',
-  bearer: 'cardlink.bip.bearer',
-  bufferSize: 'cardlink.bip.buffer_size',
-  accessName: 'cardlink.bip.network_access_name',
-  bytes: 'cardlink.bip.bytes',
-  closed: 'cardlink.bip.closed',
-} as const;
+export { BIP_ATTR };
 
 const MAX_OPEN_CHANNELS = 64;
 
@@ -58,14 +50,7 @@ for (const deviceType of ['modem', 'phone'] as const) {
   for (const command of BIP_COMMANDS) COMMAND_ATTRS[deviceType][command] = { command, device_type: deviceType };
 }
 
-const EVENT_NAMES: Readonly<Record<BipCommand, string>> = {
-  OPEN_CHANNEL: 'bip.open_channel',
-  CLOSE_CHANNEL: 'bip.close_channel',
-  SEND_DATA: 'bip.send_data',
-  RECEIVE_DATA: 'bip.receive_data',
-  GET_CHANNEL_STATUS: 'bip.get_channel_status',
-  OTHER: 'stk.proactive_command',
-};
+const EVENT_NAMES: Readonly<Record<BipCommand, string>> = BIP_EVENTS;
 
 /** The open `bip.channel` span of each device (undefined: open, but no trace exporter). */
 const open = new Map<string, Span | undefined>();
@@ -118,15 +103,15 @@ function openChannel(tracer: Tracer, device: BipDevice, msg: StkMessage, atMs: n
   const trigger = claimTrigger(device.key, atMs);
   let span: Span | undefined;
   if (tracingEnabled()) {
-    const attributes: Attributes = { ...device.attributes, 'cardlink.device.type': device.deviceType, [BIP_ATTR.source]: device.source };
-    if (msg.address !== null) attributes['server.address'] = msg.address;
-    if (msg.port !== null) attributes['server.port'] = msg.port;
+    const attributes: Attributes = { ...device.attributes, [DEVICE_TYPE_ATTR.key]: device.deviceType, [BIP_ATTR.source]: device.source };
+    if (msg.address !== null) attributes[ATTR_SERVER_ADDRESS] = msg.address;
+    if (msg.port !== null) attributes[ATTR_SERVER_PORT] = msg.port;
     if (msg.transport !== null) attributes[BIP_ATTR.transport] = msg.transport;
     if (msg.bearer !== null) attributes[BIP_ATTR.bearer] = msg.bearer;
     if (msg.bufferSize !== null) attributes[BIP_ATTR.bufferSize] = msg.bufferSize;
     if (msg.networkAccessName !== null) attributes[BIP_ATTR.accessName] = msg.networkAccessName;
     const parent = trigger?.spanContext === undefined ? context.active() : trace.setSpanContext(context.active(), trigger.spanContext);
-    span = tracer.startSpan('bip.channel', { kind: SpanKind.CLIENT, startTime: atMs, attributes }, parent);
+    span = tracer.startSpan(BIP_SPAN_NAME, { kind: SpanKind.CLIENT, startTime: atMs, attributes }, parent);
     span.addEvent(EVENT_NAMES.OPEN_CHANNEL, undefined, atMs);
   }
   open.set(device.key, span);
@@ -138,13 +123,13 @@ function terminalResponse(device: BipDevice, msg: StkMessage, atMs: number): voi
   if (span === undefined) return;
   const attributes: Attributes = { [BIP_ATTR.command]: msg.command };
   if (msg.result !== null) attributes[BIP_ATTR.result] = hex2(msg.result);
-  span.addEvent('stk.terminal_response', attributes, atMs);
+  span.addEvent(BIP_EVENTS.terminalResponse, attributes, atMs);
   if (msg.bipCommand !== 'OPEN_CHANNEL') return;
   if (msg.channelId !== null) span.setAttribute(BIP_ATTR.channelId, msg.channelId);
   if (msg.result !== null && !stkResultSucceeded(msg.result)) {
     // The terminal could not open the channel: nothing will follow on it.
     open.delete(device.key);
-    span.setAttribute('error.type', `stk_result_${hex2(msg.result)}`);
+    span.setAttribute(ATTR_ERROR_TYPE, `stk_result_${hex2(msg.result)}`);
     span.setStatus({ code: SpanStatusCode.ERROR, message: `OPEN CHANNEL failed: result ${hex2(msg.result)}` });
     span.end(atMs);
   }
