@@ -46,6 +46,7 @@ import { runBeforeCollect } from './metrics/before-collect.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startSystemMetrics } from './metrics/system.js';
 import { catalogueViews } from './metrics/views.js';
+import { histogramTemporality, temporalitySelector } from './metrics/temporality.js';
 import { buildResource } from './resource.js';
 import { VERSION } from './version.js';
 import { setTracingEnabled } from './tracing-state.js';
@@ -141,6 +142,7 @@ async function otlpMetricExporter(c: CardlinkConfig): Promise<PushMetricExporter
       ? commonJs(await import('@opentelemetry/exporter-metrics-otlp-grpc'))
       : commonJs(await import('@opentelemetry/exporter-metrics-otlp-proto'));
   const exporter = new mod.OTLPMetricExporter({ url });
+  exporter.selectAggregationTemporality = temporalitySelector(c.metricsTemporality);
   const send = exporter.export.bind(exporter);
   // One ScopeMetrics per scope on the wire (the fast histograms arrive as a second one).
   exporter.export = (metrics, done) => send(mergeScopes(metrics), done);
@@ -235,13 +237,15 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
     prometheus = new CardlinkPrometheusExporter(fastHistograms);
     readers.push(prometheus);
   }
+  // The OTLP reader's histograms follow its temporality preference (a producer of its own).
+  const otlpHistograms = new FastHistogramProducer(histogramTemporality(config.metricsTemporality));
   if (config.metricsExporters.includes('otlp')) {
     readers.push(
       new PeriodicExportingMetricReader({
         exporter: await otlpMetricExporter(config),
         exportIntervalMillis: config.metricExportIntervalMs,
         exportTimeoutMillis: Math.min(30_000, config.metricExportIntervalMs),
-        metricProducers: [fastHistograms],
+        metricProducers: [otlpHistograms],
       }),
     );
   }
@@ -256,6 +260,7 @@ async function build(config: CardlinkConfig, options: StartOptions): Promise<Car
   }
   const meterProvider = new MeterProvider({ resource, views: catalogueViews(), readers });
   fastHistograms.bindProvider(meterProvider);
+  otlpHistograms.bindProvider(meterProvider);
   metrics.setGlobalMeterProvider(meterProvider);
 
   // Traces: batch export, bounded queue (spans beyond it are dropped and counted, never buffered without end).
