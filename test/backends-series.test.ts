@@ -11,9 +11,9 @@
  * second on each path; the expressions' windows are set to that window, and each path is evaluated
  * at the same place relative to its own samples. Prometheus' extrapolation then scales each path
  * alike, up to the jitter of the OTLP export timer (a few ms a second): values must agree within
- * 5%, quantiles within 10% (a bucket that starts the window at zero is not extrapolated, so the
- * jitter moves the interpolation inside the bucket a little more). Double counting, a lost or
- * misaligned delta, a missing series: each is far outside that.
+ * 5%. A quantile must land in the same bucket: Prometheus does not extrapolate a bucket that
+ * starts the window at zero, so that jitter can move the interpolation inside a bucket by more.
+ * Double counting, a lost or misaligned delta, a missing series: each is far outside that.
  */
 import t, { type Test } from 'tap';
 import { freePort } from './helpers/child.js';
@@ -31,6 +31,7 @@ import {
 } from './helpers/series-paths.js';
 import { DASHBOARDS, dashboardQueries } from '../src/dashboards/index.js';
 import { alertExpressions } from '../src/alerts/rules.js';
+import { METRICS, type MetricDefinition } from '../src/metrics/catalogue.js';
 
 const SERVICE = 'cardlink-lab';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -52,6 +53,19 @@ function expressions(windowS: number): Array<{ name: string; expr: string }> {
   }
   for (const { alert, expr } of alertExpressions()) out.push({ name: `alert ${alert}`, expr: expr.replace(/\[\d+[smh]\]/g, `[${w}]`) });
   return out;
+}
+
+/** The bucket bounds of the histogram a histogram_quantile expression reads, if it is one. */
+function bucketsOf(expr: string): readonly number[] | undefined {
+  if (!expr.includes('histogram_quantile')) return undefined;
+  const defs: readonly MetricDefinition[] = METRICS;
+  return defs.find((m) => m.prometheusType === 'histogram' && expr.includes(`${m.prometheusName}_bucket`))?.buckets;
+}
+
+/** Index of the bucket (upper bounds inclusive, as `le`) holding a value. */
+function bucketOf(v: number, bounds: readonly number[]): number {
+  const i = bounds.findIndex((b) => v <= b);
+  return i < 0 ? bounds.length : i;
 }
 
 async function runComparison(t: Test, temporality: 'cumulative' | 'delta'): Promise<void> {
@@ -132,12 +146,13 @@ async function runComparison(t: Test, temporality: 'cumulative' | 'delta'): Prom
       const other = results.get(p)!;
       t.same([...other.keys()].sort(), [...pull.keys()].sort(), `${p}: ${name}: the label sets of the pull path`);
       if (VOLATILE_EXPR.test(expr)) continue;
-      const tolerance = expr.includes('histogram_quantile') ? 0.1 : 0.05;
+      const bounds = bucketsOf(expr);
       for (const [k, v] of pull) {
         const o = other.get(k);
         if (o !== undefined && Number.isFinite(v) && Number.isFinite(o) && v !== o) largest = Math.max(largest, Math.abs(v - o) / Math.max(Math.abs(v), Math.abs(o)));
       }
-      const differing = [...pull].filter(([k, v]) => other.has(k) && !sameValue(v, other.get(k)!, tolerance));
+      const agree = (a: number, b: number): boolean => sameValue(a, b, 0.05) || (bounds !== undefined && bucketOf(a, bounds) === bucketOf(b, bounds));
+      const differing = [...pull].filter(([k, v]) => other.has(k) && !agree(v, other.get(k)!));
       t.same(differing.map(([k, v]) => `${k} pull ${v} ${p} ${other.get(k)}`), [], `${p}: ${name}: the values of the pull path`);
     }
     compared++;
