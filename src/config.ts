@@ -21,6 +21,8 @@ export const SIGNAL_EXPORTERS = ['otlp', 'console', 'none'] as const;
 export type SignalExporterName = (typeof SIGNAL_EXPORTERS)[number];
 export const OTLP_PROTOCOLS = ['grpc', 'http/protobuf'] as const;
 export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+export const TEMPORALITY_PREFERENCES = ['cumulative', 'delta', 'lowmemory'] as const;
+export type TemporalityPreference = (typeof TEMPORALITY_PREFERENCES)[number];
 export const SAMPLERS = [
   'always_on',
   'always_off',
@@ -56,6 +58,8 @@ export interface CardlinkConfig {
   logsExporters: SignalExporterName[];
   otlp: { traces: OtlpSignalConfig; metrics: OtlpSignalConfig; logs: OtlpSignalConfig };
   metricExportIntervalMs: number;
+  /** OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (src/metrics/temporality.ts). */
+  metricsTemporality: TemporalityPreference;
   sampler: SamplerName;
   samplerRatio: number;
   prometheus: {
@@ -381,6 +385,7 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     logsExporters,
     otlp,
     metricExportIntervalMs: r.int('OTEL_METRIC_EXPORT_INTERVAL', 60_000, 100, 86_400_000),
+    metricsTemporality: r.oneOf('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', TEMPORALITY_PREFERENCES, 'cumulative'),
     sampler,
     samplerRatio,
     prometheus: {

@@ -2,7 +2,7 @@
  * How cardlink-otel talks about itself: one line per problem on stderr, never twice the same.
  *
  * The OTel diag logger is pointed here (level from OTEL_LOG_LEVEL, default warn) and so is the SDK's
- * global error handler (at debug: export failures are reported once per exporter by export-status.ts,
+ * global error handler (at debug: export failures are reported once per outage by export-status.ts,
  * not on every retry). Instrumentation code reports failures with `reportOnce`, so a patch that keeps
  * failing on every socket chunk prints one line, not thousands.
  */

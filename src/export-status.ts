@@ -1,10 +1,10 @@
 /**
  * Wraps every OTLP exporter to know how exporting goes: the health check reads it, and the first
- * failure of each exporter prints one clear line (not one per batch). Items dropped by failed exports
+ * failure of each outage prints one clear line (not one per batch). Items dropped by failed exports
  * are counted so the loss is visible.
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { warnOnce } from './diag.js';
+import { printLine } from './diag.js';
 import { redactString, redactUrlUserinfo } from './logging/sanitize.js';
 
 export interface ExportStatus {
@@ -100,6 +100,8 @@ export function trackExporter<T, E extends AnyExporter<T>>(
     dropped: 0,
   };
   statuses.push(status);
+  // One line per outage: a success re-arms the warning for the next one.
+  let reported = false;
   const original = exporter.export.bind(exporter);
   exporter.export = (items: T, cb: (result: ExportResult) => void): void => {
     const n = countItems(items);
@@ -108,17 +110,20 @@ export function trackExporter<T, E extends AnyExporter<T>>(
         status.lastSuccessMs = Date.now();
         status.consecutiveFailures = 0;
         status.exported += n;
+        reported = false;
       } else {
         status.lastFailureMs = Date.now();
         status.consecutiveFailures++;
         status.dropped += n;
         const reason = scrub(conciseReason(result.error?.message), credentials);
         status.lastError = reason;
-        warnOnce(
-          `export:${signal}:${endpoint}`,
-          `OTLP ${signal} export to ${shown} failed: ${reason}. The application is unaffected; ` +
-            `${signal} are dropped while the collector is unreachable (this is reported once).`,
-        );
+        if (!reported) {
+          reported = true;
+          printLine(
+            `OTLP ${signal} export to ${shown} failed: ${reason}. The application is unaffected; ` +
+              `${signal} are dropped while the collector is unreachable (reported once per outage).`,
+          );
+        }
       }
       cb(result);
     });

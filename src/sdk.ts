@@ -58,6 +58,7 @@ import { runBeforeCollect } from './metrics/before-collect.js';
 import { startMetricsServer, type MetricsServer } from './metrics/server.js';
 import { startSystemMetrics } from './metrics/system.js';
 import { catalogueViews } from './metrics/views.js';
+import { histogramTemporality, temporalitySelector } from './metrics/temporality.js';
 import { buildResource } from './resource.js';
 import { VERSION } from './version.js';
 import { setTracingEnabled } from './tracing-state.js';
@@ -168,6 +169,7 @@ async function otlpMetricExporter(c: CardlinkConfig, secrets: readonly string[])
       ? commonJs(await import('@opentelemetry/exporter-metrics-otlp-grpc'))
       : commonJs(await import('@opentelemetry/exporter-metrics-otlp-proto'));
   const exporter = new mod.OTLPMetricExporter({ url });
+  exporter.selectAggregationTemporality = temporalitySelector(c.metricsTemporality);
   const send = exporter.export.bind(exporter);
   // One ScopeMetrics per scope on the wire (the fast histograms arrive as a second one).
   exporter.export = (metrics, done) => send(mergeScopes(metrics), done);
@@ -263,13 +265,15 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
     prometheus = new CardlinkPrometheusExporter(fastHistograms);
     readers.push(prometheus);
   }
+  // The OTLP reader's histograms follow its temporality preference (a producer of its own).
+  const otlpHistograms = new FastHistogramProducer(histogramTemporality(config.metricsTemporality));
   if (config.metricsExporters.includes('otlp')) {
     readers.push(
       new PeriodicExportingMetricReader({
         exporter: await otlpMetricExporter(config, secrets),
         exportIntervalMillis: config.metricExportIntervalMs,
         exportTimeoutMillis: Math.min(30_000, config.metricExportIntervalMs),
-        metricProducers: [fastHistograms],
+        metricProducers: [otlpHistograms],
       }),
     );
   }
@@ -329,7 +333,10 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
   const tracerProvider = providers.tracerProvider as TracerProvider;
   const loggerProvider = providers.loggerProvider;
   // Before any instrument is made on it: the catalogue's histograms are then the fast ones.
-  if (meterProvider !== undefined) fastHistograms.bindProvider(meterProvider);
+  if (meterProvider !== undefined) {
+    fastHistograms.bindProvider(meterProvider);
+    otlpHistograms.bindProvider(meterProvider);
+  }
 
   const stopSystem = config.instrumentations.includes('system') ? startSystemMetrics() : undefined;
   getInstruments();

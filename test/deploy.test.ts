@@ -183,3 +183,24 @@ t.test('Grafana: provisioned data sources and the generated dashboards', async (
   const home = grafana.environment?.['GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH'] ?? '';
   t.ok(home.startsWith(`${path}/`) && DASHBOARDS.some((d) => home === `${path}/${d.file}`), 'the home dashboard is one of ours');
 });
+
+t.test('no deployment sends one process\'s metrics into Prometheus twice (scraped and pushed)', async (t) => {
+  const { parseConfig } = await import('../src/config.js');
+  // docker-compose: Prometheus scrapes the app and receives Alloy's remote write.
+  const appEnv = compose.services['app']!.environment ?? {};
+  const scrapedInCompose = prometheus.scrape_configs.some((j) => j.static_configs.some((s) => s.targets.some((x) => x.startsWith('app:'))));
+  t.ok(scrapedInCompose, 'compose: the app is scraped');
+  t.same(parseConfig(appEnv).config.metricsExporters, ['prometheus'], 'compose: so its metrics do not also go out over OTLP');
+
+  // Kubernetes: pods annotated for scraping; Alloy remote-writes into the same Prometheus.
+  const k8s = YAML.parse(read('kubernetes/deployment.yaml')) as {
+    spec: { template: { metadata: { annotations?: Record<string, string> }; spec: { containers: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> } } };
+  };
+  const scraped = k8s.spec.template.metadata.annotations?.['prometheus.io/scrape'] === 'true';
+  for (const c of k8s.spec.template.spec.containers) {
+    const env = Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+    const exporters = parseConfig(env).config.metricsExporters;
+    t.ok(env['OTEL_EXPORTER_OTLP_ENDPOINT'], `kubernetes ${c.name}: sends OTLP (traces, logs)`);
+    t.same(exporters, scraped ? ['prometheus'] : ['otlp'], `kubernetes ${c.name}: metrics by one path (${exporters.join(', ')})`);
+  }
+});

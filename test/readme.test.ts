@@ -13,6 +13,7 @@ import { REPO_ROOT, freePort } from './helpers/child.js';
 import { scrape } from './helpers/scrape.js';
 import { METRICS } from '../src/metrics/catalogue.js';
 import { getJson } from './helpers/http.js';
+import { peersBinDir } from './helpers/peers.js';
 
 const README = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
 
@@ -80,6 +81,20 @@ const runners: Array<{ match: RegExp; check: (t: Tap, command: string) => Promis
       const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
       if (command === 'npm test') t.equal(pkg.scripts['test'], 'tap');
       else t.match(pkg.scripts['prepare'], /npm run build/, 'npm ci builds through prepare');
+    },
+  },
+  {
+    // The Go-built peers: .ci/run builds them before the tests; here the cached build answers.
+    match: /^bash test\/peers\/build\.sh$/,
+    async check(t, command) {
+      const ci = readFileSync(join(REPO_ROOT, '.ci/run'), 'utf8');
+      t.match(ci, /^bash test\/peers\/build\.sh$/m, '.ci/run builds the peers');
+      t.ok(ci.indexOf('bash test/peers/build.sh') < ci.indexOf('npm ci'), 'before npm ci');
+      const run = await sh(command, REPO_ROOT, {}, 600_000);
+      t.equal(run.code, 0, run.stderr.slice(-2000));
+      const dir = run.stdout.trim().split('\n').pop() ?? '';
+      t.equal(dir, peersBinDir(), 'it prints the folder the tests take the binaries from');
+      for (const name of ['jaeger', 'otelcol', 'prometheus']) t.ok(existsSync(join(dir, name)), `${name} built`);
     },
   },
   {

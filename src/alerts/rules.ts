@@ -105,7 +105,12 @@ export function alertRules(t: AlertThresholds = defaultThresholds()): RuleGroup[
       t,
       'DeviceDisconnected',
       'device',
-      [`max_over_time(${devices}[${dev.window}])`, `  - ${devices}`, `  >= ${dev.threshold}`].join('\n'),
+      // Aggregated to the alert's own labels: labels a path adds (otel_scope_*) never split or leak into it.
+      [
+        `max by (instance, job, device_type) (max_over_time(${devices}[${dev.window}]))`,
+        `  - max by (instance, job, device_type) (${devices})`,
+        `  >= ${dev.threshold}`,
+      ].join('\n'),
       {
         summary: `{{ $labels.device_type }} disconnected from {{ $labels.instance }}`,
         description: `{{ $value }} {{ $labels.device_type }} device(s) fewer connected than at the maximum of the last ${dev.window}.`,

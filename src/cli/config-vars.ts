@@ -30,6 +30,7 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', default: 'OTEL_EXPORTER_OTLP_PROTOCOL', description: 'protocol for metrics only' },
   { name: 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', default: 'OTEL_EXPORTER_OTLP_PROTOCOL', description: 'protocol for logs only' },
   { name: 'OTEL_METRIC_EXPORT_INTERVAL', default: '60000', description: 'ms between OTLP metric exports' },
+  { name: 'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', default: 'cumulative', description: 'cumulative, delta or lowmemory (OTLP metrics)' },
   { name: 'OTEL_TRACES_SAMPLER', default: 'parentbased_always_on', description: 'always_on, always_off, traceidratio, parentbased_*' },
   { name: 'OTEL_TRACES_SAMPLER_ARG', default: '1', description: 'ratio for the traceidratio samplers' },
   { name: 'OTEL_EXPORTER_PROMETHEUS_HOST', default: '0.0.0.0', description: 'where /metrics listens' },

@@ -44,7 +44,8 @@ export const processDashboard = dashboard({
       kind: 'table',
       title: 'Build',
       description: 'cardlink-otel version, Node.js version and platform of each instance.',
-      queries: [{ expr: sel('cardlink_build_info'), instant: true }],
+      // Grouped by its own labels: a path's extra labels (otel_scope_*) add no column or row.
+      queries: [{ expr: `max by (job, instance, version, node_version, platform) (${sel('cardlink_build_info')})`, instant: true }],
       hideColumns: ['Value', '__name__'],
       width: 24,
       height: 5,

@@ -3,12 +3,13 @@
  * histogram hashes the attribute object and reads the clock on every record; these keep bucket
  * counts in plain arrays keyed by the identity of the (cached) attribute object, and hand cumulative
  * histogram points to every reader through a MetricProducer at collection time. Prometheus and OTLP
- * see the same explicit-bucket histogram (cumulative temporality).
+ * see the same explicit-bucket histogram: cumulative, or delta for an OTLP reader that prefers it
+ * (each producer then keeps what it last reported, so readers never disturb one another).
  *
  * Bounded like FastCounter (series.ts): at most `limit` attribute sets, then one overflow series.
  */
 import { runBeforeCollect } from './before-collect.js';
-import { ValueType, type Attributes, type Histogram, type Meter } from '@opentelemetry/api';
+import { ValueType, type Attributes, type HrTime, type Histogram, type Meter } from '@opentelemetry/api';
 import { hrTime } from '@opentelemetry/core';
 import {
   AggregationTemporality,
@@ -96,6 +97,43 @@ export class FastHistogram implements Histogram {
 
 const EMPTY: Attributes = {};
 
+/** What one delta producer last reported for one series. */
+interface Reported {
+  counts: number[];
+  sum: number;
+  count: number;
+  time: HrTime;
+}
+
+/**
+ * Delta points from cumulative ones: the change since `last` (per series, keyed by the series'
+ * attribute object, which the histogram keeps for the series' life). Every series is reported at
+ * every collection, zero changes included, so each point starts where the previous one ended:
+ * backends that turn delta back into cumulative (the Collector's prometheus exporter) treat a gap
+ * as a restart. min/max are absent: they are known for the whole life of a series, not for one
+ * interval.
+ */
+function toDelta(m: HistogramMetricData, last: Map<Attributes, Reported>): HistogramMetricData | undefined {
+  const dataPoints: HistogramMetricData['dataPoints'] = [];
+  for (const p of m.dataPoints) {
+    const prev = last.get(p.attributes);
+    const counts = p.value.buckets.counts;
+    last.set(p.attributes, { counts, sum: p.value.sum ?? 0, count: p.value.count, time: p.endTime });
+    const count = p.value.count - (prev?.count ?? 0);
+    dataPoints.push({
+      attributes: p.attributes,
+      startTime: prev?.time ?? p.startTime,
+      endTime: p.endTime,
+      value: {
+        buckets: { boundaries: p.value.buckets.boundaries, counts: counts.map((c, i) => c - (prev?.counts[i] ?? 0)) },
+        sum: (p.value.sum ?? 0) - (prev?.sum ?? 0),
+        count,
+      },
+    });
+  }
+  return dataPoints.length === 0 ? undefined : { ...m, aggregationTemporality: AggregationTemporality.DELTA, dataPoints };
+}
+
 /** Histograms created per meter (the catalogue creates one set per MeterProvider). */
 const byMeter = new WeakMap<Meter, FastHistogram[]>();
 
@@ -130,6 +168,10 @@ export function hasFastHistogramProducer(meter: Meter): boolean {
  */
 export class FastHistogramProducer implements MetricProducer {
   private meter: Meter | undefined;
+  /** Delta only: what this producer last reported, per histogram. */
+  private readonly reported = new WeakMap<FastHistogram, Map<Attributes, Reported>>();
+
+  constructor(private readonly temporality: AggregationTemporality = AggregationTemporality.CUMULATIVE) {}
 
   /** Before the meter's instruments are made: only then are its histograms fast ones. */
   bind(meter: Meter): void {
@@ -147,7 +189,12 @@ export class FastHistogramProducer implements MetricProducer {
     const list = this.meter ? byMeter.get(this.meter) : undefined;
     const metrics: HistogramMetricData[] = [];
     for (const h of list ?? []) {
-      const m = h.collect();
+      let m = h.collect();
+      if (m !== undefined && this.temporality === AggregationTemporality.DELTA) {
+        let last = this.reported.get(h);
+        if (last === undefined) this.reported.set(h, (last = new Map()));
+        m = toDelta(m, last);
+      }
       if (m !== undefined) metrics.push(m);
     }
     return {
