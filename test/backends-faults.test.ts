@@ -60,6 +60,7 @@ t.test('Jaeger, then the Collector, stopped and started again mid-run', async (t
       CARDLINK_HEALTH_HOST: '127.0.0.1',
       CARDLINK_HEALTH_PORT: String(healthPort),
       CARDLINK_HEALTH_CACHE_MS: '0',
+      CARDLINK_HEALTH_DETAILS: 'true', // the check's details (dropped counts) are read below
       CARDLINK_INSTRUMENTATIONS: 'tls,serialport',
     },
     120_000,
