@@ -13,13 +13,17 @@
 import t from 'tap';
 import { TlsInstrumentation } from '../instrumentations/tls/index.js';
 import { SerialportInstrumentation } from '../instrumentations/serialport/index.js';
+import { AdbInstrumentation } from '../instrumentations/adb/index.js';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO_ROOT } from './helpers/child.js';
 import { configureLogging, createLogger, DEFAULT_PEER_LINE_LIMIT, MAX_PEER_TEXT, peerText, PeerLineLimiter, SUPPRESSED_MESSAGE } from '../src/logging/index.js';
 import { setupHarness, eventually } from './helpers/otel-harness.js';
 import { startAdminServer, GP_SESSION } from './fixtures/admin-server.js';
 import { runCard } from './fixtures/card-simulator.js';
 import { openPtyPair, startModemSimulator } from './fixtures/modem-simulator.js';
 
-const h = setupHarness([new TlsInstrumentation(), new SerialportInstrumentation()]);
+const h = setupHarness([new TlsInstrumentation(), new SerialportInstrumentation(), new AdbInstrumentation({ enabled: true, closeGraceMs: 500 })]);
 t.teardown(() => h.shutdown());
 const { ModemController } = await import('./fixtures/modem-controller.js');
 
@@ -221,4 +225,23 @@ t.test('60 sessions a card breaks off mid-script: session-end warnings bounded, 
   await eventually(() => counted() === N, WINDOW_MS + 10_000, 'every failed session written or counted');
   t.ok(ended().length <= 20 * (summaries().length + 1), `at most 20 lines per window (${ended().length})`);
   t.ok(ended().length < N, 'some were left out');
+});
+
+t.test('a phone that is not there fails 60 adb runs: bounded warnings, every one accounted for, the serial escaped', async (t) => {
+  capture({ lines: 20, windowMs: WINDOW_MS });
+  const fakeAdb = join(REPO_ROOT, 'test/fixtures/fake-adb/adb');
+  const serial = 'R58M\u202Eevil';
+  const N = 60;
+  for (let i = 0; i < N; i += 10) {
+    await Promise.all(
+      Array.from({ length: 10 }, () => new Promise((resolve) => execFile(fakeAdb, ['-s', serial, 'get-state'], { env: { ...process.env, FAKE_ADB_DEVICES: 'none' } }, resolve))),
+    );
+  }
+  const failed = (): Line[] => lines().filter((l) => l['message'] === 'adb run failed');
+  const summaries = (): Line[] => lines().filter((l) => l['message'] === SUPPRESSED_MESSAGE && l['component'] === 'adb');
+  const counted = (): number => failed().length + summaries().reduce((n, s) => n + (s['suppressed'] as Array<{ count: number }>).reduce((m, x) => m + x.count, 0), 0);
+  await eventually(() => counted() === N, WINDOW_MS + 10_000, 'every failed run written or counted');
+  t.ok(failed().length <= 20 * (summaries().length + 1), `at most 20 lines per kind per window (${failed().length})`);
+  t.ok(failed().length < N, 'some were left out');
+  for (const l of failed()) t.notMatch(String(l['serial']), RAW_CONTROL, 'the serial is escaped');
 });

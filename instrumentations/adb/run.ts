@@ -30,6 +30,8 @@ import { reportOnce } from '../../src/diag.js';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { noteTriggerSent } from '../../src/triggers.js';
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
+import { PeerLineLimiter } from '../../src/logging/peer-limit.js';
+import { peerText } from '../../src/logging/sanitize.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import {
   classifyAdbError,
@@ -77,6 +79,8 @@ interface Tap {
 type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
 
 const log = createLogger('adb');
+/** A phone that is offline or unauthorized fails every run the application makes: rate-limited per error type. */
+const errorLogLimit = new PeerLineLimiter(log);
 
 const SPAN_NAMES = new Map<AdbOperation, string>();
 function spanName(op: AdbOperation): string {
@@ -409,9 +413,9 @@ export class AdbRun {
    * never the command's arguments (shell command lines, file paths, SMS contents).
    */
   private logError(errorType: AdbErrorType, end: number): void {
-    if (!log.isLevelEnabled('warn')) return;
+    if (!log.isLevelEnabled('warn') || !errorLogLimit.allow(errorType, 'warn')) return;
     const fields: LogFields = { operation: this.operation, error_type: errorType };
-    if (this.serial !== undefined) fields['serial'] = this.serial;
+    if (this.serial !== undefined) fields['serial'] = peerText(this.serial);
     if (this.exitCode !== null) fields['exit_code'] = this.exitCode;
     if (this.signal !== null) fields['signal'] = this.signal;
     if (this.spawnErrorCode !== undefined) fields['spawn_error'] = this.spawnErrorCode;
