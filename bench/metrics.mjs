@@ -10,16 +10,20 @@ import { interleave, median, fmt, printTable } from './lib.mjs';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { CardlinkPrometheusExporter } = await import(`${ROOT}dist/src/metrics/prometheus.js`);
 const { catalogueViews } = await import(`${ROOT}dist/src/metrics/views.js`);
-const { createInstruments } = await import(`${ROOT}dist/src/metrics/instruments.js`);
+const { instrumentsFor } = await import(`${ROOT}dist/src/metrics/instruments.js`);
+const { FastHistogramProducer } = await import(`${ROOT}dist/src/metrics/fast-histogram.js`);
 const { countCommand, countResponseCategory, timeApdu } = await import(`${ROOT}dist/instrumentations/shared/apdu-recorder.js`);
 const BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const TYPES = ['SELECT', 'GET_STATUS', 'GET_DATA', 'INSTALL', 'PUT_KEY'];
 const SWS = [0x9000, 0x6a82, 0x6985, 0x611c];
 
 function recordBench(n) {
-  // Ours: the shared APDU recorder on the catalogue instruments (FastCounter + SDK histogram).
-  const ourProvider = new MeterProvider({ views: catalogueViews(), readers: [new CardlinkPrometheusExporter()] });
-  const m = createInstruments(ourProvider.getMeter('cardlink-otel'));
+  // Ours: the shared APDU recorder on the catalogue instruments, on a provider set up as `register`
+  // sets it up (the Prometheus reader with the fast histograms' producer, bound before the instruments).
+  const producer = new FastHistogramProducer();
+  const ourProvider = new MeterProvider({ views: catalogueViews(), readers: [new CardlinkPrometheusExporter(producer)] });
+  producer.bindProvider(ourProvider);
+  const m = instrumentsFor(ourProvider);
   // Raw OTel SDK: synchronous counters and a histogram with attribute objects.
   const rawProvider = new MeterProvider({
     views: [{ instrumentName: 'raw.duration', aggregation: { type: AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: BUCKETS } } }],

@@ -39,7 +39,11 @@ async function measure(variant, rounds) {
   if (variant === 'sdk' || variant === 'peer') {
     tracerProvider = new BasicTracerProvider(); // spans are sampled, created and ended; not exported
     trace.setGlobalTracerProvider(tracerProvider);
-    meterProvider = new MeterProvider({ views: catalogueViews(), readers: [new Reader()] });
+    // As `register` sets it up: the fast histograms' producer on the reader, bound before any instrument is made.
+    const { FastHistogramProducer } = await import(new URL('src/metrics/fast-histogram.js', DIST).href);
+    const producer = new FastHistogramProducer();
+    meterProvider = new MeterProvider({ views: catalogueViews(), readers: [new Reader({ metricProducers: [producer] })] });
+    producer.bindProvider(meterProvider);
     metrics.setGlobalMeterProvider(meterProvider);
   }
   let instr;
