@@ -19,7 +19,7 @@ export function releaseCapture(n: number): void {
   held = held > n ? held - n : 0;
 }
 
-/** Bytes of the budget in use (tests and the health report). */
+/** Bytes of the budget in use. */
 export function capturedBytes(): number {
   return held;
 }
