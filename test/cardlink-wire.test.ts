@@ -57,6 +57,8 @@ async function snapshot(): Promise<Record<string, number>> {
     lpSent: await v('cardlink_scp81_bodies_total', { direction: 'sent', format: 'length_prefixed' }),
     lpReceived: await v('cardlink_scp81_bodies_total', { direction: 'received', format: 'length_prefixed' }),
     unknownSent: await v('cardlink_scp81_bodies_total', { direction: 'sent', format: 'unknown' }),
+    defSent: await v('cardlink_scp81_bodies_total', { direction: 'sent', format: 'expanded_definite' }),
+    indefReceived: await v('cardlink_scp81_bodies_total', { direction: 'received', format: 'expanded_indefinite' }),
     completed: await v('cardlink_sessions_total', { status: 'completed' }),
   };
 }
@@ -143,7 +145,7 @@ t.test('every format mixed in one real session, on both server kinds, chunked an
     t.equal(d.putKey, 1);
     t.equal(h.finished().filter((x) => x.name.startsWith('apdu.') && x.attributes['cardlink.apdu.sw'] !== undefined).length, run.exchanges.length, 'every command answered');
     t.same({ lpSent: d.lpSent, lpReceived: d.lpReceived }, { lpSent: 2, lpReceived: 2 });
-    t.equal(await h.value('cardlink_scp81_bodies_total', { direction: 'received', format: 'expanded_indefinite' }) > 0, true);
+    t.same({ defSent: d.defSent, indefReceived: d.indefReceived }, { defSent: 1, indefReceived: 1 }, 'one definite script sent, one indefinite response script received');
     const session = h.finished().find((s) => s.name === 'ota.session');
     t.equal(session?.attributes['cardlink.scp81.format'], 'mixed');
     t.equal(h.finished().filter((s) => s.name.startsWith('apdu.')).length, steps.flat().length);
