@@ -13,6 +13,7 @@ import {
 } from '../instrumentations/tls/scp81.js';
 import {
   DEFAULT_MAX_BODY_CAPTURE,
+  headerInHead,
   HttpMessageScanner,
   type HttpMessageHead,
   type HttpScannerMode,
@@ -584,4 +585,20 @@ t.test('property: random bytes never throw, alone or after a valid prefix', asyn
     { numRuns: 1000 },
   );
   t.pass('random input holds');
+});
+
+t.test('headerInHead: a field of a head held as a string (a response head as Node stores it)', async (t) => {
+  const head =
+    'HTTP/1.1 200 OK\r\nX-Admin-Protocol: globalplatform-remote-admin/1.0\r\nContent-Type:  application/vnd.globalplatform.card-content-mgt;version=1.0 \r\nContent-Length: 12\r\n\r\n';
+  const value = 'application/vnd.globalplatform.card-content-mgt;version=1.0';
+  t.equal(headerInHead(head, 'content-type', '\r\nContent-Type:'), value, 'the usual spelling, trimmed');
+  t.equal(headerInHead(head, 'content-type'), value, 'the same without the spelling hint');
+  t.equal(headerInHead(head.replace('Content-Type', 'CONTENT-type'), 'content-type', '\r\nContent-Type:'), value, 'any case');
+  t.equal(headerInHead(head, 'content-length'), '12');
+  t.equal(headerInHead(head, 'x-admin-protocol'), 'globalplatform-remote-admin/1.0');
+  t.equal(headerInHead(head, 'content-typ'), undefined, 'a prefix of a name is not the name');
+  t.equal(headerInHead('HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n', 'content-type', '\r\nContent-Type:'), undefined, 'absent');
+  t.equal(headerInHead('HTTP/1.1 200 OK\nContent-Type: a/b', 'content-type'), 'a/b', 'bare LF, last line without an end');
+  t.equal(headerInHead(`HTTP/1.1 200 OK\r\nContent-Type: ${'x'.repeat(5000)}\r\n\r\n`, 'content-type')?.length, 1024, 'values cut like the scanner cuts them');
+  t.equal(headerInHead('HTTP/1.1 200 OK\r\n\r\n', 'content-type', '\r\nContent-Type:'), undefined);
 });

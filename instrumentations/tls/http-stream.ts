@@ -177,7 +177,7 @@ function isOws(c: number): boolean {
 }
 
 /** Content-Length value -> length, or -1 when invalid. A list of identical values is accepted (RFC 9110 8.6). */
-function parseContentLength(value: string): number {
+export function parseContentLength(value: string): number {
   let result = -1;
   let i = 0;
   const n = value.length;
@@ -210,6 +210,46 @@ function finalCodingIsChunked(value: string): boolean {
   let start = value.lastIndexOf(',', end - 1) + 1;
   while (start < end && isOws(value.charCodeAt(start))) start++;
   return end - start === 7 && value.slice(start, end).toLowerCase() === 'chunked';
+}
+
+/**
+ * The value of header `lowerName` (lower case) in a message head held as a string (`HTTP/1.1 200 OK\r\n
+ * Name: value\r\n...`, as Node stores a response head), trimmed and cut to MAX_VALUE_CHARS; the
+ * first such field, or undefined. Names are compared ignoring ASCII case; `spelled` (`\r\nName:`),
+ * the usual spelling, is looked for first.
+ */
+export function headerInHead(head: string, lowerName: string, spelled?: string): string | undefined {
+  const n = lowerName.length;
+  const first = lowerName.charCodeAt(0);
+  // The usual spelling first, found natively (a character-by-character scan costs ten times more).
+  let pos = spelled === undefined ? -1 : head.indexOf(spelled);
+  if (pos >= 0) return fieldValue(head, pos + spelled!.length);
+  pos = head.indexOf('\n');
+  while (pos >= 0 && pos + 1 + n < head.length) {
+    const s = pos + 1;
+    if ((head.charCodeAt(s) | 0x20) === first && head.charCodeAt(s + n) === 58 && sameLowerAt(head, s, lowerName)) return fieldValue(head, s + n + 1);
+    pos = head.indexOf('\n', s);
+  }
+  return undefined;
+}
+
+/** The field value starting at `vs` (after the colon), trimmed and cut. */
+function fieldValue(head: string, vs: number): string {
+  let ve = head.indexOf('\n', vs);
+  if (ve < 0) ve = head.length;
+  if (ve > vs && head.charCodeAt(ve - 1) === 13) ve--;
+  while (vs < ve && isOws(head.charCodeAt(vs))) vs++;
+  while (ve > vs && isOws(head.charCodeAt(ve - 1))) ve--;
+  return head.slice(vs, ve - vs > MAX_VALUE_CHARS ? vs + MAX_VALUE_CHARS : ve);
+}
+
+function sameLowerAt(s: string, at: number, lower: string): boolean {
+  for (let i = 1; i < lower.length; i++) {
+    let c = s.charCodeAt(at + i);
+    if (c >= 65 && c <= 90) c |= 0x20;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 function hexDigit(c: number): number {

@@ -6,9 +6,11 @@
  * node:http, so no module needs wrapping):
  * - `tls.Server.prototype.emit` sees `connection` (TCP accept), the `secureConnection` /
  *   `tlsClientError` outcome of each handshake and, for https, each `request`;
- * - `tls.TLSSocket.prototype._writeGeneric` and `push`, and `http.IncomingMessage.prototype.push`,
- *   hand the plaintext of the connections we follow to their OtaConnection. For every other socket
- *   or message they cost one property read: no per-connection wrapper, closure or own property.
+ * - `tls.TLSSocket.prototype._writeGeneric` and `push` hand the plaintext of the raw tls connections
+ *   we follow to their OtaConnection; for https, `http.IncomingMessage.prototype.push` hands it the
+ *   request bodies and `http.ServerResponse.prototype.write` / `end` the responses as the
+ *   application gives them. For every other socket or message they cost one property read: no
+ *   per-connection wrapper, closure or own property.
  */
 import http from 'node:http';
 import tls from 'node:tls';
@@ -57,6 +59,7 @@ type Emit = (this: tls.Server, event: string | symbol, ...args: unknown[]) => bo
 type SocketEmit = (this: tls.TLSSocket, event: string | symbol, ...args: unknown[]) => boolean;
 type WriteGeneric = (this: tls.TLSSocket, writev: boolean, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
 type Push = (this: unknown, chunk: unknown, encoding?: BufferEncoding) => boolean;
+type ResponseWrite = (this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown) => unknown;
 type WithState = { [kState]?: ConnState };
 type PskCallback = (this: unknown, socket: tls.TLSSocket, identity: string) => unknown;
 
@@ -111,10 +114,12 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     const serverProto = tls.Server.prototype as unknown as { emit: Emit };
     const socketProto = tls.TLSSocket.prototype as unknown as { _writeGeneric: WriteGeneric; push: Push; emit: SocketEmit };
     const messageProto = http.IncomingMessage.prototype as unknown as { push: Push };
+    const responseProto = http.ServerResponse.prototype as unknown as { write: ResponseWrite; end: ResponseWrite };
     this.dataPatches = [
       savePrototype(serverProto as unknown as Record<PropertyKey, unknown>, ['emit']),
       savePrototype(socketProto as unknown as Record<PropertyKey, unknown>, ['_writeGeneric', 'push', 'emit']),
       savePrototype(messageProto as unknown as Record<PropertyKey, unknown>, ['push']),
+      savePrototype(responseProto as unknown as Record<PropertyKey, unknown>, ['write', 'end']),
     ];
     const original = serverProto.emit;
     const self = this;
@@ -122,11 +127,12 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       if (event === 'connection') self.onConnection(this, a as Socket);
       else if (event === 'secureConnection') self.onSecure(a as tls.TLSSocket);
       else if (event === 'tlsClientError') self.onClientError(a, b as tls.TLSSocket);
-      else if (event === 'request') self.onHttpsRequest(a as IncomingMessage, b as ServerResponse);
+      else if (event === 'request') self.onHttpsRequest(a as IncomingMessage);
       // eslint-disable-next-line prefer-rest-params
       return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
     };
     this.patchDataPath(socketProto, messageProto);
+    this.patchResponses(responseProto);
   }
 
   private unpatch(): void {
@@ -176,6 +182,28 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
         if (ota !== undefined) ota.requestPush(this as IncomingMessage, chunk, encoding);
         // eslint-disable-next-line prefer-rest-params
         return messagePush.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
+      };
+    }
+  }
+
+  /** https responses as the application writes them (before Node's HTTP framing). */
+  private patchResponses(responseProto: { write: ResponseWrite; end: ResponseWrite }): void {
+    const write = responseProto.write;
+    const end = responseProto.end;
+    if (typeof write === 'function') {
+      responseProto.write = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
+        const ota = (this.req?.socket as unknown as WithState | undefined)?.[kState]?.ota;
+        if (ota !== undefined) ota.responseData(this, chunk, encoding, false);
+        // eslint-disable-next-line prefer-rest-params
+        return write.apply(this, arguments as unknown as [unknown, unknown, unknown]);
+      };
+    }
+    if (typeof end === 'function') {
+      responseProto.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
+        const ota = (this.req?.socket as unknown as WithState | undefined)?.[kState]?.ota;
+        if (ota !== undefined) ota.responseData(this, typeof chunk === 'function' ? undefined : chunk, encoding, true);
+        // eslint-disable-next-line prefer-rest-params
+        return end.apply(this, arguments as unknown as [unknown, unknown, unknown]);
       };
     }
   }
@@ -336,12 +364,12 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     }
   }
 
-  private onHttpsRequest(req: IncomingMessage, res: ServerResponse): void {
+  private onHttpsRequest(req: IncomingMessage): void {
     try {
       const socket = req.socket as tls.TLSSocket | undefined;
       if (socket === undefined) return;
       const st = (socket as unknown as { [kState]?: ConnState })[kState];
-      st?.ota?.onHttpsRequest(req, res);
+      st?.ota?.onHttpsRequest(req);
     } catch (err) {
       reportOnce('tls https request', err);
     }

@@ -2,12 +2,13 @@
  * The event side of one secure connection followed for OTA sessions.
  *
  * Passive by construction: the instrumentation's prototype-level wrappers (see instrumentation.ts)
- * hand this connection the bytes the application writes (`_writeGeneric`: HTTP framing included,
- * for raw tls and https alike) and, for a raw tls server, the bytes it reads (`push`); for https,
- * whose parser consumes the socket natively, the request head comes from the server's `request`
- * event and the body from the request's `push`. Nothing is added to the socket or the request;
- * stream modes, reads and results are untouched. What it sees is recorded by an OtaRecorder
- * (ota-recorder.ts), inline or in batches:
+ * hand this connection, for a raw tls server, the bytes the application writes (`_writeGeneric`)
+ * and reads (`push`), HTTP framing included; for https, HTTP messages: the request head from the
+ * server's `request` event, its body from the request's `push`, and the response as the
+ * application writes it (`ServerResponse` `write` / `end`: status and Content-Type read from the
+ * response, the body before Node frames it, so no response is parsed from bytes). Nothing is added
+ * to the socket, the request or the response; stream modes, reads and results are untouched. What
+ * it sees is recorded by an OtaRecorder (ota-recorder.ts), inline or in batches:
  *
  * Batching. Decoding a session and recording its APDUs inline, between the application's own
  * socket work, runs our code cold every time (hrtime around the hooks in a real server: about
@@ -34,11 +35,17 @@ import {
   J_CLOSE,
   J_HTTPS_BODY,
   J_HTTPS_HEAD,
+  J_HTTPS_RESPONSE,
   J_READ,
   J_TIMEOUT,
   J_WRITE,
+  RES_COMMAND,
+  RES_END,
+  RES_HEAD,
   type OtaContext,
 } from './ota-recorder.js';
+import { headerInHead, parseContentLength } from './http-stream.js';
+import { scp81ContentKind } from './scp81.js';
 import { nowMs } from '../../src/clock.js';
 import { DEFAULT_RECORDING_DELAY_MS } from './types.js';
 
@@ -65,11 +72,38 @@ export function peerPortOf(socket: tls.TLSSocket): number | undefined {
   return peerSocket(socket).remotePort ?? socket.remotePort;
 }
 
+function toBytes(chunk: unknown, encoding: unknown): Uint8Array | undefined {
+  if (chunk instanceof Uint8Array) return chunk;
+  if (typeof chunk === 'string') return Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  return undefined;
+}
+
+function firstValue(v: string | string[] | number | undefined): string | undefined {
+  return typeof v === 'string' ? v : Array.isArray(v) ? v[0] : undefined;
+}
+
+/**
+ * Whether an https response's body is an SCP81 command script, by its Content-Type: from the head
+ * Node stored when the application called writeHead (headers given there are in no other place),
+ * else from the headers set so far (the head is then made from them).
+ */
+function isCommandResponse(res: ServerResponse): boolean {
+  const head = (res as unknown as { _header?: unknown })._header;
+  const type = typeof head === 'string' && head.length > 0 ? headerInHead(head, 'content-type', '\r\nContent-Type:') : firstValue(res.getHeader('content-type'));
+  return scp81ContentKind(type) === 'command';
+}
+
 export class OtaConnection implements JournalTarget {
   private readonly isHttps: boolean;
   private rec: OtaRecorder | undefined;
-  /** https: the request whose body is followed (it may be an SCP81 response script). */
+  /** https: the request whose body is followed (an SCP81 response script, by its content type). */
   private bodyOf: IncomingMessage | undefined;
+  /** Bytes of that body not yet seen, by its Content-Length (-1: unknown, its end is the push of null). */
+  private bodyLeft = -1;
+  /** https: the response being written, once its head was seen. */
+  private responseOf: ServerResponse | undefined;
+  /** Its body is followed (a 200 with the command script content type). */
+  private responseBody = false;
   /** Events are recorded as they happen, not journaled. */
   private readonly inline: boolean;
   private readonly delayMs: number;
@@ -95,9 +129,9 @@ export class OtaConnection implements JournalTarget {
     this.inline = tracingEnabled() || this.delayMs === 0;
   }
 
-  /** What the application wrote (`_writeGeneric` arguments): the server's responses. */
+  /** What the application wrote (`_writeGeneric` arguments): a raw tls server's responses (https: see `responseData`). */
   written(writev: boolean, data: unknown, encoding: BufferEncoding): void {
-    if (this.rec?.writesIgnored === true) return;
+    if (this.isHttps || this.rec?.writesIgnored === true) return;
     try {
       const t = nowMs();
       if (writev) {
@@ -123,22 +157,74 @@ export class OtaConnection implements JournalTarget {
   }
 
   /**
-   * https: a request (the header values the tracker needs are read now); its body comes through `requestPush`. Every
-   * request body is followed: the recorder keeps it only if the head makes it an SCP81 response script.
+   * https: a request (the header values the tracker needs are read now). Its body comes through
+   * `requestPush`, followed when its content type is the SCP81 response script's (the recorder
+   * keeps it only if the session's state asks for it).
    */
-  onHttpsRequest(req: IncomingMessage, _res: ServerResponse): void {
-    this.bodyOf = req;
-    this.event(J_HTTPS_HEAD, httpsRequestInfo(req), undefined, nowMs());
+  onHttpsRequest(req: IncomingMessage): void {
+    const info = httpsRequestInfo(req);
+    if (scp81ContentKind(info.contentType) === 'response') {
+      this.bodyOf = req;
+      const length = firstValue(req.headers['content-length']);
+      this.bodyLeft = length === undefined ? -1 : parseContentLength(length);
+    } else this.bodyOf = undefined;
+    this.event(J_HTTPS_HEAD, info, undefined, nowMs());
   }
 
-  /** https: a request pushed body bytes (null: its end). Only the request asked for is followed. */
+  /**
+   * https: a request pushed body bytes (null: its end). A chunk that completes its Content-Length
+   * is journaled as the last one (one event for a body in one chunk, the usual case).
+   */
   requestPush(req: IncomingMessage, chunk: unknown, encoding: BufferEncoding | undefined): void {
     if (req !== this.bodyOf) return;
     try {
-      if (chunk === null) this.bodyOf = undefined;
-      this.event(J_HTTPS_BODY, chunk, encoding, nowMs());
+      const t = nowMs();
+      if (chunk === null) {
+        this.bodyOf = undefined;
+        this.event(J_HTTPS_BODY, null, false, t);
+        return;
+      }
+      const bytes = toBytes(chunk, encoding);
+      if (bytes === undefined) return;
+      let last = false;
+      if (this.bodyLeft >= 0) {
+        this.bodyLeft -= bytes.length;
+        if (this.bodyLeft <= 0) {
+          last = true;
+          this.bodyOf = undefined;
+        }
+      }
+      this.event(J_HTTPS_BODY, bytes, last, t);
     } catch (err) {
       reportOnce('tls https body', err);
+    }
+  }
+
+  /**
+   * https: the application wrote to a response (`write`, or `end` when `end`), before Node frames
+   * it: the status and content type are read from the response on its first call, the body is its
+   * data as given (no HTTP framing to undo). Only an SCP81 command script's body is followed.
+   */
+  responseData(res: ServerResponse, chunk: unknown, encoding: unknown, end: boolean): void {
+    if (res.writableEnded) return;
+    try {
+      const t = nowMs();
+      let flags = 0;
+      if (res !== this.responseOf) {
+        this.responseOf = res;
+        const status = res.statusCode;
+        const command = status === 200 && isCommandResponse(res);
+        this.responseBody = command;
+        flags = RES_HEAD | (status & 0xffff) | (command ? RES_COMMAND : 0);
+      }
+      const bytes = this.responseBody ? toBytes(chunk, encoding) : undefined;
+      if (end) {
+        flags |= RES_END;
+        this.responseOf = undefined;
+      }
+      if (flags !== 0 || (bytes !== undefined && bytes.length > 0)) this.event(J_HTTPS_RESPONSE, bytes, flags, t);
+    } catch (err) {
+      reportOnce('tls https response', err);
     }
   }
 
@@ -152,6 +238,7 @@ export class OtaConnection implements JournalTarget {
     const hadError = (this.socket as unknown as { _hadError?: boolean })._hadError === true;
     this.socket = undefined;
     this.bodyOf = undefined;
+    this.responseOf = undefined;
     this.event(J_CLOSE, hadError, undefined, nowMs());
   }
 

@@ -62,9 +62,18 @@ export interface OtaContext {
 export const J_WRITE = 0; // chunk, encoding: the application wrote
 export const J_READ = 1; // chunk, encoding: a raw tls socket pushed to its reader
 export const J_HTTPS_HEAD = 2; // RequestInfo: an https request's head (httpsRequestInfo())
-export const J_HTTPS_BODY = 3; // chunk | null, encoding: its body, null at the end
+export const J_HTTPS_BODY = 3; // bytes | null, last: its body (a chunk, true when it is the last one; null: the end)
 export const J_TIMEOUT = 4;
 export const J_CLOSE = 5; // hadError
+export const J_HTTPS_RESPONSE = 6; // bytes | undefined, RES_* flags: what the application wrote of an https response
+
+/** J_HTTPS_RESPONSE flags: the first event of a response carries its head (status in the low bits). */
+export const RES_HEAD = 1 << 16;
+/** Its body is an SCP81 command script (the content type, on a head). */
+export const RES_COMMAND = 1 << 17;
+/** The response ended with this event. */
+export const RES_END = 1 << 18;
+const RES_STATUS = 0xffff;
 
 const log = createLogger('tls');
 /** Failed and timed-out sessions are lines a card can cause as fast as it can connect: rate-limited per status. */
@@ -133,15 +142,10 @@ function scan(scanner: HttpMessageScanner, chunk: unknown, encoding: BufferEncod
   }
 }
 
-function toBytes(chunk: unknown, encoding: BufferEncoding | undefined): Uint8Array | undefined {
-  if (chunk instanceof Uint8Array) return chunk;
-  if (typeof chunk === 'string') return Buffer.from(chunk, encoding ?? 'utf8');
-  return undefined;
-}
-
 export class OtaRecorder implements SessionSink {
   private readonly tracker = new OtaSessionTracker(this);
-  private readonly responses: HttpMessageScanner;
+  /** Raw tls only: the HTTP streams scanned from the socket's bytes (https is followed by messages). */
+  private readonly responses: HttpMessageScanner | undefined;
   private readonly requests: HttpMessageScanner | undefined;
   private session: Span | undefined;
   private sessionStartMs = 0;
@@ -152,8 +156,9 @@ export class OtaRecorder implements SessionSink {
   private notExecuted = 0;
   private formatBits = 0;
   private sawUnknownFormat = false;
-  /** https: the body being collected, when the tracker asked for it. */
-  private body: BodyCollector | undefined;
+  /** https: the request and response bodies, collected when the tracker asked for them. */
+  private readonly requestBody = new BodyCollector();
+  private readonly responseBody = new BodyCollector();
   /** The time of the event being recorded. */
   private now = 0;
 
@@ -166,21 +171,20 @@ export class OtaRecorder implements SessionSink {
     private readonly peerAddress: string | undefined,
     private readonly peerPort: number | undefined,
   ) {
+    if (isHttps) return;
     this.responses = new HttpMessageScanner('response', {
       onMessageStart: (head) => this.tracker.response({ statusCode: head.statusCode, contentType: head.headers['content-type'] }, this.now),
       onMessageEnd: (end) => this.onResponseEnd(end),
     });
-    this.requests = isHttps
-      ? undefined
-      : new HttpMessageScanner('request', {
-          onMessageStart: (head) => this.tracker.request(requestInfo(head), this.now),
-          onMessageEnd: (end) => this.onRequestEnd(end),
-        });
+    this.requests = new HttpMessageScanner('request', {
+      onMessageStart: (head) => this.tracker.request(requestInfo(head), this.now),
+      onMessageEnd: (end) => this.onRequestEnd(end),
+    });
   }
 
-  /** The response stream is not HTTP: nothing written needs to be seen again. */
+  /** No response stream to scan (https), or it is not HTTP: nothing written needs to be seen again. */
   get writesIgnored(): boolean {
-    return this.responses.gaveUp;
+    return this.responses === undefined || this.responses.gaveUp;
   }
 
   /** No request stream to follow (https), or it is not HTTP. */
@@ -192,48 +196,71 @@ export class OtaRecorder implements SessionSink {
     this.now = t;
     switch (kind) {
       case J_WRITE:
-        if (!this.responses.gaveUp) scan(this.responses, a, b as BufferEncoding | undefined);
+        if (this.responses !== undefined && !this.responses.gaveUp) scan(this.responses, a, b as BufferEncoding | undefined);
         break;
       case J_READ:
         if (this.requests !== undefined && !this.requests.gaveUp) scan(this.requests, a, b as BufferEncoding | undefined);
         break;
       case J_HTTPS_HEAD:
-        this.body?.release();
-        this.body = this.tracker.request(a as RequestInfo, t) ? new BodyCollector() : undefined;
+        this.requestBody.reset(this.tracker.request(a as RequestInfo, t));
         break;
       case J_HTTPS_BODY: {
-        const body = this.body;
-        if (body === undefined) break;
-        if (a === null) {
-          this.body = undefined;
+        const body = this.requestBody;
+        if (!body.active) break;
+        if (a !== null) body.add(a as Uint8Array);
+        if (a === null || b === true) {
           const bytes = body.take();
           // Past the bound, as the raw-socket scanner's truncated body: undecodable, not guessed at.
-          if (bytes === null) this.unknown('response_script');
+          if (bytes === null) this.tooBig('received');
           else this.tracker.requestBody(bytes, t);
-        } else body.add(toBytes(a, b as BufferEncoding | undefined));
+        }
         break;
       }
+      case J_HTTPS_RESPONSE:
+        this.httpsResponse(a as Uint8Array | undefined, b as number, t);
+        break;
       case J_TIMEOUT:
         this.tracker.timeout();
         break;
       case J_CLOSE:
-        this.body?.release();
-        this.body = undefined;
-        this.responses.release();
+        this.requestBody.reset(false);
+        this.responseBody.reset(false);
+        this.responses?.release();
         this.requests?.release();
         this.tracker.close(t, a === true);
         break;
     }
   }
 
+  private httpsResponse(bytes: Uint8Array | undefined, flags: number, t: number): void {
+    const body = this.responseBody;
+    if ((flags & RES_HEAD) !== 0) body.reset(this.tracker.responseHead(flags & RES_STATUS, (flags & RES_COMMAND) !== 0, t));
+    if (!body.active) return;
+    if (bytes !== undefined) body.add(bytes);
+    if ((flags & RES_END) === 0) return;
+    const script = body.take();
+    if (script === null) this.tooBig('sent');
+    else this.tracker.responseBody(script, t);
+  }
+
+  /**
+   * A body past the capture bound (or cut short): undecodable, not guessed at. Counted as a body of
+   * unknown format, as one we could not read, so it is seen; only while a session is open, as any body.
+   */
+  private tooBig(direction: 'sent' | 'received'): void {
+    if (!this.tracker.isOpen) return;
+    this.bodyDecoded(direction, 'unknown');
+    this.unknown(direction === 'sent' ? 'command_script' : 'response_script');
+  }
+
   private onResponseEnd(end: HttpMessageEnd): void {
     if (end.body !== null && end.complete && !end.truncated) this.tracker.responseBody(end.body, this.now);
-    else if (end.body !== null) this.unknown('command_script');
+    else if (end.body !== null) this.tooBig('sent');
   }
 
   private onRequestEnd(end: HttpMessageEnd): void {
     if (end.body !== null && end.complete && !end.truncated) this.tracker.requestBody(end.body, this.now);
-    else if (end.body !== null) this.unknown('response_script');
+    else if (end.body !== null) this.tooBig('received');
   }
 
   // --- SessionSink: OpenTelemetry recording ---------------------------------------------------
@@ -402,6 +429,8 @@ export class OtaRecorder implements SessionSink {
   }
 }
 
+const EMPTY_BODY = new Uint8Array(0);
+
 function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
@@ -431,18 +460,29 @@ function requestInfo(head: HttpMessageHead) {
 }
 
 /**
- * Collects an https request body up to the raw-socket scanner's capture bound, by bytes: chunks are
+ * Collects an https message body up to the raw-socket scanner's capture bound, by bytes: chunks are
  * copied into one buffer that doubles as it fills (a body pushed one byte at a time holds its bytes,
- * not a view per byte), within the total capture budget. A single chunk is kept as it is.
+ * not a view per byte), within the total capture budget. A single chunk is kept as it is. One per
+ * direction per connection, reset for each message.
  */
 class BodyCollector {
+  /** A body is being collected (the tracker asked for it). */
+  active = false;
   private first: Uint8Array | undefined;
   private buf: Uint8Array | undefined;
   private size = 0;
   private over = false;
 
-  add(b: Uint8Array | undefined): void {
-    if (b === undefined || this.over || b.length === 0) return;
+  /** Drop what was collected; collect the next message's body when `collect`. */
+  reset(collect: boolean): void {
+    this.release();
+    this.active = collect;
+    this.size = 0;
+    this.over = false;
+  }
+
+  add(b: Uint8Array): void {
+    if (this.over || b.length === 0) return;
     const need = this.size + b.length;
     if (need > DEFAULT_MAX_BODY_CAPTURE) return this.overflow();
     if (this.size === 0) {
@@ -467,10 +507,10 @@ class BodyCollector {
     this.size = need;
   }
 
-  /** The body, or null past the bound; the budget is given back either way. */
+  /** The body, or null past the bound; the budget is given back either way, and collecting ends. */
   take(): Uint8Array | null {
-    const out = this.over ? null : this.buf !== undefined ? this.buf.subarray(0, this.size) : (this.first ?? new Uint8Array(0));
-    this.release();
+    const out = this.over ? null : this.buf !== undefined ? this.buf.subarray(0, this.size) : (this.first ?? EMPTY_BODY);
+    this.reset(false);
     return out;
   }
 

@@ -154,8 +154,9 @@ export class OtaSessionTracker {
       this.timedOut = false;
       this.sink.sessionStart(atMs, (info.resume ?? '').trim().toLowerCase() === 'true');
     }
-    if (info.scriptStatus !== undefined) {
-      const v = info.scriptStatus.trim();
+    const status = info.scriptStatus;
+    if (status !== undefined && status !== 'ok') {
+      const v = status.trim();
       if (v.toLowerCase() !== 'ok') this.sink.scriptStatus(v.length > MAX_SCRIPT_STATUS ? v.slice(0, MAX_SCRIPT_STATUS) : v);
     }
     return scp81ContentKind(info.contentType) === 'response';
@@ -212,16 +213,21 @@ export class OtaSessionTracker {
 
   /** A response head; returns whether its body should be captured (an SCP81 command script). */
   response(info: ResponseInfo, atMs: number): boolean {
+    return this.responseHead(info.statusCode, scp81ContentKind(info.contentType) === 'command', atMs);
+  }
+
+  /** `response()` with the content type already classified (`command`: the SCP81 command script type). */
+  responseHead(statusCode: number, command: boolean, atMs: number): boolean {
     if (!this.open) return false;
-    if (info.statusCode === 204) {
+    if (statusCode === 204) {
       this.finish(atMs, 'completed', 'no_content');
       return false;
     }
-    if (info.statusCode >= 400) {
-      this.finish(atMs, 'failed', `http_${info.statusCode}`);
+    if (statusCode >= 400) {
+      this.finish(atMs, 'failed', `http_${statusCode}`);
       return false;
     }
-    return info.statusCode === 200 && scp81ContentKind(info.contentType) === 'command';
+    return statusCode === 200 && command;
   }
 
   /** The socket reported a timeout (its own setTimeout or the HTTP server's). */

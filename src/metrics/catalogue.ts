@@ -115,7 +115,7 @@ export const METRICS = [
     unit: '{body}',
     kind: 'counter',
     description:
-      "SCP81 HTTP bodies by direction (sent: the admin server's, received: the card's) and the format they were decoded in; unknown: a body that fits no known format.",
+      "SCP81 HTTP bodies by direction (sent: the admin server's, received: the card's) and the format they were decoded in; unknown: a body that fits no known format, or is past the 64 KiB capture bound.",
     prometheusName: 'cardlink_scp81_bodies_total',
     prometheusType: 'counter',
     labels: ['direction', 'format'],
