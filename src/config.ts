@@ -94,8 +94,8 @@ export interface CardlinkConfig {
    */
   dbSlowQueryMs: number;
   /**
-   * Without a trace exporter the tls instrumentation records SCP81 traffic in batches at most this
-   * many ms late (CARDLINK_TLS_RECORDING_DELAY_MS; 0 records inline).
+   * 0 (default): the tls instrumentation records SCP81 traffic as it happens; a positive value,
+   * without a trace exporter, records it in batches at most this many ms late (CARDLINK_TLS_RECORDING_DELAY_MS).
    */
   tlsRecordingDelayMs: number;
   /**
@@ -418,8 +418,8 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     captureApduData: r.bool('CARDLINK_CAPTURE_APDU_DATA', false),
     // 250 is DEFAULT_SLOW_QUERY_MS of instrumentations/db/types.ts (not imported: config stays dependency-free).
     dbSlowQueryMs: r.int('CARDLINK_DB_SLOW_QUERY_MS', 250, 0, 3_600_000),
-    // 100 is DEFAULT_RECORDING_DELAY_MS of instrumentations/tls/types.ts (test/config checks they agree).
-    tlsRecordingDelayMs: r.int('CARDLINK_TLS_RECORDING_DELAY_MS', 100, 0, 60_000),
+    // 0 is DEFAULT_RECORDING_DELAY_MS of instrumentations/tls/types.ts (test/config checks they agree).
+    tlsRecordingDelayMs: r.int('CARDLINK_TLS_RECORDING_DELAY_MS', 0, 0, 60_000),
     resourceDetectors:
       trimmed(env, 'OTEL_NODE_RESOURCE_DETECTORS') === undefined ? undefined : r.list('OTEL_NODE_RESOURCE_DETECTORS', RESOURCE_DETECTORS, []),
     propagators: trimmed(env, 'OTEL_PROPAGATORS') === undefined ? undefined : r.list('OTEL_PROPAGATORS', PROPAGATORS, []),

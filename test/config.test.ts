@@ -174,13 +174,13 @@ t.test('CARDLINK_DB_SLOW_QUERY_MS: default 250, 0 allowed, bad values named', as
   }
 });
 
-t.test('CARDLINK_TLS_RECORDING_DELAY_MS: default 100, 0 allowed, bad values named', async (t) => {
-  t.equal(parseConfig({}).config.tlsRecordingDelayMs, 100);
-  t.equal(DEFAULT_RECORDING_DELAY_MS, 100, 'the instrumentation\'s own default is the same');
-  t.equal(parseConfig({ CARDLINK_TLS_RECORDING_DELAY_MS: '0' }).config.tlsRecordingDelayMs, 0, '0: inline');
+t.test('CARDLINK_TLS_RECORDING_DELAY_MS: default 0 (inline), batches allowed, bad values named', async (t) => {
+  t.equal(parseConfig({}).config.tlsRecordingDelayMs, 0);
+  t.equal(DEFAULT_RECORDING_DELAY_MS, 0, 'the instrumentation\'s own default is the same');
+  t.equal(parseConfig({ CARDLINK_TLS_RECORDING_DELAY_MS: '100' }).config.tlsRecordingDelayMs, 100, '100: batches');
   t.equal(parseConfig({ CARDLINK_TLS_RECORDING_DELAY_MS: '250' }).config.tlsRecordingDelayMs, 250);
   const r = parseConfig({ CARDLINK_TLS_RECORDING_DELAY_MS: 'soon' });
-  t.equal(r.config.tlsRecordingDelayMs, 100);
+  t.equal(r.config.tlsRecordingDelayMs, 0);
   t.same(r.errors, [
     'cardlink-otel: CARDLINK_TLS_RECORDING_DELAY_MS="soon" is not valid: expected an integer from 0 to 60000; using the default.',
   ]);

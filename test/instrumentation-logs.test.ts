@@ -45,8 +45,9 @@ const SECRETS = [KEY_HEX, WRONG_KEY_HEX, PUT_KEY_SECRET_HEX, PIN, SHELL_SECRET.t
 
 const SLOW_MS = 50;
 const sqliteInstr = createSqliteInstrumentations(parseConfig({ CARDLINK_DB_SLOW_QUERY_MS: String(SLOW_MS) }).config)[0] as SqliteInstrumentation;
+const tlsInstr = new TlsInstrumentation();
 const h = setupHarness([
-  new TlsInstrumentation(),
+  tlsInstr,
   new SerialportInstrumentation({ commandTimeoutsMs: { '+CSQ': 300 } }),
   new AdbInstrumentation({ closeGraceMs: 500 }),
   sqliteInstr,
@@ -202,9 +203,12 @@ t.test('tls: handshake failures (warn; client_abort info) and OTA session ends (
 t.test('tls, batched (no tracing): session-end lines recorded after the close carry the peer (read while the socket was up) and the APDU counts', async (t) => {
   capture('info');
   setTracingEnabled(false);
+  const config = tlsInstr.getConfig();
+  tlsInstr.setConfig({ ...config, recordingDelayMs: 100 });
   const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION, idleTimeoutMs: 300 });
   t.teardown(async () => {
     setTracingEnabled(true);
+    tlsInstr.setConfig(config);
     await server.close();
   });
   // Waiting on the gauge collects metrics, which records the batch (after the close).

@@ -10,16 +10,15 @@
  * to the socket, the request or the response; stream modes, reads and results are untouched. What
  * it sees is recorded by an OtaRecorder (ota-recorder.ts), inline or in batches:
  *
- * Batching. Decoding a session and recording its APDUs inline, between the application's own
- * socket work, runs our code cold every time (hrtime around the hooks in a real server: about
- * twice its cost in a warm loop). Without a trace exporter nothing needs to happen at once, so the
- * data path only journals what it saw, with the time (journal.ts: one batch for all connections,
- * in typed arrays and a shared slab), and the batch is decoded and recorded together: after
- * `recordingDelayMs` (default 100 ms), before any metric is collected (so a scrape is never
- * behind), on the SDK's flush and shutdown, and at once when it is full or a chunk is too big to
- * copy (bounded memory; big chunks are scanned in place). Timestamps are those of the events, so
- * durations are exact; session-end log lines are written when the batch is recorded (that much
- * later at most).
+ * Inline by default. With a positive `recordingDelayMs` and no trace exporter, the data path
+ * instead only journals what it saw, with the time (journal.ts: one batch for all connections, in
+ * typed arrays and a shared slab), and the batch is decoded and recorded together: after
+ * `recordingDelayMs`, before any metric is collected (so a scrape is never behind), on the SDK's
+ * flush and shutdown, and at once when it is full or a chunk is too big to copy (bounded memory;
+ * big chunks are scanned in place). Timestamps are those of the events, so durations are exact;
+ * session-end log lines are written when the batch is recorded (that much later at most). A
+ * journal entry costs about what recording a one-APDU exchange does, so batches only pay off for
+ * bodies with many APDUs, and not by much (bench/tls-session).
  * With a trace exporter, everything is recorded inline (spans and logs at once).
  */
 import https from 'node:https';

@@ -28,14 +28,16 @@ export interface TlsInstrumentationConfig extends InstrumentationConfig {
   /** Device type of a session when nothing better is known (default `unknown`, or the trigger's device). */
   defaultDeviceType?: DeviceType;
   /**
-   * Without a trace exporter, the SCP81 traffic of all connections is decoded and recorded in
-   * batches, at most this many ms after it happened (default 100): a little less server CPU than
-   * doing it inline under load, about the same one card at a time (bench/tls-session's third TLS
-   * row). Metrics are complete whenever they are collected; session-end log lines come up to this
-   * late. 0 records inline. With a trace exporter, recording is always inline.
+   * 0 (the default): SCP81 traffic is decoded and recorded as it happens. A positive value, without
+   * a trace exporter: the data path only journals what it saw, and the traffic of all connections
+   * is decoded and recorded in batches at most this many ms later (metrics are still complete
+   * whenever they are collected; session-end log lines come up to this late). Batches cost more
+   * server CPU than recording inline for sessions of small exchanges (one APDU per HTTP exchange,
+   * as the public CardLink sends them) and about the same for script sessions (bench/tls-session's
+   * last row). With a trace exporter, recording is always inline.
    */
   recordingDelayMs?: number;
 }
 
 /** recordingDelayMs when not given (also CARDLINK_TLS_RECORDING_DELAY_MS's default). */
-export const DEFAULT_RECORDING_DELAY_MS = 100;
+export const DEFAULT_RECORDING_DELAY_MS = 0;
