@@ -3,9 +3,12 @@
  * write/end, before Node frames them): every way an application can write a command script gives
  * the same APDU counts, status words, bytes and body formats, and the replies are byte-identical.
  */
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import t from 'tap';
+import { ADMIN_PROTOCOL, SCP81_COMMAND_CONTENT_TYPE, encodeCommandScript } from '../instrumentations/tls/scp81.js';
 import { TlsInstrumentation } from '../instrumentations/tls/index.js';
-import { startAdminServer, GP_SESSION, type AdminServerOptions } from './fixtures/admin-server.js';
+import { startAdminServer, GP_SESSION, PSK_CIPHERS, type AdminServerOptions } from './fixtures/admin-server.js';
 import { runCard } from './fixtures/card-simulator.js';
 import { setupHarness, eventually } from './helpers/otel-harness.js';
 
@@ -117,4 +120,47 @@ t.test('a command script past the 64 KiB capture bound is counted unknown, not d
     t.equal(after.prefixedSent! - before.prefixedSent!, 1, `${style}: the first body decoded`);
     t.equal(after.select! - before.select!, 1, `${style}: only its SELECT counted`);
   }
+});
+
+t.test('a response written before its request body arrived (an early reject) ends the session, and opens no other', async (t) => {
+  const before = {
+    failed: await h.value('cardlink_sessions_total', { status: 'failed' }),
+    completed: await h.value('cardlink_sessions_total', { status: 'completed' }),
+    active: await h.value('cardlink_sessions_active', { device_type: 'unknown' }),
+  };
+  let requests = 0;
+  let lateBodyRead: () => void = () => {};
+  const lateBody = new Promise<void>((r) => (lateBodyRead = r));
+  const server = https.createServer(
+    { ciphers: PSK_CIPHERS, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', pskCallback: () => KEY } as https.ServerOptions,
+    (req, res) => {
+      requests++;
+      if (requests === 1) {
+        req.resume();
+        req.on('end', () => res.writeHead(200, { 'Content-Type': SCP81_COMMAND_CONTENT_TYPE, 'X-Admin-Protocol': ADMIN_PROTOCOL }).end(Buffer.from(encodeCommandScript([Buffer.from('00A4040000', 'hex')]))));
+      } else {
+        // Rejected at once, before a byte of the card's response script is read.
+        res.writeHead(500, { Connection: 'close' }).end();
+        req.on('end', () => lateBodyRead());
+        req.resume();
+      }
+    },
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(
+    () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  );
+  await runCard({ port: (server.address() as AddressInfo).port, identity: 'card-001', key: KEY });
+  await eventually(async () => (await h.value('cardlink_sessions_total', { status: 'failed' })) === before.failed + 1, 5000, 'the session failed');
+  await lateBody; // its head and body reached the instrumentation after the 500
+  t.equal(requests, 2, 'the card sent its response script');
+  t.equal(await h.value('cardlink_sessions_total', { status: 'completed' }), before.completed, 'nothing completed');
+  t.equal(await h.value('cardlink_sessions_total', { status: 'failed' }), before.failed + 1, 'one failed session');
+  t.equal(await h.value('cardlink_sessions_active', { device_type: 'unknown' }), before.active, 'and no session left open by the late request head');
+  const session = h.finished().filter((s) => s.name === 'ota.session').at(-1);
+  t.equal(session?.attributes['cardlink.session.end_reason'], 'http_500');
 });

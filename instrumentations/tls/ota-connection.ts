@@ -34,6 +34,7 @@ import {
   J_CLOSE,
   J_HTTPS_BODY,
   J_HTTPS_HEAD,
+  J_HTTPS_REQUEST,
   J_HTTPS_RESPONSE,
   J_READ,
   J_TIMEOUT,
@@ -41,6 +42,7 @@ import {
   RES_COMMAND,
   RES_END,
   RES_HEAD,
+  type HttpsRequestHead,
   type OtaContext,
 } from './ota-recorder.js';
 import { headerInHead, parseContentLength } from './http-stream.js';
@@ -99,6 +101,8 @@ export class OtaConnection implements JournalTarget {
   private bodyOf: IncomingMessage | undefined;
   /** Bytes of that body not yet seen, by its Content-Length (-1: unknown, its end is the push of null). */
   private bodyLeft = -1;
+  /** Its head, not yet recorded: a body in one chunk is recorded with it, in one event. */
+  private head: HttpsRequestHead | undefined;
   /** https: the response being written, once its head was seen. */
   private responseOf: ServerResponse | undefined;
   /** Its body is followed (a 200 with the command script content type). */
@@ -161,18 +165,35 @@ export class OtaConnection implements JournalTarget {
    * keeps it only if the session's state asks for it).
    */
   onHttpsRequest(req: IncomingMessage): void {
-    const info = httpsRequestInfo(req);
-    if (scp81ContentKind(info.contentType) === 'response') {
-      this.bodyOf = req;
+    this.flushHead();
+    const t = nowMs();
+    const head = httpsRequestInfo(req, t);
+    this.bodyOf = undefined;
+    if (scp81ContentKind(head.contentType) === 'response') {
       const length = firstValue(req.headers['content-length']);
       this.bodyLeft = length === undefined ? -1 : parseContentLength(length);
-    } else this.bodyOf = undefined;
-    this.event(J_HTTPS_HEAD, info, undefined, nowMs());
+      // An empty body (the card's first POST) is no script: nothing to follow.
+      if (this.bodyLeft !== 0) {
+        this.bodyOf = req;
+        this.head = head;
+        return;
+      }
+    }
+    this.event(J_HTTPS_HEAD, head, undefined, t);
+  }
+
+  /** The held request head, recorded on its own (its body did not come in one chunk, or something else happened first). */
+  private flushHead(): void {
+    const head = this.head;
+    if (head === undefined) return;
+    this.head = undefined;
+    this.event(J_HTTPS_HEAD, head, undefined, head.atMs);
   }
 
   /**
    * https: a request pushed body bytes (null: its end). A chunk that completes its Content-Length
-   * is journaled as the last one (one event for a body in one chunk, the usual case).
+   * is the last one; when it is the whole body it is recorded with the request's head, in one
+   * event (the usual case: an R-APDU body arrives with its head).
    */
   requestPush(req: IncomingMessage, chunk: unknown, encoding: BufferEncoding | undefined): void {
     if (req !== this.bodyOf) return;
@@ -180,6 +201,7 @@ export class OtaConnection implements JournalTarget {
       const t = nowMs();
       if (chunk === null) {
         this.bodyOf = undefined;
+        this.flushHead();
         this.event(J_HTTPS_BODY, null, false, t);
         return;
       }
@@ -193,6 +215,13 @@ export class OtaConnection implements JournalTarget {
           this.bodyOf = undefined;
         }
       }
+      const head = this.head;
+      if (head !== undefined && last) {
+        this.head = undefined;
+        this.event(J_HTTPS_REQUEST, bytes, head, t);
+        return;
+      }
+      this.flushHead();
       this.event(J_HTTPS_BODY, bytes, last, t);
     } catch (err) {
       reportOnce('tls https body', err);
@@ -207,6 +236,7 @@ export class OtaConnection implements JournalTarget {
   responseData(res: ServerResponse, chunk: unknown, encoding: unknown, end: boolean): void {
     if (res.writableEnded) return;
     try {
+      this.flushHead(); // a response before its request's body (an early reject)
       const t = nowMs();
       let flags = 0;
       if (res !== this.responseOf) {
@@ -229,6 +259,7 @@ export class OtaConnection implements JournalTarget {
 
   /** The socket's 'timeout' event. */
   onTimeout(): void {
+    this.flushHead();
     this.event(J_TIMEOUT, undefined, undefined, nowMs());
   }
 
@@ -238,6 +269,7 @@ export class OtaConnection implements JournalTarget {
     this.socket = undefined;
     this.bodyOf = undefined;
     this.responseOf = undefined;
+    this.flushHead();
     this.event(J_CLOSE, hadError, undefined, nowMs());
   }
 

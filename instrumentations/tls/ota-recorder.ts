@@ -66,6 +66,7 @@ export const J_HTTPS_BODY = 3; // bytes | null, last: its body (a chunk, true wh
 export const J_TIMEOUT = 4;
 export const J_CLOSE = 5; // hadError
 export const J_HTTPS_RESPONSE = 6; // bytes | undefined, RES_* flags: what the application wrote of an https response
+export const J_HTTPS_REQUEST = 7; // bytes, HttpsRequestHead: a followed request whose body came in one chunk (head and body in one event)
 
 /** J_HTTPS_RESPONSE flags: the first event of a response carries its head (status in the low bits). */
 export const RES_HEAD = 1 << 16;
@@ -204,6 +205,17 @@ export class OtaRecorder implements SessionSink {
       case J_HTTPS_HEAD:
         this.requestBody.reset(this.tracker.request(a as RequestInfo, t));
         break;
+      case J_HTTPS_REQUEST: {
+        const head = b as HttpsRequestHead;
+        const body = this.requestBody;
+        body.reset(this.tracker.request(head, head.atMs));
+        if (!body.active) break;
+        body.add(a as Uint8Array);
+        const bytes = body.take();
+        if (bytes === null) this.tooBig('received');
+        else this.tracker.requestBody(bytes, t);
+        break;
+      }
       case J_HTTPS_BODY: {
         const body = this.requestBody;
         if (!body.active) break;
@@ -435,18 +447,24 @@ function header(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
+/** An https request's head as the tracker needs it, and when it arrived. */
+export interface HttpsRequestHead extends RequestInfo {
+  readonly atMs: number;
+}
+
 /**
  * What the session tracker needs of an https request's head, read when the request arrives: a
  * journal holds these values, not the request (which would keep the request and its socket alive
  * until the batch is recorded).
  */
-export function httpsRequestInfo(req: IncomingMessage): RequestInfo {
+export function httpsRequestInfo(req: IncomingMessage, atMs: number): HttpsRequestHead {
   const h = req.headers;
   return {
     adminProtocol: header(h['x-admin-protocol']),
     contentType: header(h['content-type']),
     resume: header(h['x-admin-resume']),
     scriptStatus: header(h['x-admin-script-status']),
+    atMs,
   };
 }
 
