@@ -46,6 +46,30 @@ t.test('up-down counters go both ways; a label-less one reports 0 from the start
   t.same((await points(reader, 'g')).points, [[{}, 3]]);
 });
 
+t.test('alternating and rotating attribute objects (the recent-series shortcut) land in their own series', async (t) => {
+  const reader = new Reader();
+  const meter = new MeterProvider({ readers: [reader] }).getMeter('m');
+  const c = createFastCounter(meter, 'c', { description: '', unit: '' }, true, 10, false);
+  const sent = { direction: 'sent' };
+  const received = { direction: 'received' };
+  const other = { direction: 'other' };
+  const expected = new Map<object, number>([
+    [sent, 0],
+    [received, 0],
+    [other, 0],
+  ]);
+  // Alternating pairs, then a rotation through three (each evicting the oldest of the two remembered).
+  const order = [sent, received, sent, received, sent, received, other, sent, received, other, sent, other, other, received];
+  order.forEach((a, i) => {
+    c.add(i + 1, a);
+    expected.set(a, expected.get(a)! + i + 1);
+  });
+  t.same(
+    (await points(reader, 'c')).points,
+    [sent, received, other].map((a) => [a, expected.get(a)]),
+  );
+});
+
 t.test('bounded: distinct attribute sets past the limit fold into one overflow series', async (t) => {
   const reader = new Reader();
   const meter = new MeterProvider({ readers: [reader] }).getMeter('m');

@@ -21,6 +21,13 @@ function keyOf(a: Attributes): string {
 export class SeriesTable<E> {
   private readonly byRef = new Map<Attributes, E>();
   private readonly byKey = new Map<string, E>();
+  // The last two attribute objects seen and their entries: recording alternates between few
+  // series (sent / received, one command type after another), and a comparison is cheaper than a
+  // Map lookup on a hot path that runs cold between the application's own work.
+  private a0: Attributes | undefined;
+  private e0: E | undefined;
+  private a1: Attributes | undefined;
+  private e1: E | undefined;
 
   constructor(
     private readonly limit: number,
@@ -29,11 +36,18 @@ export class SeriesTable<E> {
   ) {}
 
   get(attributes: Attributes): E {
+    if (attributes === this.a0) return this.e0 as E;
+    if (attributes === this.a1) return this.e1 as E;
     let e = this.byRef.get(attributes);
     if (e === undefined) {
       e = this.entryFor(attributes);
       if (this.byRef.size < IDENTITY_CACHE) this.byRef.set(attributes, e);
+      else return e; // not cached by identity: neither here (a fresh object per call)
     }
+    this.a1 = this.a0;
+    this.e1 = this.e0;
+    this.a0 = attributes;
+    this.e0 = e;
     return e;
   }
 
