@@ -512,8 +512,8 @@ const RESPONSE_TYPE_V1 = `${RESPONSE_MEDIA};version=1.0`;
  */
 export function scp81ContentKind(value: unknown): 'command' | 'response' | null {
   if (typeof value !== 'string') return null;
-  // The forms nearly every sender writes: one native comparison each. Comparing character by
-  // character costs a nanosecond or two per character, ten times a whole-string comparison.
+  // The forms nearly every sender writes: one native comparison each, far cheaper than comparing
+  // character by character.
   if (value === RESPONSE_TYPE_V1) return 'response';
   if (value === COMMAND_TYPE_V1) return 'command';
   // Media type = text before ';', trimmed, compared whole (lower-cased only if it differs).
