@@ -204,7 +204,8 @@ t.test('tls, batched (no tracing): session-end lines recorded after the close ca
   capture('info');
   setTracingEnabled(false);
   const config = tlsInstr.getConfig();
-  tlsInstr.setConfig({ ...config, recordingDelayMs: 100 });
+  // Longer than the test: only a collection records the batch.
+  tlsInstr.setConfig({ ...config, recordingDelayMs: 60_000 });
   const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION, idleTimeoutMs: 300 });
   t.teardown(async () => {
     setTracingEnabled(true);
@@ -220,6 +221,8 @@ t.test('tls, batched (no tracing): session-end lines recorded after the close ca
   t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY, hangAfterFirst: true })).end, 'closed');
   await closed('hung session');
   t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY })).end, 'completed');
+  t.ok(pendingOtaJournals() > 0, 'the completed session waits in the journal');
+  t.equal(named('OTA session ended').length, 2, 'its line is not written before the batch is recorded');
   await closed('completed session');
   // Without spans the APDUs are only counted (no object per APDU): the same counts as the tracing test above.
   t.same(

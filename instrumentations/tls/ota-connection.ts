@@ -17,8 +17,8 @@
  * flush and shutdown, and at once when it is full or a chunk is too big to copy (bounded memory;
  * big chunks are scanned in place). Timestamps are those of the events, so durations are exact;
  * session-end log lines are written when the batch is recorded (that much later at most). A
- * journal entry costs about what recording a one-APDU exchange does, so batches only pay off for
- * bodies with many APDUs, and not by much (bench/tls-session).
+ * journal entry costs about what recording a one-APDU exchange does, so batches save nothing
+ * under load (bench/tls-session's last row).
  * With a trace exporter, everything is recorded inline (spans and logs at once).
  */
 import https from 'node:https';

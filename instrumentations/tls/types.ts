@@ -31,10 +31,10 @@ export interface TlsInstrumentationConfig extends InstrumentationConfig {
    * 0 (the default): SCP81 traffic is decoded and recorded as it happens. A positive value, without
    * a trace exporter: the data path only journals what it saw, and the traffic of all connections
    * is decoded and recorded in batches at most this many ms later (metrics are still complete
-   * whenever they are collected; session-end log lines come up to this late). Batches cost more
-   * server CPU than recording inline for sessions of small exchanges (one APDU per HTTP exchange,
-   * as the public CardLink sends them) and about the same for script sessions (bench/tls-session's
-   * last row). With a trace exporter, recording is always inline.
+   * whenever they are collected; session-end log lines come up to this late). Under load batches
+   * save no server CPU, for script sessions or for one APDU per HTTP exchange as the public
+   * CardLink sends them (bench/tls-session's last row). With a trace exporter, recording is always
+   * inline.
    */
   recordingDelayMs?: number;
 }
