@@ -58,8 +58,7 @@ const HttpsServer = https.Server;
 
 /**
  * The socket to ask for the card's address and port: the TCP socket under the TLS socket when
- * there is one. The same getpeername without the TLS handle's method proxy (in a loaded admin
- * server about 2 µs instead of 5 per connection, the first read of either).
+ * there is one: the same getpeername without going through the TLS handle's method proxy.
  */
 function peerSocket(socket: tls.TLSSocket): { readonly remoteAddress?: string; readonly remotePort?: number } {
   return (socket as unknown as { _parent?: { remoteAddress?: string; remotePort?: number } | null })._parent ?? socket;
