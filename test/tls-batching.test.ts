@@ -141,6 +141,29 @@ t.test('big chunks are recorded in place, not copied (bounded memory)', async (t
   t.equal(pendingOtaBytes(), 0);
 });
 
+t.test('mid-session, a collection reads the APDUs of the batch it records (tallies handed over after the journals)', async (t) => {
+  setTracingEnabled(false);
+  const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION, idleTimeoutMs: 1500 });
+  t.teardown(() => server.close());
+  const count = (type: string) => h.value('cardlink_apdu_commands_total', { command_type: type, device_type: 'unknown' });
+  const first = GP_SESSION[0]!;
+  const ins = (b: number) => first.filter((a) => a[1] === b).length;
+  const before = { select: await count('SELECT'), getStatus: await count('GET_STATUS'), active: await h.value('cardlink_sessions_active') };
+  let gotFirst: () => void = () => {};
+  const firstResponse = new Promise<void>((r) => (gotFirst = r));
+  // The card takes the first script and never answers it: the session stays open until the idle timeout.
+  const run = runCard({ port: server.port, identity: 'card-001', key: KEY, hangAfterFirst: true, onResponse: () => gotFirst() });
+  await firstResponse;
+  t.ok(pendingOtaJournals() > 0, 'the first exchange is journaled, not recorded');
+  // One collection: it records the journal and must read what that put in the session's tally.
+  const snap = await snapshot(h);
+  const commands = (type: string) => snap[`cardlink.apdu.commands${JSON.stringify({ command_type: type, device_type: 'unknown' })}`] ?? 0;
+  t.equal(snap['cardlink.sessions.active{"device_type":"unknown"}'], before.active + 1, 'the session is open');
+  t.equal(commands('SELECT'), before.select + ins(0xa4), 'the first script\'s SELECTs, at the first collection');
+  t.equal(commands('GET_STATUS'), before.getStatus + ins(0xf2), 'and its GET STATUS');
+  t.equal((await run).end, 'closed');
+});
+
 t.test('a journal waiting for its batch keeps neither the socket nor the request alive', async (t) => {
   setTracingEnabled(false);
   v8.setFlagsFromString('--expose-gc');

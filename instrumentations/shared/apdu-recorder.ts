@@ -35,7 +35,7 @@ const durationAttrs = labelCache((type) => ({ command_type: type }));
 const swAttrs: Array<Attributes | undefined> = [];
 let swCached = 0;
 
-function commandAttributes(type: string, deviceType: ApduDeviceType): Attributes {
+export function commandAttributes(type: string, deviceType: ApduDeviceType): Attributes {
   let byDevice = commandAttrs.get(type);
   if (byDevice === undefined) {
     byDevice = Object.fromEntries(DEVICE_TYPES.map((d) => [d, { command_type: type, device_type: d }])) as unknown as Record<ApduDeviceType, Attributes>;
@@ -58,8 +58,8 @@ export function countCommand(m: CardlinkInstruments, type: string, deviceType: A
   m.apduCommands.add(1, commandAttributes(type, deviceType));
 }
 
-/** Count one R-APDU's status word series; returns its status category. No allocation once the SW is cached. */
-export function countResponseCategory(m: CardlinkInstruments, sw: number): StatusCategory {
+/** `cardlink_apdu_responses_total` attributes of a status word (its `status_category` included). No allocation once cached. */
+export function responseAttributes(sw: number): Attributes {
   let a = swAttrs[sw & 0xffff];
   if (a === undefined) {
     a = { status_word: statusWordHex(sw), status_category: statusCategory(sw) };
@@ -68,13 +68,24 @@ export function countResponseCategory(m: CardlinkInstruments, sw: number): Statu
       swCached++;
     }
   }
+  return a;
+}
+
+/** Count one R-APDU's status word series; returns its status category. No allocation once the SW is cached. */
+export function countResponseCategory(m: CardlinkInstruments, sw: number): StatusCategory {
+  const a = responseAttributes(sw);
   m.apduResponses.add(1, a);
   return a['status_category'] as StatusCategory;
 }
 
+/** `cardlink_apdu_duration_seconds` attributes: per command type, or `SCRIPT` for a multi-APDU script. */
+export function durationAttributes(type: string | 'SCRIPT'): Attributes {
+  return type === 'SCRIPT' ? SCRIPT : durationAttrs(type);
+}
+
 /** `cardlink_apdu_duration_seconds`: per APDU when it was timed alone, `SCRIPT` for a multi-APDU script. */
 export function timeApdu(m: CardlinkInstruments, type: string | 'SCRIPT', seconds: number): void {
-  m.apduDuration.record(seconds, type === 'SCRIPT' ? SCRIPT : durationAttrs(type));
+  m.apduDuration.record(seconds, durationAttributes(type));
 }
 
 /** Command hex for spans; PUT KEY / STORE DATA keep only CLA INS P1 P2: their data is key material. */

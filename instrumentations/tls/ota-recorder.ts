@@ -26,7 +26,8 @@ import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { PeerLineLimiter } from '../../src/logging/peer-limit.js';
 import { peerText } from '../../src/logging/sanitize.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
-import { countApduBytes, countCommand, countResponseCategory, endApduSpan, startApduSpan, timeApdu } from '../shared/apdu-recorder.js';
+import { endApduSpan, startApduSpan } from '../shared/apdu-recorder.js';
+import { releaseTally, takeTally, type OtaTally } from './ota-tally.js';
 import { DEFAULT_MAX_BODY_CAPTURE, HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
 import { releaseCapture, reserveCapture } from './capture-budget.js';
 import { OtaSessionTracker, type RequestInfo, type ScriptApdus, type SessionSink, type SessionStatus } from './ota-session.js';
@@ -157,6 +158,8 @@ export class OtaRecorder implements SessionSink {
   private notExecuted = 0;
   private formatBits = 0;
   private sawUnknownFormat = false;
+  /** The open session's APDU metrics, handed to the instruments together (ota-tally.ts). */
+  private tally: OtaTally | undefined;
   /** https: the request and response bodies, collected when the tracker asked for them. */
   private readonly requestBody = new BodyCollector();
   private readonly responseBody = new BodyCollector();
@@ -301,6 +304,8 @@ export class OtaRecorder implements SessionSink {
     this.notExecuted = 0;
     this.formatBits = 0;
     this.sawUnknownFormat = false;
+    if (this.tally !== undefined) releaseTally(this.tally);
+    this.tally = takeTally(this.ctx, deviceType);
     this.ctx.instruments().sessionsActive.add(1, deviceAttributes(deviceType));
     if (!tracingEnabled()) return;
     const links: Link[] = trigger?.spanContext ? [{ context: trigger.spanContext, attributes: { [TLS_ATTR.linkType]: 'trigger' } }] : [];
@@ -321,24 +326,27 @@ export class OtaRecorder implements SessionSink {
   }
 
   bodyDecoded(direction: 'sent' | 'received', format: BodyFormat): void {
-    this.ctx.instruments().scp81Bodies.add(1, BODY_ATTRS[direction][format]);
+    const attributes = BODY_ATTRS[direction][format];
+    if (this.tally !== undefined) this.tally.body(attributes);
+    else this.ctx.instruments().scp81Bodies.add(1, attributes);
     if (format === 'unknown') this.sawUnknownFormat = true;
     else this.formatBits |= FORMAT_BIT[format];
   }
 
+  // Called only while a session is open (the tracker's contract), so its tally exists.
   scriptSent(_atMs: number, script: ScriptApdus): void {
-    const m = this.ctx.instruments();
+    const tally = this.tally as OtaTally;
     const n = script.count;
     let bytes = 0;
     for (let i = 0; i < n; i++) {
-      countCommand(m, script.commandTypes[i] as string, this.deviceType);
+      tally.command(script.commandTypes[i] as string);
       bytes += script.commandLengths[i] as number;
     }
-    countApduBytes(m, 'sent', bytes);
+    tally.bytes('sent', bytes);
   }
 
   scriptAnswered(sentAtMs: number, atMs: number, script: ScriptApdus): void {
-    const m = this.ctx.instruments();
+    const tally = this.tally as OtaTally;
     const n = script.count;
     let bytes = 0;
     for (let i = 0; i < n; i++) {
@@ -346,15 +354,15 @@ export class OtaRecorder implements SessionSink {
       const sw = script.sws[i] as number;
       if (sw < 0) this.notExecuted++;
       else {
-        if (countResponseCategory(m, sw) === 'error') this.errorCount++;
+        if (tally.response(sw) === 'error') this.errorCount++;
         bytes += script.responseLengths[i] as number;
       }
     }
-    countApduBytes(m, 'received', bytes);
+    tally.bytes('received', bytes);
     // One C-APDU per script: its own timing; several: one SCRIPT timing (no invented per-APDU split).
     const seconds = (atMs - sentAtMs) / 1000;
-    if (n === 1) timeApdu(m, script.commandTypes[0] as string, seconds);
-    else if (n > 1) timeApdu(m, 'SCRIPT', seconds);
+    if (n === 1) tally.duration(script.commandTypes[0] as string, seconds);
+    else if (n > 1) tally.duration('SCRIPT', seconds);
     if (this.session !== undefined) this.apduSpans(this.session, sentAtMs, atMs, script);
   }
 
@@ -389,6 +397,10 @@ export class OtaRecorder implements SessionSink {
   }
 
   sessionEnd(atMs: number, status: SessionStatus, reason: string): void {
+    if (this.tally !== undefined) {
+      releaseTally(this.tally);
+      this.tally = undefined;
+    }
     const m = this.ctx.instruments();
     const deviceType = this.deviceType;
     const sessionType = this.sessionType;
