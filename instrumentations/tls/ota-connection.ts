@@ -85,11 +85,7 @@ function toBytes(chunk: unknown, encoding: unknown): Uint8Array | undefined {
   return undefined;
 }
 
-function firstValue(v: string | string[] | number | undefined): string | undefined {
-  return typeof v === 'string' ? v : Array.isArray(v) ? v[0] : undefined;
-}
-
-/** The first value of a header as an application may give it (a string, or a list of them). */
+/** The first value of a header as Node or an application holds it (a string, or a list of them; a number is none). */
 function headerValue(v: unknown): string | undefined {
   return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
 }
@@ -198,7 +194,7 @@ export class OtaConnection implements JournalTarget {
     const head = httpsRequestInfo(req, t);
     this.bodyOf = undefined;
     if (scp81ContentKind(head.contentType) === 'response') {
-      const length = firstValue(req.headers['content-length']);
+      const length = headerValue(req.headers['content-length']);
       this.bodyLeft = length === undefined ? -1 : parseContentLength(length);
       // An empty body (the card's first POST) is no script: nothing to follow.
       if (this.bodyLeft !== 0) {
@@ -269,7 +265,7 @@ export class OtaConnection implements JournalTarget {
   private isCommandResponse(res: ServerResponse): boolean {
     let type: string | undefined;
     if (res === this.headOf) type = contentTypeIn(this.headHeaders);
-    type ??= firstValue(res.getHeader('content-type'));
+    type ??= headerValue(res.getHeader('content-type'));
     if (type === undefined) {
       const head = (res as unknown as { _header?: unknown })._header;
       if (typeof head === 'string' && head.length > 0) type = headerInHead(head, 'content-type', '\r\nContent-Type:');
