@@ -7,9 +7,9 @@
  * server's `request` event, its body from the request's `push`, and the response as the
  * application writes it (`ServerResponse` `write` / `end`: the status read from the response, the
  * Content-Type from the headers given to `writeHead` or set with `setHeader`, the body before Node
- * frames it, so no response is parsed from bytes). Nothing is added
- * to the socket, the request or the response; stream modes, reads and results are untouched. What
- * it sees is recorded by an OtaRecorder (ota-recorder.ts), inline or in batches:
+ * frames it, so no response is parsed from bytes). Nothing is added to the socket, the request or
+ * the response; stream modes, reads and results are untouched. What it sees is recorded by an
+ * OtaRecorder (ota-recorder.ts), inline or in batches:
  *
  * Inline by default. With a positive `recordingDelayMs` and no trace exporter, the data path
  * instead only journals what it saw, with the time (journal.ts: one batch for all connections, in
