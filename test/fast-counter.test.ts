@@ -2,7 +2,7 @@ import t from 'tap';
 import { MeterProvider, MetricReader, AggregationTemporality, type HistogramMetricData, type MetricProducer, type SumMetricData } from '@opentelemetry/sdk-metrics';
 import { createFastCounter } from '../src/metrics/fast-counter.js';
 import { createFastHistogram, FastHistogramProducer } from '../src/metrics/fast-histogram.js';
-import { onBeforeCollect } from '../src/metrics/before-collect.js';
+import { onBeforeCollect, runBeforeCollect } from '../src/metrics/before-collect.js';
 
 class Reader extends MetricReader {
   constructor(metricProducers: MetricProducer[] = []) {
@@ -109,4 +109,24 @@ t.test('before-collect hooks run before counters and fast histograms are read; a
   const r = await histogramReader.collect();
   const hist = r.resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'batched.duration') as HistogramMetricData | undefined;
   t.same(hist?.dataPoints.map((p) => p.value.count), [5], 'histogram: flushed before it is read');
+});
+
+t.test('before-collect: every record flush runs before any hand-over flush, whatever the order they were registered in', async (t) => {
+  const ran: string[] = [];
+  let held = 0;
+  let handedOver = 0;
+  // Registered first, as a module imported first would: hands over what is held.
+  onBeforeCollect(() => {
+    ran.push('hand-over');
+    handedOver += held;
+    held = 0;
+  }, 'hand-over');
+  // A batch that, when recorded, adds to what is held.
+  onBeforeCollect(() => {
+    ran.push('record');
+    held += 2;
+  });
+  runBeforeCollect();
+  t.same(ran.slice(-2), ['record', 'hand-over']);
+  t.equal(handedOver, 2, 'what the batch added is handed over in the same collection');
 });

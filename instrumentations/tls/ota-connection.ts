@@ -17,9 +17,9 @@
  * `recordingDelayMs`, before any metric is collected (so a scrape is never behind), on the SDK's
  * flush and shutdown, and at once when it is full or a chunk is too big to copy (bounded memory;
  * big chunks are scanned in place). Timestamps are those of the events, so durations are exact;
- * session-end log lines are written when the batch is recorded (that much later at most). A
- * journal entry costs about what recording a one-APDU exchange does, so batches save nothing
- * under load (bench/tls-session's last row).
+ * session-end log lines are written when the batch is recorded (that much later at most). Batches
+ * are not the default because under load they save no server CPU (bench/tls-session's last row
+ * compares the two).
  * With a trace exporter, everything is recorded inline (spans and logs at once).
  */
 import https from 'node:https';
@@ -50,16 +50,10 @@ import { headerInHead, parseContentLength } from './http-stream.js';
 import { scp81ContentKind } from './scp81.js';
 import { nowMs } from '../../src/clock.js';
 import { DEFAULT_RECORDING_DELAY_MS } from './types.js';
-import { flushTallies } from './ota-tally.js';
 
 export type { OtaContext } from './ota-recorder.js';
 export { flushOtaJournals, pendingOtaBytes, pendingOtaJournals } from './journal.js';
-// A batch recorded before a collection fills tallies: they are handed over after it (ota-tally.ts
-// registers its own flush too, but earlier, being imported first).
-onBeforeCollect(() => {
-  flushOtaJournals();
-  flushTallies();
-});
+onBeforeCollect(flushOtaJournals);
 
 const HttpsServer = https.Server;
 

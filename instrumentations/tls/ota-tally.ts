@@ -26,10 +26,11 @@ export interface TallyOwner {
 const pending = new Set<OtaTally>();
 
 /** Hands over every tally holding something. */
-export function flushTallies(): void {
+function flushTallies(): void {
   for (const t of pending) t.flush();
 }
-onBeforeCollect(flushTallies);
+// After the journals: a batch recorded before a collection adds to the tallies.
+onBeforeCollect(flushTallies, 'hand-over');
 
 /** Tallies not in use, shared by all connections (their arrays are reused, not regrown per session). */
 const pool: OtaTally[] = [];
