@@ -239,6 +239,7 @@ for (const kind of ['https', 'tls'] as const) {
     t.teardown(() => server.close());
     const before = h.finished().length;
     const responsesBefore = await h.value('cardlink_apdu_responses_total');
+    const unknownBefore = await h.value('cardlink_scp81_bodies_total', { direction: 'received', format: 'unknown' });
     const huge = Buffer.concat([Buffer.alloc(70_000, 0x5a), Buffer.from('9000', 'hex')]);
     t.equal((await runCard({ port: server.port, identity: 'card-001', key: KEY, answer: () => huge })).end, 'completed');
     await eventually(() => h.finished().slice(before).some((s) => s.name === 'ota.session'), 5000, 'session ended');
@@ -248,6 +249,7 @@ for (const kind of ['https', 'tls'] as const) {
       [['scp81.undecodable', 'response_script']],
     );
     t.equal(await h.value('cardlink_apdu_responses_total'), responsesBefore, 'no R-APDU counted from a cut script');
+    t.equal(await h.value('cardlink_scp81_bodies_total', { direction: 'received', format: 'unknown' }), unknownBefore + 1, 'counted as a body of unknown format');
     t.equal(h.finished().slice(before).filter((s) => s.name.startsWith('apdu.')).length, 0, 'no APDU span for a script never answered in full');
   });
 }

@@ -67,6 +67,11 @@ type PskCallback = (this: unknown, socket: tls.TLSSocket, identity: string) => u
 const log = createLogger('tls');
 const handshakeLogLimit = new PeerLineLimiter(log);
 
+/** The followed connection a response is written to, if any. */
+function otaOfResponse(res: ServerResponse): OtaConnection | undefined {
+  return (res.req?.socket as unknown as WithState | undefined)?.[kState]?.ota;
+}
+
 function stateOf(socket: tls.TLSSocket): ConnState {
   const s = socket as unknown as { [kState]?: ConnState };
   let st = s[kState];
@@ -199,7 +204,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
         const result = writeHead.apply(this, arguments as unknown as [number, unknown, unknown]);
         const given = typeof reason === 'string' ? headers : reason;
         if (given !== undefined && given !== null) {
-          const ota = (this.req?.socket as unknown as WithState | undefined)?.[kState]?.ota;
+          const ota = otaOfResponse(this);
           if (ota !== undefined) ota.headWritten(this, given);
         }
         return result;
@@ -207,7 +212,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     }
     if (typeof write === 'function') {
       responseProto.write = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
-        const ota = (this.req?.socket as unknown as WithState | undefined)?.[kState]?.ota;
+        const ota = otaOfResponse(this);
         if (ota !== undefined) ota.responseData(this, chunk, encoding, false);
         // eslint-disable-next-line prefer-rest-params
         return write.apply(this, arguments as unknown as [unknown, unknown, unknown]);
@@ -215,7 +220,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     }
     if (typeof end === 'function') {
       responseProto.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
-        const ota = (this.req?.socket as unknown as WithState | undefined)?.[kState]?.ota;
+        const ota = otaOfResponse(this);
         if (ota !== undefined) ota.responseData(this, typeof chunk === 'function' ? undefined : chunk, encoding, true);
         // eslint-disable-next-line prefer-rest-params
         return end.apply(this, arguments as unknown as [unknown, unknown, unknown]);

@@ -209,14 +209,10 @@ export class OtaRecorder implements SessionSink {
         this.requestBody.reset(this.tracker.request(a as RequestInfo, t));
         break;
       case J_HTTPS_REQUEST: {
+        // The whole body in one chunk: nothing to collect.
         const head = b as HttpsRequestHead;
-        const body = this.requestBody;
-        body.reset(this.tracker.request(head, head.atMs));
-        if (!body.active) break;
-        body.add(a as Uint8Array);
-        const bytes = body.take();
-        if (bytes === null) this.tooBig('received');
-        else this.tracker.requestBody(bytes, t);
+        this.requestBody.reset(false);
+        if (this.tracker.request(head, head.atMs)) this.wholeBody('received', a as Uint8Array, t);
         break;
       }
       case J_HTTPS_BODY: {
@@ -249,13 +245,29 @@ export class OtaRecorder implements SessionSink {
 
   private httpsResponse(bytes: Uint8Array | undefined, flags: number, t: number): void {
     const body = this.responseBody;
-    if ((flags & RES_HEAD) !== 0) body.reset(this.tracker.responseHead(flags & RES_STATUS, (flags & RES_COMMAND) !== 0, t));
+    if ((flags & RES_HEAD) !== 0) {
+      const capture = this.tracker.responseHead(flags & RES_STATUS, (flags & RES_COMMAND) !== 0, t);
+      if ((flags & RES_END) !== 0) {
+        // The whole response in one call (`end(body)`): nothing to collect.
+        body.reset(false);
+        if (capture) this.wholeBody('sent', bytes ?? EMPTY_BODY, t);
+        return;
+      }
+      body.reset(capture);
+    }
     if (!body.active) return;
     if (bytes !== undefined) body.add(bytes);
     if ((flags & RES_END) === 0) return;
     const script = body.take();
     if (script === null) this.tooBig('sent');
     else this.tracker.responseBody(script, t);
+  }
+
+  /** A body that came whole: decoded, or counted undecodable past the capture bound (as a collected one). */
+  private wholeBody(direction: 'sent' | 'received', bytes: Uint8Array, t: number): void {
+    if (bytes.length > DEFAULT_MAX_BODY_CAPTURE) this.tooBig(direction);
+    else if (direction === 'sent') this.tracker.responseBody(bytes, t);
+    else this.tracker.requestBody(bytes, t);
   }
 
   /**
@@ -304,7 +316,6 @@ export class OtaRecorder implements SessionSink {
     this.notExecuted = 0;
     this.formatBits = 0;
     this.sawUnknownFormat = false;
-    if (this.tally !== undefined) releaseTally(this.tally);
     this.tally = takeTally(this.ctx, deviceType);
     this.ctx.instruments().sessionsActive.add(1, deviceAttributes(deviceType));
     if (!tracingEnabled()) return;
@@ -325,15 +336,13 @@ export class OtaRecorder implements SessionSink {
     );
   }
 
+  // The tracker calls these only while a session is open, so its tally exists.
   bodyDecoded(direction: 'sent' | 'received', format: BodyFormat): void {
-    const attributes = BODY_ATTRS[direction][format];
-    if (this.tally !== undefined) this.tally.body(attributes);
-    else this.ctx.instruments().scp81Bodies.add(1, attributes);
+    (this.tally as OtaTally).body(BODY_ATTRS[direction][format]);
     if (format === 'unknown') this.sawUnknownFormat = true;
     else this.formatBits |= FORMAT_BIT[format];
   }
 
-  // Called only while a session is open (the tracker's contract), so its tally exists.
   scriptSent(_atMs: number, script: ScriptApdus): void {
     const tally = this.tally as OtaTally;
     const n = script.count;
