@@ -4,13 +4,10 @@
  * response's Content-Type is read) and the passive HTTP scanner on its bytes (how a raw tls
  * server's is); both must find the same Content-Type and SCP81 script kind as the item says.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Test } from 'tap';
+import { eachItem } from './items.js';
 import { headerInHead, HttpMessageScanner, type HttpMessageHead } from '../../instrumentations/tls/http-stream.js';
 import { scp81ContentKind } from '../../instrumentations/tls/scp81.js';
-
-const DIR = join(import.meta.dirname, '..', 'fixtures', 'real-world', 'http');
 
 interface Item {
   source: string;
@@ -20,21 +17,16 @@ interface Item {
 }
 
 export function runCorpus(t: Test): void {
-  for (const file of readdirSync(DIR).filter((f) => f.endsWith('.json'))) {
-    const { items } = JSON.parse(readFileSync(join(DIR, file), 'utf8')) as { items: Item[] };
-    t.ok(items.length > 0, `${file} has items`);
-    for (const it of items) {
-      t.ok(/^[\w.-]+\/[\w.-]+:\S+$/.test(it.source), `${file}: a source for ${it.note}`);
-      const fromString = headerInHead(it.head, 'content-type', '\r\nContent-Type:') ?? null;
-      let head: HttpMessageHead | undefined;
-      const scanner = new HttpMessageScanner('response', { onMessageStart: (h) => void (head = h) });
-      scanner.push(Buffer.from(it.head, 'latin1'));
-      const fromBytes = head?.headers['content-type'] ?? null;
-      t.same(
-        { string: fromString, bytes: fromBytes, status: head?.statusCode, scp81: scp81ContentKind(fromString ?? undefined) },
-        { string: it.expect.contentType, bytes: it.expect.contentType, status: it.expect.statusCode, scp81: it.expect.scp81 },
-        `${it.source}: ${it.note}`,
-      );
-    }
-  }
+  eachItem<Item>(t, 'http', (it) => {
+    const fromString = headerInHead(it.head, 'content-type', '\r\nContent-Type:') ?? null;
+    let head: HttpMessageHead | undefined;
+    const scanner = new HttpMessageScanner('response', { onMessageStart: (h) => void (head = h) });
+    scanner.push(Buffer.from(it.head, 'latin1'));
+    const fromBytes = head?.headers['content-type'] ?? null;
+    t.same(
+      { string: fromString, bytes: fromBytes, status: head?.statusCode, scp81: scp81ContentKind(fromString ?? undefined) },
+      { string: it.expect.contentType, bytes: it.expect.contentType, status: it.expect.statusCode, scp81: it.expect.scp81 },
+      `${it.source}: ${it.note}`,
+    );
+  });
 }
