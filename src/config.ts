@@ -5,6 +5,7 @@
  * variable, the bad value and what is accepted) and the default is used instead.
  */
 
+import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { redactUrlUserinfo } from './logging/sanitize.js';
 
 export const INSTRUMENTATION_NAMES = ['tls', 'serialport', 'adb', 'sqlite', 'pg', 'system'] as const;
@@ -430,6 +431,6 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     shutdownTimeoutMs: r.int('CARDLINK_SHUTDOWN_TIMEOUT_MS', 5_000, 0, 60_000),
     triggerWindowMs: r.int('CARDLINK_TRIGGER_WINDOW_S', 60, 1, 86_400) * 1000,
   };
-  if (config.serviceName === '') config.serviceName = config.resourceAttributes['service.name'] ?? 'cardlink';
+  if (config.serviceName === '') config.serviceName = config.resourceAttributes[ATTR_SERVICE_NAME] ?? 'cardlink';
   return { config, errors: r.errors };
 }

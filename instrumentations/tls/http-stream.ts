@@ -176,6 +176,11 @@ function isOws(c: number): boolean {
   return c === SP || c === HT;
 }
 
+/** The first value of a header as Node or an application holds it (a string, or a list of them; a number is none). */
+export function headerValue(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
+}
+
 /** Content-Length value -> length, or -1 when invalid. A list of identical values is accepted (RFC 9110 8.6). */
 export function parseContentLength(value: string): number {
   let result = -1;

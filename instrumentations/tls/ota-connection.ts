@@ -46,7 +46,7 @@ import {
   type HttpsRequestHead,
   type OtaContext,
 } from './ota-recorder.js';
-import { headerInHead, parseContentLength } from './http-stream.js';
+import { headerInHead, headerValue, parseContentLength } from './http-stream.js';
 import { scp81ContentKind } from './scp81.js';
 import { nowMs } from '../../src/clock.js';
 import { DEFAULT_RECORDING_DELAY_MS } from './types.js';
@@ -77,11 +77,6 @@ function toBytes(chunk: unknown, encoding: unknown): Uint8Array | undefined {
   if (chunk instanceof Uint8Array) return chunk;
   if (typeof chunk === 'string') return Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
   return undefined;
-}
-
-/** The first value of a header as Node or an application holds it (a string, or a list of them; a number is none). */
-function headerValue(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
 }
 
 function isContentType(name: unknown): boolean {

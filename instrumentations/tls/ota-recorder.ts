@@ -28,7 +28,7 @@ import { peerText } from '../../src/logging/sanitize.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { endApduSpan, startApduSpan } from '../shared/apdu-recorder.js';
 import { releaseTally, takeTally, type OtaTally } from './ota-tally.js';
-import { DEFAULT_MAX_BODY_CAPTURE, HttpMessageScanner, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
+import { DEFAULT_MAX_BODY_CAPTURE, HttpMessageScanner, headerValue, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
 import { releaseCapture, reserveCapture } from './capture-budget.js';
 import { OtaSessionTracker, type RequestInfo, type ScriptApdus, type SessionSink, type SessionStatus } from './ota-session.js';
 import { decodeCommandApdu, decodeResponseApdu, statusCategory, statusWordHex } from '../shared/apdu.js';
@@ -464,10 +464,6 @@ export class OtaRecorder implements SessionSink {
 
 const EMPTY_BODY = new Uint8Array(0);
 
-function header(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(', ') : v;
-}
-
 /** An https request's head as the tracker needs it, and when it arrived. */
 export interface HttpsRequestHead extends RequestInfo {
   readonly atMs: number;
@@ -481,10 +477,10 @@ export interface HttpsRequestHead extends RequestInfo {
 export function httpsRequestInfo(req: IncomingMessage, atMs: number): HttpsRequestHead {
   const h = req.headers;
   return {
-    adminProtocol: header(h['x-admin-protocol']),
-    contentType: header(h['content-type']),
-    resume: header(h['x-admin-resume']),
-    scriptStatus: header(h['x-admin-script-status']),
+    adminProtocol: headerValue(h['x-admin-protocol']),
+    contentType: headerValue(h['content-type']),
+    resume: headerValue(h['x-admin-resume']),
+    scriptStatus: headerValue(h['x-admin-script-status']),
     atMs,
   };
 }

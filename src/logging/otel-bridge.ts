@@ -5,6 +5,7 @@
  */
 import { context } from '@opentelemetry/api';
 import { logs, SeverityNumber, type LogAttributes } from '@opentelemetry/api-logs';
+import { ATTR_EXCEPTION_MESSAGE, ATTR_EXCEPTION_STACKTRACE, ATTR_EXCEPTION_TYPE } from '@opentelemetry/semantic-conventions';
 import type { LogLevel } from '../config.js';
 import { VERSION } from '../version.js';
 import type { SerializedError } from './sanitize.js';
@@ -47,9 +48,9 @@ export function emitToOtel(r: BridgeRecord): void {
   for (const k in r.fields) attributes[k] = r.fields[k] as LogAttributes[string];
   if (r.exception !== undefined) {
     // Semantic-convention names, so backends show the exception as such.
-    attributes['exception.type'] = r.exception.type;
-    attributes['exception.message'] = r.exception.message;
-    if (r.exception.stack !== undefined) attributes['exception.stacktrace'] = r.exception.stack;
+    attributes[ATTR_EXCEPTION_TYPE] = r.exception.type;
+    attributes[ATTR_EXCEPTION_MESSAGE] = r.exception.message;
+    if (r.exception.stack !== undefined) attributes[ATTR_EXCEPTION_STACKTRACE] = r.exception.stack;
   }
   // The provider may be installed or replaced after a logger was created: ask each time (cheap,
   // the SDK caches its loggers).
