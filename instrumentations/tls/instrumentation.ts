@@ -53,6 +53,8 @@ interface ConnState {
   pskReturnedNull: boolean;
   counted: boolean;
   ota: OtaConnection | undefined;
+  /** The same connection when its bytes are what it follows (a raw tls server): the socket-level wrappers hand them over. */
+  raw: OtaConnection | undefined;
 }
 
 type Emit = (this: tls.Server, event: string | symbol, ...args: unknown[]) => boolean;
@@ -76,7 +78,7 @@ function stateOf(socket: tls.TLSSocket): ConnState {
   const s = socket as unknown as { [kState]?: ConnState };
   let st = s[kState];
   if (st === undefined) {
-    st = { identity: undefined, pskReturnedNull: false, counted: false, ota: undefined };
+    st = { identity: undefined, pskReturnedNull: false, counted: false, ota: undefined, raw: undefined };
     s[kState] = st;
   }
   return st;
@@ -169,15 +171,15 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     }
     if (typeof writeGeneric === 'function') {
       socketProto._writeGeneric = function (this: tls.TLSSocket, writev, data, encoding, cb) {
-        const ota = (this as unknown as WithState)[kState]?.ota;
-        if (ota !== undefined) ota.written(writev, data, encoding);
+        const raw = (this as unknown as WithState)[kState]?.raw;
+        if (raw !== undefined) raw.written(writev, data, encoding);
         return writeGeneric.call(this, writev, data, encoding, cb);
       };
     }
     if (typeof socketPush === 'function') {
       socketProto.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
-        const ota = (this as WithState)[kState]?.ota;
-        if (ota !== undefined && chunk !== null) ota.read(chunk, encoding);
+        const raw = (this as WithState)[kState]?.raw;
+        if (raw !== undefined && chunk !== null) raw.read(chunk, encoding);
         // eslint-disable-next-line prefer-rest-params
         return socketPush.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
       };
@@ -293,7 +295,9 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
           )
           .end(end);
       }
-      st.ota = new OtaConnection(this.ctx, socket, st.identity, protocol, cipher);
+      const ota = new OtaConnection(this.ctx, socket, st.identity, protocol, cipher);
+      st.ota = ota;
+      if (!ota.isHttps) st.raw = ota;
     } catch (err) {
       reportOnce('tls secureConnection', err);
     }

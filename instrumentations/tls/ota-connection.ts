@@ -105,13 +105,17 @@ export function contentTypeIn(headers: unknown): string | undefined {
 }
 
 export class OtaConnection implements JournalTarget {
-  private readonly isHttps: boolean;
+  /** An https connection (HTTP messages come from the request and response wrappers), else raw tls (bytes). */
+  readonly isHttps: boolean;
   private rec: OtaRecorder | undefined;
   /** https: the request whose body is followed (an SCP81 response script, by its content type). */
   private bodyOf: IncomingMessage | undefined;
   /** Bytes of that body not yet seen, by its Content-Length (-1: unknown, its end is the push of null). */
   private bodyLeft = -1;
-  /** Its head, not yet recorded: a body in one chunk is recorded with it, in one event. */
+  /**
+   * Its head, not yet recorded: a body in one chunk is recorded with it, in one event. Its time is
+   * taken when it is recorded (the body's: the same parse of the same bytes when they come together).
+   */
   private head: HttpsRequestHead | undefined;
   /** https: the response being written, once its head was seen. */
   private responseOf: ServerResponse | undefined;
@@ -145,9 +149,9 @@ export class OtaConnection implements JournalTarget {
     this.inline = tracingEnabled() || this.delayMs === 0;
   }
 
-  /** What the application wrote (`_writeGeneric` arguments): a raw tls server's responses (https: see `responseData`). */
+  /** What the application wrote (`_writeGeneric` arguments): a raw tls server's responses (called for raw tls only; https: see `responseData`). */
   written(writev: boolean, data: unknown, encoding: BufferEncoding): void {
-    if (this.isHttps || this.rec?.writesIgnored === true) return;
+    if (this.rec?.writesIgnored === true) return;
     try {
       const t = nowMs();
       if (writev) {
@@ -162,9 +166,9 @@ export class OtaConnection implements JournalTarget {
     }
   }
 
-  /** What a raw tls socket pushed to its reader: the card's requests. */
+  /** What a raw tls socket pushed to its reader: the card's requests (called for raw tls only). */
   read(chunk: unknown, encoding: BufferEncoding | undefined): void {
-    if (this.isHttps || this.rec?.readsIgnored === true) return;
+    if (this.rec?.readsIgnored === true) return;
     try {
       this.event(J_READ, chunk, encoding, nowMs());
     } catch (err) {
@@ -178,10 +182,9 @@ export class OtaConnection implements JournalTarget {
    * keeps it only if the session's state asks for it).
    */
   onHttpsRequest(req: IncomingMessage): void {
-    this.flushHead();
-    const t = nowMs();
-    const head = httpsRequestInfo(req, t);
+    if (this.head !== undefined) this.flushHead(nowMs());
     this.bodyOf = undefined;
+    const head = httpsRequestInfo(req);
     if (scp81ContentKind(head.contentType) === 'response') {
       const length = headerValue(req.headers['content-length']);
       this.bodyLeft = length === undefined ? -1 : parseContentLength(length);
@@ -192,15 +195,18 @@ export class OtaConnection implements JournalTarget {
         return;
       }
     }
+    const t = nowMs();
+    head.atMs = t;
     this.event(J_HTTPS_HEAD, head, undefined, t);
   }
 
-  /** The held request head, recorded on its own (its body did not come in one chunk, or something else happened first). */
-  private flushHead(): void {
+  /** The held request head, recorded on its own at `t` (its body did not come in one chunk, or something else happened first). */
+  private flushHead(t: number): void {
     const head = this.head;
     if (head === undefined) return;
     this.head = undefined;
-    this.event(J_HTTPS_HEAD, head, undefined, head.atMs);
+    head.atMs = t;
+    this.event(J_HTTPS_HEAD, head, undefined, t);
   }
 
   /**
@@ -214,7 +220,7 @@ export class OtaConnection implements JournalTarget {
       const t = nowMs();
       if (chunk === null) {
         this.bodyOf = undefined;
-        this.flushHead();
+        this.flushHead(t);
         this.event(J_HTTPS_BODY, null, false, t);
         return;
       }
@@ -231,10 +237,11 @@ export class OtaConnection implements JournalTarget {
       const head = this.head;
       if (head !== undefined && last) {
         this.head = undefined;
+        head.atMs = t;
         this.event(J_HTTPS_REQUEST, bytes, head, t);
         return;
       }
-      this.flushHead();
+      this.flushHead(t);
       this.event(J_HTTPS_BODY, bytes, last, t);
     } catch (err) {
       reportOnce('tls https body', err);
@@ -270,8 +277,8 @@ export class OtaConnection implements JournalTarget {
   responseData(res: ServerResponse, chunk: unknown, encoding: unknown, end: boolean): void {
     if (res.writableEnded) return;
     try {
-      this.flushHead(); // a response before its request's body (an early reject)
       const t = nowMs();
+      this.flushHead(t); // a response before its request's body (an early reject)
       let flags = 0;
       if (res !== this.responseOf) {
         this.responseOf = res;
@@ -295,8 +302,9 @@ export class OtaConnection implements JournalTarget {
 
   /** The socket's 'timeout' event. */
   onTimeout(): void {
-    this.flushHead();
-    this.event(J_TIMEOUT, undefined, undefined, nowMs());
+    const t = nowMs();
+    this.flushHead(t);
+    this.event(J_TIMEOUT, undefined, undefined, t);
   }
 
   onClose(): void {
@@ -307,8 +315,9 @@ export class OtaConnection implements JournalTarget {
     this.responseOf = undefined;
     this.headOf = undefined;
     this.headHeaders = undefined;
-    this.flushHead();
-    this.event(J_CLOSE, hadError, undefined, nowMs());
+    const t = nowMs();
+    this.flushHead(t);
+    this.event(J_CLOSE, hadError, undefined, t);
   }
 
   /** Journal the event, or record it at once (tracing on). */

@@ -466,22 +466,23 @@ const EMPTY_BODY = new Uint8Array(0);
 
 /** An https request's head as the tracker needs it, and when it arrived. */
 export interface HttpsRequestHead extends RequestInfo {
-  readonly atMs: number;
+  /** When it is recorded (ota-connection.ts: with its body when they come together). */
+  atMs: number;
 }
 
 /**
  * What the session tracker needs of an https request's head, read when the request arrives: a
  * journal holds these values, not the request (which would keep the request and its socket alive
- * until the batch is recorded).
+ * until the batch is recorded). Its time is set when it is recorded.
  */
-export function httpsRequestInfo(req: IncomingMessage, atMs: number): HttpsRequestHead {
+export function httpsRequestInfo(req: IncomingMessage): HttpsRequestHead {
   const h = req.headers;
   return {
     adminProtocol: headerValue(h['x-admin-protocol']),
     contentType: headerValue(h['content-type']),
     resume: headerValue(h['x-admin-resume']),
     scriptStatus: headerValue(h['x-admin-script-status']),
-    atMs,
+    atMs: 0,
   };
 }
 
