@@ -8,7 +8,6 @@ import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { ADMIN_PROTOCOL, SCP81_COMMAND_CONTENT_TYPE, encodeCommandScript } from '../instrumentations/tls/scp81.js';
 import { TlsInstrumentation } from '../instrumentations/tls/index.js';
-import { contentTypeIn } from '../instrumentations/tls/ota-connection.js';
 import { startAdminServer, GP_SESSION, PSK_CIPHERS, type AdminServerOptions } from './fixtures/admin-server.js';
 import { runCard } from './fixtures/card-simulator.js';
 import { setupHarness, eventually } from './helpers/otel-harness.js';
@@ -164,20 +163,4 @@ t.test('a response written before its request body arrived (an early reject) end
   t.equal(await h.value('cardlink_sessions_active', { device_type: 'unknown' }), before.active, 'and no session left open by the late request head');
   const session = h.finished().filter((s) => s.name === 'ota.session').at(-1);
   t.equal(session?.attributes['cardlink.session.end_reason'], 'http_500');
-});
-
-t.test('contentTypeIn: the Content-Type among the headers an application gives writeHead', async (t) => {
-  const ct = SCP81_COMMAND_CONTENT_TYPE;
-  t.equal(contentTypeIn({ 'Content-Type': ct, 'Content-Length': 3 }), ct, 'an object, the usual spelling');
-  t.equal(contentTypeIn({ 'content-type': ct }), ct, 'lower case');
-  t.equal(contentTypeIn({ 'X-Admin-Protocol': ADMIN_PROTOCOL, 'CONTENT-TYPE': ct }), ct, 'any case');
-  t.equal(contentTypeIn({ 'Content-Type': [ct, 'text/plain'] }), ct, 'a list: its first value');
-  t.equal(contentTypeIn([['X-Admin-Protocol', ADMIN_PROTOCOL], ['Content-type', ct]]), ct, '[name, value] pairs');
-  t.equal(contentTypeIn(['Content-Length', '3', 'content-type', ct]), ct, 'a flat name, value list');
-  t.equal(contentTypeIn(['content-type']), undefined, 'a name without its value');
-  t.equal(contentTypeIn({ 'Content-Length': 3 }), undefined, 'none given');
-  t.equal(contentTypeIn({ 'Content-Type': 7 }), undefined, 'not a string');
-  t.equal(contentTypeIn({ 'Content-Typo': ct }), undefined, 'another header of the same length');
-  t.equal(contentTypeIn(null), undefined);
-  t.equal(contentTypeIn('Content-Type'), undefined);
 });

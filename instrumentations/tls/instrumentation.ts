@@ -9,8 +9,8 @@
  * - `tls.TLSSocket.prototype._writeGeneric` and `push` hand the plaintext of the raw tls connections
  *   we follow to their OtaConnection; for https, `http.IncomingMessage.prototype.push` hands it the
  *   request bodies and `http.ServerResponse.prototype.write` / `end` the responses as the
- *   application gives them (`writeHead` the headers given to it). For every other socket or
- *   message they cost one property read: no per-connection wrapper, closure or own property.
+ *   application gives them. For every other socket or message they cost one property read: no
+ *   per-connection wrapper, closure or own property.
  */
 import http from 'node:http';
 import tls from 'node:tls';
@@ -62,7 +62,6 @@ type SocketEmit = (this: tls.TLSSocket, event: string | symbol, ...args: unknown
 type WriteGeneric = (this: tls.TLSSocket, writev: boolean, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
 type Push = (this: unknown, chunk: unknown, encoding?: BufferEncoding) => boolean;
 type ResponseWrite = (this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown) => unknown;
-type WriteHead = (this: ServerResponse, statusCode: number, reason?: unknown, headers?: unknown) => unknown;
 type WithState = { [kState]?: ConnState };
 type PskCallback = (this: unknown, socket: tls.TLSSocket, identity: string) => unknown;
 
@@ -122,12 +121,12 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     const serverProto = tls.Server.prototype as unknown as { emit: Emit };
     const socketProto = tls.TLSSocket.prototype as unknown as { _writeGeneric: WriteGeneric; push: Push; emit: SocketEmit };
     const messageProto = http.IncomingMessage.prototype as unknown as { push: Push };
-    const responseProto = http.ServerResponse.prototype as unknown as { write: ResponseWrite; end: ResponseWrite; writeHead: WriteHead };
+    const responseProto = http.ServerResponse.prototype as unknown as { write: ResponseWrite; end: ResponseWrite };
     this.dataPatches = [
       savePrototype(serverProto as unknown as Record<PropertyKey, unknown>, ['emit']),
       savePrototype(socketProto as unknown as Record<PropertyKey, unknown>, ['_writeGeneric', 'push', 'emit']),
       savePrototype(messageProto as unknown as Record<PropertyKey, unknown>, ['push']),
-      savePrototype(responseProto as unknown as Record<PropertyKey, unknown>, ['write', 'end', 'writeHead']),
+      savePrototype(responseProto as unknown as Record<PropertyKey, unknown>, ['write', 'end']),
     ];
     const original = serverProto.emit;
     const self = this;
@@ -195,23 +194,9 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
   }
 
   /** https responses as the application writes them (before Node's HTTP framing). */
-  private patchResponses(responseProto: { write: ResponseWrite; end: ResponseWrite; writeHead: WriteHead }): void {
+  private patchResponses(responseProto: { write: ResponseWrite; end: ResponseWrite }): void {
     const write = responseProto.write;
     const end = responseProto.end;
-    const writeHead = responseProto.writeHead;
-    if (typeof writeHead === 'function') {
-      // Headers given here end up only in the head string Node builds: kept (not read) for `end` / `write`.
-      responseProto.writeHead = function (this: ServerResponse, statusCode: number, reason?: unknown, headers?: unknown) {
-        // eslint-disable-next-line prefer-rest-params
-        const result = writeHead.apply(this, arguments as unknown as [number, unknown, unknown]);
-        const given = typeof reason === 'string' ? headers : reason;
-        if (given !== undefined && given !== null) {
-          const ota = otaOfResponse(this);
-          if (ota !== undefined) ota.headWritten(this, given);
-        }
-        return result;
-      };
-    }
     if (typeof write === 'function') {
       responseProto.write = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
         const ota = otaOfResponse(this);

@@ -5,9 +5,8 @@
  * hand this connection, for a raw tls server, the bytes the application writes (`_writeGeneric`)
  * and reads (`push`), HTTP framing included; for https, HTTP messages: the request head from the
  * server's `request` event, its body from the request's `push`, and the response as the
- * application writes it (`ServerResponse` `write` / `end`: the status read from the response, the
- * Content-Type from the headers given to `writeHead` or set with `setHeader`, the body before Node
- * frames it, so no response is parsed from bytes). Nothing is added to the socket, the request or
+ * application writes it (`ServerResponse` `write` / `end`: status and Content-Type read from the
+ * response, the body before Node frames it, so no response is parsed from bytes). Nothing is added to the socket, the request or
  * the response; stream modes, reads and results are untouched. What it sees is recorded by an
  * OtaRecorder (ota-recorder.ts), inline or in batches:
  *
@@ -79,29 +78,15 @@ function toBytes(chunk: unknown, encoding: unknown): Uint8Array | undefined {
   return undefined;
 }
 
-function isContentType(name: unknown): boolean {
-  return typeof name === 'string' && name.length === 12 && name.toLowerCase() === 'content-type';
-}
-
 /**
- * The Content-Type among the headers an application gave `writeHead` (an object, `[name, value]`
- * pairs, or a flat name, value list), which Node keeps nowhere but in the head it builds from them.
+ * Whether an https response's body is an SCP81 command script, by its Content-Type: from the head
+ * Node stored when the application called writeHead (headers given there are in no other place),
+ * else from the headers set so far (the head is then made from them, after `write` / `end` began).
  */
-export function contentTypeIn(headers: unknown): string | undefined {
-  if (headers === null || typeof headers !== 'object') return undefined;
-  if (Array.isArray(headers)) {
-    if (headers.length > 0 && Array.isArray(headers[0])) {
-      for (const pair of headers as unknown[][]) if (isContentType(pair[0])) return headerValue(pair[1]);
-    } else {
-      for (let i = 0; i + 1 < headers.length; i += 2) if (isContentType(headers[i])) return headerValue(headers[i + 1]);
-    }
-    return undefined;
-  }
-  const h = headers as Record<string, unknown>;
-  const v = h['Content-Type'] ?? h['content-type'];
-  if (v !== undefined) return headerValue(v);
-  for (const name in h) if (isContentType(name)) return headerValue(h[name]);
-  return undefined;
+function isCommandResponse(res: ServerResponse): boolean {
+  const head = (res as unknown as { _header?: unknown })._header;
+  const type = typeof head === 'string' && head.length > 0 ? headerInHead(head, 'content-type', '\r\nContent-Type:') : headerValue(res.getHeader('content-type'));
+  return scp81ContentKind(type) === 'command';
 }
 
 export class OtaConnection implements JournalTarget {
@@ -121,9 +106,6 @@ export class OtaConnection implements JournalTarget {
   private responseOf: ServerResponse | undefined;
   /** Its body is followed (a 200 with the command script content type). */
   private responseBody = false;
-  /** https: the response whose `writeHead` was given headers, and those headers (read only if needed). */
-  private headOf: ServerResponse | undefined;
-  private headHeaders: unknown;
   /** Events are recorded as they happen, not journaled. */
   private readonly inline: boolean;
   private readonly delayMs: number;
@@ -248,27 +230,6 @@ export class OtaConnection implements JournalTarget {
     }
   }
 
-  /** https: the application called a response's `writeHead` with these headers (and Node accepted them). */
-  headWritten(res: ServerResponse, headers: unknown): void {
-    this.headOf = res;
-    this.headHeaders = headers;
-  }
-
-  /**
-   * Whether an https response's body is an SCP81 command script, by its Content-Type: given to
-   * `writeHead`, else set with `setHeader`, else (writeHead not seen) read from the head Node built.
-   */
-  private isCommandResponse(res: ServerResponse): boolean {
-    let type: string | undefined;
-    if (res === this.headOf) type = contentTypeIn(this.headHeaders);
-    type ??= headerValue(res.getHeader('content-type'));
-    if (type === undefined) {
-      const head = (res as unknown as { _header?: unknown })._header;
-      if (typeof head === 'string' && head.length > 0) type = headerInHead(head, 'content-type', '\r\nContent-Type:');
-    }
-    return scp81ContentKind(type) === 'command';
-  }
-
   /**
    * https: the application wrote to a response (`write`, or `end` when `end`), before Node frames
    * it: the status and content type are read from the response on its first call, the body is its
@@ -283,9 +244,7 @@ export class OtaConnection implements JournalTarget {
       if (res !== this.responseOf) {
         this.responseOf = res;
         const status = res.statusCode;
-        const command = status === 200 && this.isCommandResponse(res);
-        this.headOf = undefined;
-        this.headHeaders = undefined;
+        const command = status === 200 && isCommandResponse(res);
         this.responseBody = command;
         flags = RES_HEAD | (status & 0xffff) | (command ? RES_COMMAND : 0);
       }
@@ -313,8 +272,6 @@ export class OtaConnection implements JournalTarget {
     this.socket = undefined;
     this.bodyOf = undefined;
     this.responseOf = undefined;
-    this.headOf = undefined;
-    this.headHeaders = undefined;
     const t = nowMs();
     this.flushHead(t);
     this.event(J_CLOSE, hadError, undefined, t);
