@@ -42,11 +42,11 @@ import {
   RES_COMMAND,
   RES_END,
   RES_HEAD,
-  type HttpsRequestHead,
   type OtaContext,
 } from './ota-recorder.js';
 import { headerInHead, headerValue, parseContentLength } from './http-stream.js';
 import { scp81ContentKind } from './scp81.js';
+import type { RequestInfo } from './ota-session.js';
 import { nowMs } from '../../src/clock.js';
 import { DEFAULT_RECORDING_DELAY_MS } from './types.js';
 
@@ -98,10 +98,10 @@ export class OtaConnection implements JournalTarget {
   /** Bytes of that body not yet seen, by its Content-Length (-1: unknown, its end is the push of null). */
   private bodyLeft = -1;
   /**
-   * Its head, not yet recorded: a body in one chunk is recorded with it, in one event. Its time is
-   * taken when it is recorded (the body's: the same parse of the same bytes when they come together).
+   * Its head, not yet recorded: a body in one chunk is recorded with it, in one event, at the body's
+   * time (the same parse of the same bytes when they come together).
    */
-  private head: HttpsRequestHead | undefined;
+  private head: RequestInfo | undefined;
   /** https: the response being written, once its head was seen. */
   private responseOf: ServerResponse | undefined;
   /** Its body is followed (a 200 with the command script content type). */
@@ -177,9 +177,7 @@ export class OtaConnection implements JournalTarget {
         return;
       }
     }
-    const t = nowMs();
-    head.atMs = t;
-    this.event(J_HTTPS_HEAD, head, undefined, t);
+    this.event(J_HTTPS_HEAD, head, undefined, nowMs());
   }
 
   /** The held request head, recorded on its own at `t` (its body did not come in one chunk, or something else happened first). */
@@ -187,7 +185,6 @@ export class OtaConnection implements JournalTarget {
     const head = this.head;
     if (head === undefined) return;
     this.head = undefined;
-    head.atMs = t;
     this.event(J_HTTPS_HEAD, head, undefined, t);
   }
 
@@ -219,7 +216,6 @@ export class OtaConnection implements JournalTarget {
       const head = this.head;
       if (head !== undefined && last) {
         this.head = undefined;
-        head.atMs = t;
         this.event(J_HTTPS_REQUEST, bytes, head, t);
         return;
       }

@@ -67,7 +67,7 @@ export const J_HTTPS_BODY = 3; // bytes | null, last: its body (a chunk, true wh
 export const J_TIMEOUT = 4;
 export const J_CLOSE = 5; // hadError
 export const J_HTTPS_RESPONSE = 6; // bytes | undefined, RES_* flags: what the application wrote of an https response
-export const J_HTTPS_REQUEST = 7; // bytes, HttpsRequestHead: a followed request whose body came in one chunk (head and body in one event)
+export const J_HTTPS_REQUEST = 7; // bytes, RequestInfo: a followed request whose body came in one chunk (head and body in one event)
 
 /** J_HTTPS_RESPONSE flags: the first event of a response carries its head (status in the low bits). */
 export const RES_HEAD = 1 << 16;
@@ -210,9 +210,8 @@ export class OtaRecorder implements SessionSink {
         break;
       case J_HTTPS_REQUEST: {
         // The whole body in one chunk: nothing to collect.
-        const head = b as HttpsRequestHead;
         this.requestBody.reset(false);
-        if (this.tracker.request(head, head.atMs)) this.wholeBody('received', a as Uint8Array, t);
+        if (this.tracker.request(b as RequestInfo, t)) this.wholeBody('received', a as Uint8Array, t);
         break;
       }
       case J_HTTPS_BODY: {
@@ -464,25 +463,18 @@ export class OtaRecorder implements SessionSink {
 
 const EMPTY_BODY = new Uint8Array(0);
 
-/** An https request's head as the tracker needs it, and when it arrived. */
-export interface HttpsRequestHead extends RequestInfo {
-  /** When it is recorded (ota-connection.ts: with its body when they come together). */
-  atMs: number;
-}
-
 /**
  * What the session tracker needs of an https request's head, read when the request arrives: a
  * journal holds these values, not the request (which would keep the request and its socket alive
- * until the batch is recorded). Its time is set when it is recorded.
+ * until the batch is recorded). Its time is that of the event that records it.
  */
-export function httpsRequestInfo(req: IncomingMessage): HttpsRequestHead {
+export function httpsRequestInfo(req: IncomingMessage): RequestInfo {
   const h = req.headers;
   return {
     adminProtocol: headerValue(h['x-admin-protocol']),
     contentType: headerValue(h['content-type']),
     resume: headerValue(h['x-admin-resume']),
     scriptStatus: headerValue(h['x-admin-script-status']),
-    atMs: 0,
   };
 }
 
