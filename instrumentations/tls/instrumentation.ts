@@ -53,8 +53,6 @@ interface ConnState {
   pskReturnedNull: boolean;
   counted: boolean;
   ota: OtaConnection | undefined;
-  /** The same connection when its bytes are what it follows (a raw tls server): the socket-level wrappers hand them over. */
-  raw: OtaConnection | undefined;
 }
 
 type Emit = (this: tls.Server, event: string | symbol, ...args: unknown[]) => boolean;
@@ -77,7 +75,7 @@ function stateOf(socket: tls.TLSSocket): ConnState {
   const s = socket as unknown as { [kState]?: ConnState };
   let st = s[kState];
   if (st === undefined) {
-    st = { identity: undefined, pskReturnedNull: false, counted: false, ota: undefined, raw: undefined };
+    st = { identity: undefined, pskReturnedNull: false, counted: false, ota: undefined };
     s[kState] = st;
   }
   return st;
@@ -170,15 +168,15 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     }
     if (typeof writeGeneric === 'function') {
       socketProto._writeGeneric = function (this: tls.TLSSocket, writev, data, encoding, cb) {
-        const raw = (this as unknown as WithState)[kState]?.raw;
-        if (raw !== undefined) raw.written(writev, data, encoding);
+        const ota = (this as unknown as WithState)[kState]?.ota;
+        if (ota !== undefined && !ota.isHttps) ota.written(writev, data, encoding);
         return writeGeneric.call(this, writev, data, encoding, cb);
       };
     }
     if (typeof socketPush === 'function') {
       socketProto.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
-        const raw = (this as WithState)[kState]?.raw;
-        if (raw !== undefined && chunk !== null) raw.read(chunk, encoding);
+        const ota = (this as WithState)[kState]?.ota;
+        if (ota !== undefined && !ota.isHttps && chunk !== null) ota.read(chunk, encoding);
         // eslint-disable-next-line prefer-rest-params
         return socketPush.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
       };
@@ -280,9 +278,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
           )
           .end(end);
       }
-      const ota = new OtaConnection(this.ctx, socket, st.identity, protocol, cipher);
-      st.ota = ota;
-      if (!ota.isHttps) st.raw = ota;
+      st.ota = new OtaConnection(this.ctx, socket, st.identity, protocol, cipher);
     } catch (err) {
       reportOnce('tls secureConnection', err);
     }
