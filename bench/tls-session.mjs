@@ -14,8 +14,8 @@
 //     same processes (bench/helpers/toggle-tls.mjs): what the instrumentation adds, without the
 //     differences between processes.
 // Each of those servers is PROCESSES processes, taken in turn from round to round (every plain
-// process meets every instrumented one): two processes of the same server differ by up to 10% in
-// CPU per session for as long as they run, which one process per server turns into the result.
+// process meets every instrumented one): two processes of the same server differ in CPU per session
+// for as long as they run, and one process per server would put that difference into the result.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
