@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import { bytesToHex, hexToBytes } from '../instrumentations/shared/apdu.js';
+import { bytesToHex, COMMAND_TYPES, hexToBytes } from '../instrumentations/shared/apdu.js';
 import {
   BODY_FORMATS,
   MAX_SCRIPT_APDUS,
@@ -19,12 +19,13 @@ import {
   encodeResponseScript,
   isLengthPrefixed,
   isPlausibleCommandApdu,
+  scp81ContentKind,
   walkCommandBody,
   walkResponseBody,
   type BodyFormat,
 } from '../instrumentations/tls/scp81.js';
 import { HttpMessageScanner } from '../instrumentations/tls/http-stream.js';
-import { OtaSessionTracker, type ScriptApdus, type SessionSink } from '../instrumentations/tls/ota-session.js';
+import { APDU_FIELDS, APDU_SW, APDU_TYPE, OtaSessionTracker, type ScriptApdus, type SessionSink } from '../instrumentations/tls/ota-session.js';
 
 function hex(s: string): Uint8Array {
   const b = hexToBytes(s);
@@ -268,7 +269,11 @@ function sessionWire(steps: Step[], chunked: boolean): Array<[Uint8Array, Uint8A
 
 /** What the tracker tells its sink, as comparable strings. */
 function recordingSink(events: string[]): SessionSink {
-  const apdus = (s: ScriptApdus) => Array.from({ length: s.count }, (_, i) => `${s.commandTypes[i]}=${s.sws[i]! < 0 ? '-' : s.sws[i]!.toString(16)}`).join(',');
+  const apdus = (s: ScriptApdus) =>
+    Array.from({ length: s.count }, (_, i) => {
+      const sw = s.apdus[i * APDU_FIELDS + APDU_SW]!;
+      return `${COMMAND_TYPES[s.apdus[i * APDU_FIELDS + APDU_TYPE]!]}=${sw < 0 ? '-' : sw.toString(16)}`;
+    }).join(',');
   return {
     sessionStart: () => events.push('start'),
     bodyDecoded: (d, f) => events.push(`${d}:${f}`),
@@ -289,7 +294,7 @@ function track(wire: Array<[Uint8Array, Uint8Array]>, cut: (msg: Uint8Array) => 
       tracker.request(
         {
           adminProtocol: h.headers['x-admin-protocol'],
-          contentType: h.headers['content-type'],
+          responseScript: scp81ContentKind(h.headers['content-type']) === 'response',
           resume: h.headers['x-admin-resume'],
           scriptStatus: h.headers['x-admin-script-status'],
         },

@@ -148,6 +148,13 @@ GP_NAMES[0x88] = 'INTERNAL_AUTHENTICATE';
 GP_NAMES[0xe6] = 'INSTALL';
 GP_NAMES[0xe8] = 'LOAD';
 
+/** A command type's index in COMMAND_TYPES: a number a caller can count by in a typed array. */
+export const COMMAND_TYPE_CODE: Readonly<Record<CommandType, number>> = Object.fromEntries(COMMAND_TYPES.map((type, i) => [type, i])) as Record<CommandType, number>;
+const ISO_CODES = Uint8Array.from(ISO_NAMES, (name) => COMMAND_TYPE_CODE[name]);
+const GP_CODES = Uint8Array.from(GP_NAMES, (name) => COMMAND_TYPE_CODE[name]);
+const GET_STATUS_CODE = COMMAND_TYPE_CODE.GET_STATUS;
+const STATUS_CODE = COMMAND_TYPE_CODE.STATUS;
+
 /** GP GET STATUS P1 values (ISD, applications + SSDs, load files, load files + modules). */
 const GP_STATUS_P1 = new Uint8Array(256);
 GP_STATUS_P1[0x80] = 1;
@@ -169,10 +176,15 @@ function isGpClass(cla: number): boolean {
  * Anything unlisted is `UNKNOWN`. Hot path: one or two table lookups, no allocation.
  */
 export function commandType(cla: number, ins: number, p1: number): CommandType {
+  return COMMAND_TYPES[commandTypeCode(cla, ins, p1)]!;
+}
+
+/** `commandType` as its index in COMMAND_TYPES. */
+export function commandTypeCode(cla: number, ins: number, p1: number): number {
   const i = ins & 0xff;
   const gp = isGpClass(cla & 0xff);
-  if (i === 0xf2) return gp && GP_STATUS_P1[p1 & 0xff] === 1 ? 'GET_STATUS' : 'STATUS';
-  return (gp ? GP_NAMES : ISO_NAMES)[i] ?? 'UNKNOWN';
+  if (i === 0xf2) return gp && GP_STATUS_P1[p1 & 0xff] === 1 ? GET_STATUS_CODE : STATUS_CODE;
+  return (gp ? GP_CODES : ISO_CODES)[i]!;
 }
 
 /** Whether a command's data field may hold secrets (PUT KEY, STORE DATA): never export it. */

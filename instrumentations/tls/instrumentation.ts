@@ -9,8 +9,9 @@
  * - `tls.TLSSocket.prototype._writeGeneric` and `push` hand the plaintext of the raw tls connections
  *   we follow to their OtaConnection; for https, `http.IncomingMessage.prototype.push` hands it the
  *   request bodies and `http.ServerResponse.prototype.write` / `end` the responses as the
- *   application gives them. For every other socket or message they cost one property read: no
- *   per-connection wrapper, closure or own property.
+ *   application gives them, and `writeHead` the headers object it is given (where a response's
+ *   Content-Type is read without searching the head string). For every other socket or message
+ *   they cost one property read: no per-connection wrapper, closure or own property.
  */
 import http from 'node:http';
 import tls from 'node:tls';
@@ -60,6 +61,7 @@ type SocketEmit = (this: tls.TLSSocket, event: string | symbol, ...args: unknown
 type WriteGeneric = (this: tls.TLSSocket, writev: boolean, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
 type Push = (this: unknown, chunk: unknown, encoding?: BufferEncoding) => boolean;
 type ResponseWrite = (this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown) => unknown;
+type ResponseWriteHead = (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) => unknown;
 type WithState = { [kState]?: ConnState };
 type PskCallback = (this: unknown, socket: tls.TLSSocket, identity: string) => unknown;
 
@@ -119,12 +121,12 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     const serverProto = tls.Server.prototype as unknown as { emit: Emit };
     const socketProto = tls.TLSSocket.prototype as unknown as { _writeGeneric: WriteGeneric; push: Push; emit: SocketEmit };
     const messageProto = http.IncomingMessage.prototype as unknown as { push: Push };
-    const responseProto = http.ServerResponse.prototype as unknown as { write: ResponseWrite; end: ResponseWrite };
+    const responseProto = http.ServerResponse.prototype as unknown as { write: ResponseWrite; end: ResponseWrite; writeHead: ResponseWriteHead };
     this.dataPatches = [
       savePrototype(serverProto as unknown as Record<PropertyKey, unknown>, ['emit']),
       savePrototype(socketProto as unknown as Record<PropertyKey, unknown>, ['_writeGeneric', 'push', 'emit']),
       savePrototype(messageProto as unknown as Record<PropertyKey, unknown>, ['push']),
-      savePrototype(responseProto as unknown as Record<PropertyKey, unknown>, ['write', 'end']),
+      savePrototype(responseProto as unknown as Record<PropertyKey, unknown>, ['write', 'end', 'writeHead']),
     ];
     const original = serverProto.emit;
     const self = this;
@@ -192,9 +194,20 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
   }
 
   /** https responses as the application writes them (before Node's HTTP framing). */
-  private patchResponses(responseProto: { write: ResponseWrite; end: ResponseWrite }): void {
+  private patchResponses(responseProto: { write: ResponseWrite; end: ResponseWrite; writeHead: ResponseWriteHead }): void {
     const write = responseProto.write;
     const end = responseProto.end;
+    const writeHead = responseProto.writeHead;
+    if (typeof writeHead === 'function') {
+      // The headers object given here is the only place its Content-Type can be read without
+      // searching the head string Node builds from it (see OtaConnection.headersGiven).
+      responseProto.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
+        const ota = otaOfResponse(this);
+        if (ota !== undefined) ota.headersGiven(this, typeof reason === 'string' ? headers : reason);
+        // eslint-disable-next-line prefer-rest-params
+        return writeHead.apply(this, arguments as unknown as [number, unknown, unknown]);
+      };
+    }
     if (typeof write === 'function') {
       responseProto.write = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
         const ota = otaOfResponse(this);

@@ -79,13 +79,22 @@ function toBytes(chunk: unknown, encoding: unknown): Uint8Array | undefined {
 }
 
 /**
- * Whether an https response's body is an SCP81 command script, by its Content-Type: from the head
- * Node stored when the application called writeHead (headers given there are in no other place),
+ * Whether an https response's body is an SCP81 command script, by its Content-Type: from the
+ * headers object given to writeHead when it names it in one of the two usual spellings (a
+ * property read), else from the head Node stored then (headers given there are in no other place:
+ * a search of that string, which Node builds by concatenation, so reading it also flattens it),
  * else from the headers set so far (the head is then made from them, after `write` / `end` began).
  */
-function isCommandResponse(res: ServerResponse): boolean {
+function isCommandResponse(res: ServerResponse, given: unknown): boolean {
+  let type: string | undefined;
+  if (typeof given === 'object' && given !== null && !Array.isArray(given)) {
+    const h = given as Record<string, unknown>;
+    const v = h['Content-Type'] ?? h['content-type'];
+    if (v !== undefined) return scp81ContentKind(headerValue(v)) === 'command';
+  }
   const head = (res as unknown as { _header?: unknown })._header;
-  const type = typeof head === 'string' && head.length > 0 ? headerInHead(head, 'content-type', '\r\nContent-Type:') : headerValue(res.getHeader('content-type'));
+  if (typeof head === 'string' && head.length > 0) type = headerInHead(head, 'content-type', '\r\nContent-Type:');
+  else type = headerValue(res.getHeader('content-type'));
   return scp81ContentKind(type) === 'command';
 }
 
@@ -106,6 +115,9 @@ export class OtaConnection implements JournalTarget {
   private responseOf: ServerResponse | undefined;
   /** Its body is followed (a 200 with the command script content type). */
   private responseBody = false;
+  /** The headers object the application gave writeHead for `givenFor`, until that response's first write. */
+  private given: unknown;
+  private givenFor: ServerResponse | undefined;
   /** Events are recorded as they happen, not journaled. */
   private readonly inline: boolean;
   private readonly delayMs: number;
@@ -167,7 +179,7 @@ export class OtaConnection implements JournalTarget {
     if (this.head !== undefined) this.flushHead(nowMs());
     this.bodyOf = undefined;
     const head = httpsRequestInfo(req);
-    if (scp81ContentKind(head.contentType) === 'response') {
+    if (head.responseScript) {
       const length = headerValue(req.headers['content-length']);
       this.bodyLeft = length === undefined ? -1 : parseContentLength(length);
       // An empty body (the card's first POST) is no script: nothing to follow.
@@ -240,7 +252,9 @@ export class OtaConnection implements JournalTarget {
       if (res !== this.responseOf) {
         this.responseOf = res;
         const status = res.statusCode;
-        const command = status === 200 && isCommandResponse(res);
+        const command = status === 200 && isCommandResponse(res, this.givenFor === res ? this.given : undefined);
+        this.given = undefined;
+        this.givenFor = undefined;
         this.responseBody = command;
         flags = RES_HEAD | (status & 0xffff) | (command ? RES_COMMAND : 0);
       }
@@ -253,6 +267,12 @@ export class OtaConnection implements JournalTarget {
     } catch (err) {
       reportOnce('tls https response', err);
     }
+  }
+
+  /** https: the application called writeHead on a response of this connection, with these headers (any form). */
+  headersGiven(res: ServerResponse, headers: unknown): void {
+    this.givenFor = res;
+    this.given = headers;
   }
 
   /** The socket's 'timeout' event. */
@@ -268,6 +288,8 @@ export class OtaConnection implements JournalTarget {
     this.socket = undefined;
     this.bodyOf = undefined;
     this.responseOf = undefined;
+    this.given = undefined;
+    this.givenFor = undefined;
     const t = nowMs();
     this.flushHead(t);
     this.event(J_CLOSE, hadError, undefined, t);

@@ -27,14 +27,27 @@ import { PeerLineLimiter } from '../../src/logging/peer-limit.js';
 import { peerText } from '../../src/logging/sanitize.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { endApduSpan, startApduSpan } from '../shared/apdu-recorder.js';
-import { releaseTally, takeTally, type OtaTally } from './ota-tally.js';
+import { formatIndex, RECEIVED, releaseTally, SCRIPT_CODE, SENT, takeTally, type OtaTally } from './ota-tally.js';
 import { DEFAULT_MAX_BODY_CAPTURE, HttpMessageScanner, headerValue, type HttpMessageHead, type HttpMessageEnd } from './http-stream.js';
 import { releaseCapture, reserveCapture } from './capture-budget.js';
-import { OtaSessionTracker, type RequestInfo, type ScriptApdus, type SessionSink, type SessionStatus } from './ota-session.js';
+import {
+  APDU_COMMAND_LENGTH,
+  APDU_COMMAND_OFFSET,
+  APDU_FIELDS,
+  APDU_RESPONSE_LENGTH,
+  APDU_RESPONSE_OFFSET,
+  APDU_SW,
+  APDU_TYPE,
+  OtaSessionTracker,
+  type RequestInfo,
+  type ScriptApdus,
+  type SessionSink,
+  type SessionStatus,
+} from './ota-session.js';
 import { decodeCommandApdu, decodeResponseApdu, statusCategory, statusWordHex } from '../shared/apdu.js';
 import type { DeviceType, SessionType, TlsInstrumentationConfig } from './types.js';
 import { DEVICE_TYPES } from '../../src/metrics/catalogue.js';
-import { BODY_FORMATS, type BodyFormat } from './scp81.js';
+import { scp81ContentKind, type BodyFormat } from './scp81.js';
 import { ATTR_ERROR_TYPE, ATTR_NETWORK_PEER_ADDRESS, ATTR_NETWORK_PEER_PORT } from '@opentelemetry/semantic-conventions';
 import { ATTR_TLS_CIPHER, ATTR_TLS_PROTOCOL_VERSION } from './semconv.js';
 import { TLS_ATTR } from './spans.js';
@@ -94,15 +107,9 @@ const STATUS_ATTRS: Readonly<Record<SessionStatus, Attributes>> = {
 
 const deviceAttributes = labelCache((deviceType) => ({ device_type: deviceType }));
 
-/** `cardlink_scp81_bodies_total` attributes by direction, then format. */
-const BODY_ATTRS = {} as Record<'sent' | 'received', Record<BodyFormat, Attributes>>;
-for (const direction of ['sent', 'received'] as const) {
-  BODY_ATTRS[direction] = {} as Record<BodyFormat, Attributes>;
-  for (const format of BODY_FORMATS) BODY_ATTRS[direction][format] = { direction, format };
-}
-
-/** Bit per known body format (unknown has none), for the session's `cardlink.scp81.format`. */
-const FORMAT_BIT: Readonly<Record<BodyFormat, number>> = { expanded_definite: 1, expanded_indefinite: 2, length_prefixed: 4, unknown: 0 };
+/** Bit per known body format by BODY_FORMATS index (unknown has none), for the session's `cardlink.scp81.format`. */
+const FORMAT_BIT: readonly number[] = [1, 2, 4, 0];
+const UNKNOWN_FORMAT = 3;
 
 /** What a session's bodies were: the one known format, `mixed`, `unknown` (bodies, none known), `none` (no body). */
 function sessionFormat(bits: number, sawUnknown: boolean): string {
@@ -337,40 +344,44 @@ export class OtaRecorder implements SessionSink {
 
   // The tracker calls these only while a session is open, so its tally exists.
   bodyDecoded(direction: 'sent' | 'received', format: BodyFormat): void {
-    (this.tally as OtaTally).body(BODY_ATTRS[direction][format]);
-    if (format === 'unknown') this.sawUnknownFormat = true;
-    else this.formatBits |= FORMAT_BIT[format];
+    const f = formatIndex(format);
+    (this.tally as OtaTally).body(direction === 'sent' ? SENT : RECEIVED, f);
+    if (f === UNKNOWN_FORMAT) this.sawUnknownFormat = true;
+    else this.formatBits |= FORMAT_BIT[f]!;
   }
 
   scriptSent(_atMs: number, script: ScriptApdus): void {
     const tally = this.tally as OtaTally;
-    const n = script.count;
+    const a = script.apdus;
+    const end = script.count * APDU_FIELDS;
     let bytes = 0;
-    for (let i = 0; i < n; i++) {
-      tally.command(script.commandTypes[i] as string);
-      bytes += script.commandLengths[i] as number;
+    for (let j = 0; j < end; j += APDU_FIELDS) {
+      tally.command(a[j + APDU_TYPE]!);
+      bytes += a[j + APDU_COMMAND_LENGTH]!;
     }
-    tally.bytes('sent', bytes);
+    tally.bytes(SENT, bytes);
   }
 
   scriptAnswered(sentAtMs: number, atMs: number, script: ScriptApdus): void {
     const tally = this.tally as OtaTally;
+    const a = script.apdus;
     const n = script.count;
+    const end = n * APDU_FIELDS;
     let bytes = 0;
-    for (let i = 0; i < n; i++) {
-      this.apduCount++;
-      const sw = script.sws[i] as number;
+    for (let j = 0; j < end; j += APDU_FIELDS) {
+      const sw = a[j + APDU_SW]!;
       if (sw < 0) this.notExecuted++;
       else {
         if (tally.response(sw) === 'error') this.errorCount++;
-        bytes += script.responseLengths[i] as number;
+        bytes += a[j + APDU_RESPONSE_LENGTH]!;
       }
     }
-    tally.bytes('received', bytes);
+    this.apduCount += n;
+    tally.bytes(RECEIVED, bytes);
     // One C-APDU per script: its own timing; several: one SCRIPT timing (no invented per-APDU split).
     const seconds = (atMs - sentAtMs) / 1000;
-    if (n === 1) tally.duration(script.commandTypes[0] as string, seconds);
-    else if (n > 1) tally.duration('SCRIPT', seconds);
+    if (n === 1) tally.duration(a[APDU_TYPE]!, seconds);
+    else if (n > 1) tally.duration(SCRIPT_CODE, seconds);
     if (this.session !== undefined) this.apduSpans(this.session, sentAtMs, atMs, script);
   }
 
@@ -381,18 +392,22 @@ export class OtaRecorder implements SessionSink {
     const capture = this.ctx.config().captureApduData === true;
     const cmd = script.commandBody;
     const rsp = script.responseBody;
+    const a = script.apdus;
     for (let i = 0; i < script.count; i++) {
-      const co = script.commandOffsets[i] as number;
-      const apdu = decodeCommandApdu(cmd, co, script.commandLengths[i]);
+      const j = i * APDU_FIELDS;
+      const co = a[j + APDU_COMMAND_OFFSET]!;
+      const cl = a[j + APDU_COMMAND_LENGTH]!;
+      const apdu = decodeCommandApdu(cmd, co, cl);
       if (apdu === null) continue; // never: counted C-APDUs have 4 bytes or more
-      const bytes = cmd.subarray(co, co + (script.commandLengths[i] as number));
+      const bytes = cmd.subarray(co, co + cl);
       const span = startApduSpan(tracer, apdu, bytes, this.deviceType, sentAtMs, parent, capture);
-      const sw = script.sws[i] as number;
-      const ro = script.responseOffsets[i] as number;
-      const response = sw < 0 ? null : decodeResponseApdu(rsp, ro, script.responseLengths[i]);
+      const sw = a[j + APDU_SW]!;
+      const ro = a[j + APDU_RESPONSE_OFFSET]!;
+      const rl = a[j + APDU_RESPONSE_LENGTH]!;
+      const response = sw < 0 ? null : decodeResponseApdu(rsp, ro, rl);
       if (response === null) endApduSpan(span, apdu.commandType, null, null, undefined, undefined, capture, atMs);
       else {
-        const responseBytes = rsp.subarray(ro, ro + (script.responseLengths[i] as number));
+        const responseBytes = rsp.subarray(ro, ro + rl);
         endApduSpan(span, apdu.commandType, response, responseBytes, statusWordHex(sw), statusCategory(sw), capture, atMs);
       }
     }
@@ -472,7 +487,7 @@ export function httpsRequestInfo(req: IncomingMessage): RequestInfo {
   const h = req.headers;
   return {
     adminProtocol: headerValue(h['x-admin-protocol']),
-    contentType: headerValue(h['content-type']),
+    responseScript: scp81ContentKind(headerValue(h['content-type'])) === 'response',
     resume: headerValue(h['x-admin-resume']),
     scriptStatus: headerValue(h['x-admin-script-status']),
   };
@@ -481,7 +496,7 @@ export function httpsRequestInfo(req: IncomingMessage): RequestInfo {
 function requestInfo(head: HttpMessageHead) {
   return {
     adminProtocol: head.headers['x-admin-protocol'],
-    contentType: head.headers['content-type'],
+    responseScript: scp81ContentKind(head.headers['content-type']) === 'response',
     resume: head.headers['x-admin-resume'],
     scriptStatus: head.headers['x-admin-script-status'],
   };

@@ -11,27 +11,32 @@
  *   timeout    the socket timed out (or was idle-closed by a timeout) before that,
  *   failed     any other end: an HTTP error status, a reset, a close.
  */
-import { commandType, type CommandType } from '../shared/apdu.js';
+import { commandTypeCode } from '../shared/apdu.js';
 import { scp81ContentKind, walkCommandBody, walkResponseBody, type ApduVisitor, type BodyFormat } from './scp81.js';
 
 export type SessionStatus = 'completed' | 'failed' | 'timeout';
 
+/** The numbers of APDU i of a script: `apdus[i * APDU_FIELDS + APDU_*]`. */
+export const APDU_FIELDS = 6;
+/** The command type code (COMMAND_TYPES index). */
+export const APDU_TYPE = 0;
+export const APDU_COMMAND_OFFSET = 1;
+export const APDU_COMMAND_LENGTH = 2;
+/** Status word of the R-APDU; -1 when the card did not execute the command (or sent fewer than 2 bytes). */
+export const APDU_SW = 3;
+export const APDU_RESPONSE_OFFSET = 4;
+export const APDU_RESPONSE_LENGTH = 5;
+
 /**
- * A command script and, once the card answered, its R-APDUs, as numbers: entry i of `count` in
- * arrays the tracker reuses (valid during the sink call only), no object per APDU. Offsets are
- * into `commandBody` / `responseBody`, for a sink that decodes an APDU (a span's attributes).
+ * A command script and, once the card answered, its R-APDUs, as numbers: APDU i of `count` in one
+ * typed array the tracker reuses (valid during the sink call only), no object per APDU. Offsets
+ * are into `commandBody` / `responseBody`, for a sink that decodes an APDU (a span's attributes).
  */
 export interface ScriptApdus {
   readonly count: number;
   readonly commandBody: Uint8Array;
-  readonly commandTypes: readonly CommandType[];
-  readonly commandOffsets: readonly number[];
-  readonly commandLengths: readonly number[];
   readonly responseBody: Uint8Array;
-  /** Status word of R-APDU i; -1 when the card did not execute the command (or sent fewer than 2 bytes). */
-  readonly sws: readonly number[];
-  readonly responseOffsets: readonly number[];
-  readonly responseLengths: readonly number[];
+  readonly apdus: Int32Array;
   /** The `80` executed-commands count of the response script, null when absent. */
   readonly executed: number | null;
 }
@@ -53,7 +58,8 @@ export interface SessionSink {
 
 export interface RequestInfo {
   readonly adminProtocol: string | undefined;
-  readonly contentType: string | undefined;
+  /** The content type is the SCP81 response script's (`scp81ContentKind`, read once per request). */
+  readonly responseScript: boolean;
   readonly resume: string | undefined;
   readonly scriptStatus: string | undefined;
 }
@@ -65,17 +71,12 @@ export interface ResponseInfo {
 
 const MAX_SCRIPT_STATUS = 64;
 
-/** The script in flight (ScriptApdus), its arrays reused from script to script. */
+/** The script in flight (ScriptApdus), its array reused from script to script. */
 class CountedScript implements ScriptApdus {
   count = 0;
   commandBody: Uint8Array = EMPTY;
-  readonly commandTypes: CommandType[] = [];
-  readonly commandOffsets: number[] = [];
-  readonly commandLengths: number[] = [];
   responseBody: Uint8Array = EMPTY;
-  readonly sws: number[] = [];
-  readonly responseOffsets: number[] = [];
-  readonly responseLengths: number[] = [];
+  apdus: Int32Array = new Int32Array(4 * APDU_FIELDS);
   executed: number | null = null;
   /** R-APDUs seen in the answer (more than `count` is an unpaired response). */
   answered = 0;
@@ -88,13 +89,15 @@ class CountedScript implements ScriptApdus {
       return;
     }
     const b = this.commandBody;
-    const i = this.count++;
-    this.commandTypes[i] = commandType(b[offset]!, b[offset + 1]!, b[offset + 2]!);
-    this.commandOffsets[i] = offset;
-    this.commandLengths[i] = length;
-    this.sws[i] = -1;
-    this.responseOffsets[i] = 0;
-    this.responseLengths[i] = 0;
+    const j = this.count++ * APDU_FIELDS;
+    let a = this.apdus;
+    if (j + APDU_FIELDS > a.length) a = this.grow();
+    a[j + APDU_TYPE] = commandTypeCode(b[offset]!, b[offset + 1]!, b[offset + 2]!);
+    a[j + APDU_COMMAND_OFFSET] = offset;
+    a[j + APDU_COMMAND_LENGTH] = length;
+    a[j + APDU_SW] = -1;
+    a[j + APDU_RESPONSE_OFFSET] = 0;
+    a[j + APDU_RESPONSE_LENGTH] = 0;
   };
 
   /** An R-APDU of responseBody (data, SW1 SW2), paired with C-APDU i in order. */
@@ -106,10 +109,29 @@ class CountedScript implements ScriptApdus {
       return;
     }
     const b = this.responseBody;
-    this.sws[i] = (b[offset + length - 2]! << 8) | b[offset + length - 1]!;
-    this.responseOffsets[i] = offset;
-    this.responseLengths[i] = length;
+    const a = this.apdus;
+    const j = i * APDU_FIELDS;
+    a[j + APDU_SW] = (b[offset + length - 2]! << 8) | b[offset + length - 1]!;
+    a[j + APDU_RESPONSE_OFFSET] = offset;
+    a[j + APDU_RESPONSE_LENGTH] = length;
   };
+
+  /** This script, made empty for the next body. */
+  emptied(): this {
+    this.count = 0;
+    this.answered = 0;
+    this.badApdus = 0;
+    this.executed = null;
+    return this;
+  }
+
+  /** Room for twice as many APDUs (a script holds at most MAX_SCRIPT_APDUS). */
+  private grow(): Int32Array {
+    const a = new Int32Array(this.apdus.length * 2);
+    a.set(this.apdus);
+    this.apdus = a;
+    return a;
+  }
 }
 
 const EMPTY = new Uint8Array(0);
@@ -119,12 +141,7 @@ const pool: CountedScript[] = [];
 const POOL_MAX = 64;
 
 function takeCounted(): CountedScript {
-  const c = pool.pop() ?? new CountedScript();
-  c.count = 0;
-  c.answered = 0;
-  c.badApdus = 0;
-  c.executed = null;
-  return c;
+  return (pool.pop() ?? new CountedScript()).emptied();
 }
 
 function releaseCounted(c: CountedScript): void {
@@ -138,6 +155,8 @@ export class OtaSessionTracker {
   private timedOut = false;
   /** The command script in flight (sent, not yet answered), or null. */
   private inFlight: CountedScript | null = null;
+  /** A script kept for the next body of this session (the session's scripts stay the same objects). */
+  private spare: CountedScript | null = null;
   private sentAt = 0;
 
   constructor(private readonly sink: SessionSink) {}
@@ -159,23 +178,23 @@ export class OtaSessionTracker {
       const v = status.trim();
       if (v.toLowerCase() !== 'ok') this.sink.scriptStatus(v.length > MAX_SCRIPT_STATUS ? v.slice(0, MAX_SCRIPT_STATUS) : v);
     }
-    return scp81ContentKind(info.contentType) === 'response';
+    return info.responseScript;
   }
 
   /** The captured body of a response whose head `response()` asked for: a command script (none when empty). */
   responseBody(body: Uint8Array | null, atMs: number): void {
     if (!this.open || body === null || body.length === 0) return;
-    const c = takeCounted();
+    const c = this.take();
     c.commandBody = body;
     const shape = walkCommandBody(body, c.onCommand);
     this.sink.bodyDecoded('sent', shape.format);
     if (shape.format === 'unknown') this.sink.unknown('command_script');
     for (let i = 0; i < c.badApdus; i++) this.sink.unknown('bad_apdu');
     if (c.count === 0) {
-      releaseCounted(c); // nothing sent: what was in flight stays so
+      this.keep(c); // nothing sent: what was in flight stays so
       return;
     }
-    if (this.inFlight !== null) releaseCounted(this.inFlight);
+    if (this.inFlight !== null) this.keep(this.inFlight);
     this.inFlight = c;
     this.sentAt = atMs;
     this.sink.scriptSent(atMs, c);
@@ -188,7 +207,7 @@ export class OtaSessionTracker {
   requestBody(body: Uint8Array | null, atMs: number): void {
     if (!this.open || body === null || body.length === 0) return;
     const inFlight = this.inFlight;
-    const c = inFlight ?? takeCounted(); // nothing in flight: count 0, its R-APDUs are only seen as unpaired
+    const c = inFlight ?? this.take(); // nothing in flight: count 0, its R-APDUs are only seen as unpaired
     c.answered = 0;
     c.badApdus = 0;
     c.responseBody = body;
@@ -198,7 +217,7 @@ export class OtaSessionTracker {
     if (shape.format === 'unknown') this.sink.unknown('response_script');
     if (inFlight === null) {
       if (c.answered > 0) this.sink.unknown('unpaired_response');
-      releaseCounted(c);
+      this.keep(c);
       return;
     }
     this.inFlight = null;
@@ -207,7 +226,7 @@ export class OtaSessionTracker {
     try {
       this.sink.scriptAnswered(this.sentAt, atMs, c);
     } finally {
-      releaseCounted(c);
+      this.keep(c);
     }
   }
 
@@ -230,6 +249,22 @@ export class OtaSessionTracker {
     return statusCode === 200 && command;
   }
 
+  /** An empty script: the session's spare, else one from the pool. */
+  private take(): CountedScript {
+    const c = this.spare;
+    if (c === null) return takeCounted();
+    this.spare = null;
+    return c.emptied();
+  }
+
+  /** A script done with: kept as the session's spare (its bodies dropped), or back to the pool. */
+  private keep(c: CountedScript): void {
+    if (this.spare !== null) return releaseCounted(c);
+    c.commandBody = EMPTY;
+    c.responseBody = EMPTY;
+    this.spare = c;
+  }
+
   /** The socket reported a timeout (its own setTimeout or the HTTP server's). */
   timeout(): void {
     if (this.open) this.timedOut = true;
@@ -247,6 +282,10 @@ export class OtaSessionTracker {
     if (this.inFlight !== null) {
       releaseCounted(this.inFlight);
       this.inFlight = null;
+    }
+    if (this.spare !== null) {
+      releaseCounted(this.spare);
+      this.spare = null;
     }
     this.sink.sessionEnd(atMs, status, reason);
   }
