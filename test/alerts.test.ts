@@ -228,7 +228,7 @@ t.test('the YAML emitter round-trips (parsed back by an independent YAML parser)
   const doc = {
     plain: 'HighAPDUErrorRate',
     reserved: ['yes', 'no', 'on', 'off', 'true', 'null', '~', 'Y'],
-    numbers: ['5', '0.05', '1e3', '.5', '-1', '2024-01-01', '.inf', '5m', '0x1F'],
+    numbers: ['5', '0.05', '1e3', '.5', '-1', '2024-01-01', '.inf', '5m', '0x1F', '0x0', '0o17', '0b101', '-0x1'],
     quotes: `it's "quoted" {{ $value }}`,
     multiline: 'sum(rate(x[5m]))\n  /\nsum(rate(y[5m]))\n\n> 0.05',
     n: 0.05,
@@ -237,7 +237,7 @@ t.test('the YAML emitter round-trips (parsed back by an independent YAML parser)
     emptyMap: {},
     nested: [{ a: 1, b: [{ c: 'd' }] }, 'x', ['inner']],
   };
-  t.same(YAML.parse(toYaml(doc)), doc);
+  t.strictSame(YAML.parse(toYaml(doc)), doc);
   const scalar = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.constantFrom('yes', 'null', '1', '- x', '#', ': ', '"', "'", '\n', ' a', 'a ', '\t'));
   fc.assert(
     fc.property(fc.dictionary(fc.constantFrom('a', 'b', 'expr', 'for'), fc.oneof(scalar, fc.array(scalar, { maxLength: 3 }))), (d) =>

@@ -9,7 +9,7 @@ export type YamlValue = string | number | boolean | null | readonly YamlValue[] 
 
 // Plain scalars that YAML 1.1 or 1.2 would read as a boolean, null or number are quoted.
 const RESERVED = /^(?:true|false|yes|no|on|off|y|n|null|~)$/i;
-const NUMBER_LIKE = /^(?:[-+.]?[0-9][0-9_.eE+-]*|[-+]?\.(?:inf|nan))$/i;
+const NUMBER_LIKE = /^(?:[-+.]?[0-9][0-9_.eE+-]*|[-+]?0[xob][0-9a-f_]*|[-+]?\.(?:inf|nan))$/i;
 const PLAIN_SAFE = /^[A-Za-z0-9_][A-Za-z0-9_./-]*$/;
 
 // eslint-disable-next-line no-control-regex
