@@ -10,6 +10,8 @@
 // like dist/src/*.js, so `new URL('../../package.json', import.meta.url)` finds it in both layouts.
 import { build } from 'esbuild';
 import { renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -17,6 +19,39 @@ const outdir = `${root}dist/bundle`;
 // Built beside and swapped in at the end: a process starting during a rebuild finds a whole bundle.
 const nextdir = `${root}dist/bundle-next`;
 rmSync(nextdir, { recursive: true, force: true });
+
+// @opentelemetry/configuration loads its config-file parser (yaml and a generated schema validator,
+// about 0.9 MB) as soon as it is required, which sdk-node does at start-up; only a declarative config
+// file (sdk-node's startNodeSDK with OTEL_CONFIG_FILE) uses them, and register reads none. They are
+// built into a CommonJS file of their own, required on first use through a stand-in (bench/startup).
+const PARSER_FILE = 'config-file-parser.cjs';
+const LAZY = { yaml: 'yaml', './generated/validator': 'validator' };
+const sdkNode = createRequire(import.meta.url).resolve('@opentelemetry/sdk-node');
+const configurationDir = dirname(createRequire(sdkNode).resolve('@opentelemetry/configuration'));
+const deferred = new Set();
+const deferConfigFileParser = {
+  name: 'defer-config-file-parser',
+  setup(b) {
+    const specifiers = new RegExp(`^(${Object.keys(LAZY).map((k) => k.replace(/[./]/g, '\\$&')).join('|')})$`);
+    b.onResolve({ filter: specifiers }, (a) => {
+      if (!a.importer.startsWith(configurationDir)) return undefined;
+      deferred.add(a.path);
+      return { path: a.path, namespace: 'deferred' };
+    });
+    b.onResolve({ filter: new RegExp(`^\\./${PARSER_FILE.replace('.', '\\.')}$`) }, (a) => ({ path: a.path, external: true }));
+    b.onLoad({ filter: /.*/, namespace: 'deferred' }, (a) => ({
+      loader: 'js',
+      contents: `let real;
+const load = () => (real ??= require('./${PARSER_FILE}')[${JSON.stringify(LAZY[a.path])}]);
+module.exports = new Proxy(function () {}, {
+  apply: (_, self, args) => Reflect.apply(load(), self, args),
+  get: (_, key) => load()[key],
+  has: (_, key) => key in load(),
+});
+`,
+    }));
+  },
+};
 
 await build({
   absWorkingDir: root,
@@ -38,6 +73,24 @@ await build({
     'serialport', '@serialport/*', 'better-sqlite3', 'pg', 'pg-native',
     '@grpc/grpc-js', 'pino', 'import-in-the-middle',
   ],
+  plugins: [deferConfigFileParser],
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+// A new sdk-node or configuration that no longer requires them this way fails the build here.
+if (deferred.size !== Object.keys(LAZY).length) throw new Error(`bundle: config-file parser not deferred (saw ${[...deferred].join(', ') || 'nothing'})`);
+await build({
+  absWorkingDir: root,
+  stdin: {
+    contents: `module.exports = { ${Object.entries(LAZY).map(([spec, name]) => `${name}: require(${JSON.stringify(spec)})`).join(', ')} };`,
+    resolveDir: configurationDir,
+    loader: 'js',
+  },
+  outfile: `${nextdir}/${PARSER_FILE}`,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
   legalComments: 'none',
   logLevel: 'warning',
 });
