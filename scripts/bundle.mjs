@@ -29,16 +29,17 @@ const LAZY = { yaml: 'yaml', './generated/validator': 'validator' };
 const sdkNode = createRequire(import.meta.url).resolve('@opentelemetry/sdk-node');
 const configurationDir = dirname(createRequire(sdkNode).resolve('@opentelemetry/configuration'));
 const deferred = new Set();
+/** An esbuild filter matching exactly these specifiers. */
+const exactly = (...specifiers) => new RegExp(`^(${specifiers.map((x) => x.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`);
 const deferConfigFileParser = {
   name: 'defer-config-file-parser',
   setup(b) {
-    const specifiers = new RegExp(`^(${Object.keys(LAZY).map((k) => k.replace(/[./]/g, '\\$&')).join('|')})$`);
-    b.onResolve({ filter: specifiers }, (a) => {
+    b.onResolve({ filter: exactly(...Object.keys(LAZY)) }, (a) => {
       if (!a.importer.startsWith(configurationDir)) return undefined;
       deferred.add(a.path);
       return { path: a.path, namespace: 'deferred' };
     });
-    b.onResolve({ filter: new RegExp(`^\\./${PARSER_FILE.replace('.', '\\.')}$`) }, (a) => ({ path: a.path, external: true }));
+    b.onResolve({ filter: exactly(`./${PARSER_FILE}`) }, (a) => ({ path: a.path, external: true }));
     b.onLoad({ filter: /.*/, namespace: 'deferred' }, (a) => ({
       loader: 'js',
       contents: `let real;
@@ -46,7 +47,6 @@ const load = () => (real ??= require('./${PARSER_FILE}')[${JSON.stringify(LAZY[a
 module.exports = new Proxy(function () {}, {
   apply: (_, self, args) => Reflect.apply(load(), self, args),
   get: (_, key) => load()[key],
-  has: (_, key) => key in load(),
 });
 `,
     }));
