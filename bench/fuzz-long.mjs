@@ -52,6 +52,7 @@ const targets = {
 };
 
 export async function run({ cases = Number(process.env.FUZZ_CASES ?? 1_000_000), seed = Number(process.env.FUZZ_SEED ?? 42) } = {}) {
+  if (!Number.isSafeInteger(seed)) throw new Error(`FUZZ_SEED must be an integer, not ${process.env.FUZZ_SEED}`);
   const rows = [];
   for (const [name, [arb, fn]] of Object.entries(targets)) {
     let maxUs = 0;
