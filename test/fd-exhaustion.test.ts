@@ -8,11 +8,16 @@
  *   the process lives, and a scrape succeeds once the flood is gone;
  * - the application itself uses up its descriptors: monitor() then settles as the application's
  *   function does (resolves its value, or rejects with the function's own EMFILE), and never
- *   throws synchronously (process.memoryUsage() needs a descriptor to read /proc).
+ *   throws synchronously (process.memoryUsage() needs a descriptor to read /proc);
+ * - while the application holds every descriptor, a scrape and a health report over connections
+ *   opened before (Prometheus keeps its connection between scrapes) still carry the process's
+ *   memory, its descriptor count (the limit itself) and its uptime, and the memory check is not
+ *   failed by EMFILE.
  */
+import http from 'node:http';
 import t from 'tap';
 import { request } from './helpers/http.js';
-import { appCommand, floodBoth, startFdApp } from './helpers/flood.js';
+import { appCommand, appSession, floodBoth, startFdApp } from './helpers/flood.js';
 import { LISTENER_BOUNDS, connectionCap } from '../src/listen.js';
 
 const LIMIT = 256;
@@ -47,4 +52,69 @@ t.test('no descriptor left: monitor() settles as the function does and never thr
   t.equal(a.child.child.exitCode, null, 'the process is alive');
   const scrape = await request(a.metrics, '/metrics');
   t.match(scrape.body, /cardlink_operation_duration_seconds_count\{operation="app\.exhausted"[^}]*\} 2/, 'both calls recorded');
+});
+
+/** GET over a kept-alive connection of `agent` (one socket): the status and the body. */
+function keptAlive(agent: http.Agent, port: number, path: string): Promise<{ status: number; body: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, reused: req.reusedSocket }));
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+/** The value of an unlabelled sample, or of the sample with exactly these labels. */
+function sample(text: string, name: string, labels = ''): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    if (labels === '' ? m[2] === undefined : m[2]?.includes(labels)) return Number(m[3]);
+  }
+  return undefined;
+}
+
+t.test('every descriptor held by the app: a scrape and a health report on open connections still tell memory, descriptors and uptime', async (t) => {
+  const a = await startFdApp(t, LIMIT, { CARDLINK_HEALTH_DETAILS: 'true', CARDLINK_HEALTH_CACHE_MS: '0' });
+  const agents = [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })];
+  t.teardown(() => agents.forEach((x) => x.destroy()));
+  const [metricsAgent, healthAgent] = agents as [http.Agent, http.Agent];
+  const before = await keptAlive(metricsAgent, a.metrics, '/metrics');
+  t.equal(before.status, 200);
+  const fdsBefore = sample(before.body, 'cardlink_process_open_fds');
+  t.ok(fdsBefore !== undefined && fdsBefore > 0 && fdsBefore < LIMIT, `open descriptors before: ${fdsBefore}`);
+  t.equal((await keptAlive(healthAgent, a.health, '/health')).status, 200, 'health connection open');
+
+  const session = await appSession(a.app);
+  t.teardown(() => session.close());
+  t.equal(await session.send('hold'), 'held EMFILE', 'the app took every descriptor');
+  const during = await keptAlive(metricsAgent, a.metrics, '/metrics');
+  const report = await keptAlive(healthAgent, a.health, '/health');
+  t.match(await session.send('release'), /^released [1-9]\d*$/, 'the app let them go');
+  t.ok(during.reused && report.reused, 'both asked over the connections opened before');
+
+  t.equal(during.status, 200, 'the scrape is answered');
+  t.equal(sample(during.body, 'cardlink_process_open_fds'), LIMIT, 'open descriptors: the limit itself');
+  for (const type of ['rss', 'vms', 'heap_used']) {
+    const v = sample(during.body, 'cardlink_process_memory_bytes', `type="${type}"`);
+    t.ok(v !== undefined && v > 1_000_000, `memory ${type}: ${v}`);
+  }
+  // A collection that failed part-way keeps reporting the values of the one before.
+  t.ok((sample(during.body, 'cardlink_uptime_seconds') ?? 0) > (sample(before.body, 'cardlink_uptime_seconds') ?? Infinity), 'uptime read again');
+  t.match(during.body, /cardlink_build_info\{/, 'build info');
+
+  const health = JSON.parse(report.body) as { checks: Array<{ name: string; status: string; message?: string; details?: Record<string, unknown> }> };
+  const memory = health.checks.find((c) => c.name === 'memory');
+  t.not(memory?.status, 'unhealthy', `memory check: ${memory?.status} ${memory?.message ?? ''}`);
+  t.ok(Number(memory?.details?.['rss_bytes']) > 1_000_000, `memory check rss: ${String(memory?.details?.['rss_bytes'])}`);
+
+  const after = await request(a.metrics, '/metrics');
+  const fdsAfter = sample(after.body, 'cardlink_process_open_fds');
+  t.ok(fdsAfter !== undefined && fdsAfter < LIMIT, `descriptors counted again after release: ${fdsAfter}`);
+  t.equal(a.child.child.exitCode, null, 'the process is alive');
 });

@@ -14,6 +14,7 @@ import { resolve } from 'node:path';
 import type { Server } from 'node:net';
 import { getHeapStatistics } from 'node:v8';
 import { exportStatuses, type ExportStatus } from '../export-status.js';
+import { procSelf } from '../metrics/proc-self.js';
 import { redactString } from '../logging/sanitize.js';
 import { registerCheck } from './registry.js';
 import type { CheckResult, HealthCheckFn } from './types.js';
@@ -55,11 +56,13 @@ export interface MemoryReading {
   /** Memory available to this process (the cgroup limit when one is set, else the machine's). */
   limit: number;
   available: number;
-  rss: number;
+  /** Unknown only when no descriptor is left and none was held (the system metrics are off). */
+  rss: number | undefined;
 }
 
 export function readMemory(): MemoryReading {
   const heap = getHeapStatistics();
+  const mem = procSelf.memory();
   const total = totalmem();
   // Node >= 20.13 knows the cgroup: constrainedMemory() is the container's limit (a huge number
   // when there is none), availableMemory() what is left of it.
@@ -67,7 +70,7 @@ export function readMemory(): MemoryReading {
   const constrained = typeof p.constrainedMemory === 'function' ? p.constrainedMemory() : 0;
   const limit = constrained > 0 && constrained < total ? constrained : total;
   const available = typeof p.availableMemory === 'function' ? p.availableMemory() : freemem();
-  return { heapUsed: heap.used_heap_size, heapLimit: heap.heap_size_limit, limit, available: Math.min(available, limit), rss: process.memoryUsage.rss() };
+  return { heapUsed: heap.used_heap_size, heapLimit: heap.heap_size_limit, limit, available: Math.min(available, limit), rss: mem.rss };
 }
 
 /** Memory: the V8 heap against its limit and the system (or container) memory against its size. */
@@ -81,7 +84,7 @@ export function memoryCheck(thresholdPercent: number, read: () => MemoryReading 
       system_used_percent: systemPercent,
       heap_used_bytes: m.heapUsed,
       heap_limit_bytes: m.heapLimit,
-      rss_bytes: m.rss,
+      rss_bytes: m.rss ?? null,
       limit_bytes: m.limit,
       available_bytes: m.available,
       threshold_percent: thresholdPercent,

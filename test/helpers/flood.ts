@@ -16,14 +16,14 @@ export interface App {
   app: number;
 }
 
-/** The app on free ports of 127.0.0.1; `fdLimit` runs it under `ulimit -n`. */
-export async function startFdApp(t: { teardown(fn: () => unknown): void }, fdLimit?: number): Promise<App> {
+/** The app on free ports of 127.0.0.1; `fdLimit` runs it under `ulimit -n`; `env` is added to its environment. */
+export async function startFdApp(t: { teardown(fn: () => unknown): void }, fdLimit?: number, env: Record<string, string> = {}): Promise<App> {
   const child = runNode({
     t,
     ...(fdLimit !== undefined ? { fdLimit } : {}),
     importRegister: true,
     args: [APP],
-    env: { OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1', CARDLINK_HEALTH_HOST: '127.0.0.1', OTEL_EXPORTER_OTLP_ENDPOINT: undefined },
+    env: { OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1', CARDLINK_HEALTH_HOST: '127.0.0.1', OTEL_EXPORTER_OTLP_ENDPOINT: undefined, ...env },
     timeoutMs: 120_000,
   });
   const [, metrics, health, app] = (await child.waitForLine(/^ports \d+ \d+ \d+$/, 15_000)).split(' ').map(Number);
@@ -48,6 +48,36 @@ export function appCommand(port: number, command: string): Promise<string> {
     s.on('error', reject);
     s.on('close', () => reject(new Error(`${command}: closed before an answer`)));
   });
+}
+
+/** One connection to the application's own server for several commands, each answered by one line. */
+export async function appSession(port: number): Promise<{ send(command: string): Promise<string>; close(): void }> {
+  const s = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    s.once('connect', resolve);
+    s.once('error', reject);
+  });
+  s.setEncoding('utf8');
+  s.setTimeout(20_000, () => s.destroy(new Error('app session: no answer')));
+  let buf = '';
+  const waiting: Array<(line: string) => void> = [];
+  s.on('data', (d: string) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      waiting.shift()?.(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  s.on('error', () => undefined);
+  return {
+    send: (command) =>
+      new Promise((resolve, reject) => {
+        if (s.destroyed) return reject(new Error(`${command}: connection closed`));
+        waiting.push(resolve);
+        s.write(`${command}\n`);
+      }),
+    close: () => s.end(),
+  };
 }
 
 interface Held {
