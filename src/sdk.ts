@@ -62,6 +62,7 @@ import { histogramTemporality, temporalitySelector } from './metrics/temporality
 import { buildResource } from './resource.js';
 import { VERSION } from './version.js';
 import { setTracingEnabled } from './tracing-state.js';
+import { propagatorOf } from './propagators.js';
 
 /**
  * The exports of a CommonJS package loaded with `await import()`. Node gives named exports and a
@@ -312,12 +313,14 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
 
   // NodeSDK owns the providers: resource detection (OTEL_NODE_RESOURCE_DETECTORS, over our
   // resource), propagators (OTEL_PROPAGATORS), context manager, span limits and shutdown. Every
-  // exporter, reader and processor is ours, so it reads no exporter variable itself.
+  // exporter, reader and processor is ours, so it reads no exporter variable itself; the
+  // detectors and the propagator come from our configuration, which includes the config file.
   const { NodeSDK } = commonJs(await import('@opentelemetry/sdk-node'));
   const nodeSdk = new NodeSDK({
     resource,
     serviceName: config.serviceName,
     ...resourceDetection(config),
+    textMapPropagator: propagatorOf(config.propagators),
     metricReaders: readers,
     views: catalogueViews(),
     spanProcessors: tracing ? spanProcessors : [new NoopSpanProcessor()],

@@ -1,11 +1,13 @@
 /**
  * NodeSDK owns the SDK that `register` starts: getSdk().nodeSdk is it, OTEL_PROPAGATORS chooses the
- * propagator it installs, OTEL_NODE_RESOURCE_DETECTORS the detectors it runs over our resource
- * (none when unset: our resource holds no command line), and its shutdown flushes the spans to a
- * real OTLP receiver.
+ * propagator it installs (from the environment or from the config file), OTEL_NODE_RESOURCE_DETECTORS
+ * the detectors it runs over our resource (none when unset: our resource holds no command line),
+ * and its shutdown flushes the spans to a real OTLP receiver.
  */
 import t, { type Test } from 'tap';
-import { hostname } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runNode } from './helpers/child.js';
 import { startOtlpReceiver } from './fixtures/otlp-receiver.js';
 import { parseConfig } from '../src/config.js';
@@ -48,6 +50,29 @@ t.test('OTEL_PROPAGATORS=b3 and OTEL_NODE_RESOURCE_DETECTORS=process,serviceinst
   t.same(report.carrierKeys, ['b3']);
   t.type(span?.resource['process.command_args'], Array, "the process detector's attributes");
   t.match(String(span?.resource['service.instance.id']), /^[0-9a-f-]{36}$/);
+});
+
+/** A config file (owner-only, as `config set` writes it) with these settings. */
+function configFile(t: Test, settings: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cardlink-nodesdk-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'cardlink-otel.json');
+  writeFileSync(file, JSON.stringify(settings), { mode: 0o600 });
+  return file;
+}
+
+t.test('OTEL_PROPAGATORS from the config file is the propagator NodeSDK installs', async (t) => {
+  const multi = await run(t, { CARDLINK_CONFIG_FILE: configFile(t, { OTEL_PROPAGATORS: 'b3multi,baggage,b3multi' }) });
+  t.same(multi.report.carrierKeys, ['x-b3-sampled', 'x-b3-spanid', 'x-b3-traceid'], 'b3 in several headers (baggage: empty, not injected)');
+  const none = await run(t, { CARDLINK_CONFIG_FILE: configFile(t, { OTEL_PROPAGATORS: 'none' }) });
+  t.same(none.report.carrierKeys, [], 'none: nothing injected');
+  const envWins = await run(t, { OTEL_PROPAGATORS: 'b3', CARDLINK_CONFIG_FILE: configFile(t, { OTEL_PROPAGATORS: 'none' }) });
+  t.same(envWins.report.carrierKeys, ['b3'], 'the environment wins over the file');
+});
+
+t.test('an unknown name is dropped with its error; the rest still propagate', async (t) => {
+  const { report } = await run(t, { OTEL_PROPAGATORS: 'xray,tracecontext' });
+  t.same(report.carrierKeys, ['traceparent']);
 });
 
 t.test('the two variables are validated with the others', async (t) => {
