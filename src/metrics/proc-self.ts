@@ -1,12 +1,13 @@
 /**
  * This process's memory and descriptor count, readable when it has no descriptor left.
  *
- * `process.memoryUsage()` and a fresh read of /proc both need a new descriptor, so a process that
- * used up its `ulimit -n` lost its memory and descriptor metrics (and the memory health check
- * failed with EMFILE) exactly when an operator needs them. /proc/self/status and /proc/self/limits
- * are opened once, while descriptors are there, and read again from offset 0 at each collection
- * (procfs regenerates the text on every read). Out of descriptors, the count is the soft limit
- * itself: EMFILE means every descriptor number below it is taken. Off Linux nothing is held.
+ * `process.memoryUsage()` and a fresh read of /proc both need a new descriptor: read that way, a
+ * process that has used up its `ulimit -n` cannot tell its memory or its descriptor count (and
+ * the memory health check fails with EMFILE) exactly when an operator needs them. So
+ * /proc/self/status and /proc/self/limits are opened once, while descriptors are there, and read
+ * again from offset 0 at each collection (procfs regenerates the text on every read). Out of
+ * descriptors, the count is the soft limit itself: EMFILE means every descriptor number below it
+ * is taken. Off Linux nothing is held.
  */
 import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
