@@ -127,6 +127,8 @@ export interface HealthConfig {
   diskThresholdPercent: number;
   /** Memory usage (percent) from which the memory check is degraded (CARDLINK_HEALTH_MEMORY_THRESHOLD). */
   memoryThresholdPercent: number;
+  /** Open descriptors (percent of the soft limit) from which the descriptors check is degraded (CARDLINK_HEALTH_FD_THRESHOLD). */
+  fdThresholdPercent: number;
   /** A path on the filesystem the disk check watches (CARDLINK_HEALTH_DISK_PATH). */
   diskPath: string;
   /** Check messages and details for callers without credentials (CARDLINK_HEALTH_DETAILS). */
@@ -404,6 +406,7 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
       cacheMs: r.int('CARDLINK_HEALTH_CACHE_MS', 1_000, 0, 300_000),
       diskThresholdPercent: r.percent('CARDLINK_HEALTH_DISK_THRESHOLD', 90),
       memoryThresholdPercent: r.percent('CARDLINK_HEALTH_MEMORY_THRESHOLD', 90),
+      fdThresholdPercent: r.percent('CARDLINK_HEALTH_FD_THRESHOLD', 90),
       diskPath: r.str('CARDLINK_HEALTH_DISK_PATH', '.'),
       details: r.bool('CARDLINK_HEALTH_DETAILS', false),
     },

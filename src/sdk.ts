@@ -376,6 +376,7 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
       diskPath: config.health.diskPath,
       diskThresholdPercent: config.health.diskThresholdPercent,
       memoryThresholdPercent: config.health.memoryThresholdPercent,
+      fdThresholdPercent: config.health.fdThresholdPercent,
       otlp,
       database: config.instrumentations.includes('sqlite') || config.instrumentations.includes('pg'),
       ...(server !== undefined ? { metrics: { server: server.server, path: config.prometheus.path } } : {}),

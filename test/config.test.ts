@@ -23,6 +23,7 @@ t.test('defaults: Prometheus only, no OTLP, every instrumentation, auth off', as
     cacheMs: 1000,
     diskThresholdPercent: 90,
     memoryThresholdPercent: 90,
+    fdThresholdPercent: 90,
     diskPath: '.',
     details: false,
   });
@@ -127,6 +128,7 @@ t.test('health variables: limits, cache, thresholds (with or without %), disk pa
     CARDLINK_HEALTH_CACHE_MS: '0',
     CARDLINK_HEALTH_DISK_THRESHOLD: '85%',
     CARDLINK_HEALTH_MEMORY_THRESHOLD: ' 95 ',
+    CARDLINK_HEALTH_FD_THRESHOLD: '75',
     CARDLINK_HEALTH_DISK_PATH: '/var/lib/cardlink',
     CARDLINK_HEALTH_DETAILS: 'true',
   });
@@ -139,6 +141,7 @@ t.test('health variables: limits, cache, thresholds (with or without %), disk pa
     cacheMs: 0,
     diskThresholdPercent: 85,
     memoryThresholdPercent: 95,
+    fdThresholdPercent: 75,
     diskPath: '/var/lib/cardlink',
     details: true,
   });
@@ -147,6 +150,7 @@ t.test('health variables: limits, cache, thresholds (with or without %), disk pa
     CARDLINK_HEALTH_CACHE_MS: '-5',
     CARDLINK_HEALTH_DISK_THRESHOLD: '101',
     CARDLINK_HEALTH_MEMORY_THRESHOLD: 'ninety',
+    CARDLINK_HEALTH_FD_THRESHOLD: '0',
     CARDLINK_HEALTH_ENABLED: 'perhaps',
   });
   t.same(bad.errors, [
@@ -155,8 +159,9 @@ t.test('health variables: limits, cache, thresholds (with or without %), disk pa
     'cardlink-otel: CARDLINK_HEALTH_CACHE_MS="-5" is not valid: expected an integer from 0 to 300000; using the default.',
     'cardlink-otel: CARDLINK_HEALTH_DISK_THRESHOLD="101" is not valid: expected a percentage from 1 to 100; using the default.',
     'cardlink-otel: CARDLINK_HEALTH_MEMORY_THRESHOLD="ninety" is not valid: expected a percentage from 1 to 100; using the default.',
+    'cardlink-otel: CARDLINK_HEALTH_FD_THRESHOLD="0" is not valid: expected a percentage from 1 to 100; using the default.',
   ]);
-  t.match(bad.config.health, { enabled: true, checkTimeoutMs: 5000, cacheMs: 1000, diskThresholdPercent: 90, memoryThresholdPercent: 90 });
+  t.match(bad.config.health, { enabled: true, checkTimeoutMs: 5000, cacheMs: 1000, diskThresholdPercent: 90, memoryThresholdPercent: 90, fdThresholdPercent: 90 });
 });
 
 t.test('CARDLINK_DB_SLOW_QUERY_MS: default 250, 0 allowed, bad values named', async (t) => {

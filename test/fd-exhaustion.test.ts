@@ -11,8 +11,8 @@
  *   throws synchronously (process.memoryUsage() needs a descriptor to read /proc);
  * - while the application holds every descriptor, a scrape and a health report over connections
  *   opened before (Prometheus keeps its connection between scrapes) still carry the process's
- *   memory, its descriptor count (the limit itself) and its uptime, and the memory check is not
- *   failed by EMFILE.
+ *   memory, its descriptor count (the limit itself) and its uptime; the memory check is not
+ *   failed by EMFILE, and the descriptors check is unhealthy (none left).
  */
 import http from 'node:http';
 import t from 'tap';
@@ -88,7 +88,10 @@ t.test('every descriptor held by the app: a scrape and a health report on open c
   t.equal(before.status, 200);
   const fdsBefore = sample(before.body, 'cardlink_process_open_fds');
   t.ok(fdsBefore !== undefined && fdsBefore > 0 && fdsBefore < LIMIT, `open descriptors before: ${fdsBefore}`);
-  t.equal((await keptAlive(healthAgent, a.health, '/health')).status, 200, 'health connection open');
+  const first = await keptAlive(healthAgent, a.health, '/health');
+  t.equal(first.status, 200, 'health connection open');
+  const firstChecks = (JSON.parse(first.body) as { checks: Array<{ name: string; status: string; details?: Record<string, unknown> }> }).checks;
+  t.match(firstChecks.find((c) => c.name === 'descriptors'), { status: 'healthy', details: { limit: LIMIT } }, 'descriptors healthy before');
 
   const session = await appSession(a.app);
   t.teardown(() => session.close());
@@ -112,6 +115,9 @@ t.test('every descriptor held by the app: a scrape and a health report on open c
   const memory = health.checks.find((c) => c.name === 'memory');
   t.not(memory?.status, 'unhealthy', `memory check: ${memory?.status} ${memory?.message ?? ''}`);
   t.ok(Number(memory?.details?.['rss_bytes']) > 1_000_000, `memory check rss: ${String(memory?.details?.['rss_bytes'])}`);
+
+  const descriptors = health.checks.find((c) => c.name === 'descriptors');
+  t.match(descriptors, { status: 'unhealthy', message: `no descriptor left (${LIMIT} of ${LIMIT} open)` }, 'the descriptors check says so');
 
   const after = await request(a.metrics, '/metrics');
   const fdsAfter = sample(after.body, 'cardlink_process_open_fds');

@@ -70,7 +70,7 @@ t.test('healthy app: built-in and custom checks, 200; an unhealthy custom check:
   t.equal(r.status, 'healthy');
   t.same(
     r.checks.map((c) => c.name),
-    ['disk', 'memory', 'database', 'metrics_endpoint', 'card_reader', 'counted'],
+    ['disk', 'memory', 'descriptors', 'database', 'metrics_endpoint', 'card_reader', 'counted'],
     'built-in checks first (the SDK starts before the app), then the app in registration order',
   );
   for (const c of r.checks) t.same(Object.keys(c), ['name', 'status', 'message', 'duration_ms', 'details'], c.name);
@@ -148,7 +148,7 @@ t.test('a bare probe learns the status and the check names; the /metrics credent
   const file = join(dir, 'lab.db');
   const auth = { CARDLINK_METRICS_USERNAME: 'ops', CARDLINK_METRICS_PASSWORD: 'lab-pass-7' };
   const port = await startApp(t, { ...auth, APP_SQLITE: file, CARDLINK_HEALTH_DETAILS: 'false', CARDLINK_HEALTH_CACHE_MS: '0' });
-  const names = ['disk', 'memory', 'database', 'metrics_endpoint', 'card_reader', 'counted'];
+  const names = ['disk', 'memory', 'descriptors', 'database', 'metrics_endpoint', 'card_reader', 'counted'];
 
   const bare = await request(port, '/health/ready');
   t.equal(bare.status, 200);

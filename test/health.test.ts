@@ -12,6 +12,7 @@ import {
   databaseCheck,
   diskCheck,
   memoryCheck,
+  descriptorsCheck,
   metricsEndpointCheck,
   normaliseResult,
   otlpExportCheck,
@@ -301,6 +302,20 @@ t.test('memory check: heap against its limit and system memory against its size'
   t.equal(r.message, 'heap 50% of its limit, memory 20% used (threshold 15%)');
   const real = memoryCheck(100)({} as never) as typeof r;
   t.ok(real.details['heap_limit_bytes']! > 0 && real.details['limit_bytes']! > 0, 'works on this machine');
+});
+
+t.test('descriptors check: open against the soft limit; none left is unhealthy', async (t) => {
+  type R = { status: string; message: string; details?: Record<string, number | null> };
+  const at = (open: number | undefined, limit: number | undefined, threshold = 90) => descriptorsCheck(threshold, () => ({ open, limit }))({} as never) as R;
+  t.same(at(30, 1024), { status: 'healthy', message: '30 of 1024 descriptors open', details: { open: 30, limit: 1024, used_percent: 2.9, threshold_percent: 90 } });
+  t.match(at(921, 1024), { status: 'healthy', details: { used_percent: 89.9 } }, 'just under the threshold');
+  t.match(at(922, 1024), { status: 'degraded', message: '90% of descriptors open (922 of 1024, threshold 90%)' });
+  t.match(at(100, 1024, 5), { status: 'degraded' }, 'its own threshold');
+  t.match(at(256, 256), { status: 'unhealthy', message: 'no descriptor left (256 of 256 open)', details: { used_percent: 100 } });
+  t.match(at(40, Infinity), { status: 'healthy', message: '40 descriptors open, no limit', details: { limit: null } });
+  t.same(at(undefined, undefined), { status: 'healthy', message: 'descriptor count not available on this platform' });
+  const real = descriptorsCheck(100)({} as never) as R;
+  t.ok(real.details !== undefined && Number(real.details['open']) > 2 && Number(real.details['limit']) > Number(real.details['open']), `works on this machine: ${real.message}`);
 });
 
 t.test('OTLP export check: failing is degraded, endpoints redacted', async (t) => {

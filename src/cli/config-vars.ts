@@ -45,6 +45,7 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'CARDLINK_HEALTH_CACHE_MS', default: '1000', description: 'how long a finished health run answers later probes' },
   { name: 'CARDLINK_HEALTH_DISK_THRESHOLD', default: '90', description: 'disk usage percent from which the disk check is degraded' },
   { name: 'CARDLINK_HEALTH_MEMORY_THRESHOLD', default: '90', description: 'memory usage percent from which the memory check is degraded' },
+  { name: 'CARDLINK_HEALTH_FD_THRESHOLD', default: '90', description: 'open descriptors, percent of the soft limit, from which the descriptors check is degraded' },
   { name: 'CARDLINK_HEALTH_DISK_PATH', default: '.', description: 'filesystem path the disk check watches' },
   { name: 'CARDLINK_HEALTH_DETAILS', default: 'false', description: 'show check messages and details to callers without the /metrics credentials' },
   { name: 'CARDLINK_INSTRUMENTATIONS', default: 'all', description: 'tls, serialport, adb, sqlite, pg, system' },

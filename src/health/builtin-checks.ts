@@ -97,6 +97,35 @@ export function memoryCheck(thresholdPercent: number, read: () => MemoryReading 
   };
 }
 
+export interface DescriptorsReading {
+  /** Open descriptors and the soft limit; undefined where /proc is not (not Linux). */
+  open: number | undefined;
+  limit: number | undefined;
+}
+
+export function readDescriptors(): DescriptorsReading {
+  return { open: procSelf.openFds(), limit: procSelf.softLimit() };
+}
+
+/**
+ * Descriptors: open against the soft `ulimit -n`. `degraded` from the threshold on; `unhealthy`
+ * with none left, since the application can then neither open a file nor accept a connection.
+ */
+export function descriptorsCheck(thresholdPercent: number, read: () => DescriptorsReading = readDescriptors): HealthCheckFn {
+  return (): CheckResult => {
+    const { open, limit } = read();
+    if (open === undefined || limit === undefined) return { status: 'healthy', message: 'descriptor count not available on this platform' };
+    if (!Number.isFinite(limit)) return { status: 'healthy', message: `${open} descriptors open, no limit`, details: { open, limit: null } };
+    const usedPercent = round1((open / limit) * 100);
+    const details = { open, limit, used_percent: usedPercent, threshold_percent: thresholdPercent };
+    if (open >= limit) return { status: 'unhealthy', message: `no descriptor left (${open} of ${limit} open)`, details };
+    if (usedPercent >= thresholdPercent) {
+      return { status: 'degraded', message: `${usedPercent}% of descriptors open (${open} of ${limit}, threshold ${thresholdPercent}%)`, details };
+    }
+    return { status: 'healthy', message: `${open} of ${limit} descriptors open`, details };
+  };
+}
+
 /** OTLP exporters: one whose last export failed is `degraded` (the application is unaffected). */
 export function otlpExportCheck(statuses: () => readonly ExportStatus[] = exportStatuses): HealthCheckFn {
   return (): CheckResult => {
@@ -188,6 +217,7 @@ export interface BuiltinChecksOptions {
   diskPath: string;
   diskThresholdPercent: number;
   memoryThresholdPercent: number;
+  fdThresholdPercent: number;
   /** Register the OTLP export check (an OTLP exporter is configured). */
   otlp: boolean;
   /** The /metrics server, when Prometheus is enabled. */
@@ -198,14 +228,21 @@ export interface BuiltinChecksOptions {
 
 /** Register the built-in checks; returns a function that removes them again. */
 export function registerBuiltinChecks(o: BuiltinChecksOptions): () => void {
+  // Held while the checks are registered: memory and descriptors are read even with none left.
+  procSelf.acquire();
   const undo = [
     registerCheck('disk', diskCheck(o.diskPath, o.diskThresholdPercent)),
     registerCheck('memory', memoryCheck(o.memoryThresholdPercent)),
+    registerCheck('descriptors', descriptorsCheck(o.fdThresholdPercent)),
+    () => procSelf.release(),
   ];
   if (o.database === true) undo.push(registerCheck('database', databaseCheck()));
   if (o.otlp) undo.push(registerCheck('otlp_export', otlpExportCheck(), { critical: false }));
   if (o.metrics !== undefined) undo.push(registerCheck('metrics_endpoint', metricsEndpointCheck(o.metrics.server, o.metrics.path), { critical: false }));
+  let removed = false;
   return () => {
+    if (removed) return;
+    removed = true;
     for (const u of undo) u();
   };
 }

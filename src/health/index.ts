@@ -7,14 +7,17 @@ export {
   registerBuiltinChecks,
   diskCheck,
   memoryCheck,
+  descriptorsCheck,
   otlpExportCheck,
   metricsEndpointCheck,
   readMemory,
+  readDescriptors,
   databaseCheck,
   type DatabasePing,
   type PingDatabases,
   type BuiltinChecksOptions,
   type MemoryReading,
+  type DescriptorsReading,
   type StatFs,
 } from './builtin-checks.js';
 export type {

@@ -11,7 +11,7 @@
  */
 import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
-import { parseSoftFdLimit } from '../listen.js';
+import { parseSoftFdLimit, softFdLimit } from '../listen.js';
 
 /** The value of a `Name:   <n> kB` line of /proc/<pid>/status, in bytes; undefined when absent. */
 export function statusBytes(statusText: string, field: string): number | undefined {
@@ -75,10 +75,16 @@ class ProcSelf {
       return readdirSync('/proc/self/fd').length - 1; // minus the descriptor readdir itself holds
     } catch (err) {
       if ((err as { code?: unknown }).code !== 'EMFILE') return undefined;
-      const text = this.read(this.limits);
-      const limit = text === undefined ? undefined : parseSoftFdLimit(text);
+      const limit = this.softLimit();
       return limit !== undefined && Number.isFinite(limit) ? limit : undefined;
     }
+  }
+
+  /** The soft RLIMIT_NOFILE (Infinity when unlimited); undefined off Linux. */
+  softLimit(): number | undefined {
+    if (this.users > 0) this.openMissing();
+    const text = this.read(this.limits);
+    return text === undefined ? softFdLimit() : parseSoftFdLimit(text);
   }
 
   private openMissing(): void {
@@ -104,5 +110,5 @@ function openQuiet(path: string): number | undefined {
   }
 }
 
-/** One per process: the system metrics and the memory health check share its two descriptors. */
+/** One per process: the system metrics and the health checks share its two descriptors. */
 export const procSelf = new ProcSelf();
