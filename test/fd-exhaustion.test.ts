@@ -19,6 +19,7 @@ import t from 'tap';
 import { request } from './helpers/http.js';
 import { appCommand, appSession, floodBoth, startFdApp } from './helpers/flood.js';
 import { LISTENER_BOUNDS, connectionCap } from '../src/listen.js';
+import { getSample, parsePrometheusText } from '../src/prom/text-parser.js';
 
 const LIMIT = 256;
 const CAP = connectionCap(LIMIT);
@@ -68,15 +69,9 @@ function keptAlive(agent: http.Agent, port: number, path: string): Promise<{ sta
   });
 }
 
-/** The value of an unlabelled sample, or of the sample with exactly these labels. */
-function sample(text: string, name: string, labels = ''): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    if (labels === '' ? m[2] === undefined : m[2]?.includes(labels)) return Number(m[3]);
-  }
-  return undefined;
+/** The value of a sample in a scrape's text (the first whose labels include `labels`). */
+function sample(text: string, name: string, labels?: Record<string, string>): number | undefined {
+  return getSample(parsePrometheusText(text).families, name, labels)?.value;
 }
 
 t.test('every descriptor held by the app: a scrape and a health report on open connections still tell memory, descriptors and uptime', async (t) => {
@@ -104,7 +99,7 @@ t.test('every descriptor held by the app: a scrape and a health report on open c
   t.equal(during.status, 200, 'the scrape is answered');
   t.equal(sample(during.body, 'cardlink_process_open_fds'), LIMIT, 'open descriptors: the limit itself');
   for (const type of ['rss', 'vms', 'heap_used']) {
-    const v = sample(during.body, 'cardlink_process_memory_bytes', `type="${type}"`);
+    const v = sample(during.body, 'cardlink_process_memory_bytes', { type });
     t.ok(v !== undefined && v > 1_000_000, `memory ${type}: ${v}`);
   }
   // A collection that failed part-way keeps reporting the values of the one before.

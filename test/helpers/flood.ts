@@ -60,20 +60,23 @@ export async function appSession(port: number): Promise<{ send(command: string):
   s.setEncoding('utf8');
   s.setTimeout(20_000, () => s.destroy(new Error('app session: no answer')));
   let buf = '';
-  const waiting: Array<(line: string) => void> = [];
+  const waiting: Array<{ resolve: (line: string) => void; reject: (err: Error) => void }> = [];
   s.on('data', (d: string) => {
     buf += d;
     for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-      waiting.shift()?.(buf.slice(0, i));
+      waiting.shift()?.resolve(buf.slice(0, i));
       buf = buf.slice(i + 1);
     }
   });
   s.on('error', () => undefined);
+  s.on('close', () => {
+    for (const w of waiting.splice(0)) w.reject(new Error('app session: closed before an answer'));
+  });
   return {
     send: (command) =>
       new Promise((resolve, reject) => {
         if (s.destroyed) return reject(new Error(`${command}: connection closed`));
-        waiting.push(resolve);
+        waiting.push({ resolve, reject });
         s.write(`${command}\n`);
       }),
     close: () => s.end(),
