@@ -43,3 +43,20 @@ t.test('on this machine: the live file agrees with process.memoryUsage()', async
   const viaNode = process.memoryUsage.rss();
   t.ok(rss !== undefined && Math.abs(rss - viaNode) < 16 * 1024 * 1024, `${rss} against ${viaNode}`);
 });
+
+t.test('the two files are held while any user holds them, and released once per user', async (t) => {
+  const { readdirSync } = await import('node:fs');
+  const { procSelf } = await import('../src/metrics/proc-self.js');
+  const open = () => readdirSync('/proc/self/fd').length;
+  const before = open();
+  const releaseA = procSelf.acquire();
+  t.equal(open(), before + 2, 'status and limits opened');
+  const releaseB = procSelf.acquire();
+  t.equal(open(), before + 2, 'a second user shares them');
+  releaseA();
+  releaseA();
+  t.equal(open(), before + 2, "the first user's release, twice, leaves them to the second");
+  t.ok((procSelf.memory().vms ?? 0) > 0, 'still read from the held file');
+  releaseB();
+  t.equal(open(), before, 'closed with the last user');
+});

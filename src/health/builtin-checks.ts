@@ -62,7 +62,6 @@ export interface MemoryReading {
 
 export function readMemory(): MemoryReading {
   const heap = getHeapStatistics();
-  const mem = procSelf.memory();
   const total = totalmem();
   // Node >= 20.13 knows the cgroup: constrainedMemory() is the container's limit (a huge number
   // when there is none), availableMemory() what is left of it.
@@ -70,7 +69,7 @@ export function readMemory(): MemoryReading {
   const constrained = typeof p.constrainedMemory === 'function' ? p.constrainedMemory() : 0;
   const limit = constrained > 0 && constrained < total ? constrained : total;
   const available = typeof p.availableMemory === 'function' ? p.availableMemory() : freemem();
-  return { heapUsed: heap.used_heap_size, heapLimit: heap.heap_size_limit, limit, available: Math.min(available, limit), rss: mem.rss };
+  return { heapUsed: heap.used_heap_size, heapLimit: heap.heap_size_limit, limit, available: Math.min(available, limit), rss: procSelf.memory().rss };
 }
 
 /** Memory: the V8 heap against its limit and the system (or container) memory against its size. */
@@ -229,20 +228,16 @@ export interface BuiltinChecksOptions {
 /** Register the built-in checks; returns a function that removes them again. */
 export function registerBuiltinChecks(o: BuiltinChecksOptions): () => void {
   // Held while the checks are registered: memory and descriptors are read even with none left.
-  procSelf.acquire();
   const undo = [
+    procSelf.acquire(),
     registerCheck('disk', diskCheck(o.diskPath, o.diskThresholdPercent)),
     registerCheck('memory', memoryCheck(o.memoryThresholdPercent)),
     registerCheck('descriptors', descriptorsCheck(o.fdThresholdPercent)),
-    () => procSelf.release(),
   ];
   if (o.database === true) undo.push(registerCheck('database', databaseCheck()));
   if (o.otlp) undo.push(registerCheck('otlp_export', otlpExportCheck(), { critical: false }));
   if (o.metrics !== undefined) undo.push(registerCheck('metrics_endpoint', metricsEndpointCheck(o.metrics.server, o.metrics.path), { critical: false }));
-  let removed = false;
   return () => {
-    if (removed) return;
-    removed = true;
     for (const u of undo) u();
   };
 }

@@ -10,7 +10,6 @@
  * is taken. Off Linux nothing is held.
  */
 import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
-import { getHeapStatistics } from 'node:v8';
 import { parseSoftFdLimit, softFdLimit } from '../listen.js';
 
 /** The value of a `Name:   <n> kB` line of /proc/<pid>/status, in bytes; undefined when absent. */
@@ -26,7 +25,6 @@ export function statusBytes(statusText: string, field: string): number | undefin
 export interface MemoryBytes {
   rss: number | undefined;
   vms: number | undefined;
-  heapUsed: number;
 }
 
 class ProcSelf {
@@ -35,14 +33,20 @@ class ProcSelf {
   private limits: number | undefined;
   private readonly buf = Buffer.alloc(4096);
 
-  /** Holds the two files open until the matching release(). */
-  acquire(): void {
+  /** Holds the two files open until every user has called the function returned (once counts). */
+  acquire(): () => void {
     this.users++;
     this.openMissing();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.release();
+    };
   }
 
-  release(): void {
-    if (this.users === 0 || --this.users > 0) return;
+  private release(): void {
+    if (--this.users > 0) return;
     for (const fd of [this.status, this.limits]) {
       if (fd === undefined) continue;
       try {
@@ -56,17 +60,16 @@ class ProcSelf {
   }
 
   memory(): MemoryBytes {
-    const heapUsed = getHeapStatistics().used_heap_size;
     if (this.users > 0) this.openMissing();
     const text = this.read(this.status);
-    if (text !== undefined) return { rss: statusBytes(text, 'VmRSS'), vms: statusBytes(text, 'VmSize'), heapUsed };
+    if (text !== undefined) return { rss: statusBytes(text, 'VmRSS'), vms: statusBytes(text, 'VmSize') };
     let rss: number | undefined;
     try {
       rss = process.memoryUsage.rss();
     } catch {
       rss = undefined; // EMFILE with nothing held (not started, or not Linux)
     }
-    return { rss, vms: undefined, heapUsed };
+    return { rss, vms: undefined };
   }
 
   /** Open descriptors; at the soft limit when none is left; undefined off Linux. */

@@ -4,6 +4,7 @@
  * start (proc-self.ts), so a process out of descriptors still reports them; elsewhere vms and fds
  * are omitted.
  */
+import { getHeapStatistics } from 'node:v8';
 import type { BatchObservableCallback } from '@opentelemetry/api';
 import { getCardlinkMeter, getInstruments } from './instruments.js';
 import { VERSION } from '../version.js';
@@ -24,20 +25,17 @@ export function startSystemMetrics(): () => void {
     r.observe(m.processCpu, (cpu.user + cpu.system) / 1e6);
     const mem = procSelf.memory();
     if (mem.rss !== undefined) r.observe(m.processMemory, mem.rss, MEM_RSS);
-    r.observe(m.processMemory, mem.heapUsed, MEM_HEAP);
+    r.observe(m.processMemory, getHeapStatistics().used_heap_size, MEM_HEAP);
     if (mem.vms !== undefined) r.observe(m.processMemory, mem.vms, MEM_VMS);
     const fds = procSelf.openFds();
     if (fds !== undefined) r.observe(m.processOpenFds, fds);
     r.observe(m.uptime, process.uptime());
     r.observe(m.buildInfo, 1, BUILD);
   };
-  procSelf.acquire();
+  const release = procSelf.acquire();
   meter.addBatchObservableCallback(observe, observables);
-  let stopped = false;
   return () => {
-    if (stopped) return;
-    stopped = true;
     meter.removeBatchObservableCallback(observe, observables);
-    procSelf.release();
+    release();
   };
 }
