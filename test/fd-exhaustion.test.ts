@@ -55,20 +55,6 @@ t.test('no descriptor left: monitor() settles as the function does and never thr
   t.match(scrape.body, /cardlink_operation_duration_seconds_count\{operation="app\.exhausted"[^}]*\} 2/, 'both calls recorded');
 });
 
-/** GET over a kept-alive connection of `agent` (one socket): the status and the body. */
-function keptAlive(agent: http.Agent, port: number, path: string): Promise<{ status: number; body: string; reused: boolean }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, reused: req.reusedSocket }));
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
-  });
-}
-
 /** The value of a sample in a scrape's text (the first whose labels include `labels`). */
 function sample(text: string, name: string, labels?: Record<string, string>): number | undefined {
   return getSample(parsePrometheusText(text).families, name, labels)?.value;
@@ -79,11 +65,11 @@ t.test('every descriptor held by the app: a scrape and a health report on open c
   const agents = [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })];
   t.teardown(() => agents.forEach((x) => x.destroy()));
   const [metricsAgent, healthAgent] = agents as [http.Agent, http.Agent];
-  const before = await keptAlive(metricsAgent, a.metrics, '/metrics');
+  const before = await request(a.metrics, '/metrics', { agent: metricsAgent });
   t.equal(before.status, 200);
   const fdsBefore = sample(before.body, 'cardlink_process_open_fds');
   t.ok(fdsBefore !== undefined && fdsBefore > 0 && fdsBefore < LIMIT, `open descriptors before: ${fdsBefore}`);
-  const first = await keptAlive(healthAgent, a.health, '/health');
+  const first = await request(a.health, '/health', { agent: healthAgent });
   t.equal(first.status, 200, 'health connection open');
   const firstChecks = (JSON.parse(first.body) as { checks: Array<{ name: string; status: string; details?: Record<string, unknown> }> }).checks;
   t.match(firstChecks.find((c) => c.name === 'descriptors'), { status: 'healthy', details: { limit: LIMIT } }, 'descriptors healthy before');
@@ -91,8 +77,8 @@ t.test('every descriptor held by the app: a scrape and a health report on open c
   const session = await appSession(a.app);
   t.teardown(() => session.close());
   t.equal(await session.send('hold'), 'held EMFILE', 'the app took every descriptor');
-  const during = await keptAlive(metricsAgent, a.metrics, '/metrics');
-  const report = await keptAlive(healthAgent, a.health, '/health');
+  const during = await request(a.metrics, '/metrics', { agent: metricsAgent });
+  const report = await request(a.health, '/health', { agent: healthAgent });
   t.match(await session.send('release'), /^released [1-9]\d*$/, 'the app let them go');
   t.ok(during.reused && report.reused, 'both asked over the connections opened before');
 

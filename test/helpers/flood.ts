@@ -30,26 +30,6 @@ export async function startFdApp(t: { teardown(fn: () => unknown): void }, fdLim
   return { child, metrics: metrics!, health: health!, app: app! };
 }
 
-/** One line exchanged with the application's own server, on a new connection (its own accept). */
-export function appCommand(port: number, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write(`${command}\n`));
-    let buf = '';
-    s.setEncoding('utf8');
-    s.setTimeout(20_000, () => s.destroy(new Error(`${command}: no answer`)));
-    s.on('data', (d: string) => {
-      buf += d;
-      const i = buf.indexOf('\n');
-      if (i >= 0) {
-        s.end();
-        resolve(buf.slice(0, i));
-      }
-    });
-    s.on('error', reject);
-    s.on('close', () => reject(new Error(`${command}: closed before an answer`)));
-  });
-}
-
 /** One connection to the application's own server for several commands, each answered by one line. */
 export async function appSession(port: number): Promise<{ send(command: string): Promise<string>; close(): void }> {
   const s = net.connect(port, '127.0.0.1');
@@ -81,6 +61,16 @@ export async function appSession(port: number): Promise<{ send(command: string):
       }),
     close: () => s.end(),
   };
+}
+
+/** One line exchanged with the application's own server, on a new connection (its own accept). */
+export async function appCommand(port: number, command: string): Promise<string> {
+  const session = await appSession(port);
+  try {
+    return await session.send(command);
+  } finally {
+    session.close();
+  }
 }
 
 interface Held {
