@@ -33,7 +33,7 @@ async function run(t: Test, env: Record<string, string | undefined>) {
   t.same(await app.waitForExit(15_000), { code: 0, signal: null });
   // Exported by NodeSDK's shutdown, before the process exited.
   const span = receiver.spans.find((s) => s.name === 'nodesdk.check');
-  return { report: JSON.parse(line) as { nodeSdk: string; carrierKeys: string[] }, span };
+  return { report: JSON.parse(line) as { nodeSdk: string; carrierKeys: string[] }, span, stderr: app.stderr() };
 }
 
 t.test('defaults: W3C trace context, our resource without detectors', async (t) => {
@@ -70,9 +70,10 @@ t.test('OTEL_PROPAGATORS from the config file is the propagator NodeSDK installs
   t.same(envWins.report.carrierKeys, ['b3'], 'the environment wins over the file');
 });
 
-t.test('an unknown name is dropped with its error; the rest still propagate', async (t) => {
-  const { report } = await run(t, { OTEL_PROPAGATORS: 'xray,tracecontext' });
-  t.same(report.carrierKeys, ['traceparent']);
+t.test('an unknown name in the file is dropped with its error; the rest still propagate', async (t) => {
+  const { report, stderr } = await run(t, { CARDLINK_CONFIG_FILE: configFile(t, { OTEL_PROPAGATORS: 'xray,b3' }) });
+  t.same(report.carrierKeys, ['b3']);
+  t.match(stderr, /OTEL_PROPAGATORS: unknown value "xray"/, 'the configuration error names it');
 });
 
 t.test('the two variables are validated with the others', async (t) => {
