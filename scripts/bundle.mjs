@@ -20,8 +20,8 @@ const outdir = `${root}dist/bundle`;
 const nextdir = `${root}dist/bundle-next`;
 rmSync(nextdir, { recursive: true, force: true });
 
-// @opentelemetry/configuration loads its config-file parser (yaml and a generated schema validator,
-// about 0.9 MB) as soon as it is required, which sdk-node does at start-up; only a declarative config
+// @opentelemetry/configuration loads its config-file parser (yaml and a generated schema validator)
+// as soon as it is required, which sdk-node does at start-up; only a declarative config
 // file (sdk-node's startNodeSDK with OTEL_CONFIG_FILE) uses them, and register reads none. They are
 // built into a CommonJS file of their own, required on first use through a stand-in (bench/startup).
 const PARSER_FILE = 'config-file-parser.cjs';

@@ -1,7 +1,7 @@
 /**
  * The propagator OTEL_PROPAGATORS names, built from our validated configuration and handed to
- * NodeSDK. NodeSDK would read the variable from the process environment only, so a value set in
- * the config file was accepted by `config set` and then ignored.
+ * NodeSDK: NodeSDK reads the variable from the process environment only, and ours includes the
+ * config file.
  *
  * Same rules as NodeSDK: unset is its default (W3C trace context and baggage), `none` anywhere is
  * no propagator, names are deduplicated and kept in order, one name is that propagator, several a
