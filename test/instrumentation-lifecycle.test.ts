@@ -13,8 +13,8 @@ import { REPO_ROOT } from './helpers/child.js';
 
 const CHILD = join(REPO_ROOT, 'test/fixtures/lifecycle/lifecycle-child.mjs');
 
-function run(target: string, mode: 'enabled' | 'disabled'): Array<Record<string, unknown>> {
-  const out = execFileSync(process.execPath, [CHILD, target, mode], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000 });
+function run(target: string, mode: 'enabled' | 'disabled' | 'twice'): Array<Record<string, unknown>> {
+  const out = execFileSync(process.execPath, [CHILD, target, mode], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
   return out
     .split('\n')
     .filter((l) => l.startsWith('{'))
@@ -52,5 +52,18 @@ for (const target of ['tls', 'adb', 'serialport', 'sqlite', 'pg']) {
     if (target === 'sqlite') {
       t.same(steps.find((s) => s['step'] === 'buckets'), { step: 'buckets', boundaries: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5] }, "the SDK's histogram, with the catalogue's buckets");
     }
+  });
+  t.test(`${target}: a second instance enabled beside the first stays disabled until the first is`, async (t) => {
+    const steps = run(target, 'twice');
+    // A package loaded while the second instance was disabled is never offered to its hook (as for
+    // any instance enabled after the application loaded its target); builtins are patched at enable().
+    const takesOver = MODULE_TARGETS.has(target) ? { patched: false, recorded: 0 } : { patched: true, recorded: 1 };
+    t.same(steps, [
+      { step: 'second enabled', firstEnabled: true, secondEnabled: false },
+      { step: 'both', patched: true, recorded: 1 },
+      { step: 'first disabled', patched: false, recorded: 0 },
+      { step: 'second enabled again', ...takesOver },
+      { step: 'second disabled', patched: false, recorded: 0 },
+    ]);
   });
 }

@@ -83,3 +83,16 @@ t.test('the two variables are validated with the others', async (t) => {
   t.match(errors, [/OTEL_NODE_RESOURCE_DETECTORS: unknown value "gcp"/, /OTEL_PROPAGATORS: unknown value "xray"/].sort());
   t.equal(parseConfig({}).config.resourceDetectors, undefined);
 });
+
+t.test("an application's own NodeSDK with our instrumentation under register: counted once, and said why", async (t) => {
+  const app = runNode({
+    t,
+    importRegister: true,
+    args: ['test/fixtures/apps/own-sdk-app.mjs'],
+    env: { CARDLINK_HEALTH_ENABLED: 'false', OTEL_TRACES_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none' },
+  });
+  const line = await app.waitForLine(/^\{"inserts"/, 30_000);
+  t.same(await app.waitForExit(15_000), { code: 0, signal: null });
+  t.same(JSON.parse(line), { inserts: 5, connections: 1 }, "register's instance records; the application's second one does not");
+  t.match(app.stderr(), /cardlink-otel\/sqlite is already enabled in this process by another instance/);
+});

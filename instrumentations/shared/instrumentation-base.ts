@@ -7,8 +7,12 @@
  * Patches are InstrumentationNodeModuleDefinitions, so the base class's enable()/disable() patch,
  * unpatch and re-patch; a builtin (`tls`, `child_process`) is already loaded, so it is patched at
  * enable() too (`patchLoadedBuiltin`) instead of waiting for the next require.
+ *
+ * One instance of each instrumentation patches a process at a time, whichever copy of this package
+ * made it: a second one enabled meanwhile (an application's own NodeSDK under `register`, the same
+ * class listed twice) stays disabled and says so (a diag warning), instead of counting everything again.
  */
-import { metrics, type MeterProvider } from '@opentelemetry/api';
+import { diag, metrics, type MeterProvider } from '@opentelemetry/api';
 import {
   InstrumentationBase,
   InstrumentationNodeModuleDefinition,
@@ -18,6 +22,14 @@ import {
 import { instrumentationScopeName, type InstrumentationName } from '../../src/config.js';
 import { instrumentsFor, type CardlinkInstruments } from '../../src/metrics/instruments.js';
 import { VERSION } from '../../src/version.js';
+
+const kActive = Symbol.for('cardlink-otel.active-instrumentations');
+
+/** The enabled instance of each instrumentation, by scope name, shared by every copy of this package. */
+function activeInstances(): Map<string, object> {
+  const g = globalThis as { [kActive]?: Map<string, object> };
+  return (g[kActive] ??= new Map());
+}
 
 export abstract class CardlinkInstrumentationBase<C extends InstrumentationConfig> extends InstrumentationBase<C> {
   // `declare`: set through _updateMetricInstruments() while the base constructor runs; a class
@@ -76,6 +88,18 @@ export abstract class CardlinkInstrumentationBase<C extends InstrumentationConfi
 
   override enable(): void {
     const first = !this.isEnabled();
+    if (first) {
+      const active = activeInstances();
+      const holder = active.get(this.instrumentationName);
+      if (holder !== undefined && holder !== this) {
+        // Through the diag logger, as the SDK's own warnings (register's logger prints a line once).
+        diag.warn(
+          `${this.instrumentationName} is already enabled in this process by another instance (register's, or another SDK's); this one stays disabled, so nothing is counted twice`,
+        );
+        return;
+      }
+      active.set(this.instrumentationName, this);
+    }
     super.enable();
     if (!first) return;
     for (const b of this.builtins ?? []) {
@@ -84,5 +108,11 @@ export abstract class CardlinkInstrumentationBase<C extends InstrumentationConfi
       b.definition.moduleExports = b.exports;
       b.definition.patch?.(b.exports);
     }
+  }
+
+  override disable(): void {
+    super.disable();
+    const active = activeInstances();
+    if (active.get(this.instrumentationName) === this) active.delete(this.instrumentationName);
   }
 }
