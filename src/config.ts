@@ -33,6 +33,9 @@ export const SAMPLERS = [
   'parentbased_traceidratio',
 ] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
+/** OTEL_LOG_LEVEL values (the OTel diag levels), for cardlink-otel's own diagnostics. */
+export const DIAG_LOG_LEVELS = ['none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'] as const;
+export type DiagLogLevelName = (typeof DIAG_LOG_LEVELS)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 /** OTEL_NODE_RESOURCE_DETECTORS values (NodeSDK's names). */
@@ -85,6 +88,8 @@ export interface CardlinkConfig {
    * ESM applications share, and so do not need it; the hook's loader thread costs ~70 ms of start-up).
    */
   esmHook: 'auto' | 'true' | 'false';
+  /** OTEL_LOG_LEVEL: cardlink-otel's own diagnostics on stderr (src/diag.ts). */
+  diagLogLevel: DiagLogLevelName;
   logLevel: LogLevel;
   componentLogLevels: Record<string, LogLevel>;
   logFormat: 'json' | 'pretty';
@@ -277,17 +282,20 @@ function parseLogLevels(r: Reader, env: Env): { level: LogLevel; components: Rec
   return result;
 }
 
-function otlpSignal(r: Reader, env: Env, signal: 'TRACES' | 'METRICS' | 'LOGS', fallbackProtocol: OtlpProtocol): OtlpSignalConfig {
+/** `base`: OTEL_EXPORTER_OTLP_ENDPOINT, checked once for the three signals (undefined: unset or invalid). */
+function otlpSignal(
+  r: Reader,
+  env: Env,
+  signal: 'TRACES' | 'METRICS' | 'LOGS',
+  fallbackProtocol: OtlpProtocol,
+  base: string | undefined,
+): OtlpSignalConfig {
   const protocol = r.oneOf(`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`, OTLP_PROTOCOLS, fallbackProtocol);
   const specific = trimmed(env, `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`);
-  const base = trimmed(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
   let endpoint: string | undefined;
   if (specific !== undefined) endpoint = checkUrl(r, `OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`, specific);
-  else if (base !== undefined) {
-    const b = checkUrl(r, 'OTEL_EXPORTER_OTLP_ENDPOINT', base);
-    // gRPC uses the base endpoint as is; http/protobuf appends the signal path (OTel spec).
-    if (b !== undefined) endpoint = protocol === 'grpc' ? b : `${b.replace(/\/+$/, '')}/v1/${signal.toLowerCase()}`;
-  }
+  // gRPC uses the base endpoint as is; http/protobuf appends the signal path (OTel spec).
+  else if (base !== undefined) endpoint = protocol === 'grpc' ? base : `${base.replace(/\/+$/, '')}/v1/${signal.toLowerCase()}`;
   return { endpoint, protocol };
 }
 
@@ -317,10 +325,12 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
   const disabled = r.bool('OTEL_SDK_DISABLED', false);
 
   const baseProtocol = r.oneOf('OTEL_EXPORTER_OTLP_PROTOCOL', OTLP_PROTOCOLS, 'grpc');
+  const rawBase = trimmed(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  const base = rawBase === undefined ? undefined : checkUrl(r, 'OTEL_EXPORTER_OTLP_ENDPOINT', rawBase);
   const otlp = {
-    traces: otlpSignal(r, env, 'TRACES', baseProtocol),
-    metrics: otlpSignal(r, env, 'METRICS', baseProtocol),
-    logs: otlpSignal(r, env, 'LOGS', baseProtocol),
+    traces: otlpSignal(r, env, 'TRACES', baseProtocol, base),
+    metrics: otlpSignal(r, env, 'METRICS', baseProtocol, base),
+    logs: otlpSignal(r, env, 'LOGS', baseProtocol, base),
   };
 
   const metricsExporters = r
@@ -416,6 +426,7 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
       .split(',')
       .map((x) => x.trim())
       .filter((x) => x !== ''),
+    diagLogLevel: r.oneOf('OTEL_LOG_LEVEL', DIAG_LOG_LEVELS, 'warn'),
     logLevel: levels.level,
     componentLogLevels: levels.components,
     logFormat: r.oneOf('CARDLINK_LOG_FORMAT', ['json', 'pretty'] as const, 'json'),

@@ -8,6 +8,7 @@
  */
 import { diag, DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
 import { setGlobalErrorHandler } from '@opentelemetry/core';
+import type { DiagLogLevelName } from './config.js';
 
 const PREFIX = 'cardlink-otel:';
 const MAX_REMEMBERED = 1000;
@@ -51,7 +52,7 @@ export function reportOnce(where: string, err: unknown): void {
   if (firstTime(`report:${where}`)) diag.error(`instrumentation error in ${where} (reported once): ${describe(err)}`);
 }
 
-const LEVELS: Record<string, DiagLogLevel> = {
+const LEVELS = {
   none: DiagLogLevel.NONE,
   error: DiagLogLevel.ERROR,
   warn: DiagLogLevel.WARN,
@@ -59,7 +60,7 @@ const LEVELS: Record<string, DiagLogLevel> = {
   debug: DiagLogLevel.DEBUG,
   verbose: DiagLogLevel.VERBOSE,
   all: DiagLogLevel.ALL,
-};
+} satisfies Record<DiagLogLevelName, DiagLogLevel>;
 
 /**
  * SDK messages about a failed or timed-out export: export-status.ts already reports each exporter's
@@ -90,17 +91,31 @@ const stderrLogger: DiagLogger = {
 let installed = false;
 let currentLevel: DiagLogLevel = DiagLogLevel.WARN;
 
+/**
+ * Runs `f` (NodeSDK's constructor) without our diag logger, then puts it back: with OTEL_LOG_LEVEL
+ * set, NodeSDK installs a console logger of its own, which over ours would print two "logger will
+ * be overwritten" warnings with stack traces (and the value is ours to validate: config.ts).
+ */
+export function withoutDiag<T>(f: () => T): T {
+  if (!installed) return f();
+  diag.disable();
+  try {
+    return f();
+  } finally {
+    reinstallDiag();
+  }
+}
+
 /** Puts our logger back after a component (NodeSDK, for OTEL_LOG_LEVEL) installed its own. */
 export function reinstallDiag(): void {
   if (installed) diag.setLogger(stderrLogger, { logLevel: currentLevel, suppressOverrideMessage: true });
 }
 
-export function installDiag(env: Readonly<Record<string, string | undefined>> = process.env): void {
+/** `level`: OTEL_LOG_LEVEL as validated by the configuration (src/config.ts). */
+export function installDiag(level: keyof typeof LEVELS = 'warn'): void {
   if (installed) return;
   installed = true;
-  const raw = env['OTEL_LOG_LEVEL']?.trim().toLowerCase();
-  const level = raw !== undefined && raw in LEVELS ? (LEVELS[raw] as DiagLogLevel) : DiagLogLevel.WARN;
-  currentLevel = level;
-  diag.setLogger(stderrLogger, { logLevel: level, suppressOverrideMessage: true });
+  currentLevel = LEVELS[level] ?? DiagLogLevel.WARN;
+  diag.setLogger(stderrLogger, { logLevel: currentLevel, suppressOverrideMessage: true });
   setGlobalErrorHandler((err) => diag.debug(`SDK error: ${describe(err)}`));
 }

@@ -44,9 +44,9 @@ import {
 import { parseConfig, type CardlinkConfig, type Env } from './config.js';
 import { loadLayeredEnv } from './cli/config-file.js';
 import { parseOtlpHeaders } from './cli/otlp-probe.js';
-import { installDiag, printLine, reinstallDiag } from './diag.js';
+import { installDiag, printLine, withoutDiag } from './diag.js';
 import { resetExportStatuses, trackExporter } from './export-status.js';
-import { registerBuiltinChecks } from './health/builtin-checks.js';
+import { registerBuiltinChecks, watchableDiskPath } from './health/builtin-checks.js';
 import { startHealthServer, type HealthServer } from './health/server.js';
 import { configureLogging } from './logging/settings.js';
 import { loadInstrumentations } from './instrumentation-registry.js';
@@ -234,7 +234,7 @@ async function startOnce(options: StartOptions): Promise<CardlinkSdk> {
     current = disabledSdk(config);
     return current;
   }
-  installDiag(env);
+  installDiag(config.diagLogLevel);
   try {
     current = await build(config, options, otlpHeaderValues({ ...process.env, ...env }));
   } catch (err) {
@@ -316,20 +316,22 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
   // exporter, reader and processor is ours, so it reads no exporter variable itself; the
   // detectors and the propagator come from our configuration, which includes the config file.
   const { NodeSDK } = commonJs(await import('@opentelemetry/sdk-node'));
-  const nodeSdk = new NodeSDK({
-    resource,
-    serviceName: config.serviceName,
-    ...resourceDetection(config),
-    textMapPropagator: propagatorOf(config.propagators),
-    metricReaders: readers,
-    views: catalogueViews(),
-    spanProcessors: tracing ? spanProcessors : [new NoopSpanProcessor()],
-    sampler,
-    // Always given: without it NodeSDK makes an exporter from OTEL_LOGS_EXPORTER (OTLP by default).
-    logRecordProcessors: logProcessors,
-  });
-  // NodeSDK installs a console diag logger for OTEL_LOG_LEVEL; ours (which redacts) goes last.
-  reinstallDiag();
+  // Without our diag logger while NodeSDK installs its own for OTEL_LOG_LEVEL (src/diag.ts).
+  const nodeSdk = withoutDiag(
+    () =>
+      new NodeSDK({
+        resource,
+        serviceName: config.serviceName,
+        ...resourceDetection(config),
+        textMapPropagator: propagatorOf(config.propagators),
+        metricReaders: readers,
+        views: catalogueViews(),
+        spanProcessors: tracing ? spanProcessors : [new NoopSpanProcessor()],
+        sampler,
+        // Always given: without it NodeSDK makes an exporter from OTEL_LOGS_EXPORTER (OTLP by default).
+        logRecordProcessors: logProcessors,
+      }),
+  );
   startNodeSdk(nodeSdk, logProcessors.length === 0);
   const providers = nodeSdkProviders(nodeSdk);
   const meterProvider = providers.meterProvider;
@@ -373,7 +375,7 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
   if (config.health.enabled) {
     const otlp = [config.metricsExporters, config.tracesExporters, config.logsExporters].some((l) => (l as readonly string[]).includes('otlp'));
     removeBuiltinChecks = registerBuiltinChecks({
-      diskPath: config.health.diskPath,
+      diskPath: watchableDiskPath(config.health.diskPath),
       diskThresholdPercent: config.health.diskThresholdPercent,
       memoryThresholdPercent: config.health.memoryThresholdPercent,
       fdThresholdPercent: config.health.fdThresholdPercent,

@@ -16,6 +16,7 @@ export interface ConfigVariable {
 
 export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'OTEL_SDK_DISABLED', default: 'false', description: 'true: nothing is patched, no port is opened' },
+  { name: 'OTEL_LOG_LEVEL', default: 'warn', description: "cardlink-otel's own diagnostics on stderr: none, error, warn, info, debug, verbose, all" },
   { name: 'OTEL_SERVICE_NAME', default: 'cardlink', description: 'service.name resource attribute' },
   { name: 'OTEL_RESOURCE_ATTRIBUTES', default: '', description: 'extra resource attributes, k=v,k2=v2' },
   { name: 'OTEL_METRICS_EXPORTER', default: 'prometheus (+ otlp with an OTLP endpoint)', description: 'prometheus, otlp, console, none' },
