@@ -106,7 +106,13 @@ export function createBoundedServer(o: BoundedServerOptions, handler: (req: Inco
  * once and the server goes on: an 'error' event with no listener would end the process.
  * Resolves with the bound port, or undefined when listening failed.
  */
-export function listenOrReport(server: Server, host: string, port: number, what: string, remedy: string): Promise<number | undefined> {
+export function listenOrReport(
+  server: Server,
+  host: string,
+  port: number,
+  what: string,
+  vars: { host: string; port: string; orElse?: string },
+): Promise<number | undefined> {
   return new Promise((resolve) => {
     let listening = false;
     server.on('error', (err: NodeJS.ErrnoException) => {
@@ -114,8 +120,7 @@ export function listenOrReport(server: Server, host: string, port: number, what:
         reportOnce(`serving ${what}`, err);
         return;
       }
-      const why = err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message;
-      printLine(`cannot serve ${what} on ${host}:${port}: ${why}. ${remedy}; the application keeps running without ${what === 'the health endpoints' ? 'them' : 'it'}.`);
+      printLine(`cannot serve ${what} on ${host}:${port}: ${listenFailure(err, vars)}; the application keeps running without ${what === 'the health endpoints' ? 'them' : 'it'}.`);
       resolve(undefined);
     });
     server.listen(port, host, () => {
@@ -123,6 +128,23 @@ export function listenOrReport(server: Server, host: string, port: number, what:
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/** Why a listen failed, and which variable to change. */
+function listenFailure(err: NodeJS.ErrnoException, vars: { host: string; port: string; orElse?: string }): string {
+  const orElse = vars.orElse === undefined ? '' : ` (or ${vars.orElse})`;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return `the address is already in use. Set ${vars.port} to a free port${orElse}`;
+    case 'EACCES':
+      return `${err.message}. Set ${vars.port} to a port this user may open${orElse}`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EADDRNOTAVAIL':
+      return `${err.message}. Set ${vars.host} to an address of this machine (0.0.0.0: all of them)${orElse}`;
+    default:
+      return `${err.message}. Check ${vars.host} and ${vars.port}${orElse}`;
+  }
 }
 
 /** The path of a request target, without its query. */

@@ -120,6 +120,10 @@ t.test('config set rejects what the runtime would reject, naming the variable', 
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'alloy:4317', /OTEL_EXPORTER_OTLP_ENDPOINT="alloy:4317" is not valid: expected an http:\/\/ or https:\/\/ URL/],
     ['OTEL_METRICS_EXPORTER', 'statsd', /OTEL_METRICS_EXPORTER: unknown value "statsd"/],
     ['CARDLINK_CAPTURE_APDU_DATA', 'maybe', /expected true or false/],
+    // A negative number is the value, validated, not an unknown option.
+    ['OTEL_EXPORTER_PROMETHEUS_PORT', '-1', /^cardlink-metrics: OTEL_EXPORTER_PROMETHEUS_PORT="-1" is not valid: expected an integer from 0 to 65535\n$/],
+    ['CARDLINK_HEALTH_CACHE_MS', '-5', /CARDLINK_HEALTH_CACHE_MS="-5" is not valid: expected an integer from 0 to 300000/],
+    ['OTEL_LOG_LEVEL', 'loud', /OTEL_LOG_LEVEL="loud" is not valid: expected one of none, error, warn, info, debug, verbose, all/],
   ];
   for (const [k, val, re] of cases) {
     const r = await cli(t, ['config', 'set', k, val], env);

@@ -102,11 +102,8 @@ t.test('liveness answers at once while readiness waits on a hanging check', asyn
   t.match(JSON.parse(r.body), { checks: [{ name: 'stuck', status: 'timeout', message: 'no answer within 800 ms' }] });
 });
 
-t.test('a port in use: one line on stderr, no exception', async (t) => {
-  const blocker = createServer();
-  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
-  t.teardown(() => blocker.close());
-  const port = (blocker.address() as { port: number }).port;
+/** Starts (and closes) a health server at each address in turn: what it wrote to stderr, and the first port it listened on. */
+async function listenAt(addresses: Array<{ host: string; port: number }>): Promise<{ written: string[]; listened: number | undefined }> {
   const written: string[] = [];
   const original = process.stderr.write.bind(process.stderr);
   process.stderr.write = ((chunk: string) => {
@@ -115,15 +112,39 @@ t.test('a port in use: one line on stderr, no exception', async (t) => {
   }) as typeof process.stderr.write;
   let listened: number | undefined;
   try {
-    const server = startHealthServer({ host: '127.0.0.1', port, checkTimeoutMs: 1000, cacheMs: 0 });
-    listened = await server.listening;
-    await server.close();
+    for (const { host, port } of addresses) {
+      const server = startHealthServer({ host, port, checkTimeoutMs: 1000, cacheMs: 0 });
+      listened ??= await server.listening;
+      await server.close();
+    }
   } finally {
     process.stderr.write = original;
   }
+  return { written, listened };
+}
+
+t.test('a port in use: one line on stderr, no exception', async (t) => {
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  t.teardown(() => blocker.close());
+  const port = (blocker.address() as { port: number }).port;
+  const { written, listened } = await listenAt([{ host: '127.0.0.1', port }]);
   t.equal(listened, undefined);
   t.equal(written.length, 1);
   t.match(written[0], new RegExp(`^cardlink-otel: cannot serve the health endpoints on 127\\.0\\.0\\.1:${port}: the address is already in use\\. Set CARDLINK_HEALTH_PORT`));
+});
+
+t.test('a host that is no address of this machine: the line names the host variable', async (t) => {
+  // `.invalid` never resolves (RFC 6761); 192.0.2.1 (TEST-NET-1) is no address of this machine.
+  const { written, listened } = await listenAt([
+    { host: 'not-a-host.invalid', port: 0 },
+    { host: '192.0.2.1', port: 0 },
+  ]);
+  t.equal(listened, undefined);
+  t.equal(written.length, 2);
+  t.match(written[0], /^cardlink-otel: cannot serve the health endpoints on not-a-host\.invalid:0: .*ENOTFOUND.*\. Set CARDLINK_HEALTH_HOST to an address of this machine/);
+  t.match(written[1], /^cardlink-otel: cannot serve the health endpoints on 192\.0\.2\.1:0: .*EADDRNOTAVAIL.*\. Set CARDLINK_HEALTH_HOST to an address of this machine/);
+  t.notMatch(written.join(''), /to a free port/);
 });
 
 const basic = (user: string, password: string): Record<string, string> => ({

@@ -220,18 +220,40 @@ t.test('bad configuration and a port in use: one line each, the app runs', async
       OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
       OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
       CARDLINK_INSTRUMENTATIONS: 'tls,bluetooth',
+      // One line for the three signals it would serve.
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'alloy:4317',
+      OTEL_LOG_LEVEL: 'loud',
+      CARDLINK_HEALTH_DISK_PATH: '/nonexistent/cardlink',
+      CARDLINK_HEALTH_ENABLED: 'true',
       APP_LIFETIME_MS: '1000',
     },
   });
   await child.waitForLine(/^ready /, 15_000);
   t.same(await child.waitForExit(10_000), { code: 0, signal: null });
-  const lines = child
-    .stderr()
-    .split('\n')
-    .filter((l) => l.startsWith('cardlink-otel:'));
-  t.equal(lines.length, 2, lines.join('\n'));
+  const stderr = child.stderr();
+  const lines = stderr.split('\n').filter((l) => l.startsWith('cardlink-otel:'));
+  t.equal(lines.length, 5, lines.join('\n'));
   t.match(lines.join('\n'), /CARDLINK_INSTRUMENTATIONS: unknown value "bluetooth"; valid values are tls, serialport, adb, sqlite, pg, system/);
+  t.match(lines.join('\n'), /OTEL_EXPORTER_OTLP_ENDPOINT="alloy:4317" is not valid: expected an http:\/\/ or https:\/\/ URL/);
+  t.match(lines.join('\n'), /OTEL_LOG_LEVEL="loud" is not valid: expected one of none, error, warn, info, debug, verbose, all; using the default/);
+  t.match(lines.join('\n'), /CARDLINK_HEALTH_DISK_PATH="\/nonexistent\/cardlink" is not valid: expected an existing path \(ENOENT\); using the default/);
   t.match(lines.join('\n'), new RegExp(`cannot serve /metrics on 127.0.0.1:${port}: the address is already in use`));
+  t.equal(stderr.split('\n').filter((l) => l.trim() !== '').length, 5, 'nothing else: no second complaint about OTEL_LOG_LEVEL, no stack trace');
+});
+
+t.test('OTEL_LOG_LEVEL set: our diagnostics at that level, no logger-override warnings', async (t) => {
+  const child = runNode({
+    t,
+    importRegister: true,
+    args: [join(APPS, 'cjs-app.cjs')],
+    env: { OTEL_LOG_LEVEL: 'debug', APP_LIFETIME_MS: '500' },
+  });
+  await child.waitForLine(/^ready /, 15_000);
+  t.same(await child.waitForExit(10_000), { code: 0, signal: null });
+  const stderr = child.stderr();
+  t.notMatch(stderr, /logger will (be overwritten|overwrite)/i);
+  t.notMatch(stderr, /^\s+at /m, 'no stack trace');
+  t.match(stderr, /^cardlink-otel: debug /m, 'debug lines, through our logger');
 });
 
 t.test('an unreachable collector: at most one warning per exporter, the app is unaffected', async (t) => {

@@ -163,6 +163,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .description('validate a value and write it to the config file (the environment still wins)')
     .argument('<key>', 'variable name, e.g. OTEL_EXPORTER_OTLP_ENDPOINT')
     .argument('<value>', 'its value (empty: remove it from the file)')
+    // A negative number is a value to validate, not an unknown option.
+    .allowUnknownOption()
     .action((key: string, value: string) => {
       const r = setVariable(io, key, value);
       io.stdout(`${value.trim() === '' ? 'removed' : 'set'} ${key} in ${r.path}\n`);

@@ -8,7 +8,7 @@
  * export failing, /metrics not served) never make the application unready: those checks are
  * non-critical.
  */
-import { statfs as statfsCb, type StatsFs } from 'node:fs';
+import { statfs as statfsCb, statfsSync, type StatsFs } from 'node:fs';
 import { freemem, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import type { Server } from 'node:net';
@@ -16,6 +16,7 @@ import { getHeapStatistics } from 'node:v8';
 import { exportStatuses, type ExportStatus } from '../export-status.js';
 import { procSelf } from '../metrics/proc-self.js';
 import { redactString } from '../logging/sanitize.js';
+import { printLine } from '../diag.js';
 import { registerCheck } from './registry.js';
 import type { CheckResult, HealthCheckFn } from './types.js';
 
@@ -25,6 +26,25 @@ export type StatFs = (path: string) => Promise<Pick<StatsFs, 'bsize' | 'blocks' 
 
 const nodeStatfs: StatFs = (path) =>
   new Promise((res, rej) => statfsCb(path, (err, stats) => (err ? rej(err) : res(stats))));
+
+/**
+ * CARDLINK_HEALTH_DISK_PATH, or the default when it names nothing that can be watched (a typo
+ * would otherwise make the application unready with nothing said at start): one line on stderr,
+ * as for any other bad value.
+ */
+export function watchableDiskPath(path: string, fallback = '.'): string {
+  if (path === fallback) return path;
+  try {
+    statfsSync(path);
+    return path;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    printLine(
+      `CARDLINK_HEALTH_DISK_PATH=${JSON.stringify(path)} is not valid: expected an existing path${typeof code === 'string' ? ` (${code})` : ''}; using the default.`,
+    );
+    return fallback;
+  }
+}
 
 /** Disk usage of the filesystem holding `path`, as `df` computes it (reserved blocks excluded). */
 export function diskCheck(path: string, thresholdPercent: number, statfs: StatFs = nodeStatfs): HealthCheckFn {

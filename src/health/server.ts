@@ -115,7 +115,7 @@ export function startHealthServer(o: HealthServerOptions): HealthServer {
     o.host,
     o.port,
     'the health endpoints',
-    'Set CARDLINK_HEALTH_PORT to a free port (or CARDLINK_HEALTH_ENABLED=false)',
+    { host: 'CARDLINK_HEALTH_HOST', port: 'CARDLINK_HEALTH_PORT', orElse: 'CARDLINK_HEALTH_ENABLED=false' },
   );
   return {
     server,

@@ -48,7 +48,7 @@ export function startMetricsServer(o: MetricsServerOptions): MetricsServer {
     }
   });
   server.unref();
-  const listening = listenOrReport(server, o.host, o.port, o.path, 'Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port');
+  const listening = listenOrReport(server, o.host, o.port, o.path, { host: 'OTEL_EXPORTER_PROMETHEUS_HOST', port: 'OTEL_EXPORTER_PROMETHEUS_PORT' });
   return {
     server,
     listening,
