@@ -75,6 +75,19 @@ t.test('every recorder rejects bad input with a typed error and records nothing'
   })();
   t.equal(e?.code, 'CARDLINK_INVALID_INPUT');
   t.equal(e?.field, 'command');
+  // The rejected value as it was: NaN is not `null`, a BigInt or a cycle does not throw a TypeError instead.
+  const cycle: Record<string, unknown> = {};
+  cycle['self'] = cycle;
+  for (const [value, shown] of [
+    [Number.NaN, 'got NaN'],
+    [Infinity, 'got Infinity'],
+    [10n, 'got 10n'],
+    ['5', 'got "5"'],
+    [cycle, 'got an object'],
+  ] as const) {
+    t.throws(() => recordApdu({ command: '00A40400', response: '9000', durationMs: value as never }), { name: 'CardlinkInputError', message: new RegExp(shown) });
+  }
+  t.throws(() => recordTrigger({ triggerType: 7n as never }), { name: 'CardlinkInputError', message: /got 7n/ });
 });
 
 t.test('session end, trigger and device error recorders', async (t) => {
@@ -124,10 +137,17 @@ t.test('sessionSpan + apduSpan: the same span tree as the TLS path', async (t) =
   const transport = async (capdu: string): Promise<string> => (capdu.startsWith('00A4') ? '9000' : '6D00');
   const out = await sessionSpan({ identity: 'reader-1', deviceType: 'simulator' }, async () => {
     const a = await apduSpan({ command: '00A4040008A000000151000000', deviceType: 'simulator' }, () => transport('00A4'));
-    const b = await apduSpan({ command: '80500000088877665544332211', deviceType: 'simulator' }, () => transport('8050'));
+    // No device type given: the session's.
+    const b = await apduSpan({ command: '80500000088877665544332211' }, () => transport('8050'));
+    recordApdu({ command: '80CA006600', response: '9000', durationMs: 1 });
+    recordApdu({ command: '80CA006600', response: '9000', durationMs: 1, deviceType: 'modem' });
     return [a.statusWord, b.statusWord, b.commandType];
   });
   t.same(out, ['9000', '6D00', 'INITIALIZE_UPDATE']);
+  t.equal(await h.value('cardlink_apdu_commands_total', { command_type: 'INITIALIZE_UPDATE', device_type: 'simulator' }), 1, "apduSpan: the session's device type");
+  t.equal(await h.value('cardlink_apdu_commands_total', { command_type: 'GET_DATA', device_type: 'simulator' }), 1, "recordApdu: the session's device type");
+  t.equal(await h.value('cardlink_apdu_commands_total', { command_type: 'GET_DATA', device_type: 'modem' }), 1, 'a device type given wins');
+  t.equal(h.finished().find((s) => s.name === 'apdu.INITIALIZE_UPDATE')?.attributes['cardlink.device.type'], 'simulator');
   const spans = h.finished();
   const session = spans.find((s) => s.name === 'ota.session');
   t.equal(session?.kind, SpanKind.SERVER);

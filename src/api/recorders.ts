@@ -11,7 +11,7 @@ import { noteTriggerSent } from '../triggers.js';
 import { VERSION } from '../version.js';
 import { CardlinkInputError } from './errors.js';
 import { DEVICE_TYPES } from '../metrics/catalogue.js';
-import { deviceType as checkDeviceType, duration, labelName, oneOf, toBytes, type DeviceType, type SessionStatus, type SessionType } from './validate.js';
+import { apduDeviceType, deviceType as checkDeviceType, duration, labelName, oneOf, toBytes, type DeviceType, type SessionStatus, type SessionType } from './validate.js';
 import { SESSION_STATUSES, SESSION_TYPES } from '../metrics/catalogue.js';
 import { getSdk } from '../sdk.js';
 import { nowMs } from '../clock.js';
@@ -25,6 +25,7 @@ export interface ApduInput {
   command: Uint8Array | string;
   /** The R-APDU (data + SW1 SW2): bytes or hex. Omit when the card never answered. */
   response?: Uint8Array | string;
+  /** Default: the device type of the `sessionSpan` the call runs in, else `unknown`. */
   deviceType?: DeviceType;
   /** Command sent to response received, in ms. */
   durationMs: number;
@@ -40,7 +41,7 @@ export interface ApduResult {
 export function recordApdu(input: ApduInput): ApduResult {
   const commandBytes = toBytes('command', input.command, 4);
   const responseBytes = input.response === undefined ? null : toBytes('response', input.response, 2);
-  const device = checkDeviceType(input.deviceType);
+  const device = apduDeviceType(input.deviceType);
   const ms = duration('durationMs', input.durationMs);
   const command = decodeCommandApdu(commandBytes);
   const response = responseBytes === null ? null : decodeResponseApdu(responseBytes);

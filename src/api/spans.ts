@@ -14,7 +14,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { getInstruments } from '../metrics/instruments.js';
 import { VERSION } from '../version.js';
 import { recordApdu, type ApduResult } from './recorders.js';
-import { deviceType as checkDeviceType, oneOf, toBytes, type DeviceType, type SessionType } from './validate.js';
+import { apduDeviceType, deviceType as checkDeviceType, oneOf, toBytes, withSessionDevice, type DeviceType, type SessionType } from './validate.js';
 import { SESSION_TYPES } from '../metrics/catalogue.js';
 import { nowMs } from '../clock.js';
 
@@ -81,6 +81,7 @@ export function traced(name?: string) {
 
 export interface ApduSpanInput {
   command: Uint8Array | string;
+  /** Default: the device type of the `sessionSpan` the call runs in, else `unknown`. */
   deviceType?: DeviceType;
 }
 
@@ -93,7 +94,7 @@ export async function apduSpan<R extends Uint8Array | string>(
   send: () => Promise<R> | R,
 ): Promise<{ response: R } & ApduResult> {
   toBytes('command', input.command, 4);
-  const device = checkDeviceType(input.deviceType);
+  const device = apduDeviceType(input.deviceType);
   const t0 = nowMs();
   const response = await send();
   const result = recordApdu({ command: input.command, response, deviceType: device, durationMs: nowMs() - t0 });
@@ -109,7 +110,7 @@ export interface SessionSpanInput {
 /**
  * An `ota.session` span (SERVER) around `fn`, with the session gauges and counters: `completed`
  * when `fn` resolves, `timeout` when it throws an error named TimeoutError, else `failed`.
- * APDUs recorded inside become its children.
+ * APDUs recorded inside become its children, of its device type unless they name their own.
  */
 export async function sessionSpan<T>(input: SessionSpanInput, fn: (span: Span) => Promise<T> | T): Promise<T> {
   const device = checkDeviceType(input.deviceType);
@@ -128,7 +129,7 @@ export async function sessionSpan<T>(input: SessionSpanInput, fn: (span: Span) =
     span.end();
   };
   try {
-    const result = await context.with(trace.setSpan(context.active(), span), () => fn(span));
+    const result = await context.with(withSessionDevice(trace.setSpan(context.active(), span), device), () => fn(span));
     end('completed');
     return result;
   } catch (err) {

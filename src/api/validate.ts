@@ -1,3 +1,4 @@
+import { context, createContextKey, type Context } from '@opentelemetry/api';
 import { hexToBytes } from '../../instrumentations/shared/apdu.js';
 import { DEVICE_TYPES, SESSION_STATUSES, SESSION_TYPES, type DeviceType } from '../metrics/catalogue.js';
 import { CardlinkInputError } from './errors.js';
@@ -18,15 +19,23 @@ export function toBytes(field: string, value: unknown, minLength: number): Uint8
   return bytes;
 }
 
+/** A rejected value as an error message shows it: never throws (a BigInt, a cycle), NaN stays NaN. */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  return Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
 export function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[], dflt?: T): T {
   if (value === undefined && dflt !== undefined) return dflt;
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
-  throw new CardlinkInputError(field, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  throw new CardlinkInputError(field, `expected one of ${allowed.join(', ')}, got ${shown(value)}`);
 }
 
 export function duration(field: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new CardlinkInputError(field, `expected a finite, non-negative number of milliseconds, got ${JSON.stringify(value)}`);
+    throw new CardlinkInputError(field, `expected a finite, non-negative number of milliseconds, got ${shown(value)}`);
   }
   return value;
 }
@@ -42,3 +51,17 @@ export function labelName(field: string, value: unknown): string {
 }
 
 export const deviceType = (v: unknown): DeviceType => oneOf('deviceType', v, DEVICE_TYPES, 'unknown');
+
+const kSessionDevice = createContextKey('cardlink-otel session device type');
+
+/** `ctx` inside a `sessionSpan` of this device type. */
+export function withSessionDevice(ctx: Context, device: DeviceType): Context {
+  return ctx.setValue(kSessionDevice, device);
+}
+
+/** An APDU's device type: the one given, else that of the `sessionSpan` it runs in, else `unknown`. */
+export function apduDeviceType(v: unknown): DeviceType {
+  if (v !== undefined) return deviceType(v);
+  const inherited = context.active().getValue(kSessionDevice);
+  return typeof inherited === 'string' ? (inherited as DeviceType) : 'unknown';
+}
