@@ -63,7 +63,7 @@ export function connectionCap(softLimit: number | undefined = softFdLimit()): nu
 }
 
 export interface BoundedServerOptions {
-  /** What the server serves, for the one stderr line when its cap refuses connections. */
+  /** What the server serves, for the one stderr line when its cap closes or refuses connections. */
   what: string;
   /** Inactivity limit of a connection (default LISTENER_BOUNDS.idleTimeoutMs). */
   idleTimeoutMs?: number;
@@ -71,11 +71,31 @@ export interface BoundedServerOptions {
   maxConnections?: number;
 }
 
+/** What the bounded server keeps per connection. */
+interface Held {
+  /** A request is being answered (its response not yet handed to the kernel). */
+  busy: boolean;
+  /** Bytes read plus bytes handed on, less those still queued: moves with any traffic either way. */
+  progress: number;
+  sinceMs: number;
+}
+
+function progressOf(socket: Socket): number {
+  const queued = (socket as unknown as { _handle?: { writeQueueSize?: number } | null })._handle?.writeQueueSize ?? 0;
+  return socket.bytesRead + socket.bytesWritten - queued;
+}
+
 /**
- * An HTTP server with every bound above applied. Over the connection cap, Node accepts and closes
- * at once (the peer sees the connection closed, nothing is queued). A connection that pipelines more
- * than maxRequestsPerSocket requests is destroyed at the first extra one: the parser stops at the
- * chunk it holds, instead of answering thousands of queued requests.
+ * An HTTP server with every bound above applied.
+ *
+ * At its connection cap a new connection makes room by closing the longest-held idle one (no
+ * request being answered): connections that send nothing cannot lock probes out, since each new
+ * one, a probe's included, displaces the oldest of them. Only when every connection is busy is the
+ * new one closed at once. A connection with no traffic either way for the idle limit is closed;
+ * this is swept here every checkIntervalMs because Node's socket timeout waits twice as long for a
+ * client that stopped reading a response. A connection that pipelines more than
+ * maxRequestsPerSocket requests is destroyed at the first extra one: the parser stops at the chunk
+ * it holds, instead of answering thousands of queued requests.
  */
 export function createBoundedServer(o: BoundedServerOptions, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
   const b = LISTENER_BOUNDS;
@@ -89,13 +109,49 @@ export function createBoundedServer(o: BoundedServerOptions, handler: (req: Inco
     handler,
   );
   const cap = o.maxConnections ?? connectionCap();
-  server.maxConnections = cap;
+  const idleMs = o.idleTimeoutMs ?? b.idleTimeoutMs;
+  // In arrival order: the first idle one is the longest held.
+  const held = new Map<Socket, Held>();
   server.maxRequestsPerSocket = b.maxRequestsPerSocket;
-  server.setTimeout(o.idleTimeoutMs ?? b.idleTimeoutMs);
-  server.on('dropRequest', (_req: IncomingMessage, socket: Socket) => socket.destroy());
-  server.on('drop', () => {
-    warnOnce(`drop:${o.what}`, `${o.what} refused connections: it holds at most ${cap} open connections at once.`);
+  server.on('connection', (socket: Socket) => {
+    if (held.size >= cap && !closeLongestIdle(held)) {
+      socket.destroy();
+      warnOnce(`refused:${o.what}`, `${o.what} refused connections: all ${cap} connections it holds at most are answering requests.`);
+      return;
+    }
+    held.set(socket, { busy: false, progress: progressOf(socket), sinceMs: Date.now() });
+    socket.once('close', () => held.delete(socket));
   });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const h = held.get(req.socket);
+    if (h === undefined || res.writableFinished) return;
+    h.busy = true;
+    res.once('finish', () => (h.busy = false));
+    res.once('close', () => (h.busy = false));
+  });
+  server.on('dropRequest', (_req: IncomingMessage, socket: Socket) => socket.destroy());
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [socket, h] of held) {
+      const p = progressOf(socket);
+      if (p !== h.progress) {
+        h.progress = p;
+        h.sinceMs = now;
+      } else if (now - h.sinceMs >= idleMs) socket.destroy();
+    }
+  }, b.checkIntervalMs);
+  sweep.unref();
+  server.once('close', () => clearInterval(sweep));
+  function closeLongestIdle(all: Map<Socket, Held>): boolean {
+    for (const [socket, h] of all) {
+      if (h.busy) continue;
+      all.delete(socket);
+      socket.destroy();
+      warnOnce(`evicted:${o.what}`, `${o.what} holds at most ${cap} open connections: the longest-held idle ones are closed to make room for new ones.`);
+      return true;
+    }
+    return false;
+  }
   return server;
 }
 

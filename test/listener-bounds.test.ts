@@ -14,7 +14,7 @@
 import t from 'tap';
 import net from 'node:net';
 import { request } from './helpers/http.js';
-import { appCommand, floodBoth, startFdApp } from './helpers/flood.js';
+import { appCommand, floodBoth, holdSlots, startFdApp } from './helpers/flood.js';
 import { readFileSync } from 'node:fs';
 import { LISTENER_BOUNDS, connectionCap, parseSoftFdLimit } from '../src/listen.js';
 
@@ -50,8 +50,28 @@ t.test(`1,100 idle connections: each listener keeps at most ${CAP}, refuses the 
   t.equal(duringAccept, 'ok', 'and its own accept');
   t.equal((await request(a.metrics, '/metrics')).status, 200, 'a scrape once the flood is gone');
   t.equal((await request(a.health, '/health/ready')).status, 200, 'a probe too');
-  t.match(a.child.stderr(), /\/metrics refused connections: it holds at most \d+ open connections at once\./);
-  t.match(a.child.stderr(), /the health endpoints refused connections: it holds at most \d+ open connections at once\./);
+  t.match(a.child.stderr(), /\/metrics holds at most \d+ open connections: the longest-held idle ones are closed to make room for new ones\./);
+  t.match(a.child.stderr(), /the health endpoints holds at most \d+ open connections: the longest-held idle ones are closed to make room for new ones\./);
+  t.equal(a.child.child.exitCode, null, 'the application runs');
+});
+
+t.test(`a stranger holding ${CAP + 8} idle connections (reopened as they are closed): liveness and readiness probes still answered`, async (t) => {
+  const a = await startFdApp(t);
+  const stranger = holdSlots(a.health, CAP + 8);
+  const statuses: number[] = [];
+  try {
+    // Let the stranger fill every slot first.
+    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 10; i++) {
+      const path = i % 2 === 0 ? '/health/live' : '/health/ready';
+      statuses.push((await request(a.health, path, { timeoutMs: 5_000 }).catch(() => ({ status: 0 }))).status);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    const closed = stranger.stop();
+    t.ok(closed >= 8, `the server closed the stranger's longest-held connections to make room (${closed})`);
+  }
+  t.same(statuses, Array(10).fill(200), 'every probe answered 200');
   t.equal(a.child.child.exitCode, null, 'the application runs');
 });
 

@@ -93,6 +93,36 @@ function openIdle(port: number, n: number): Held[] {
   return held;
 }
 
+/**
+ * Keeps `n` connections that send nothing open on `port`, opening a new one whenever the server
+ * closes one (a stranger holding a listener's slots); `stop()` closes them and says how many the
+ * server closed meanwhile.
+ */
+export function holdSlots(port: number, n: number): { stop(): number } {
+  let stopped = false;
+  let closedByServer = 0;
+  const open = new Set<net.Socket>();
+  const one = (): void => {
+    const s = net.connect(port, '127.0.0.1');
+    open.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      open.delete(s);
+      if (stopped) return;
+      closedByServer++;
+      one();
+    });
+  };
+  for (let i = 0; i < n; i++) one();
+  return {
+    stop() {
+      stopped = true;
+      for (const s of open) s.destroy();
+      return closedByServer;
+    },
+  };
+}
+
 /** Resolves when `done()` holds or `deadlineMs` passed (then false); polls every 50 ms. */
 async function until(done: () => boolean, deadlineMs: number): Promise<boolean> {
   const end = Date.now() + deadlineMs;
