@@ -20,6 +20,8 @@ export interface ExportStatus {
 }
 
 const statuses: ExportStatus[] = [];
+/** The credentials of every tracked exporter (endpoint userinfo, header values), for exportFailureText. */
+const allCredentials = new Set<string>();
 
 /** The state of every OTLP exporter of the running SDK. */
 export function exportStatuses(): readonly ExportStatus[] {
@@ -28,6 +30,17 @@ export function exportStatuses(): readonly ExportStatus[] {
 
 export function resetExportStatuses(): void {
   statuses.length = 0;
+  allCredentials.clear();
+}
+
+/** Some exporter's last export failed: its outage was reported, and its data said to be dropped. */
+export function exportOutage(): boolean {
+  return statuses.some((s) => s.consecutiveFailures > 0);
+}
+
+/** An exporter's error (a failed final flush) as it may be printed: concise, no credential of any exporter. */
+export function exportFailureText(message: string): string {
+  return scrub(conciseReason(message), [...allCredentials].sort((a, b) => b.length - a.length));
 }
 
 interface AnyExporter<T> {
@@ -88,6 +101,7 @@ export function trackExporter<T, E extends AnyExporter<T>>(
   secrets: readonly string[] = [],
 ): E {
   const credentials = credentialsOf(endpoint, secrets);
+  for (const c of credentials) allCredentials.add(c);
   const shown = scrub(endpoint, credentials);
   const status: ExportStatus = {
     signal,

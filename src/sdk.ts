@@ -45,7 +45,7 @@ import { parseConfig, type CardlinkConfig, type Env } from './config.js';
 import { loadLayeredEnv } from './cli/config-file.js';
 import { parseOtlpHeaders } from './cli/otlp-probe.js';
 import { installDiag, printLine, withoutDiag } from './diag.js';
-import { resetExportStatuses, trackExporter } from './export-status.js';
+import { exportFailureText, exportOutage, resetExportStatuses, trackExporter } from './export-status.js';
 import { registerBuiltinChecks, watchableDiskPath } from './health/builtin-checks.js';
 import { startHealthServer, type HealthServer } from './health/server.js';
 import { configureLogging } from './logging/settings.js';
@@ -422,7 +422,10 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
         removeBuiltinChecks?.();
         await withTimeout(
           Promise.all([
-            nodeSdk.shutdown(),
+            nodeSdk.shutdown().catch((err: unknown) => {
+              // An exporter in an outage was reported once already, its data said to be dropped.
+              if (!exportOutage()) throw new Error(exportFailureText(err instanceof Error ? err.message : String(err)));
+            }),
             server?.close(),
             health?.close(),
           ]).then(() => undefined),

@@ -268,6 +268,7 @@ t.test('an unreachable collector: at most one warning per exporter, the app is u
       OTEL_METRIC_EXPORT_INTERVAL: '200',
       OTEL_BSP_SCHEDULE_DELAY: '100',
       APP_LIFETIME_MS: '2500',
+      APP_LOG_LINE: '1',
     },
   });
   t.equal((await child.waitForLine(/^ready /, 15_000)).trim(), 'ready a=1');
@@ -278,9 +279,15 @@ t.test('an unreachable collector: at most one warning per exporter, the app is u
     .filter((l) => l.trim() !== '');
   const metricWarnings = lines.filter((l) => /OTLP metrics export/.test(l));
   const traceWarnings = lines.filter((l) => /OTLP traces export/.test(l));
+  const logWarnings = lines.filter((l) => /OTLP logs export/.test(l));
   t.equal(metricWarnings.length, 1, lines.join('\n'));
   t.ok(traceWarnings.length <= 1, lines.join('\n'));
+  t.ok(logWarnings.length <= 1, lines.join('\n'));
   t.ok(lines.every((l) => l.startsWith('cardlink-otel:')), `nothing else printed:\n${lines.join('\n')}`);
+  t.ok(
+    lines.every((l) => /OTLP (metrics|traces|logs) export/.test(l)),
+    `the final flush at exit, failing for the same outage, adds no line:\n${lines.join('\n')}`,
+  );
 });
 
 t.test('node --import cardlink-otel/register from a project that depends on the package', async (t) => {
