@@ -573,16 +573,28 @@ t.test('captureApduData: APDU hex on spans, PUT KEY data never', async (t) => {
 });
 
 t.test('command lines on spans: PINs never, payloads only with captureApduData', async (t) => {
-  t.equal(commandLineForSpan('AT+CPIN="1234"', '+CPIN', true), 'AT+CPIN=<redacted>');
-  t.equal(commandLineForSpan('AT+CPIN?', '+CPIN', false), 'AT+CPIN?');
-  t.equal(commandLineForSpan('AT+CLCK="SC",0,"1234"', '+CLCK', true), 'AT+CLCK=<redacted>');
-  t.equal(commandLineForSpan('AT+CSIM=10,"00B0000009"', '+CSIM', false), 'AT+CSIM=<redacted>');
-  t.equal(commandLineForSpan('AT+CSIM=10,"00B0000009"', '+CSIM', true), 'AT+CSIM=10,"00B0000009"');
-  t.equal(commandLineForSpan('AT+CSIM=10,"80E2900001"', '+CSIM', true), 'AT+CSIM=10,"80E29000<redacted>');
-  t.equal(commandLineForSpan('AT+CSIM=10,"zz"', '+CSIM', true), 'AT+CSIM=10,"<redacted>');
-  t.equal(commandLineForSpan('AT+CGLA=1,10,"80D8000000"', '+CGLA', true), 'AT+CGLA=1,10,"80D80000<redacted>');
-  t.equal(commandLineForSpan('AT+COPS=1,2,"00101"', '+COPS', false), 'AT+COPS=1,2,"00101"');
-  t.equal(commandLineForSpan('AT+CMGS=?', '+CMGS', false), 'AT+CMGS=?');
+  t.equal(commandLineForSpan('AT+CPIN="1234"', true), 'AT+CPIN=<redacted>');
+  t.equal(commandLineForSpan('AT+CPIN?', false), 'AT+CPIN?');
+  t.equal(commandLineForSpan('AT+CLCK="SC",0,"1234"', true), 'AT+CLCK=<redacted>');
+  t.equal(commandLineForSpan('AT+CSIM=10,"00B0000009"', false), 'AT+CSIM=<redacted>');
+  t.equal(commandLineForSpan('AT+CSIM=10,"00B0000009"', true), 'AT+CSIM=10,"00B0000009"');
+  t.equal(commandLineForSpan('AT+CSIM=10,"80E2900001"', true), 'AT+CSIM=10,"80E29000<redacted>');
+  t.equal(commandLineForSpan('AT+CSIM=10,"zz"', true), 'AT+CSIM=10,"<redacted>');
+  t.equal(commandLineForSpan('AT+CGLA=1,10,"80D8000000"', true), 'AT+CGLA=1,10,"80D80000<redacted>');
+  t.equal(commandLineForSpan('AT+COPS=1,2,"00101"', false), 'AT+COPS=1,2,"00101"');
+  t.equal(commandLineForSpan('AT+CMGS=?', false), 'AT+CMGS=?');
+  // Chained commands are judged one by one, whichever comes first.
+  t.equal(commandLineForSpan('ATE0;+CPIN="9876"', true), 'ATE0;+CPIN=<redacted>');
+  t.equal(commandLineForSpan('AT+CMEE=1;+CPIN="5555"', true), 'AT+CMEE=1;+CPIN=<redacted>');
+  t.equal(commandLineForSpan('ATE0+CPIN="9876";+COPS?', true), 'ATE0+CPIN=<redacted>;+COPS?');
+  t.equal(commandLineForSpan('at+cmee=1;+cpwd="SC","1111","2222"', true), 'at+cmee=1;+cpwd=<redacted>');
+  t.equal(
+    commandLineForSpan('AT+CSIM=10,"00A4040000";+CSIM=56,"80D8018117018010DEADBEEF00112233445566778899AABBCCDD"', true),
+    'AT+CSIM=10,"00A4040000";+CSIM=56,"80D80181<redacted>',
+  );
+  t.equal(commandLineForSpan('AT+CSIM=56,80D8018117018010DEADBEEF', true), 'AT+CSIM=56,80D80181<redacted>', 'an unquoted C-APDU');
+  t.equal(commandLineForSpan('AT+CSIM=10,"00A4040000";+CSIM=10,"00B0000009"', false), 'AT+CSIM=<redacted>;+CSIM=<redacted>');
+  t.equal(commandLineForSpan('AT+CMGS="+4917012345";+CPIN="1"', true), 'AT+CMGS="+4917012345";+CPIN=<redacted>', 'a + inside quotes is no command');
 });
 
 t.test('portFilter: ports it rejects are left alone', async (t) => {

@@ -127,24 +127,66 @@ export function recordModemError(m: CardlinkInstruments, errorType: string): voi
   m.deviceErrors.add(1, errorAttrs(errorType));
 }
 
-/** The command line as it may appear on a span (see SerialportInstrumentationConfig.captureAtArguments). */
-export function commandLineForSpan(text: string, name: string, captureApdu: boolean): string {
-  if (SECRET_ARGUMENTS.has(name) || (PAYLOAD_ARGUMENTS.has(name) && !captureApdu)) {
-    const i = text.indexOf('=');
-    if (i >= 0 && text.charCodeAt(i + 1) !== 0x3f /* =? */) return `${text.slice(0, i + 1)}<redacted>`;
-    return text;
-  }
-  if (name === '+CSIM' || name === '+CGLA') {
-    // `AT+CSIM=<len>,"<C-APDU>"`: PUT KEY / STORE DATA keep their header (CLA INS P1 P2) only.
-    const q = text.indexOf('"');
-    if (q >= 0) {
-      const header = hexToBytes(text.slice(q + 1, q + 9));
-      if (header === null || header.length < 3) return `${text.slice(0, q + 1)}<redacted>`;
-      const type = commandType(header[0] as number, header[1] as number, header[2] as number);
-      if (isSensitiveCommand(type)) return `${text.slice(0, q + 9)}<redacted>`;
+const REDACTED = '<redacted>';
+
+/**
+ * The command line as it may appear on a span (see SerialportInstrumentationConfig.captureAtArguments).
+ * Every command of the line is judged on its own (`AT+CMEE=1;+CPIN="1234"`, `ATE0+CPIN=...`):
+ * PIN and password arguments never appear, payload arguments only with `captureApdu`, and then the
+ * C-APDU of `+CSIM` / `+CGLA` (quoted or not) without the data of PUT KEY and STORE DATA.
+ */
+export function commandLineForSpan(text: string, captureApdu: boolean): string {
+  const upper = text.toUpperCase();
+  let out = '';
+  let copied = 0;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) quoted = !quoted;
+    if (quoted || c !== 0x2b /* + */) continue;
+    let j = i + 1;
+    while (j < text.length && isNameChar(upper.charCodeAt(j))) j++;
+    const name = upper.slice(i, j);
+    if (text.charCodeAt(j) !== 0x3d /* = */ || text.charCodeAt(j + 1) === 0x3f /* =? */) continue;
+    const argsStart = j + 1;
+    const argsEnd = endOfArguments(text, argsStart);
+    const kept = keptArguments(name, text, argsStart, argsEnd, captureApdu);
+    if (kept < argsEnd) {
+      out += `${text.slice(copied, kept)}${REDACTED}`;
+      copied = argsEnd;
     }
+    i = argsEnd - 1;
   }
-  return text;
+  return copied === 0 ? text : out + text.slice(copied);
+}
+
+function isNameChar(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39);
+}
+
+/** The `;` that ends a command's arguments (outside quotes), or the end of the line. */
+function endOfArguments(text: string, from: number): number {
+  let quoted = false;
+  for (let i = from; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) quoted = !quoted;
+    else if (c === 0x3b && !quoted) return i;
+  }
+  return text.length;
+}
+
+/** Up to where a command's arguments (`start`..`end`) may be shown: `end` when all of them. */
+function keptArguments(name: string, text: string, start: number, end: number, captureApdu: boolean): number {
+  if (SECRET_ARGUMENTS.has(name) || (PAYLOAD_ARGUMENTS.has(name) && !captureApdu)) return start;
+  if (name !== '+CSIM' && name !== '+CGLA') return end;
+  // The C-APDU is the last argument; PUT KEY / STORE DATA keep their header (CLA INS P1 P2) only.
+  let apdu = text.lastIndexOf(',', end - 1) + 1;
+  if (apdu <= start) apdu = start;
+  if (text.charCodeAt(apdu) === 0x22) apdu++;
+  const header = hexToBytes(text.slice(apdu, Math.min(apdu + 8, end)));
+  if (header === null || header.length < 4) return apdu;
+  const type = commandType(header[0] as number, header[1] as number, header[2] as number);
+  return isSensitiveCommand(type) ? apdu + 8 : end;
 }
 
 /**
@@ -231,7 +273,7 @@ export class ModemPortRecorder implements Required<AtListener> {
     let attributes = start.attributes;
     const cfg = this.ctx.config();
     if (cfg.captureAtArguments === true) {
-      attributes = { ...attributes, [ATTR.commandLine]: commandLineForSpan(e.text, e.name, cfg.captureApduData === true) };
+      attributes = { ...attributes, [ATTR.commandLine]: commandLineForSpan(e.text, cfg.captureApduData === true) };
     }
     // The application's active context when it wrote the command: its span is the parent. Times go
     // in as HrTime, converted as the SDK would (a number costs it a clock read, to tell a
