@@ -6,7 +6,7 @@
  */
 
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import { redactUrlUserinfo } from './logging/sanitize.js';
+import { redactEndpoint } from './logging/sanitize.js';
 
 export const INSTRUMENTATION_NAMES = ['tls', 'serialport', 'adb', 'sqlite', 'pg', 'system'] as const;
 export type InstrumentationName = (typeof INSTRUMENTATION_NAMES)[number];
@@ -306,7 +306,7 @@ function checkUrl(r: Reader, name: string, value: string): string | undefined {
   } catch {
     /* reported below */
   }
-  r.bad(name, redactUrlUserinfo(value), 'an http:// or https:// URL such as http://alloy:4317');
+  r.bad(name, redactEndpoint(value), 'an http:// or https:// URL such as http://alloy:4317');
   return undefined;
 }
 

@@ -5,7 +5,7 @@
  */
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { printLine } from './diag.js';
-import { redactString, redactUrlUserinfo } from './logging/sanitize.js';
+import { redactEndpoint, redactString } from './logging/sanitize.js';
 
 export interface ExportStatus {
   readonly signal: 'traces' | 'metrics' | 'logs';
@@ -84,7 +84,7 @@ function credentialsOf(endpoint: string, secrets: readonly string[]): string[] {
 
 /** `text` with every credential replaced by `***` (split/join: no pattern to escape). */
 function scrub(text: string, credentials: readonly string[]): string {
-  let out = redactString(redactUrlUserinfo(text));
+  let out = redactString(redactEndpoint(text));
   for (const c of credentials) if (out.includes(c)) out = out.split(c).join('***');
   return out;
 }

@@ -12,7 +12,7 @@ import { freePort, REPO_ROOT, runNode, type NodeChild } from './helpers/child.js
 import { request } from './helpers/http.js';
 import { parseConfig } from '../src/config.js';
 import { readConfigFile, writeConfigFile } from '../src/cli/config-file.js';
-import { redactString, redactUrlUserinfo } from '../src/logging/sanitize.js';
+import { redactEndpoint, redactString, redactUrlUserinfo } from '../src/logging/sanitize.js';
 
 const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
 const APP = join(REPO_ROOT, 'test/fixtures/apps/esm-app.mjs');
@@ -67,6 +67,9 @@ t.test('sanitizer: every form of URL userinfo is masked, unencoded @ in a passwo
   t.equal(redactUrlUserinfo('export to https://tok3n@h/v1/traces failed'), 'export to https://***@h/v1/traces failed');
   t.equal(redactUrlUserinfo('http://u:p@ss@host/x?a=b@c'), 'http://***@host/x?a=b@c');
   t.equal(redactUrlUserinfo('http://host:4317'), 'http://host:4317');
+  t.equal(redactEndpoint('https://t@h:4318/v1/traces?api_key=k3y&tenant=a#x'), 'https://***@h:4318/v1/traces?api_key=***&tenant=***#x', 'query values too');
+  t.equal(redactEndpoint('export to http://h/v1?token=abc failed: 14'), 'export to http://h/v1?token=*** failed: 14');
+  t.equal(redactEndpoint('http://h:4317'), 'http://h:4317');
   t.equal(redactString('to http://u:p@ss@host/'), 'to http://u:***@host/', 'the password runs to the last @');
   t.equal(redactString('GET https://tok3n@ingest.example/x'), 'GET https://***@ingest.example/x', 'a token-only userinfo');
   t.equal(redactString('postgres://lab:pw@db:5432/x'), 'postgres://lab:***@db:5432/x', 'unchanged for user:password');
@@ -82,6 +85,8 @@ for (const protocol of ['grpc', 'http/protobuf'] as const) {
       apiKey: s('apikey'),
       tracesHeader: s('trhdr'),
       metricsPassword: s('metricspw'),
+      // A token in the endpoint's query (some collectors take it there): http/protobuf only.
+      queryKey: protocol === 'http/protobuf' ? s('querykey') : undefined,
     };
     const closed = await freePort(); // nothing listens there
     const metricsPort = await freePort();
@@ -91,6 +96,9 @@ for (const protocol of ['grpc', 'http/protobuf'] as const) {
       OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
       OTEL_EXPORTER_OTLP_HEADERS: `authorization=Bearer%20${secrets.bearer},x-api-key=${secrets.apiKey}`,
       OTEL_EXPORTER_OTLP_TRACES_HEADERS: `x-tenant-key=${secrets.tracesHeader}`,
+      ...(secrets.queryKey === undefined
+        ? {}
+        : { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://${secrets.otlpUser}:${secrets.otlpPassword}@127.0.0.1:${closed}/v1/traces?api_key=${secrets.queryKey}` }),
       OTEL_EXPORTER_OTLP_TIMEOUT: '1500',
       OTEL_BSP_SCHEDULE_DELAY: '100',
       OTEL_METRIC_EXPORT_INTERVAL: '300',
@@ -105,6 +113,7 @@ for (const protocol of ['grpc', 'http/protobuf'] as const) {
     await child.waitForLine(/OTLP traces export to .* failed/, 30_000);
     await child.waitForLine(/OTLP metrics export to .* failed/, 30_000);
     t.match(child.stderr(), `OTLP traces export to http://***@127.0.0.1:${closed}`, 'the endpoint is shown, its userinfo masked');
+    if (secrets.queryKey !== undefined) t.match(child.stderr(), `/v1/traces?api_key=*** failed`, 'and its query values');
 
     const outputs: Array<[string, string]> = [['child stdout and stderr', child.stdout() + child.stderr()]];
     // Details (the endpoint among them) are shown to a caller with the /metrics credentials.
@@ -135,7 +144,7 @@ for (const protocol of ['grpc', 'http/protobuf'] as const) {
     await child.waitForExit(15_000);
     outputs.push(['child output after shutdown', child.stdout() + child.stderr()]);
     for (const [where, text] of outputs) {
-      for (const [name, secret] of Object.entries(secrets)) t.notMatch(text, secret, `${where}: no ${name}`);
+      for (const [name, secret] of Object.entries(secrets)) if (secret !== undefined) t.notMatch(text, secret, `${where}: no ${name}`);
     }
   });
 }

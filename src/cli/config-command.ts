@@ -6,7 +6,7 @@ import { knownVariables } from './config-vars.js';
 import { CliError, EXIT } from './errors.js';
 import type { CliIo } from './io.js';
 import { table } from './format.js';
-import { redactUrlUserinfo } from '../logging/sanitize.js';
+import { redactEndpoint } from '../logging/sanitize.js';
 
 export interface ShownVariable {
   name: string;
@@ -36,14 +36,14 @@ export function configReport(io: Pick<CliIo, 'env' | 'cwd'>): ConfigReport {
     return {
       name: v.name,
       // Endpoints may carry credentials in their userinfo: never shown.
-      value: raw === undefined ? null : v.secret === true ? MASK : redactUrlUserinfo(raw),
+      value: raw === undefined ? null : v.secret === true ? MASK : redactEndpoint(raw),
       source,
       default: v.default,
       description: v.description,
     };
   });
   const prometheus = { ...config.prometheus, ...(config.prometheus.password !== undefined ? { password: MASK } : {}) };
-  const shown = (s: CardlinkConfig['otlp']['traces']) => ({ ...s, endpoint: s.endpoint === undefined ? undefined : redactUrlUserinfo(s.endpoint) });
+  const shown = (s: CardlinkConfig['otlp']['traces']) => ({ ...s, endpoint: s.endpoint === undefined ? undefined : redactEndpoint(s.endpoint) });
   const otlp = { traces: shown(config.otlp.traces), metrics: shown(config.otlp.metrics), logs: shown(config.otlp.logs) };
   return {
     file: { path: layered.file.path, exists: layered.file.exists },

@@ -1,5 +1,6 @@
 /** Human formatting of numbers, ratios, durations and simple aligned tables. */
 import { stripAnsi } from './color.js';
+import { redactEndpoint } from '../logging/sanitize.js';
 
 /** 1234567 -> "1,234,567"; non-integers keep up to 2 decimals. */
 export function formatCount(n: number): string {
@@ -54,15 +55,15 @@ export function table(rows: readonly (readonly string[])[]): string {
     .join('\n');
 }
 
-/** A URL for display: user and password removed. */
+/** A URL for display: user and password removed, query values masked (redactEndpoint). */
 export function safeUrl(url: string): string {
   try {
     const u = new URL(url);
-    if (u.username === '' && u.password === '') return url;
+    if (u.username === '' && u.password === '') return redactEndpoint(url);
     u.username = '';
     u.password = '';
-    return u.toString();
+    return redactEndpoint(u.toString());
   } catch {
-    return url;
+    return redactEndpoint(url);
   }
 }

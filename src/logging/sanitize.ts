@@ -109,6 +109,17 @@ export function redactUrlUserinfo(s: string): string {
   return s.includes('@') ? s.replace(URL_USERINFO, '$1***@') : s;
 }
 
+const URL_QUERY_VALUE = /([?&][^=&#\s]*=)[^&#\s]*/g;
+
+/**
+ * An endpoint as it may be shown: its userinfo masked (redactUrlUserinfo) and every query
+ * parameter's value too (`?api_key=...`: some collectors take their token there).
+ */
+export function redactEndpoint(s: string): string {
+  const out = redactUrlUserinfo(s);
+  return out.includes('?') && out.includes('://') ? out.replace(URL_QUERY_VALUE, '$1***') : out;
+}
+
 export interface SerializedError {
   type: string;
   message: string;
