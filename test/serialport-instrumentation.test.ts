@@ -595,6 +595,14 @@ t.test('command lines on spans: PINs never, payloads only with captureApduData',
   t.equal(commandLineForSpan('AT+CSIM=56,80D8018117018010DEADBEEF', true), 'AT+CSIM=56,80D80181<redacted>', 'an unquoted C-APDU');
   t.equal(commandLineForSpan('AT+CSIM=10,"00A4040000";+CSIM=10,"00B0000009"', false), 'AT+CSIM=<redacted>;+CSIM=<redacted>');
   t.equal(commandLineForSpan('AT+CMGS="+4917012345";+CPIN="1"', true), 'AT+CMGS="+4917012345";+CPIN=<redacted>', 'a + inside quotes is no command');
+  // Packet-data logins: 27.007 +CGAUTH and the vendors' (a Cinterion connection profile's password, SIMCom's APN login).
+  t.equal(commandLineForSpan('AT+CGAUTH=1,1,"user","secret"', true), 'AT+CGAUTH=<redacted>');
+  t.equal(commandLineForSpan('AT^SICS=0,passwd,"PASSWORD"', true), 'AT^SICS=<redacted>');
+  t.equal(commandLineForSpan(`AT+CSTT='"iot.1nce.net","user","secret"'`, true), 'AT+CSTT=<redacted>');
+  t.equal(commandLineForSpan('AT+QICSGP=1,1,"apn","user","secret",1', true), 'AT+QICSGP=<redacted>');
+  t.equal(commandLineForSpan('AT#SGACT=1,1,"user","secret"', true), 'AT#SGACT=<redacted>');
+  t.equal(commandLineForSpan('ATD*99#', true), 'ATD*99#', 'a dial string ending in # is no command');
+  t.equal(commandLineForSpan('ATI;+CSUB;+CSQ;+CPIN?;+COPS?;+CGREG?;&D2', true), 'ATI;+CSUB;+CSQ;+CPIN?;+COPS?;+CGREG?;&D2', 'queries unchanged');
 });
 
 t.test('portFilter: ports it rejects are left alone', async (t) => {

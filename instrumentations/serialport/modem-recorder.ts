@@ -107,8 +107,23 @@ const CRSM_INS: ReadonlyMap<number, number> = new Map([
   [242, 0xf2], // STATUS
 ]);
 
-/** Commands whose arguments are PINs or passwords: never on a span. */
-const SECRET_ARGUMENTS: ReadonlySet<string> = new Set(['+CPIN', '+CPWD', '+CLCK', '+CPINR', '+CPIN2']);
+/**
+ * Commands whose arguments are PINs or passwords: never on a span. Besides 27.007's (SIM PINs,
+ * facility passwords, PDP authentication) the vendors' packet-data logins: SIMCom +CSTT, Quectel
+ * +QICSGP, Cinterion ^SICS (its `passwd` parameter), Telit #SGACT.
+ */
+const SECRET_ARGUMENTS: ReadonlySet<string> = new Set([
+  '+CPIN',
+  '+CPWD',
+  '+CLCK',
+  '+CPINR',
+  '+CPIN2',
+  '+CGAUTH',
+  '+CSTT',
+  '+QICSGP',
+  '^SICS',
+  '#SGACT',
+]);
 /** Commands whose arguments are APDU or SMS payloads: only with captureApduData. */
 const PAYLOAD_ARGUMENTS: ReadonlySet<string> = new Set(['+CSIM', '+CRSM', '+CGLA', '+CMGS', '+CMGW']);
 
@@ -143,7 +158,8 @@ export function commandLineForSpan(text: string, captureApdu: boolean): string {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) quoted = !quoted;
-    if (quoted || c !== 0x2b /* + */) continue;
+    // Extended commands: 27.007's `+`, and the vendors' `^` (Huawei, Cinterion) and `#` (Telit).
+    if (quoted || (c !== 0x2b /* + */ && c !== 0x5e /* ^ */ && c !== 0x23) /* # */) continue;
     let j = i + 1;
     while (j < text.length && isNameChar(upper.charCodeAt(j))) j++;
     const name = upper.slice(i, j);

@@ -44,8 +44,10 @@ export interface SerialportInstrumentationConfig extends InstrumentationConfig {
   abandonAfterMs?: number;
   /**
    * Put the command line with its arguments on `at` spans as `cardlink.at.command_line` (default
-   * false: only the command name). PIN and password commands (`+CPIN`, `+CPWD`, `+CLCK`, `+CPINR`)
-   * never carry their arguments; `+CSIM` / `+CRSM` / `+CMGS` carry theirs only with `captureApduData`.
+   * false: only the command name). PIN and password commands (`+CPIN`, `+CPWD`, `+CLCK`, `+CPINR`,
+   * `+CGAUTH`, and the vendors' packet-data logins `+CSTT`, `+QICSGP`, `^SICS`, `#SGACT`) never carry
+   * their arguments, wherever they stand in a chained line; `+CSIM` / `+CRSM` / `+CMGS` carry theirs
+   * only with `captureApduData`, and PUT KEY / STORE DATA data never.
    */
   captureAtArguments?: boolean;
   /**
