@@ -109,8 +109,9 @@ const CRSM_INS: ReadonlyMap<number, number> = new Map([
 
 /**
  * Commands whose arguments are PINs or passwords: never on a span. Besides 27.007's (SIM PINs,
- * facility passwords, PDP authentication) the vendors' packet-data logins: SIMCom +CSTT, Quectel
- * +QICSGP, Cinterion ^SICS (its `passwd` parameter), Telit #SGACT.
+ * facility passwords, PDP authentication) the vendors' packet-data logins: Cinterion ^SGAUTH and
+ * ^SICS (its `passwd` parameter), Sierra $QCPDPP, Icera %IPDPCFG, u-blox +UAUTHREQ, SIMCom +CSTT,
+ * Quectel +QICSGP, Telit #SGACT.
  */
 const SECRET_ARGUMENTS: ReadonlySet<string> = new Set([
   '+CPIN',
@@ -119,11 +120,20 @@ const SECRET_ARGUMENTS: ReadonlySet<string> = new Set([
   '+CPINR',
   '+CPIN2',
   '+CGAUTH',
+  '^SGAUTH',
+  '^SICS',
+  '$QCPDPP',
+  '%IPDPCFG',
+  '+UAUTHREQ',
   '+CSTT',
   '+QICSGP',
-  '^SICS',
   '#SGACT',
 ]);
+
+/** The prefixes of extended command names: 27.007's `+`, and the vendors' `^`, `$`, `%` and `#`. */
+function isCommandPrefix(c: number): boolean {
+  return c === 0x2b || c === 0x5e || c === 0x24 || c === 0x25 || c === 0x23;
+}
 /** Commands whose arguments are APDU or SMS payloads: only with captureApduData. */
 const PAYLOAD_ARGUMENTS: ReadonlySet<string> = new Set(['+CSIM', '+CRSM', '+CGLA', '+CMGS', '+CMGW']);
 
@@ -158,8 +168,7 @@ export function commandLineForSpan(text: string, captureApdu: boolean): string {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) quoted = !quoted;
-    // Extended commands: 27.007's `+`, and the vendors' `^` (Huawei, Cinterion) and `#` (Telit).
-    if (quoted || (c !== 0x2b /* + */ && c !== 0x5e /* ^ */ && c !== 0x23) /* # */) continue;
+    if (quoted || !isCommandPrefix(c)) continue;
     let j = i + 1;
     while (j < text.length && isNameChar(upper.charCodeAt(j))) j++;
     const name = upper.slice(i, j);

@@ -45,7 +45,8 @@ export interface SerialportInstrumentationConfig extends InstrumentationConfig {
   /**
    * Put the command line with its arguments on `at` spans as `cardlink.at.command_line` (default
    * false: only the command name). PIN and password commands (`+CPIN`, `+CPWD`, `+CLCK`, `+CPINR`,
-   * `+CGAUTH`, and the vendors' packet-data logins `+CSTT`, `+QICSGP`, `^SICS`, `#SGACT`) never carry
+   * `+CGAUTH`, and the vendors' packet-data logins: `^SGAUTH`, `^SICS`, `$QCPDPP`, `%IPDPCFG`,
+   * `+UAUTHREQ`, `+CSTT`, `+QICSGP`, `#SGACT`) never carry
    * their arguments, wherever they stand in a chained line; `+CSIM` / `+CRSM` / `+CMGS` carry theirs
    * only with `captureApduData`, and PUT KEY / STORE DATA data never.
    */

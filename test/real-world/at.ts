@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { AtDecoder, parseAtCommandLine, type AtCommandEndEvent, type AtUrcEvent } from '../../instrumentations/serialport/at.js';
+import { commandLineForSpan } from '../../instrumentations/serialport/modem-recorder.js';
 
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'real-world', 'at');
 
@@ -48,7 +49,8 @@ export function runCorpus(t: Test): void {
   );
   const urcs = load<{ line: string }, { name: string }>('urcs.json');
   const names = load<{ commandLine: string }, { name: string; kind: string }>('command-names.json');
-  for (const c of [finals, urcs, names]) t.ok(c.items.length > 0 && c.items.every((i) => i.source.length > 0), c.description.slice(0, 60));
+  const secrets = load<{ commandLine: string }, { shown: string }>('secret-arguments.json');
+  for (const c of [finals, urcs, names, secrets]) t.ok(c.items.length > 0 && c.items.every((i) => i.source.length > 0), c.description.slice(0, 60));
 
   for (const it of finals.items) {
     const { ends, urcs: seen, d } = decode(it.input.steps);
@@ -85,5 +87,9 @@ export function runCorpus(t: Test): void {
       ['r', `${it.input.commandLine}\r\r\nOK\r\n`],
     ]);
     t.same(ends.map((e) => [e.name, e.result, e.echoed]), [[it.expect.name, 'ok', true]], `${label(it, it.input.commandLine)} over CR LF`);
+  }
+
+  for (const it of secrets.items) {
+    t.equal(commandLineForSpan(it.input.commandLine, true), it.expect.shown, label(it, it.input.commandLine));
   }
 }
