@@ -118,6 +118,11 @@ t.test('sanitizeSql: literals out, structure kept', async (t) => {
     ['SELECT TRUE, false, NULL, null', 'SELECT ?, ?, NULL, null'],
     ['SELECT col1, t2.c3, "col 4", `c5`, [c6] FROM t2', 'SELECT col1, t2.c3, "col 4", `c5`, [c6] FROM t2'],
     ['SELECT arr[1], arr[$2]', 'SELECT arr[?], arr[$2]'],
+    // A quote inside [...]: SQLite's bracketed identifier or PostgreSQL's subscript. Where both
+    // readings end at the same `]` the whole of it is hidden; where they do not, nothing after it is shown.
+    ["SELECT data['kicsecret'], [col \"x\"] FROM t", 'SELECT data[?], [?] FROM t'],
+    ["SELECT [holder's name] = 'KICSECRETKEY' FROM cards", 'SELECT ?…'],
+    ["UPDATE cards SET [holder's name] = 'Alice Smith', ki = 'NEWSECRETKEY'", 'UPDATE cards SET ?…'],
     ['SELECT * FROM t WHERE a = $1 AND b = ? AND c = ?12 AND d = :name AND e = @p AND f = $id', 'SELECT * FROM t WHERE a = $1 AND b = ? AND c = ?12 AND d = :name AND e = @p AND f = $id'],
     ['SELECT a::int, b::text[] FROM t', 'SELECT a::int, b::text[] FROM t'],
     ['SELECT * FROM t WHERE id IN (1, 2, 3) AND x NOT IN (?,?,?) AND y in ( ? , ? )', 'SELECT * FROM t WHERE id IN (?) AND x NOT IN (?) AND y in (?)'],

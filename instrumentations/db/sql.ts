@@ -679,6 +679,36 @@ function clampLength(maxLength: number): number {
 }
 
 /** Literal-free, comment-free, whitespace-collapsed text, at most `maxLength` characters. */
+/** At `[`: whether a quote stands before its `]` (then the dialect decides what it is). */
+function bracketHasQuote(s: string, i: number): boolean {
+  const k = s.indexOf(']', i + 1);
+  if (k < 0) return false;
+  for (let j = i + 1; j < k; j++) {
+    const c = s.charCodeAt(j);
+    if (c === 0x27 || c === 0x22 || c === 0x60) return true;
+  }
+  return false;
+}
+
+/**
+ * At a `[` with a quote before its `]`: the index after that `]` when both readings end there (as
+ * SQLite's identifier, and as PostgreSQL's subscript whose quoted parts all close before it),
+ * else -1.
+ */
+function bracketEnd(s: string, i: number): number {
+  const k = s.indexOf(']', i + 1);
+  let j = i + 1;
+  while (j < k) {
+    const c = s.charCodeAt(j);
+    if (c === 0x27 || c === 0x22 || c === 0x60) {
+      const e = quotedEnd(s, j, false);
+      if (e < 0 || e > k) return -1;
+      j = e;
+    } else j++;
+  }
+  return k + 1;
+}
+
 export function sanitizeSql(text: string, maxLength: number = DEFAULT_SANITIZED_LENGTH): string {
   if (typeof text !== 'string') return '';
   const limit = clampLength(maxLength);
@@ -765,6 +795,17 @@ export function sanitizeSql(text: string, maxLength: number = DEFAULT_SANITIZED_
         break; // unterminated: nothing after it can be told apart from a literal
       }
       token = isShowableQuoted(s, i, e) ? s.slice(i, e) : '?';
+      i = e;
+    } else if (c === 0x5b && bracketHasQuote(s, i)) {
+      // `[...]` is an identifier in SQLite and a subscript in PostgreSQL: with a quote inside, the
+      // two readings may end a string in different places (`[holder's name] = 'secret'`).
+      const e = bracketEnd(s, i);
+      if (e < 0) {
+        out = append(out, space, '?');
+        truncated = true;
+        break;
+      }
+      token = '[?]';
       i = e;
     } else if (c === 0x24) {
       const e = dollarQuoteEnd(s, i);
