@@ -159,7 +159,7 @@ t.test('commandArgsForSpan: no serials, no remote arguments, only harmless flags
 });
 
 t.test('parseShellCommandLine: exec strings', async (t) => {
-  const cases: Array<[string, { file: string; args: string[] } | null]> = [
+  const cases: Array<[string, { file: string; args: string[]; androidSerial?: string | null } | null]> = [
     ['adb -s X shell ls /sdcard', { file: 'adb', args: ['-s', 'X', 'shell', 'ls', '/sdcard'] }],
     ['  /usr/bin/adb devices -l  ', { file: '/usr/bin/adb', args: ['devices', '-l'] }],
     [`adb shell 'am broadcast -a android.provider.Telephony.SMS_DELIVER --es "pdu" x'`, { file: 'adb', args: ['shell', 'am broadcast -a android.provider.Telephony.SMS_DELIVER --es "pdu" x'] }],
@@ -167,8 +167,10 @@ t.test('parseShellCommandLine: exec strings', async (t) => {
     [`adb shell "echo \\"q\\" \\\\ \\$HOME"`, { file: 'adb', args: ['shell', 'echo "q" \\ $HOME'] }],
     [`adb shell echo a\\ b`, { file: 'adb', args: ['shell', 'echo', 'a b'] }],
     [`adb -s "emulator-5554" shell ""`, { file: 'adb', args: ['-s', 'emulator-5554', 'shell', ''] }],
-    ['ANDROID_SERIAL=X adb shell true', { file: 'adb', args: ['shell', 'true'] }],
-    ['env -i ANDROID_ADB_SERVER_PORT=5038 adb devices', { file: 'adb', args: ['devices'] }],
+    ['ANDROID_SERIAL=X adb shell true', { file: 'adb', args: ['shell', 'true'], androidSerial: 'X' }],
+    ['env ANDROID_SERIAL=Y adb shell true', { file: 'adb', args: ['shell', 'true'], androidSerial: 'Y' }],
+    ['env -u ANDROID_SERIAL adb shell true', { file: 'adb', args: ['shell', 'true'], androidSerial: null }],
+    ['env -i ANDROID_ADB_SERVER_PORT=5038 adb devices', { file: 'adb', args: ['devices'], androidSerial: null }],
     ['env -u HOME adb devices', { file: 'adb', args: ['devices'] }],
     ['exec adb logcat -d', { file: 'adb', args: ['logcat', '-d'] }],
     ['adb devices | grep device', { file: 'adb', args: ['devices'] }],

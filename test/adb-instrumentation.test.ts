@@ -671,6 +671,16 @@ t.test('TRACEPARENT in the child environment, only when asked for', async (t) =>
     t.equal(out.split('\n')[0], `TRACEPARENT=00-${s?.spanContext().traceId}-${s?.spanContext().spanId}-01`, what);
     t.equal(s?.attributes['cardlink.device.serial'], PHONE, `${what}: serial from ANDROID_SERIAL`);
   }
+  // The command line's own prefix decides over the environment, as the shell does for adb.
+  for (const [line, serial] of [
+    [`ANDROID_SERIAL=R58M123ABC ${FAKE} shell true`, 'R58M123ABC'],
+    [`env ANDROID_SERIAL=emulator-5554 ${FAKE} shell true`, 'emulator-5554'],
+    [`env -u ANDROID_SERIAL ${FAKE} shell true`, undefined],
+  ] as const) {
+    h.spans.reset();
+    await new Promise((r) => cjs.exec(line, r));
+    t.equal(adbSpans()[0]?.attributes['cardlink.device.serial'], serial, `${line}: the serial the prefix gives`);
+  }
 });
 
 t.test('a failing tracer never reaches the application', async (t) => {

@@ -436,6 +436,24 @@ export interface ShellCommandLine {
   file: string;
   /** Its arguments, unquoted, without redirections. */
   args: string[];
+  /**
+   * `ANDROID_SERIAL` as the line's own prefix sets it (`ANDROID_SERIAL=X adb ...`, `env
+   * ANDROID_SERIAL=X adb ...`); null when the prefix removes it (`env -u ANDROID_SERIAL`, `env -i`);
+   * undefined when the prefix does not touch it (the child's environment decides).
+   */
+  androidSerial?: string | null;
+}
+
+/** What the words before the program (assignments, `env` and its options) do to ANDROID_SERIAL. */
+function prefixAndroidSerial(words: readonly string[], program: number): string | null | undefined {
+  let v: string | null | undefined;
+  for (let k = 0; k < program; k++) {
+    const w = words[k] as string;
+    if (w.startsWith('ANDROID_SERIAL=')) v = w.slice('ANDROID_SERIAL='.length);
+    else if (w === '-i' || w === '-' || w === '--ignore-environment' || w === '--unset=ANDROID_SERIAL') v = null;
+    else if ((w === '-u' || w === '--unset') && words[k + 1] === 'ANDROID_SERIAL') v = null;
+  }
+  return v;
 }
 
 /**
@@ -453,7 +471,10 @@ export function parseShellCommandLine(command: string, configuredPath?: string):
   if (k < 0) return null;
   const file = words[k] as string;
   if (!isAdbExecutable(file, configuredPath)) return null;
-  return { file, args: words.slice(k + 1) };
+  const line: ShellCommandLine = { file, args: words.slice(k + 1) };
+  const serial = prefixAndroidSerial(words, k);
+  if (serial !== undefined) line.androidSerial = serial;
+  return line;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -64,13 +64,21 @@ export function baseNameOf(path: string): string {
   return i >= 0 ? path.slice(i + 1) : path;
 }
 
-function serialFromEnv(decoded: DecodedAdbCommand, options: Options | undefined): string | undefined {
+/**
+ * `-s`, else ANDROID_SERIAL: as the shell line's own prefix sets it (`prefix`: see
+ * ShellCommandLine.androidSerial), else from the child's environment.
+ */
+function serialFromEnv(decoded: DecodedAdbCommand, options: Options | undefined, prefix?: string | null): string | undefined {
   if (decoded.serial !== undefined) return decoded.serial;
   // adb lets -d / -e / -t win over ANDROID_SERIAL.
   if (decoded.transportId !== undefined || decoded.target !== undefined) return undefined;
-  const env = options !== undefined && options['env'] !== undefined && options['env'] !== null ? options['env'] : process.env;
-  if (!isObject(env)) return undefined;
-  const v = env['ANDROID_SERIAL'];
+  let v: unknown;
+  if (prefix !== undefined) v = prefix ?? undefined;
+  else {
+    const env = options !== undefined && options['env'] !== undefined && options['env'] !== null ? options['env'] : process.env;
+    if (!isObject(env)) return undefined;
+    v = env['ANDROID_SERIAL'];
+  }
   if (typeof v !== 'string' || v.length === 0 || v.length > MAX_SERIAL_LENGTH) return undefined;
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
@@ -100,7 +108,7 @@ export function adbCallFromFile(file: string, a1: unknown, a2: unknown, configur
   const line = parseShellCommandLine(args.length > 0 ? `${file} ${args.join(' ')}` : file, configuredPath);
   if (line === null) return undefined;
   const decoded = decodeAdbArgs(line.args);
-  return { file: line.file, decoded, serial: serialFromEnv(decoded, options), viaShell: true };
+  return { file: line.file, decoded, serial: serialFromEnv(decoded, options, line.androidSerial), viaShell: true };
 }
 
 /** The adb run behind `exec(command, a1)` / `execSync`, or undefined. */
@@ -108,7 +116,7 @@ export function adbCallFromCommand(command: string, a1: unknown, configuredPath:
   const line = parseShellCommandLine(command, configuredPath);
   if (line === null) return undefined;
   const decoded = decodeAdbArgs(line.args);
-  return { file: line.file, decoded, serial: serialFromEnv(decoded, commandCallOptions(a1)), viaShell: true };
+  return { file: line.file, decoded, serial: serialFromEnv(decoded, commandCallOptions(a1), line.androidSerial), viaShell: true };
 }
 
 /**
