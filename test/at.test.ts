@@ -369,7 +369,7 @@ t.test('+CMGS: prompt without line end, body, Ctrl-Z, message reference', async 
     name: '+CMGS',
     mr: 12,
     pduHex: PDU,
-    pduLength: PDU.length,
+    tpduLength: 19, // as AT+CMGS gave it, not the 40 characters written
     durationMs: 900,
   });
   t.match(ends(events)[0], { name: '+CMGS', result: 'ok', lines: ['+CMGS: 12'] });

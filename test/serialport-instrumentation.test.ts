@@ -251,6 +251,7 @@ for (const mode of ['parser', 'raw'] as const) {
         [SpanKind.PRODUCER, null, SpanStatusCode.ERROR],
       ],
     );
+    t.equal(trig[0]?.attributes['cardlink.sms.pdu_length'], PDU_OCTETS, 'the TPDU length AT+CMGS gave, not the characters written');
     const cmgs = at.filter((s) => s.name === 'at +CMGS');
     t.equal(trig[0]?.parentSpanContext?.spanId, cmgs[0]?.spanContext().spanId);
     t.equal(trig[2]?.attributes['error.type'], 'cms_error');

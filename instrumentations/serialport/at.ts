@@ -237,8 +237,8 @@ export interface AtSmsSubmitEvent {
   readonly mr: number | null;
   /** The message body written before Ctrl-Z when it is hex (PDU mode); null otherwise. */
   readonly pduHex: string | null;
-  /** Characters written before Ctrl-Z. */
-  readonly pduLength: number;
+  /** The TPDU length `AT+CMGS=<length>` gave (PDU mode); null in text mode and for `+CMSS`. */
+  readonly tpduLength: number | null;
   readonly durationMs: number;
   readonly at: number;
 }
@@ -355,7 +355,6 @@ class QueuedCommand {
   entry = ENTRY_NONE;
   prompted = false;
   pduHex: string | null = null;
-  pduLength = 0;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -1134,7 +1133,6 @@ export class AtDecoder {
       let e = len;
       while (s < e && isWhitespace(this.wBuf[s] as number)) s++;
       while (e > s && isWhitespace(this.wBuf[e - 1] as number)) e--;
-      c.pduLength = e - s;
       c.pduHex = send && e - s <= MAX_PDU_CHARS ? normalizeHex(this.wBuf.toString('latin1', s, e)) : null;
     }
     c.entry = send ? ENTRY_SENT : ENTRY_CANCELLED;
@@ -1614,7 +1612,7 @@ export class AtDecoder {
         name: c.name,
         mr: mr !== null && mr <= 255 ? mr : null,
         pduHex: c.pduHex,
-        pduLength: c.pduLength,
+        tpduLength: c.name === '+CMGS' ? parseUint(argumentsAfter(c.text, '=')[0]) : null,
         durationMs,
         at,
       });

@@ -405,8 +405,8 @@ export class ModemPortRecorder implements Required<AtListener> {
       [ATTR.deviceType]: MODEM,
       [ATTR.port]: this.path,
       [ATTR.command]: e.name,
-      [ATTR.pduLength]: e.pduLength,
     };
+    if (e.tpduLength !== null) attributes[ATTR.pduLength] = e.tpduLength;
     if (e.mr !== null) attributes[ATTR.mr] = e.mr;
     const span = this.ctx.tracer().startSpan(
       'sms.trigger',

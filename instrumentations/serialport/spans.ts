@@ -62,7 +62,7 @@ export const SERIALPORT_SPANS: readonly SpanDoc[] = [
       DEVICE_TYPE_ATTR,
       PORT,
       COMMAND,
-      attr(MODEM_ATTR.pduLength, 'the TPDU length the command gave'),
+      attr(MODEM_ATTR.pduLength, 'the TPDU length `AT+CMGS=<length>` gave (PDU mode only)'),
       attr(MODEM_ATTR.mr, "the network's message reference"),
       RESULT,
       attr(ATTR_ERROR_TYPE, 'the final result of a failed submission'),
