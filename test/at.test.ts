@@ -1506,3 +1506,108 @@ t.test('property: binary payload mixed with AT traffic decodes the same in any c
   );
   t.pass('chunking independent');
 });
+
+t.test('rule 4: a command the app gave up on within abandonAfterMs, skipped by the modem, does not shift the next answers', async (t) => {
+  // Echo on: the modem never echoed +SILENT, then echoes and answers +CSQ.
+  const on = decode([
+    ['w', 'AT+SILENT\r', 0],
+    ['w', 'AT+CSQ\r', 300],
+    ['r', 'AT+CSQ\r\r\n+CSQ: 20,99\r\n\r\nOK\r\n', 313],
+    ['w', 'AT+CSQ\r', 1500],
+    ['r', 'AT+CSQ\r\r\n+CSQ: 21,99\r\n\r\nOK\r\n', 1510],
+  ]);
+  t.same(
+    ends(on.events).map((e) => [e.name, e.result, e.lines, e.endMs]),
+    [
+      ['+SILENT', 'timeout', [], 313],
+      ['+CSQ', 'ok', ['+CSQ: 20,99'], 313],
+      ['+CSQ', 'ok', ['+CSQ: 21,99'], 1510],
+    ],
+  );
+  t.equal(on.d.stats.skipped, 1);
+  // Echo off: the answer's prefix is the second command's only.
+  const csim = (apdu: string) => `AT+CSIM=${apdu.length},"${apdu}"\r`;
+  const off = decode([
+    ['w', 'AT+QSIMSTAT?\r', 0],
+    ['w', csim('00A40004023F00'), 300],
+    ['r', '\r\n+CSIM: 4,"6A82"\r\n\r\nOK\r\n', 320],
+    ['w', csim('80F2000000'), 400],
+    ['r', '\r\n+CSIM: 4,"9000"\r\n\r\nOK\r\n', 420],
+  ]);
+  t.same(
+    ends(off.events).map((e) => [e.name, e.result, e.lines]),
+    [
+      ['+QSIMSTAT', 'timeout', []],
+      ['+CSIM', 'ok', ['+CSIM: 4,"6A82"']],
+      ['+CSIM', 'ok', ['+CSIM: 4,"9000"']],
+    ],
+  );
+  t.same(
+    of<{ sw: string }>(off.events, 'csim').map((c) => c.sw),
+    ['6A82', '9000'],
+    'each status word with its own APDU',
+  );
+  t.equal(urcs(off.events).length, 0, 'the +CSIM line is no URC');
+  // Echo on, the skipped command echoed but never answered: the next one's own line tells.
+  const echoed = decode([
+    ['w', 'AT+QSIMSTAT?\r', 0],
+    ['r', 'AT+QSIMSTAT?\r', 5],
+    ['w', csim('00A40004023F00'), 300],
+    ['r', `${csim('00A40004023F00')}\r\n+CSIM: 4,"6A82"\r\n\r\nOK\r\n`, 320],
+  ]);
+  t.same(
+    ends(echoed.events).map((e) => [e.name, e.result]),
+    [
+      ['+QSIMSTAT', 'timeout'],
+      ['+CSIM', 'ok'],
+    ],
+  );
+  // The next command's `> ` prompt: the SMS goes out as a trigger, on its own command.
+  const sms = decode([
+    ['w', 'AT+CGSN\r', 0],
+    ['w', 'AT+CMGS=19\r', 800],
+    ['r', '\r\n> ', 820],
+    ['w', PDU + '\x1a', 830],
+    ['r', '\r\n+CMGS: 1\r\n\r\nOK\r\n', 1500],
+  ]);
+  t.same(
+    ends(sms.events).map((e) => [e.name, e.result, e.endMs]),
+    [
+      ['+CGSN', 'timeout', 820],
+      ['+CMGS', 'ok', 1500],
+    ],
+  );
+  t.equal(of(sms.events, 'smsSubmit').length, 1, 'the SMS is reported sent');
+});
+
+t.test('rule 4 is not applied on weaker evidence', async (t) => {
+  // Pipelined, echo on: the first command echoed (alive) before the second's echo: answered in order.
+  const piped = decode([
+    ['w', 'AT+CGSN\rAT+CSQ\r', 0],
+    ['r', 'AT+CGSN\r\r\nAT+CSQ\r\r\n867584030123456\r\n\r\nOK\r\n', 20],
+    ['r', '\r\n+CSQ: 20,99\r\n\r\nOK\r\n', 40],
+  ]);
+  t.same(
+    ends(piped.events).map((e) => [e.name, e.result, e.lines]),
+    [
+      ['+CGSN', 'ok', ['867584030123456']],
+      ['+CSQ', 'ok', ['+CSQ: 20,99']],
+    ],
+  );
+  // Echo off: a line whose prefix is also a URC name (+CREG) is no evidence that the modem moved on.
+  const urc = decode([
+    ['w', 'AT+COPS?\r', 0],
+    ['w', 'AT+CREG?\r', 100],
+    ['r', '\r\n+CREG: 1,"00C3","0010A5C1",7\r\n', 150],
+    ['r', '\r\n+COPS: 0,0,"Operator",7\r\n\r\nOK\r\n', 200],
+    ['r', '\r\n+CREG: 0,1\r\n\r\nOK\r\n', 250],
+  ]);
+  t.same(
+    ends(urc.events).map((e) => [e.name, e.result]),
+    [
+      ['+COPS', 'ok'],
+      ['+CREG', 'ok'],
+    ],
+  );
+  t.equal(urc.d.stats.skipped, 0);
+});

@@ -44,6 +44,13 @@ class CrLfApp {
     return this.received;
   }
 
+  /** Writes the command, waits `giveUpMs` for anything, and goes on without an answer (an app's own short timeout). */
+  async giveUpAfter(command: string, giveUpMs: number): Promise<void> {
+    this.received = '';
+    this.port.write(`${command}\r\n`);
+    await new Promise((r) => setTimeout(r, giveUpMs));
+  }
+
   close(): Promise<void> {
     return new Promise((resolve) => (this.port.isOpen ? this.port.close(() => resolve()) : resolve()));
   }
@@ -99,6 +106,36 @@ t.test('vendor final results end their command as an error, not as a timeout', a
   }
   t.equal((await modemErrors('error')) - errorsBefore, 3, 'three modem errors');
   t.equal((await modemErrors('timeout')) - timeoutsBefore, 0, 'no false timeout');
+});
+
+t.test('a command the modem never answers, given up by the app within a second: the next answers stay with their own commands', async (t) => {
+  const { app } = await openModem(t, { overrides: { '+QSIMSTAT': { silent: true } } });
+  h.spans.reset();
+  const timeoutsBefore = await modemErrors('timeout');
+  await app.giveUpAfter('AT+QSIMSTAT?', 300);
+  await app.send('AT+CSIM=14,"00A40404023F00"', 'OK'); // SELECT of an unknown AID: 6A82
+  await app.send('AT+CSIM=14,"00A40004023F00"', 'OK'); // SELECT MF: 6120
+  await app.send('AT+CSQ', 'OK');
+  await eventually(() => h.finished().filter((s) => s.name.startsWith('at ')).length >= 4, 3000, 'four at spans');
+  const at = h.finished().filter((s) => s.name.startsWith('at '));
+  t.same(
+    at.map((s) => [s.attributes['cardlink.at.command'], s.attributes['cardlink.at.result']]),
+    [
+      ['+QSIMSTAT', 'timeout'],
+      ['+CSIM', 'ok'],
+      ['+CSIM', 'ok'],
+      ['+CSQ', 'ok'],
+    ],
+  );
+  t.same(
+    h.finished().filter((s) => s.name.startsWith('apdu.')).map((s) => [s.name, s.attributes['cardlink.apdu.sw']]),
+    [
+      ['apdu.SELECT', '6A82'],
+      ['apdu.SELECT', '6120'],
+    ],
+    'each status word on its own APDU',
+  );
+  t.equal((await modemErrors('timeout')) - timeoutsBefore, 1, 'one timeout, the command that got no answer');
 });
 
 t.test('vendor URCs and STK proactive commands are URCs with their bounded names', async (t) => {

@@ -60,6 +60,13 @@
  *        lines before it) become that command's result, timed when they arrived
  *        (`stats.reattributedResults`). Otherwise (its echo or another final arrives) the kept final
  *        is confirmed as the old command's late answer.
+ *     4. A command the application gave up on sooner than `abandonAfterMs` is still pending when
+ *        the next one is written. The modem answers one command at a time, so it went past the
+ *        older one when the next one shows it is being answered while the older one's answer has
+ *        not begun: by its echo, when the older one was not even echoed; by its prompt, or a
+ *        prefixed line only it produces that is no URC name, when the older one has no line yet
+ *        (echoed or not). The older one then ends as `timeout` (`stats.skipped`), and the answer goes to the
+ *        command it belongs to instead of shifting every later result by one.
  * - Queue bound (`maxPending`, default 32): on overflow the oldest timed-out entries are forgotten
  *   first, then the oldest pending command ends with result `overflow`.
  * - Data mode: after `CONNECT` for a dial-type command the bytes both ways are payload (PPP ...):
@@ -99,6 +106,7 @@
 
 import {
   AT_RESPONSE_ALIASES,
+  AT_URC_NAMES,
   VENDOR_ERROR_FINALS,
   errorNumber,
   isBareUrc,
@@ -280,6 +288,8 @@ export interface AtDecoderStats {
   lateLines: number;
   /** Kept-aside finals finally given to the newer command (late-answer rule 3). */
   reattributedResults: number;
+  /** Pending commands the modem went past without a sign of life, ended as `timeout` (rule 4). */
+  skipped: number;
   /** Commands ended with `overflow` or timed-out entries forgotten because the queue was full. */
   queueOverflow: number;
   listenerErrors: number;
@@ -369,6 +379,16 @@ class QueuedCommand {
     readonly deadline: number,
     readonly timeoutMs: number,
   ) {}
+}
+
+/** A pending command the modem has shown no sign of working on: no echo, prompt, line or life. */
+function isSilent(c: QueuedCommand): boolean {
+  return !c.alive && !c.echoed && isUnanswered(c);
+}
+
+/** A pending command whose answer has not begun (it may have been echoed): no prompt, no line. */
+function isUnanswered(c: QueuedCommand): boolean {
+  return !c.prompted && c.lines.length === 0;
 }
 
 /** What a command line means to the queue (parseAtCommandLine and the timeout), cached per text. */
@@ -594,6 +614,7 @@ export class AtDecoder {
     lateResults: 0,
     lateLines: 0,
     reattributedResults: 0,
+    skipped: 0,
     queueOverflow: 0,
     listenerErrors: 0,
     internalErrors: 0,
@@ -1250,7 +1271,8 @@ export class AtDecoder {
     this.rLen = 0;
     if (c.prompted) return; // text mode: one `> ` per body line
     c.prompted = true;
-    this.markAlive(c);
+    // Only the command being executed gets a prompt: as strong a sign as its own answer line.
+    this.markAlive(c, now, true);
     this.emit('prompt', { id: c.id, at: now });
   }
 
@@ -1308,7 +1330,7 @@ export class AtDecoder {
   }
 
   private line(line: string, now: number): void {
-    if (this.matchEcho(line)) return;
+    if (this.matchEcho(line, now)) return;
     const f = this.classifyFinal(line);
     if (f !== null) {
       this.finalResult(f, line, now);
@@ -1323,9 +1345,15 @@ export class AtDecoder {
         if (late) this.holdLine(line);
         else {
           // Only this command produces this prefix: it is being answered (rule 2).
-          if (lateAhead) this.markAlive(p);
+          if (lateAhead) this.markAlive(p, now);
           this.addLine(p, line);
         }
+        return;
+      }
+      const skippedTo = late || p === null ? null : this.answeredPast(p, prefix);
+      if (skippedTo !== null) {
+        this.markAlive(skippedTo, now, true);
+        this.addLine(skippedTo, line);
         return;
       }
       if (late) {
@@ -1436,16 +1464,35 @@ export class AtDecoder {
     return { result, errorCode: cut(line.slice(11).trim(), MAX_ERROR_CODE_LENGTH) };
   }
 
-  private matchEcho(line: string): boolean {
+  private matchEcho(line: string, now: number): boolean {
     for (const c of this.queue) {
       if (!c.echoed && c.echoKey === line) {
         c.echoed = true;
         this.stats.echoes++;
-        if (!c.timedOut) this.markAlive(c);
+        if (!c.timedOut) this.markAlive(c, now);
         return true;
       }
     }
     return false;
+  }
+
+  /**
+   * Rule 4 without echo: a prefixed line (never a URC name) that only a later pending command
+   * produces, while every pending command ahead of it is silent: that command, else null.
+   */
+  private answeredPast(first: QueuedCommand, prefix: string): QueuedCommand | null {
+    if (!isUnanswered(first) || AT_URC_NAMES.has(prefix)) return null;
+    let ahead = true;
+    for (const c of this.queue) {
+      if (c.timedOut) continue;
+      if (ahead) {
+        if (c === first) ahead = false;
+        continue;
+      }
+      if (c.prefixes.includes(prefix)) return c;
+      if (!isUnanswered(c)) return null;
+    }
+    return null;
   }
 
   private firstPending(): QueuedCommand | null {
@@ -1462,11 +1509,24 @@ export class AtDecoder {
     return false;
   }
 
-  /** Rule 2: `c` is being answered, so the timed-out entries ahead of it are finished. */
-  private markAlive(c: QueuedCommand): void {
-    if (c.alive) return;
+  /**
+   * Rule 2: `c` is being answered, so the timed-out entries ahead of it are finished, and so are
+   * pending ones that never showed a sign of life (rule 4): the modem went past them.
+   */
+  private markAlive(c: QueuedCommand, now: number, answered = false): void {
+    const wasAlive = c.alive;
     c.alive = true;
     const i = this.queue.indexOf(c);
+    let skipped = false;
+    for (let k = 0; k < i; k++) {
+      const q = this.queue[k] as QueuedCommand;
+      if (!q.timedOut && (answered ? isUnanswered(q) : isSilent(q))) {
+        this.stats.skipped++;
+        this.timeOut(q, now);
+        skipped = true;
+      }
+    }
+    if (wasAlive && !skipped) return;
     if (i > 0) {
       let dropped = false;
       const rest: QueuedCommand[] = [];
@@ -1481,7 +1541,7 @@ export class AtDecoder {
         this.heldLines = [];
       }
     }
-    if (this.kept !== null && this.kept.cmd === c) {
+    if (!wasAlive && this.kept !== null && this.kept.cmd === c) {
       // The kept final was the old command's late answer after all.
       this.stats.lateResults++;
       this.stats.lateLines += this.kept.lines.length;
