@@ -22,9 +22,19 @@ export function rate(name: Parameters<typeof sel>[0], extra = '', window = '$__r
   return `rate(${sel(name, extra)}[${window}])`;
 }
 
-/** `increase(name{...}[$__range])`: totals over the dashboard's time range. */
+/**
+ * How much a counter grew over `window`, series born within it included: a labelled series
+ * appears at its first increment with no earlier 0 sample (a burst of a new failure reason shows
+ * up as 8 at once), which `increase()` alone cannot see. Such a series counts its whole value (it
+ * started from 0); every other series its increase. `selector` is `name{labels}`.
+ */
+export function increaseFromZero(selector: string, window: string): string {
+  return `(${selector} unless ${selector} offset ${window}) or increase(${selector}[${window}])`;
+}
+
+/** Totals over the dashboard's time range (`increaseFromZero` over `$__range`). */
 export function increaseOverRange(name: Parameters<typeof sel>[0], extra = ''): string {
-  return `increase(${sel(name, extra)}[$__range])`;
+  return increaseFromZero(sel(name, extra), '$__range');
 }
 
 /** `sum by (labels) (inner)`, or `sum(inner)` without labels. */
