@@ -279,6 +279,7 @@ function recordingSink(events: string[]): SessionSink {
     bodyDecoded: (d, f) => events.push(`${d}:${f}`),
     scriptSent: (_at, s) => events.push(`sent ${s.count}`),
     scriptAnswered: (_s, _a, s) => events.push(`answered ${apdus(s)}`),
+    scriptUnanswered: (_s, _a, s) => events.push(`unanswered ${apdus(s)}`),
     scriptStatus: (v) => events.push(`status ${v}`),
     sessionEnd: (_at, status, reason) => events.push(`end ${status} ${reason}`),
     unknown: (k) => events.push(`unknown ${k}`),

@@ -169,8 +169,23 @@ t.test('session types and ends: resumed, triggered (with link), stopped mid-scri
   const triggered = sessions.find((s) => s.attributes['cardlink.session.type'] === 'triggered');
   t.equal(triggered?.links[0]?.context.spanId, triggerCtx.spanId, 'triggered session links to its trigger');
   const failed = sessions.find((s) => s.attributes['cardlink.session.status'] === 'failed');
-  t.equal(failed?.attributes['cardlink.apdu.not_executed'], 2, 'the R-APDU the card never sent is not invented');
+  // Stopped after 3 APDUs: 2 of the second script not executed, and the third script if the server
+  // sent it before it saw the card hang up. No R-APDU invented, and the session span agrees with its
+  // APDU spans (and so with cardlink_apdu_commands_total, which counted every C-APDU sent).
+  const notExecuted = failed?.attributes['cardlink.apdu.not_executed'] as number;
+  t.ok(notExecuted === 2 || notExecuted === 4, `the R-APDUs the card never sent are not invented (${notExecuted})`);
+  const children = h.finished().filter((s) => s.name.startsWith('apdu.') && s.parentSpanContext?.spanId === failed?.spanContext().spanId);
+  t.equal(children.length, failed?.attributes['cardlink.apdu.count'], 'one APDU span per C-APDU counted');
+  t.equal(children.filter((s) => s.attributes['cardlink.apdu.executed'] === false).length, notExecuted, 'the not executed ones marked so');
   t.equal(failed?.status.code, SpanStatusCode.ERROR);
+  // Hung after the first POST: the SELECT sent then is an APDU of the session, never executed.
+  const hung = sessions.filter((s) => s.attributes['cardlink.session.status'] === 'timeout');
+  t.equal(hung.length, 1);
+  t.same([hung[0]?.attributes['cardlink.apdu.count'], hung[0]?.attributes['cardlink.apdu.not_executed']], [1, 1]);
+  t.same(
+    h.finished().filter((s) => s.parentSpanContext?.spanId === hung[0]?.spanContext().spanId).map((s) => [s.name, s.attributes['cardlink.apdu.executed']]),
+    [['apdu.SELECT', false]],
+  );
   await eventually(async () => (await h.value('cardlink_tls_connections_active')) === 0, 5000, 'connections closed');
   t.equal(await h.value('cardlink_sessions_active'), 0);
   h.spans.reset();

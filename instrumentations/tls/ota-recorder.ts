@@ -282,6 +282,7 @@ export class OtaRecorder implements SessionSink {
    */
   private tooBig(direction: 'sent' | 'received'): void {
     if (!this.tracker.isOpen) return;
+    if (direction === 'received') this.tracker.responseLost();
     this.bodyDecoded(direction, 'unknown');
     this.unknown(direction === 'sent' ? 'command_script' : 'response_script');
   }
@@ -382,6 +383,13 @@ export class OtaRecorder implements SessionSink {
     const seconds = (atMs - sentAtMs) / 1000;
     if (n === 1) tally.duration(a[APDU_TYPE]!, seconds);
     else if (n > 1) tally.duration(SCRIPT_CODE, seconds);
+    if (this.session !== undefined) this.apduSpans(this.session, sentAtMs, atMs, script);
+  }
+
+  scriptUnanswered(sentAtMs: number, atMs: number, script: ScriptApdus): void {
+    // Counted as sent already; no response, no duration: spans marked not executed, as the session says.
+    this.apduCount += script.count;
+    this.notExecuted += script.count;
     if (this.session !== undefined) this.apduSpans(this.session, sentAtMs, atMs, script);
   }
 

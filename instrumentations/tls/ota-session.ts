@@ -47,6 +47,8 @@ export interface SessionSink {
   scriptSent(atMs: number, script: ScriptApdus): void;
   /** The card answered the script sent at `sentAtMs` (R-APDUs paired in order; the missing ones not executed). */
   scriptAnswered(sentAtMs: number, atMs: number, script: ScriptApdus): void;
+  /** The session ended at `atMs` with the script sent at `sentAtMs` unanswered: none of its C-APDUs executed. */
+  scriptUnanswered(sentAtMs: number, atMs: number, script: ScriptApdus): void;
   /** A non-empty body was decoded (sent: the server's, received: the card's), in the format found. */
   bodyDecoded(direction: 'sent' | 'received', format: BodyFormat): void;
   /** `X-Admin-Script-Status` other than `ok`. */
@@ -230,6 +232,16 @@ export class OtaSessionTracker {
     }
   }
 
+  /**
+   * The card answered, but its response script could not be read (past the capture bound): the
+   * script in flight is neither paired nor later reported unanswered.
+   */
+  responseLost(): void {
+    if (this.inFlight === null) return;
+    this.keep(this.inFlight);
+    this.inFlight = null;
+  }
+
   /** A response head; returns whether its body should be captured (an SCP81 command script). */
   response(info: ResponseInfo, atMs: number): boolean {
     return this.responseHead(info.statusCode, scp81ContentKind(info.contentType) === 'command', atMs);
@@ -279,9 +291,14 @@ export class OtaSessionTracker {
 
   private finish(atMs: number, status: SessionStatus, reason: string): void {
     this.open = false;
-    if (this.inFlight !== null) {
-      releaseCounted(this.inFlight);
+    const unanswered = this.inFlight;
+    if (unanswered !== null) {
       this.inFlight = null;
+      try {
+        this.sink.scriptUnanswered(this.sentAt, atMs, unanswered);
+      } finally {
+        releaseCounted(unanswered);
+      }
     }
     if (this.spare !== null) {
       releaseCounted(this.spare);
