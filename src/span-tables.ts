@@ -5,6 +5,8 @@ import { TLS_SPANS } from '../instrumentations/tls/spans.js';
 import { SERIALPORT_SPANS } from '../instrumentations/serialport/spans.js';
 import { ADB_SPANS } from '../instrumentations/adb/spans.js';
 import { PG_SPANS, SQLITE_SPANS } from '../instrumentations/db/spans.js';
+import { TEST_RUNNER_SPANS } from './test-reporter/spans.js';
+import { API_SPANS } from './api/span-docs.js';
 
 export const SPAN_TABLES: ReadonlyArray<{ readonly instrumentation: InstrumentationName; readonly spans: readonly SpanDoc[] }> = [
   { instrumentation: 'tls', spans: TLS_SPANS },
@@ -12,4 +14,13 @@ export const SPAN_TABLES: ReadonlyArray<{ readonly instrumentation: Instrumentat
   { instrumentation: 'adb', spans: ADB_SPANS },
   { instrumentation: 'sqlite', spans: SQLITE_SPANS },
   { instrumentation: 'pg', spans: PG_SPANS },
+];
+
+/**
+ * The spans of our other scopes: the test reporter's (every span it ends is checked, like the
+ * instrumentations') and the API's fixed-shape ones (`withSpan` / `@traced` spans are the caller's).
+ */
+export const OTHER_SPAN_TABLES: ReadonlyArray<{ readonly title: string; readonly scope: string; readonly checked: boolean; readonly spans: readonly SpanDoc[] }> = [
+  { title: 'test reporter', scope: 'cardlink-otel/test-runner', checked: true, spans: TEST_RUNNER_SPANS },
+  { title: 'API', scope: 'cardlink-otel/api', checked: false, spans: API_SPANS },
 ];

@@ -37,6 +37,17 @@ export interface SpanDoc {
 
 export const attr = (key: string, brief: string): AttributeDoc => ({ key, brief });
 
+/** The event `Span.recordException` adds. */
+export const EXCEPTION_EVENT: EventDoc = {
+  name: 'exception',
+  brief: 'the error, as `recordException` records it',
+  attributes: [
+    attr('exception.type', 'the error class or code'),
+    attr('exception.message', 'its message'),
+    attr('exception.stacktrace', 'its stack'),
+  ],
+};
+
 /** What a span we ended looked like (a ReadableSpan has all of it). */
 export interface SpanShape {
   readonly name: string;

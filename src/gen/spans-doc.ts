@@ -1,7 +1,7 @@
 /** docs/spans.md, generated from the instrumentations' span tables (a test fails when the committed file drifts). */
 import * as stable from '@opentelemetry/semantic-conventions';
 import { instrumentationScopeName } from '../config.js';
-import { SPAN_TABLES } from '../span-tables.js';
+import { OTHER_SPAN_TABLES, SPAN_TABLES } from '../span-tables.js';
 import type { AttributeDoc, SpanDoc } from '../../instrumentations/shared/span-catalogue.js';
 
 const STABLE_KEYS = new Set<string>(Object.entries(stable).flatMap(([name, v]) => (name.startsWith('ATTR_') ? [String(v)] : [])));
@@ -36,14 +36,19 @@ export function renderSpansDoc(): string {
     '',
     '<!-- generated from the instrumentations\' spans.ts by `npm run gen`; do not edit by hand -->',
     '',
-    'The spans each instrumentation makes, with every attribute, event and link they may carry. `semconv`',
+    'The spans each instrumentation, the test reporter and the API make, with every attribute, event and link they may carry. `semconv`',
     'keys are those of `@opentelemetry/semantic-conventions` (incubating ones are copied into the',
     "instrumentation's `semconv.ts`); `cardlink` keys are this project's. A `<placeholder>` in a name is a",
-    'bounded value. Every span the instrumentations end in the test suite is checked against these tables.',
+    "bounded value. Every span the instrumentations and the test reporter end in the test suite is checked against these tables.",
     '',
   ];
   for (const t of SPAN_TABLES) {
     out.push(`## ${t.instrumentation} (scope \`${instrumentationScopeName(t.instrumentation)}\`)`, '');
+    for (const s of t.spans) out.push(...renderSpan(s));
+  }
+  for (const t of OTHER_SPAN_TABLES) {
+    out.push(`## ${t.title} (scope \`${t.scope}\`)`, '');
+    if (!t.checked) out.push('Spans of `withSpan` and `@traced` are named and attributed by their caller; these have a fixed shape.', '');
     for (const s of t.spans) out.push(...renderSpan(s));
   }
   return `${out.join('\n').replace(/\n+$/, '')}\n`;

@@ -22,12 +22,15 @@ import { catalogueViews } from '../../src/metrics/views.js';
 import { FastHistogramProducer } from '../../src/metrics/fast-histogram.js';
 import { mergeScopes } from '../../src/metrics/merge-scopes.js';
 import { METRICS } from '../../src/metrics/catalogue.js';
-import { SPAN_TABLES } from '../../src/span-tables.js';
+import { OTHER_SPAN_TABLES, SPAN_TABLES } from '../../src/span-tables.js';
 import { instrumentationScopeName } from '../../src/config.js';
 import { spanShapeErrors } from '../../instrumentations/shared/span-catalogue.js';
 
 /** The span tables by scope name (`cardlink-otel/tls` ...). */
-const TABLES = new Map(SPAN_TABLES.map((t) => [instrumentationScopeName(t.instrumentation), t.spans]));
+const TABLES = new Map([
+  ...SPAN_TABLES.map((t) => [instrumentationScopeName(t.instrumentation), t.spans] as const),
+  ...OTHER_SPAN_TABLES.filter((t) => t.checked).map((t) => [t.scope, t.spans] as const),
+]);
 
 /**
  * Checks every span an instrumentation of ours ends against its span table (instrumentations/<x>/spans.ts,
