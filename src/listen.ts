@@ -90,8 +90,9 @@ function progressOf(socket: Socket): number {
  *
  * At its connection cap a new connection makes room by closing the longest-held idle one (no
  * request being answered): connections that send nothing cannot lock probes out, since each new
- * one, a probe's included, displaces the oldest of them. Only when every connection is busy is the
- * new one closed at once. A connection with no traffic either way for the idle limit is closed;
+ * one, a probe's included, displaces the oldest of them. Failing that, the answer stalled longest
+ * (nothing moved for the header timeout: a client that stopped reading); only when every
+ * connection is busy and moving is the new one closed at once. A connection with no traffic either way for the idle limit is closed;
  * this is swept here every checkIntervalMs because Node's socket timeout waits twice as long for a
  * client that stopped reading a response. A connection that pipelines more than
  * maxRequestsPerSocket requests is destroyed at the first extra one: the parser stops at the chunk
@@ -126,6 +127,7 @@ export function createBoundedServer(o: BoundedServerOptions, handler: (req: Inco
     const h = held.get(req.socket);
     if (h === undefined || res.writableFinished) return;
     h.busy = true;
+    h.sinceMs = Date.now();
     res.once('finish', () => (h.busy = false));
     res.once('close', () => (h.busy = false));
   });
@@ -142,15 +144,28 @@ export function createBoundedServer(o: BoundedServerOptions, handler: (req: Inco
   }, b.checkIntervalMs);
   sweep.unref();
   server.once('close', () => clearInterval(sweep));
+  /** Makes room: the longest-held idle connection, else the longest-stalled answer (nothing moved for the header timeout). */
   function closeLongestIdle(all: Map<Socket, Held>): boolean {
+    let stalled: Socket | undefined;
+    let stalledSince = Date.now() - b.headersTimeoutMs;
     for (const [socket, h] of all) {
-      if (h.busy) continue;
+      if (h.busy) {
+        if (h.sinceMs <= stalledSince) {
+          stalled = socket;
+          stalledSince = h.sinceMs;
+        }
+        continue;
+      }
       all.delete(socket);
       socket.destroy();
       warnOnce(`evicted:${o.what}`, `${o.what} holds at most ${cap} open connections: the longest-held idle ones are closed to make room for new ones.`);
       return true;
     }
-    return false;
+    if (stalled === undefined) return false;
+    all.delete(stalled);
+    stalled.destroy();
+    warnOnce(`stalled:${o.what}`, `${o.what} holds at most ${cap} open connections: answers nobody reads are closed to make room for new ones.`);
+    return true;
   }
   return server;
 }

@@ -8,7 +8,7 @@ import t from 'tap';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { closeServer, createBoundedServer } from '../src/listen.js';
+import { LISTENER_BOUNDS, closeServer, createBoundedServer } from '../src/listen.js';
 
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -87,6 +87,30 @@ t.test('at the cap with every connection answering a request, a new one is refus
   await settle();
   for (const c of busy) t.match(c.received, /\r\n\r\nlate$/, 'and answered');
   for (const c of busy) c.socket.destroy();
+});
+
+t.test('at the cap with every connection busy, an answer nobody has read for the header timeout makes room', async (t) => {
+  const big = Buffer.alloc(16 * 1024 * 1024, 0x61);
+  const server = createBoundedServer({ what: 'test', maxConnections: 2 }, (req, res) => res.end(req.url === '/big' ? big : 'ok'));
+  t.teardown(() => closeServer(server));
+  const port = await listen(server);
+  // Two clients ask for a big answer and never read it.
+  const stuck = [0, 1].map(() => {
+    const s = net.connect(port, '127.0.0.1', () => s.write('GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'));
+    s.on('error', () => undefined);
+    s.pause();
+    return s;
+  });
+  t.teardown(() => stuck.forEach((s) => s.destroy()));
+  await settle(); // their requests are being answered
+  const early = connect(port, GET);
+  await early.closed;
+  t.equal(early.received, '', 'while they still move, a new connection is refused');
+  await settle(LISTENER_BOUNDS.headersTimeoutMs + 2 * LISTENER_BOUNDS.checkIntervalMs);
+  const probe = connect(port, GET);
+  await settle();
+  t.match(probe.received, /^HTTP\/1\.1 200 OK[\s\S]*\r\n\r\nok$/, 'once stalled, one of them makes room and the new one is answered');
+  probe.socket.destroy();
 });
 
 t.test('a client that stops reading a response is cut at the idle limit, not twice it', async (t) => {
