@@ -65,8 +65,8 @@
  *        older one when the next one shows it is being answered while the older one's answer has
  *        not begun: by its echo, when the older one was not even echoed; by its prompt, or a
  *        prefixed line only it produces that is no URC name, when the older one has no line yet
- *        (echoed or not). The older one then ends as `timeout` (`stats.skipped`), and the answer goes to the
- *        command it belongs to instead of shifting every later result by one.
+ *        (echoed or not). The older one then ends as `timeout` (`stats.skipped`), and the answer
+ *        goes to the command it belongs to instead of shifting every later result by one.
  * - Queue bound (`maxPending`, default 32): on overflow the oldest timed-out entries are forgotten
  *   first, then the oldest pending command ends with result `overflow`.
  * - Data mode: after `CONNECT` for a dial-type command the bytes both ways are payload (PPP ...):
@@ -288,7 +288,7 @@ export interface AtDecoderStats {
   lateLines: number;
   /** Kept-aside finals finally given to the newer command (late-answer rule 3). */
   reattributedResults: number;
-  /** Pending commands the modem went past without a sign of life, ended as `timeout` (rule 4). */
+  /** Pending commands the modem went past before their answer began, ended as `timeout` (rule 4). */
   skipped: number;
   /** Commands ended with `overflow` or timed-out entries forgotten because the queue was full. */
   queueOverflow: number;
