@@ -115,7 +115,7 @@ export function createBoundedServer(o: BoundedServerOptions, handler: (req: Inco
   const held = new Map<Socket, Held>();
   server.maxRequestsPerSocket = b.maxRequestsPerSocket;
   server.on('connection', (socket: Socket) => {
-    if (held.size >= cap && !closeLongestIdle(held)) {
+    if (held.size >= cap && !makeRoom(held)) {
       socket.destroy();
       warnOnce(`refused:${o.what}`, `${o.what} refused connections: all ${cap} connections it holds at most are answering requests.`);
       return;
@@ -145,7 +145,7 @@ export function createBoundedServer(o: BoundedServerOptions, handler: (req: Inco
   sweep.unref();
   server.once('close', () => clearInterval(sweep));
   /** Makes room: the longest-held idle connection, else the longest-stalled answer (nothing moved for the header timeout). */
-  function closeLongestIdle(all: Map<Socket, Held>): boolean {
+  function makeRoom(all: Map<Socket, Held>): boolean {
     let stalled: Socket | undefined;
     let stalledSince = Date.now() - b.headersTimeoutMs;
     for (const [socket, h] of all) {
