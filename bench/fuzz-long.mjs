@@ -17,6 +17,7 @@ const prom = await dist('src/prom/text-parser.js');
 const stk = await dist('instrumentations/shared/stk.js');
 const stkUrc = await dist('instrumentations/serialport/stk-urc.js');
 const logcatStk = await dist('instrumentations/adb/logcat-stk.js');
+const tlsSession = await dist('instrumentations/tls/session-identity.js');
 
 const bytes = fc.uint8Array({ maxLength: 600, size: 'large' });
 const text = fc.string({ maxLength: 400, unit: 'binary', size: 'large' });
@@ -29,6 +30,11 @@ const targets = {
   'SCP81 body formats (frames and scripts)': [
     fc.oneof(bytes, fc.tuple(fc.integer({ min: 1, max: 64 }), bytes).map(([n, b]) => Uint8Array.from([0, n, ...b]))),
     (b) => { scp81.walkCommandBody(b, () => {}); scp81.walkResponseBody(b, () => {}); },
+  ],
+  // Bytes behind a SEQUENCE header reach its fields more often than random bytes.
+  'TLS session (PSK identity of a resumed session)': [
+    fc.oneof(bytes, bytes.map((b) => Uint8Array.from([0x30, 0x81, b.length & 0xff, ...b]))),
+    (b) => { tlsSession.pskIdentityOfSession(b); },
   ],
   'HTTP scanner (chunked pushes)': [chunks, (cs) => { const s = new http.HttpMessageScanner('request', { onMessageStart: () => true }); for (const c of cs) s.push(c); s.end(); }],
   'AT stream (both directions)': [chunks, (cs) => { const d = new at.AtDecoder({}); let t = 0; for (const c of cs) { d.written(c, t); d.read(c, (t += 7)); } d.tick(t + 100_000); }],

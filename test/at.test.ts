@@ -444,6 +444,30 @@ t.test('vendor error finals end their command as `error` at once, never as a tim
   t.equal(d.stats.strayFinals, 0);
 });
 
+t.test('a final result with a stray control byte on its line still ends its command (not a timeout)', async (t) => {
+  const finals: Array<[string, string, string | undefined]> = [
+    ['+CME ERROR: incorrect password\x1b', 'cme_error', 'incorrect password'],
+    ['\x00OK', 'ok', undefined],
+    ['ERROR\x07', 'error', undefined],
+    ['+CMS ERROR: 3\x0021', 'cms_error', '321'],
+  ];
+  const steps: Step[] = [];
+  finals.forEach(([f], i) => steps.push(['w', 'AT+CPIN="1234"\r', i * 10], ['r', `\r\n${f}\r\n`, i * 10 + 4]));
+  steps.push(['w', 'AT+CSQ\r', 100], ['r', '\r\n+CSQ: 20,99\r\n\r\nOK\r\n', 105], ['tick', 60_000]);
+  const { events, d } = decode(steps);
+  t.same(
+    ends(events).map((e) => [e.name, e.result, e.errorCode, e.durationMs]),
+    [...finals.map(([, r, code]) => ['+CPIN', r, code, 4]), ['+CSQ', 'ok', undefined, 5]],
+    'each command its own result, the next one unshifted',
+  );
+  t.equal(d.stats.readNoise, finals.length, 'each line still counted as noise');
+  // Nothing pending: such a line is noise, never a stray result.
+  const idle = decode([['r', '\r\nOK\x1b\r\n', 0]]);
+  t.same(ends(idle.events), []);
+  t.equal(idle.d.stats.strayFinals, 0);
+  t.equal(idle.d.stats.readNoise, 1);
+});
+
 t.test('look-alikes of vendor finals stay information lines (ModemManager: `MODEM ERROR: apple` is none)', async (t) => {
   const { events } = decode([
     ['w', 'AT^FOO\r', 0],

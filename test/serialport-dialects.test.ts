@@ -108,6 +108,20 @@ t.test('vendor final results end their command as an error, not as a timeout', a
   t.equal((await modemErrors('timeout')) - timeoutsBefore, 0, 'no false timeout');
 });
 
+t.test('a final result with a stray control byte on its line: its command ends with that result, the next one is unshifted', async (t) => {
+  const { app } = await openModem(t, { overrides: { '+CPIN': { final: '+CME ERROR: incorrect password\x1b' } } });
+  h.spans.reset();
+  const timeoutsBefore = await modemErrors('timeout');
+  await app.send('AT+CPIN="1234"', '+CME ERROR: incorrect password\x1b');
+  await app.send('AT+CSQ', 'OK');
+  await eventually(() => atSpan('+CPIN') !== undefined && atSpan('+CSQ') !== undefined, 2000, 'two at spans');
+  // The span carries the 27.007 number of the verbose text (16: incorrect password).
+  t.match(atSpan('+CPIN')?.attributes, { 'cardlink.at.result': 'cme_error', 'cardlink.at.error_code': '16' });
+  t.match(atSpan('+CSQ')?.attributes, { 'cardlink.at.result': 'ok' });
+  t.equal((await modemErrors('timeout')) - timeoutsBefore, 0, 'no false timeout');
+  t.notOk(JSON.stringify(h.finished().map((x) => x.attributes)).includes('1234'), 'the PIN is not exported');
+});
+
 t.test('a command the modem never answers, given up by the app within a second: the next answers stay with their own commands', async (t) => {
   const { app } = await openModem(t, { overrides: { '+QSIMSTAT': { silent: true } } });
   h.spans.reset();

@@ -85,7 +85,8 @@
  *   payload depend on the write sizes. Commands, SMS bodies, `+++` and writes of at most 64 bytes
  *   are decoded line by line, in any chunking.
  * - Binary read: a read line holding a control byte (binary payload, line noise) switches the read
- *   side to skipping everything up to the next CR LF, the framing of every V.250 verbose answer
+ *   side to skipping everything up to the next CR LF (unless, without its control bytes, it is the
+ *   final result of a pending command: then it is that result, and still counted as noise), the framing of every V.250 verbose answer
  *   (`\r\nOK\r\n`, `\r\nNO CARRIER\r\n`, `\r\n+CMTI: "SM",3\r\n`): one native search per chunk
  *   instead of one per line, which is what binary payload costs otherwise. After that CR LF, or
  *   when the application writes a command line, lines are read one by one again. The price:
@@ -481,6 +482,19 @@ function hasCommandBreak(b: Buffer, from: number, to: number): boolean {
 
 /** Lengths up to which appendWritten copies in JS (a native copy costs more for a few bytes). */
 const SHORT_COPY = 32;
+
+/** A read line with control bytes longer than this is never taken for a final result (readControlLine). */
+const MAX_FINAL_WITH_CONTROLS = 256;
+
+/** b[from, to) as latin1 text without its control bytes. */
+function withoutControls(b: Buffer, from: number, to: number): string {
+  let out = '';
+  for (let i = from; i < to; i++) {
+    const c = b[i]!;
+    if (CONTROL[c] === 0) out += String.fromCharCode(c);
+  }
+  return out;
+}
 
 /** Latin-1 characters String#trim removes (a clean line has no control byte but TAB). */
 function canTrim(c: number): boolean {
@@ -1188,7 +1202,7 @@ export class AtDecoder {
         // lines (a CR or LF every 128 bytes), nearly all noise found within their first bytes.
         if (end > i) {
           if (end - i > this.rBuf.length) this.readOverflowLine(now);
-          else if (hasControl(buf, i, end)) this.readNoiseLine(now);
+          else if (hasControl(buf, i, end)) this.readControlLine(buf, i, end, now);
           else this.readText(latin1(buf, i, end), now);
         }
       } else {
@@ -1301,8 +1315,25 @@ export class AtDecoder {
       return;
     }
     this.rLen = 0;
-    if (hasControl(this.rBuf, 0, len)) this.readNoiseLine(now);
+    if (hasControl(this.rBuf, 0, len)) this.readControlLine(this.rBuf, 0, len, now);
     else this.readText(latin1(this.rBuf, 0, len), now);
+  }
+
+  /**
+   * A read line holding control bytes: noise, unless it is, without them, the final result of a
+   * pending command (a stray byte on the line must not turn the modem's answer into a timeout).
+   */
+  private readControlLine(b: Buffer, from: number, to: number, now: number): void {
+    if (this.queue.length > 0 && !this.dataMode && this.urcContinuation === null && to - from <= MAX_FINAL_WITH_CONTROLS) {
+      const text = withoutControls(b, from, to);
+      const line = text.trim();
+      if (line.length > 0 && this.classifyFinal(line) !== null) {
+        this.stats.readNoise++;
+        this.readText(line, now);
+        return;
+      }
+    }
+    this.readNoiseLine(now);
   }
 
   /** A read line holding control bytes. */

@@ -504,7 +504,10 @@ export class HttpMessageScanner {
     this.field(buf, s, e);
   }
 
-  private requestLine(buf: Uint8Array, s: number, e: number): boolean {
+  private requestLine(buf: Uint8Array, s: number, end: number): boolean {
+    // Trailing whitespace after the version, as some card libraries write it, is no other protocol.
+    let e = end;
+    while (e > s && (buf[e - 1] === SP || buf[e - 1] === HT)) e--;
     let i = s;
     while (i < e && isMethodChar(buf[i]!)) i++;
     const methodEnd = i;

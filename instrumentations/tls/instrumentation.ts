@@ -5,7 +5,9 @@
  * Patches, all on prototypes (shared by CommonJS and ESM users of node:tls, node:https and
  * node:http, so no module needs wrapping):
  * - `tls.Server.prototype.emit` sees `connection` (TCP accept), the `secureConnection` /
- *   `tlsClientError` outcome of each handshake and, for https, each `request`;
+ *   `tlsClientError` outcome of each handshake and, for https, each `request` (or `checkContinue`);
+ *   `http.Server.prototype.emit` the same requests when a tls server hands its sockets to an http
+ *   server;
  * - `tls.TLSSocket.prototype._writeGeneric` and `push` hand the plaintext of the raw tls connections
  *   we follow to their OtaConnection; for https, `http.IncomingMessage.prototype.push` hands it the
  *   request bodies and `http.ServerResponse.prototype.write` / `end` the responses as the
@@ -14,6 +16,7 @@
  *   they cost one property read: no per-connection wrapper, closure or own property.
  */
 import http from 'node:http';
+import https from 'node:https';
 import tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -29,10 +32,11 @@ import { PeerLineLimiter } from '../../src/logging/peer-limit.js';
 import { peerText } from '../../src/logging/sanitize.js';
 import { classifyHandshakeError, tlsProtocolVersion, type HandshakeFailureReason } from './handshake-failure.js';
 import type { TlsInstrumentationConfig } from './types.js';
-import { OtaConnection, peerAddressOf, peerPortOf, type OtaContext } from './ota-connection.js';
-import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
+import { OtaConnection, flushOtaJournals, peerAddressOf, peerPortOf, type OtaContext } from './ota-connection.js';
+import { markInstalled, restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
 import { nowMs } from '../../src/clock.js';
 import { peekChain } from '../../src/triggers.js';
+import { pskIdentityOfSession } from './session-identity.js';
 
 /** The card's BIP channel (or trigger) a connection accepted at `atMs` answers: its handshake joins that trace. */
 function chainContext(atMs: number): Context {
@@ -48,6 +52,11 @@ const kState = Symbol('cardlink.tls.state');
 const kPskCallback = 'pskcallback';
 const MAX_IDENTITY = 128;
 let pskSymbol: symbol | undefined;
+/**
+ * The first argument of the server event a wrapper of ours is handling (module-wide: wrappers of
+ * an earlier enable may still be called inside another instrumentation's): an inner one leaves it.
+ */
+let serverEventHandled: unknown;
 
 interface ConnState {
   identity: string | undefined;
@@ -57,6 +66,7 @@ interface ConnState {
 }
 
 type Emit = (this: tls.Server, event: string | symbol, ...args: unknown[]) => boolean;
+type HttpEmit = (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean;
 type SocketEmit = (this: tls.TLSSocket, event: string | symbol, ...args: unknown[]) => boolean;
 type WriteGeneric = (this: tls.TLSSocket, writev: boolean, data: unknown, encoding: BufferEncoding, cb: unknown) => unknown;
 type Push = (this: unknown, chunk: unknown, encoding?: BufferEncoding) => boolean;
@@ -91,9 +101,22 @@ function cleanIdentity(identity: unknown): string | undefined {
   return /[\u0000-\u001f\u007f]/.test(s) ? s.replace(/[\u0000-\u001f\u007f]/g, '?') : s;
 }
 
+/** A resumed session's PSK identity (no pskCallback ran): read from the session, whose copy is then wiped. */
+function resumedIdentity(socket: tls.TLSSocket): string | undefined {
+  const der = socket.getSession();
+  if (der === undefined) return undefined;
+  try {
+    return cleanIdentity(pskIdentityOfSession(der, MAX_IDENTITY * 4));
+  } finally {
+    der.fill(0); // it holds the session's master secret
+  }
+}
+
 export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumentationConfig> {
   private dataPatches: PatchRecord[] | undefined;
   private readonly pskWrappers = new WeakSet<PskCallback>();
+  /** Connections counted in `cardlink_tls_connections_active`, until their close. */
+  private readonly openConnections = new Set<ConnState>();
   /** Attributes of a successful handshake by cipher suite (at most 64 suites cached). */
   private readonly successAttrs = labelCache((cipher) => ({ result: 'success', cipher_suite: cipher, failure_reason: 'none' }), 64);
   private readonly failedAttrs = new Map<HandshakeFailureReason, Attributes>();
@@ -119,25 +142,59 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
   private patch(): void {
     if (this.dataPatches !== undefined) return;
     const serverProto = tls.Server.prototype as unknown as { emit: Emit };
+    const httpServerProto = http.Server.prototype as unknown as { emit: HttpEmit };
     const socketProto = tls.TLSSocket.prototype as unknown as { _writeGeneric: WriteGeneric; push: Push; emit: SocketEmit };
     const messageProto = http.IncomingMessage.prototype as unknown as { push: Push };
     const responseProto = http.ServerResponse.prototype as unknown as { write: ResponseWrite; end: ResponseWrite; writeHead: ResponseWriteHead };
     this.dataPatches = [
       savePrototype(serverProto as unknown as Record<PropertyKey, unknown>, ['emit']),
+      savePrototype(httpServerProto as unknown as Record<PropertyKey, unknown>, ['emit']),
       savePrototype(socketProto as unknown as Record<PropertyKey, unknown>, ['_writeGeneric', 'push', 'emit']),
       savePrototype(messageProto as unknown as Record<PropertyKey, unknown>, ['push']),
       savePrototype(responseProto as unknown as Record<PropertyKey, unknown>, ['write', 'end', 'writeHead']),
     ];
-    const original = serverProto.emit;
     const self = this;
-    serverProto.emit = function (this: tls.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
-      if (event === 'connection') self.onConnection(this, a as Socket);
-      else if (event === 'secureConnection') self.onSecure(a as tls.TLSSocket);
-      else if (event === 'tlsClientError') self.onClientError(a, b as tls.TLSSocket);
-      else if (event === 'request') self.onHttpsRequest(a as IncomingMessage);
+    const serverEmit = (original: Emit): Emit =>
+      function (this: tls.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
+        // Disabled while another instrumentation's wrapper still calls this one: see markInstalled.
+        if (self.dataPatches === undefined || a === serverEventHandled) return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
+        if (event === 'connection') self.onConnection(this, a as Socket);
+        else if (event === 'secureConnection') self.onSecure(a as tls.TLSSocket);
+        else if (event === 'tlsClientError') self.onClientError(a, b as tls.TLSSocket);
+        else if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') self.onHttpsRequest(a as IncomingMessage);
+        const outer = serverEventHandled;
+        serverEventHandled = a;
+        try {
+          // eslint-disable-next-line prefer-rest-params
+          return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
+        } finally {
+          serverEventHandled = outer;
+        }
+      };
+    serverProto.emit = serverEmit(serverProto.emit);
+    markInstalled(this.dataPatches[0]!);
+    // The contrib http instrumentation wraps https.Server.prototype.emit as its own property, over the
+    // emit it inherited then: loaded before us, it never reaches tls.Server.prototype's. Wrap it too.
+    const httpsProto = https.Server.prototype as unknown as { emit: Emit };
+    if (Object.prototype.hasOwnProperty.call(httpsProto, 'emit')) {
+      const record = savePrototype(httpsProto as unknown as Record<PropertyKey, unknown>, ['emit']);
+      this.dataPatches.push(record);
+      httpsProto.emit = serverEmit(httpsProto.emit);
+      markInstalled(record);
+    }
+    // A tls server may hand its sockets to an http server (`httpServer.emit('connection', socket)`).
+    const httpOriginal = httpServerProto.emit;
+    const httpRecord = this.dataPatches[1]!;
+    httpServerProto.emit = function (this: http.Server, event: string | symbol, a?: unknown): boolean {
+      // Disabled while another instrumentation's wrapper still calls this one: see markInstalled.
+      if (self.dataPatches !== undefined) {
+        if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') self.onHttpsRequest(a as IncomingMessage);
+        else if (event === 'connection') (a as WithState | undefined)?.[kState]?.ota?.becomeHttps();
+      }
       // eslint-disable-next-line prefer-rest-params
-      return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
+      return httpOriginal.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
     };
+    markInstalled(httpRecord);
     this.patchDataPath(socketProto, messageProto);
     this.patchResponses(responseProto);
   }
@@ -145,6 +202,19 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
   private unpatch(): void {
     for (const p of this.dataPatches ?? []) restorePrototype(p);
     this.dataPatches = undefined;
+    // Their close is no longer seen: what they hold in the gauges is given back now.
+    try {
+      flushOtaJournals();
+      for (const st of this.openConnections) {
+        st.counted = false;
+        this.m.tlsConnectionsActive.add(-1);
+        st.ota?.abandon();
+        st.ota = undefined;
+      }
+    } catch (err) {
+      reportOnce('tls disable', err);
+    }
+    this.openConnections.clear();
   }
 
   /** The plaintext of followed connections: see the file comment. */
@@ -273,6 +343,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       const end = nowMs();
       const start = this.acceptTime(socket) ?? end;
       const st = stateOf(socket);
+      if (st.identity === undefined && socket.isSessionReused()) st.identity = resumedIdentity(socket);
       const cipher = socket.getCipher()?.standardName ?? 'unknown';
       const tracing = tracingEnabled();
       // The protocol version only goes on spans.
@@ -281,6 +352,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       this.m.tlsHandshakeDuration.record((end - start) / 1000, RESULT_SUCCESS);
       this.m.tlsConnectionsActive.add(1);
       st.counted = true;
+      this.openConnections.add(st);
 
       if (tracing) {
         this.tracer
@@ -375,6 +447,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       }
       if (!st.counted) return;
       st.counted = false;
+      this.openConnections.delete(st);
       this.m.tlsConnectionsActive.add(-1);
       st.ota?.onClose();
     } catch (err) {

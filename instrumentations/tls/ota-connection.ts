@@ -98,9 +98,31 @@ function isCommandResponse(res: ServerResponse, given: unknown): boolean {
   return scp81ContentKind(type) === 'command';
 }
 
+/** An https call held for its turn (OtaConnection.held). */
+interface Held {
+  readonly op: number;
+  readonly target: IncomingMessage | ServerResponse;
+  readonly chunk: unknown;
+  readonly encoding: unknown;
+  readonly end: boolean;
+  /** A response's headers as given to writeHead, when held before its first write. */
+  readonly given: unknown;
+  readonly t: number;
+}
+const HELD_REQUEST = 0;
+const HELD_PUSH = 1;
+const HELD_RESPONSE = 2;
+/** Pipelining deeper than this is recorded as it comes. */
+const MAX_HELD = 64;
+
 export class OtaConnection implements JournalTarget {
-  /** An https connection (HTTP messages come from the request and response wrappers), else raw tls (bytes). */
-  readonly isHttps: boolean;
+  /**
+   * An https connection (HTTP messages come from the request and response wrappers), else raw tls
+   * (bytes). Also set when a tls server hands the socket to an http server (`becomeHttps`).
+   */
+  isHttps: boolean;
+  /** An event was recorded or journaled: the kind of connection can no longer change. */
+  private started = false;
   private rec: OtaRecorder | undefined;
   /** https: the request whose body is followed (an SCP81 response script, by its content type). */
   private bodyOf: IncomingMessage | undefined;
@@ -118,6 +140,20 @@ export class OtaConnection implements JournalTarget {
   /** The headers object the application gave writeHead for `givenFor`, until that response's first write. */
   private given: unknown;
   private givenFor: ServerResponse | undefined;
+  /** https: the request of the exchange being recorded, until its response ends. */
+  private exchange: IncomingMessage | undefined;
+  /** Its request was seen whole (its followed body ended, or it had none to follow). */
+  private exchangeRead = true;
+  /** The last request seen: a `checkContinue` listener may emit the same request again as `request`. */
+  private lastRequest: IncomingMessage | undefined;
+  /**
+   * https calls held until their turn, so the tracker sees HTTP's order (a request whole, then its
+   * response, then the next request) when a pipelined request arrives before the previous response
+   * ended, or a response is written before its request's body arrived. Undefined when empty.
+   */
+  private held: Held[] | undefined;
+  /** Held calls are being delivered whatever their order (the connection closed, or too many were held). */
+  private draining = false;
   /** Events are recorded as they happen, not journaled. */
   private readonly inline: boolean;
   private readonly delayMs: number;
@@ -175,9 +211,17 @@ export class OtaConnection implements JournalTarget {
    * `requestPush`, followed when its content type is the SCP81 response script's (the recorder
    * keeps it only if the session's state asks for it).
    */
-  onHttpsRequest(req: IncomingMessage): void {
-    if (this.head !== undefined) this.flushHead(nowMs());
+  onHttpsRequest(req: IncomingMessage, t = nowMs()): void {
+    if (req === this.lastRequest) return;
+    this.lastRequest = req;
+    if (!this.draining && (this.exchange !== undefined || this.held !== undefined)) {
+      this.hold(HELD_REQUEST, req, undefined, undefined, false, undefined, t);
+      return;
+    }
+    if (this.head !== undefined) this.flushHead(t);
     this.bodyOf = undefined;
+    this.exchange = req;
+    this.exchangeRead = true;
     const head = httpsRequestInfo(req);
     if (head.responseScript) {
       const length = headerValue(req.headers['content-length']);
@@ -185,11 +229,20 @@ export class OtaConnection implements JournalTarget {
       // An empty body (the card's first POST) is no script: nothing to follow.
       if (this.bodyLeft !== 0) {
         this.bodyOf = req;
+        this.exchangeRead = false;
         this.head = head;
         return;
       }
     }
-    this.event(J_HTTPS_HEAD, head, undefined, nowMs());
+    this.event(J_HTTPS_HEAD, head, undefined, t);
+  }
+
+  /**
+   * A tls server handed this socket to an http server (`httpServer.emit('connection', socket)`):
+   * its HTTP messages are followed as an https server's, if nothing was recorded yet.
+   */
+  becomeHttps(): void {
+    if (!this.started) this.isHttps = true;
   }
 
   /** The held request head, recorded on its own at `t` (its body did not come in one chunk, or something else happened first). */
@@ -205,14 +258,18 @@ export class OtaConnection implements JournalTarget {
    * is the last one; when it is the whole body it is recorded with the request's head, in one
    * event (the usual case: an R-APDU body arrives with its head).
    */
-  requestPush(req: IncomingMessage, chunk: unknown, encoding: BufferEncoding | undefined): void {
-    if (req !== this.bodyOf) return;
+  requestPush(req: IncomingMessage, chunk: unknown, encoding: BufferEncoding | undefined, at?: number): void {
+    if (req !== this.bodyOf) {
+      if (this.held !== undefined && !this.draining && this.isHeld(req)) this.hold(HELD_PUSH, req, chunk, encoding, false, undefined, nowMs());
+      return;
+    }
     try {
-      const t = nowMs();
+      const t = at ?? nowMs();
       if (chunk === null) {
         this.bodyOf = undefined;
         this.flushHead(t);
         this.event(J_HTTPS_BODY, null, false, t);
+        this.requestRead();
         return;
       }
       const bytes = toBytes(chunk, encoding);
@@ -229,13 +286,20 @@ export class OtaConnection implements JournalTarget {
       if (head !== undefined && last) {
         this.head = undefined;
         this.event(J_HTTPS_REQUEST, bytes, head, t);
-        return;
+      } else {
+        this.flushHead(t);
+        this.event(J_HTTPS_BODY, bytes, last, t);
       }
-      this.flushHead(t);
-      this.event(J_HTTPS_BODY, bytes, last, t);
+      if (last) this.requestRead();
     } catch (err) {
       reportOnce('tls https body', err);
     }
+  }
+
+  /** The exchange's request body ended: a response held for it can go. */
+  private requestRead(): void {
+    this.exchangeRead = true;
+    if (this.held !== undefined && !this.draining) this.release();
   }
 
   /**
@@ -247,25 +311,96 @@ export class OtaConnection implements JournalTarget {
     if (res.writableEnded) return;
     try {
       const t = nowMs();
-      this.flushHead(t); // a response before its request's body (an early reject)
-      let flags = 0;
-      if (res !== this.responseOf) {
-        this.responseOf = res;
-        const status = res.statusCode;
-        const command = status === 200 && isCommandResponse(res, this.givenFor === res ? this.given : undefined);
-        this.given = undefined;
-        this.givenFor = undefined;
-        this.responseBody = command;
-        flags = RES_HEAD | (status & 0xffff) | (command ? RES_COMMAND : 0);
+      if (this.responseWaits(res)) {
+        const given = this.givenFor === res ? this.given : undefined;
+        if (given !== undefined) {
+          this.given = undefined;
+          this.givenFor = undefined;
+        }
+        this.hold(HELD_RESPONSE, res, chunk, encoding, end, given, t);
+        return;
       }
-      const bytes = this.responseBody ? toBytes(chunk, encoding) : undefined;
-      if (end) {
-        flags |= RES_END;
-        this.responseOf = undefined;
-      }
-      if (flags !== 0 || (bytes !== undefined && bytes.length > 0)) this.event(J_HTTPS_RESPONSE, bytes, flags, t);
+      this.response(res, chunk, encoding, end, this.givenFor === res ? this.given : undefined, t);
     } catch (err) {
       reportOnce('tls https response', err);
+    }
+  }
+
+  private response(res: ServerResponse, chunk: unknown, encoding: unknown, end: boolean, given: unknown, t: number): void {
+    this.flushHead(t); // a response before its request's body (an early reject)
+    let flags = 0;
+    if (res !== this.responseOf) {
+      this.responseOf = res;
+      const status = res.statusCode;
+      const command = status === 200 && isCommandResponse(res, given);
+      this.given = undefined;
+      this.givenFor = undefined;
+      this.responseBody = command;
+      flags = RES_HEAD | (status & 0xffff) | (command ? RES_COMMAND : 0);
+    }
+    const bytes = this.responseBody ? toBytes(chunk, encoding) : undefined;
+    if (end) {
+      flags |= RES_END;
+      this.responseOf = undefined;
+    }
+    if (flags !== 0 || (bytes !== undefined && bytes.length > 0)) this.event(J_HTTPS_RESPONSE, bytes, flags, t);
+    if (end && res.req === this.exchange) {
+      this.exchange = undefined;
+      if (this.held !== undefined && !this.draining) this.release();
+    }
+  }
+
+  private hold(op: number, target: IncomingMessage | ServerResponse, chunk: unknown, encoding: unknown, end: boolean, given: unknown, t: number): void {
+    const held = (this.held ??= []);
+    held.push({ op, target, chunk, encoding, end, given, t });
+    if (held.length > MAX_HELD) this.drain(); // bounded: past this, delivered as they came
+  }
+
+  /** A response's turn has not come: its request was not seen whole, or is held itself. */
+  private responseWaits(res: ServerResponse): boolean {
+    if (this.draining) return false;
+    const req = res.req;
+    if (req === this.exchange) return !this.exchangeRead;
+    return this.held !== undefined && (this.isHeld(req) || this.isHeld(res));
+  }
+
+  private isHeld(req: IncomingMessage | ServerResponse): boolean {
+    for (const h of this.held!) if (h.target === req) return true;
+    return false;
+  }
+
+  /** Deliver held calls in order; those whose turn has not come are held again (still in order). */
+  private release(): void {
+    const held = this.held!;
+    this.held = undefined;
+    for (let i = 0; i < held.length; i++) this.deliver(held[i]!);
+  }
+
+  /** Deliver every held call in the order it came, turn or not. */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.held !== undefined) {
+        const held = this.held;
+        this.held = undefined;
+        for (let i = 0; i < held.length; i++) this.deliver(held[i]!);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private deliver(h: Held): void {
+    if (h.op === HELD_REQUEST) {
+      const req = h.target as IncomingMessage;
+      if (this.lastRequest === req) this.lastRequest = undefined;
+      this.onHttpsRequest(req, h.t);
+    } else if (h.op === HELD_PUSH) this.requestPush(h.target as IncomingMessage, h.chunk, h.encoding as BufferEncoding | undefined, h.t);
+    else {
+      const res = h.target as ServerResponse;
+      if (this.responseWaits(res)) (this.held ??= []).push(h);
+      else this.response(res, h.chunk, h.encoding, h.end, h.given, h.t);
     }
   }
 
@@ -284,19 +419,39 @@ export class OtaConnection implements JournalTarget {
 
   onClose(): void {
     if (this.socket === undefined) return; // closed already
+    if (this.held !== undefined) this.drain();
     const hadError = (this.socket as unknown as { _hadError?: boolean })._hadError === true;
-    this.socket = undefined;
-    this.bodyOf = undefined;
-    this.responseOf = undefined;
-    this.given = undefined;
-    this.givenFor = undefined;
+    this.forget();
     const t = nowMs();
     this.flushHead(t);
     this.event(J_CLOSE, hadError, undefined, t);
   }
 
+  /**
+   * The instrumentation was disabled with this connection open: nothing more is recorded, and an
+   * open session leaves the active gauge without being counted as ended (its end is not seen).
+   */
+  abandon(): void {
+    this.forget();
+    this.held = undefined;
+    this.head = undefined;
+    this.rec?.abandon();
+  }
+
+  /** Drops the socket and the messages followed on it (the socket closed, or nothing more is followed). */
+  private forget(): void {
+    this.socket = undefined;
+    this.bodyOf = undefined;
+    this.responseOf = undefined;
+    this.given = undefined;
+    this.givenFor = undefined;
+    this.exchange = undefined;
+    this.lastRequest = undefined;
+  }
+
   /** Journal the event, or record it at once (tracing on). */
   private event(kind: number, a: unknown, b: unknown, t: number): void {
+    this.started = true;
     if (this.inline) this.record(kind, a, b, t);
     else journal(this, kind, a, b, t, this.delayMs);
   }

@@ -172,6 +172,15 @@ export class OtaRecorder implements SessionSink {
   private readonly responseBody = new BodyCollector();
   /** The time of the event being recorded. */
   private now = 0;
+  /** Raw tls: messages handed to the tracker so far, and those held for their turn (rawMessage). */
+  private requestsStarted = 0;
+  private requestsEnded = 0;
+  private responsesEnded = 0;
+  private captureRequest = false;
+  private captureResponse = false;
+  private heldRequests: RawHeld[] | undefined;
+  private heldResponses: RawHeld[] | undefined;
+  private heldCount = 0;
 
   constructor(
     private readonly ctx: OtaContext,
@@ -184,13 +193,88 @@ export class OtaRecorder implements SessionSink {
   ) {
     if (isHttps) return;
     this.responses = new HttpMessageScanner('response', {
-      onMessageStart: (head) => this.tracker.response({ statusCode: head.statusCode, contentType: head.headers['content-type'] }, this.now),
-      onMessageEnd: (end) => this.onResponseEnd(end),
+      onMessageStart: (head) => this.rawMessage(RAW_RESPONSE_HEAD, head, this.now),
+      onMessageEnd: (end) => this.rawMessage(RAW_RESPONSE_END, end, this.now),
     });
     this.requests = new HttpMessageScanner('request', {
-      onMessageStart: (head) => this.tracker.request(requestInfo(head), this.now),
-      onMessageEnd: (end) => this.onRequestEnd(end),
+      onMessageStart: (head) => this.rawMessage(RAW_REQUEST_HEAD, head, this.now),
+      onMessageEnd: (end) => this.rawMessage(RAW_REQUEST_END, end, this.now),
     });
+  }
+
+  /**
+   * Raw tls: a message scanned from either direction, handed to the tracker in HTTP's order (a
+   * request whole, then its response, then the next request): a pipelined request that came
+   * before the previous response ended, or a response written before its request's body came, is
+   * held until its turn (each direction keeps its own order). Returns whether the message's body
+   * should be captured.
+   */
+  private rawMessage(kind: number, m: HttpMessageHead | HttpMessageEnd, t: number): boolean {
+    const response = kind >= RAW_RESPONSE_HEAD;
+    const queue = response ? this.heldResponses : this.heldRequests;
+    if (queue === undefined && this.rawTurn(kind)) return this.rawDeliver(kind, m, t);
+    const h: RawHeld = { kind, m, t };
+    if (queue !== undefined) queue.push(h);
+    else if (response) this.heldResponses = [h];
+    else this.heldRequests = [h];
+    if (++this.heldCount > MAX_RAW_HELD) this.rawRelease(true);
+    // Its turn is not known yet: a body the tracker may want is captured, and dropped if not.
+    if (kind === RAW_REQUEST_HEAD) return scp81ContentKind((m as HttpMessageHead).headers['content-type']) === 'response';
+    if (kind === RAW_RESPONSE_HEAD) return (m as HttpMessageHead).statusCode === 200;
+    return false;
+  }
+
+  private rawTurn(kind: number): boolean {
+    if (kind === RAW_REQUEST_HEAD) return this.responsesEnded >= this.requestsStarted;
+    if (kind === RAW_RESPONSE_HEAD) return this.requestsEnded > this.responsesEnded;
+    return true; // a message's end follows its head
+  }
+
+  private rawDeliver(kind: number, m: HttpMessageHead | HttpMessageEnd, t: number): boolean {
+    this.now = t;
+    switch (kind) {
+      case RAW_REQUEST_HEAD:
+        this.requestsStarted++;
+        this.captureRequest = this.tracker.request(requestInfo(m as HttpMessageHead), t);
+        return this.captureRequest;
+      case RAW_REQUEST_END:
+        this.requestsEnded++;
+        if (this.captureRequest) this.onRequestEnd(m as HttpMessageEnd);
+        this.captureRequest = false;
+        return false;
+      case RAW_RESPONSE_HEAD: {
+        const head = m as HttpMessageHead;
+        this.captureResponse = this.tracker.response({ statusCode: head.statusCode, contentType: head.headers['content-type'] }, t);
+        return this.captureResponse;
+      }
+      default: {
+        const end = m as HttpMessageEnd;
+        if (end.head.statusCode >= 200) this.responsesEnded++; // 1xx: the final response is still to come
+        if (this.captureResponse) this.onResponseEnd(end);
+        this.captureResponse = false;
+        return false;
+      }
+    }
+  }
+
+  /** Deliver held messages whose turn came (all of them, oldest first, when `force`). */
+  private rawRelease(force: boolean): void {
+    for (;;) {
+      const rq = this.heldRequests;
+      const rs = this.heldResponses;
+      let q: RawHeld[] | undefined;
+      if (force) q = rq === undefined ? rs : rs === undefined || rq[0]!.t <= rs[0]!.t ? rq : rs;
+      else if (rq !== undefined && this.rawTurn(rq[0]!.kind)) q = rq;
+      else if (rs !== undefined && this.rawTurn(rs[0]!.kind)) q = rs;
+      if (q === undefined) return;
+      const h = q.shift()!;
+      this.heldCount--;
+      if (q.length === 0) {
+        if (q === rq) this.heldRequests = undefined;
+        else this.heldResponses = undefined;
+      }
+      this.rawDeliver(h.kind, h.m, h.t);
+    }
   }
 
   /** No response stream to scan (https), or it is not HTTP: nothing written needs to be seen again. */
@@ -208,9 +292,11 @@ export class OtaRecorder implements SessionSink {
     switch (kind) {
       case J_WRITE:
         if (this.responses !== undefined && !this.responses.gaveUp) scan(this.responses, a, b as BufferEncoding | undefined);
+        if (this.heldCount !== 0) this.rawRelease(false);
         break;
       case J_READ:
         if (this.requests !== undefined && !this.requests.gaveUp) scan(this.requests, a, b as BufferEncoding | undefined);
+        if (this.heldCount !== 0) this.rawRelease(false);
         break;
       case J_HTTPS_HEAD:
         this.requestBody.reset(this.tracker.request(a as RequestInfo, t));
@@ -240,6 +326,7 @@ export class OtaRecorder implements SessionSink {
         this.tracker.timeout();
         break;
       case J_CLOSE:
+        if (this.heldCount !== 0) this.rawRelease(true);
         this.requestBody.reset(false);
         this.responseBody.reset(false);
         this.responses?.release();
@@ -295,6 +382,24 @@ export class OtaRecorder implements SessionSink {
   private onRequestEnd(end: HttpMessageEnd): void {
     if (end.body !== null && end.complete && !end.truncated) this.tracker.requestBody(end.body, this.now);
     else if (end.body !== null) this.tooBig('received');
+  }
+
+  /** See OtaConnection.abandon: the session's counts so far are kept, the session is not ended. */
+  abandon(): void {
+    this.heldRequests = undefined;
+    this.heldResponses = undefined;
+    this.heldCount = 0;
+    this.requestBody.reset(false);
+    this.responseBody.reset(false);
+    this.responses?.release();
+    this.requests?.release();
+    if (!this.tracker.abandon()) return;
+    if (this.tally !== undefined) {
+      releaseTally(this.tally);
+      this.tally = undefined;
+    }
+    this.ctx.instruments().sessionsActive.add(-1, deviceAttributes(this.deviceType));
+    this.session = undefined;
   }
 
   // --- SessionSink: OpenTelemetry recording ---------------------------------------------------
@@ -485,6 +590,20 @@ export class OtaRecorder implements SessionSink {
 }
 
 const EMPTY_BODY = new Uint8Array(0);
+
+/** Raw tls message events (OtaRecorder.rawMessage). */
+const RAW_REQUEST_HEAD = 0;
+const RAW_REQUEST_END = 1;
+const RAW_RESPONSE_HEAD = 2;
+const RAW_RESPONSE_END = 3;
+/** Pipelining deeper than this is recorded as it comes. */
+const MAX_RAW_HELD = 64;
+
+interface RawHeld {
+  readonly kind: number;
+  readonly m: HttpMessageHead | HttpMessageEnd;
+  readonly t: number;
+}
 
 /**
  * What the session tracker needs of an https request's head, read when the request arrives: a

@@ -47,7 +47,10 @@ export interface SessionSink {
   scriptSent(atMs: number, script: ScriptApdus): void;
   /** The card answered the script sent at `sentAtMs` (R-APDUs paired in order; the missing ones not executed). */
   scriptAnswered(sentAtMs: number, atMs: number, script: ScriptApdus): void;
-  /** The session ended at `atMs` with the script sent at `sentAtMs` unanswered: none of its C-APDUs executed. */
+  /**
+   * The script sent at `sentAtMs` got no answer by `atMs`, when the session ended or the server sent
+   * the next script: none of its C-APDUs executed.
+   */
   scriptUnanswered(sentAtMs: number, atMs: number, script: ScriptApdus): void;
   /** A non-empty body was decoded (sent: the server's, received: the card's), in the format found. */
   bodyDecoded(direction: 'sent' | 'received', format: BodyFormat): void;
@@ -196,7 +199,16 @@ export class OtaSessionTracker {
       this.keep(c); // nothing sent: what was in flight stays so
       return;
     }
-    if (this.inFlight !== null) this.keep(this.inFlight);
+    const replaced = this.inFlight;
+    if (replaced !== null) {
+      // The card never answered it (an empty POST, or no POST at all): none of it executed.
+      this.inFlight = null;
+      try {
+        this.sink.scriptUnanswered(this.sentAt, atMs, replaced);
+      } finally {
+        this.keep(replaced);
+      }
+    }
     this.inFlight = c;
     this.sentAt = atMs;
     this.sink.scriptSent(atMs, c);
@@ -280,6 +292,17 @@ export class OtaSessionTracker {
   /** The socket reported a timeout (its own setTimeout or the HTTP server's). */
   timeout(): void {
     if (this.open) this.timedOut = true;
+  }
+
+  /** Stop following without an end (no sink call); returns whether a session was open. */
+  abandon(): boolean {
+    const wasOpen = this.open;
+    this.open = false;
+    if (this.inFlight !== null) releaseCounted(this.inFlight);
+    if (this.spare !== null) releaseCounted(this.spare);
+    this.inFlight = null;
+    this.spare = null;
+    return wasOpen;
   }
 
   /** The connection ended; `hadError` when it was reset or destroyed with an error. */
