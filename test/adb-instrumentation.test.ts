@@ -245,6 +245,7 @@ t.test('fake adb: connected phones follow each `adb devices`, state changes are 
   await execFileP('adb', ['devices', '-l'], { env: fakeEnv() });
   t.equal(await phones(), 0, 'a listing longer than the bound is not judged: the gauge keeps its value');
   t.equal(only('adb devices').attributes['cardlink.adb.devices.listed'], undefined);
+  t.equal(only('adb devices').attributes['cardlink.adb.devices.truncated'], true, 'and the span says why');
   instr.setConfig(baseConfig);
 
   const out = execFileSync('adb', ['devices', '-l'], { env: fakeEnv(), encoding: 'utf8' });

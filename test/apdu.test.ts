@@ -122,6 +122,11 @@ t.test('colliding instructions are resolved with CLA and P1', async (t) => {
 t.test('sensitive commands', async (t) => {
   t.ok(isSensitiveCommand('PUT_KEY'));
   t.ok(isSensitiveCommand('STORE_DATA'));
+  // Their data is a PIN or a PUK (ISO 7816-4 VERIFY 20, CHANGE REFERENCE DATA 24, DISABLE 26 / ENABLE 28 VERIFICATION REQUIREMENT, RESET RETRY COUNTER 2C).
+  for (const [ins, type] of [[0x20, 'VERIFY'], [0x24, 'CHANGE_PIN'], [0x26, 'DISABLE_PIN'], [0x28, 'ENABLE_PIN'], [0x2c, 'UNBLOCK_PIN']] as const) {
+    t.equal(commandType(0x00, ins, 0x00), type);
+    t.ok(isSensitiveCommand(type), type);
+  }
   t.notOk(isSensitiveCommand('SELECT'));
   t.notOk(isSensitiveCommand('UNKNOWN'));
   t.notOk(isSensitiveCommand('put_key'));

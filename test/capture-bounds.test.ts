@@ -116,3 +116,26 @@ t.test('raw-socket scanners of many connections together stay within the total b
   for (const s of scanners.slice(0, 5)) s.release();
   t.equal(capturedBytes(), 0);
 });
+
+t.test('a declared Content-Length reserves nothing it has not received: 300 one-byte bodies leave room for the rest', async (t) => {
+  const head = Buffer.from('POST / HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n', 'latin1');
+  const held: HttpMessageScanner[] = [];
+  for (let i = 0; i < 300; i++) {
+    const s = new HttpMessageScanner('request', { onMessageStart: () => true });
+    s.push(head);
+    s.push(Buffer.from([0x5a]));
+    held.push(s);
+  }
+  t.ok(capturedBytes() <= 300 * 1024, `${capturedBytes()} bytes held for 300 bytes received`);
+  // Another card's whole body is still captured, exactly its size.
+  let end: { truncated: boolean; body: Uint8Array | null } | undefined;
+  const s = new HttpMessageScanner('request', { onMessageStart: () => true, onMessageEnd: (e) => (end = e) });
+  const before = capturedBytes();
+  s.push(Buffer.from('POST / HTTP/1.1\r\nContent-Length: 3000\r\n\r\n', 'latin1'));
+  s.push(Buffer.alloc(2999, 1));
+  t.equal(capturedBytes() - before, 3000, 'a Content-Length body that came is captured in one buffer of its size');
+  s.push(Buffer.from([1]));
+  t.same({ truncated: end?.truncated, length: end?.body?.length }, { truncated: false, length: 3000 });
+  for (const x of held) x.release();
+  t.equal(capturedBytes(), 0);
+});

@@ -582,6 +582,9 @@ t.test('command lines on spans: PINs never, payloads only with captureApduData',
   t.equal(commandLineForSpan('AT+CSIM=10,"80E2900001"', true), 'AT+CSIM=10,"80E29000<redacted>');
   t.equal(commandLineForSpan('AT+CSIM=10,"zz"', true), 'AT+CSIM=10,"<redacted>');
   t.equal(commandLineForSpan('AT+CGLA=1,10,"80D8000000"', true), 'AT+CGLA=1,10,"80D80000<redacted>');
+  // VERIFY PIN1 "1234" and UNBLOCK PIN (PUK, new PIN) through the SIM: the PIN is never exported.
+  t.equal(commandLineForSpan('AT+CSIM=26,"0020000108313233340FFFFFFF"', true), 'AT+CSIM=26,"00200001<redacted>');
+  t.equal(commandLineForSpan('AT+CSIM=42,"002C000110313233343536373831323334FFFFFFFF"', true), 'AT+CSIM=42,"002C0001<redacted>');
   t.equal(commandLineForSpan('AT+COPS=1,2,"00101"', false), 'AT+COPS=1,2,"00101"');
   t.equal(commandLineForSpan('AT+CMGS=?', false), 'AT+CMGS=?');
   // Chained commands are judged one by one, whichever comes first.

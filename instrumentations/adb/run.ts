@@ -377,8 +377,10 @@ export class AdbRun {
         m.deviceErrors.add(1, errorAttrs(errorType));
         span.setAttribute(ATTR_ERROR_TYPE, errorType);
         span.setStatus({ code: SpanStatusCode.ERROR, message: `${errorType}: ${this.describeEnd()}` });
-      } else if (this.operation === 'devices' && this.stdout !== undefined && !this.stdout.overflowed) {
-        this.host.applyDevicesListing(span, this.stdout.text());
+      } else if (this.operation === 'devices' && this.stdout !== undefined) {
+        // A listing past the bound is incomplete: not judged (devices missing from it are not gone), but said.
+        if (this.stdout.overflowed) span.setAttribute(ADB_ATTR.devicesTruncated, true);
+        else this.host.applyDevicesListing(span, this.stdout.text());
       }
       if (this.smsSpan !== undefined) this.endSms(errorType, end);
       if (errorType !== null) this.logError(errorType, end);

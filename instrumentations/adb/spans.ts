@@ -48,7 +48,7 @@ export const ADB_SPANS: readonly SpanDoc[] = [
       attr(ADB_ATTR.devicesListed, '`adb devices`: phones listed'),
       attr(ADB_ATTR.devicesOnline, '`adb devices`: phones in state `device`'),
       attr(ADB_ATTR.devicesMalformed, '`adb devices`: lines that could not be read'),
-      attr(ADB_ATTR.devicesTruncated, '`adb devices`: the listing was longer than the bound'),
+      attr(ADB_ATTR.devicesTruncated, '`adb devices`: the listing was longer than the bound (`maxDevicesOutputBytes`): not judged, device states stay as they were'),
     ],
     events: [
       {

@@ -2,7 +2,7 @@
  * Recording one APDU exchange as telemetry, the same way whichever path saw it (SCP81 over TLS,
  * AT+CSIM on a modem, the programmatic API): the catalogue's APDU counters and histogram with
  * cached attribute objects, and an `apdu.<COMMAND_TYPE>` CLIENT span with `cardlink.apdu.*`
- * attributes. Payloads go on spans only when capture is on, and never for PUT KEY / STORE DATA.
+ * attributes. Payloads go on spans only when capture is on, and never for key and PIN commands.
  */
 import { SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import type { CardlinkInstruments } from '../../src/metrics/instruments.js';
@@ -88,7 +88,7 @@ export function timeApdu(m: CardlinkInstruments, type: string | 'SCRIPT', second
   m.apduDuration.record(seconds, durationAttributes(type));
 }
 
-/** Command hex for spans; PUT KEY / STORE DATA keep only CLA INS P1 P2: their data is key material. */
+/** Command hex for spans; key and PIN commands keep only CLA INS P1 P2: their data is a secret. */
 export function commandHexForSpan(command: CommandApdu, bytes: Uint8Array): string {
   if (isSensitiveCommand(command.commandType)) return `${bytesToHex(bytes, 0, 4)}<redacted>`;
   return bytesToHex(bytes);

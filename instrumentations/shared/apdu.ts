@@ -72,8 +72,8 @@ export const COMMAND_TYPES = [
 
 export type CommandType = (typeof COMMAND_TYPES)[number];
 
-/** Commands whose data field carries key material: their data must never be exported. */
-const SENSITIVE: ReadonlySet<string> = new Set<CommandType>(['PUT_KEY', 'STORE_DATA']);
+/** Commands whose data field carries key material or a PIN / PUK: their data must never be exported. */
+const SENSITIVE: ReadonlySet<string> = new Set<CommandType>(['PUT_KEY', 'STORE_DATA', 'VERIFY', 'CHANGE_PIN', 'DISABLE_PIN', 'ENABLE_PIN', 'UNBLOCK_PIN']);
 
 /**
  * INS -> name for the interindustry / ETSI classes (CLA 0x, 4x-7x, A0 ...). Odd INS variants
@@ -187,7 +187,7 @@ export function commandTypeCode(cla: number, ins: number, p1: number): number {
   return (gp ? GP_CODES : ISO_CODES)[i]!;
 }
 
-/** Whether a command's data field may hold secrets (PUT KEY, STORE DATA): never export it. */
+/** Whether a command's data field may hold secrets (PUT KEY, STORE DATA, the PIN commands): never export it. */
 export function isSensitiveCommand(type: string): boolean {
   return SENSITIVE.has(type);
 }

@@ -709,10 +709,13 @@ export class HttpMessageScanner {
       const need = this.capturedLen + take;
       let buf = this.captured;
       if (buf === null || buf.length < need) {
-        // A Content-Length body gets exactly its size; other framings start at 1 KiB and double.
-        const hint = this.head?.framing === 'length' ? this.remaining : 0;
-        let size = buf === null ? (hint >= need ? hint : 1024) : buf.length * 2;
+        // By the bytes that came, never by a declared length alone (a peer declaring a large body
+        // and sending a byte would hold the shared budget): 1 KiB, doubled as needed; a
+        // Content-Length body that fits that gets exactly its size, in one allocation.
+        let size = buf === null ? 1024 : buf.length * 2;
         while (size < need) size *= 2;
+        const total = this.head?.framing === 'length' ? this.capturedLen + this.remaining : 0;
+        if (total >= need && total < size) size = total;
         if (size > this.maxBodyCapture) size = this.maxBodyCapture;
         if (!reserveCapture(size - (buf === null ? 0 : buf.length))) {
           this.captureLimit = this.capturedLen;

@@ -93,12 +93,12 @@ function stateOf(socket: tls.TLSSocket): ConnState {
   return st;
 }
 
-/** Untrusted bytes from a card: bounded, printable. */
+/**
+ * Untrusted bytes from a card, as spans and log lines show them: escaped as every peer-chosen
+ * value is (`\x1b`, `\u202e`, `\\`, never a raw control) and bounded (`...[+N]`).
+ */
 function cleanIdentity(identity: unknown): string | undefined {
-  if (typeof identity !== 'string') return undefined;
-  const s = identity.length > MAX_IDENTITY ? identity.slice(0, MAX_IDENTITY) : identity;
-  // eslint-disable-next-line no-control-regex
-  return /[\u0000-\u001f\u007f]/.test(s) ? s.replace(/[\u0000-\u001f\u007f]/g, '?') : s;
+  return typeof identity === 'string' ? peerText(identity, MAX_IDENTITY) : undefined;
 }
 
 /** A resumed session's PSK identity (no pskCallback ran): read from the session, whose copy is then wiped. */
@@ -425,7 +425,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       fields['peer_address'] = peerAddressOf(socket);
       fields['peer_port'] = peerPortOf(socket);
     }
-    if (st?.identity !== undefined) fields['psk_identity'] = peerText(st.identity);
+    if (st?.identity !== undefined) fields['psk_identity'] = st.identity; // escaped already
     // Known when the handshake got as far as choosing one (a wrong key fails at Finished).
     let cipher: string | undefined;
     try {

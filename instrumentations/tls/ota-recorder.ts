@@ -24,7 +24,6 @@ import { takeChain } from '../../src/triggers.js';
 import { tracingEnabled } from '../../src/tracing-state.js';
 import { createLogger, type LogFields } from '../../src/logging/logger.js';
 import { PeerLineLimiter } from '../../src/logging/peer-limit.js';
-import { peerText } from '../../src/logging/sanitize.js';
 import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import { endApduSpan, startApduSpan } from '../shared/apdu-recorder.js';
 import { formatIndex, RECEIVED, releaseTally, SCRIPT_CODE, SENT, takeTally, type OtaTally } from './ota-tally.js';
@@ -579,7 +578,7 @@ export class OtaRecorder implements SessionSink {
     };
     if (this.notExecuted > 0) fields['not_executed_count'] = this.notExecuted;
     fields['duration_ms'] = roundMs(atMs - this.sessionStartMs);
-    if (this.identity !== undefined) fields['psk_identity'] = peerText(this.identity);
+    if (this.identity !== undefined) fields['psk_identity'] = this.identity; // escaped already
     if (this.peerAddress !== undefined) fields['peer_address'] = this.peerAddress;
     logInSpan(log[level], span, 'OTA session ended', fields);
   }

@@ -55,7 +55,7 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'CARDLINK_LOG_LEVEL', default: 'info (tls, modem, adb, db: warn)', description: 'level, or per component: info,tls=debug' },
   { name: 'CARDLINK_DB_SLOW_QUERY_MS', default: '250', description: 'ms from which a database query is slow (logged, marked on its span)' },
   { name: 'CARDLINK_LOG_FORMAT', default: 'json', description: 'json or pretty' },
-  { name: 'CARDLINK_CAPTURE_APDU_DATA', default: 'false', description: 'APDU payloads on spans (PUT KEY / STORE DATA never)' },
+  { name: 'CARDLINK_CAPTURE_APDU_DATA', default: 'false', description: 'APDU payloads on spans (PUT KEY, STORE DATA and PIN commands never)' },
   { name: 'CARDLINK_TRIGGER_WINDOW_S', default: '60', description: 'seconds after which a trigger with no OTA session counts as no_session' },
   { name: 'CARDLINK_SHUTDOWN_TIMEOUT_MS', default: '5000', description: 'bound on the final flush at exit' },
   { name: 'CARDLINK_ESM_HOOK', default: 'auto', description: 'install the ESM loader hook: auto, true, false' },

@@ -8,7 +8,7 @@
  * `scheme://token@host` URL, `password=...` in a libpq string, the arguments of `AT+CPIN=` /
  * `AT+CPWD=` / `AT+CLCK=`).
  * Raw bytes are never copied into a log: a Buffer becomes `[12 bytes]` (docs/architecture.md, "Rules every patch obeys": APDU
- * data only when asked for, and never for PUT KEY / STORE DATA).
+ * data only when asked for, and never for PUT KEY / STORE DATA / the PIN commands).
  */
 
 export const REDACTED = '[REDACTED]';
