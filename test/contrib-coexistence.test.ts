@@ -68,13 +68,19 @@ t.test('register, with the contrib instrumentations through CARDLINK_EXTRA_INSTR
   check(t, receiver);
 });
 
-for (const order of ['contrib-first', 'ours-first']) {
-  t.test(`an application's own NodeSDK with both sets, ${order}`, async (t) => {
+for (const [order, file] of [
+  ['contrib-first', 'own-sdk.mjs'],
+  ['ours-first', 'own-sdk.mjs'],
+  // CommonJS: the contrib pg instrumentation wraps pg/lib/client.js, then unwraps and wraps again for pg, ours in between.
+  ['contrib-first', 'own-sdk.cjs'],
+  ['ours-first', 'own-sdk.cjs'],
+]) {
+  t.test(`an application's own NodeSDK with both sets, ${order} (${file})`, async (t) => {
     const receiver = await startOtlpReceiver();
     t.teardown(() => receiver.close());
     const app = runNode({
       t,
-      args: ['test/fixtures/coexist/own-sdk.mjs'],
+      args: [`test/fixtures/coexist/${file}`],
       env: { ...BASE, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, PG_URL: pgServer.connectionString, ORDER: order },
     });
     await app.waitForLine(/^done/, 60_000);

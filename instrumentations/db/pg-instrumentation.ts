@@ -28,7 +28,7 @@
 import { SpanKind, context, type Context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import { InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile, isWrapped } from '@opentelemetry/instrumentation';
-import { savePrototype } from '../shared/prototype-patch.js';
+import { markInstalled, savePrototype } from '../shared/prototype-patch.js';
 import { reportOnce } from '../../src/diag.js';
 import { DbInstrumentationBase } from './db-instrumentation.js';
 import type { DbTarget, QueryInfo } from './recorder.js';
@@ -73,6 +73,28 @@ const MAX_NAMES = 256;
  */
 function parentFor(current: unknown, original: unknown): Context {
   return isWrapped(current) || isWrapped(original) ? suppressTracing(context.active()) : context.active();
+}
+
+/**
+ * Our wrapper over a function another instrumentation shimmer-wrapped, marked as that wrapper: the
+ * contrib pg instrumentation wraps `pg/lib/client.js`, then for `pg` unwraps what it finds wrapped
+ * and wraps again. Marked, its unwrap takes its first wrapper out from under ours (`dropInner`)
+ * instead of finding nothing to unwrap and wrapping twice (two spans and two durations per query).
+ */
+function seeThrough(ours: Fn, inner: Fn, dropInner: () => void): void {
+  const hidden = { configurable: true, enumerable: false, writable: true };
+  const marked = ours as Fn & { __original?: unknown; __wrapped?: unknown; __unwrap?: unknown };
+  Object.defineProperty(marked, '__original', { ...hidden, value: (inner as unknown as { __original: unknown }).__original });
+  Object.defineProperty(marked, '__wrapped', { ...hidden, value: true });
+  Object.defineProperty(marked, '__unwrap', {
+    ...hidden,
+    value: () => {
+      dropInner();
+      delete marked.__original;
+      delete marked.__wrapped;
+      delete marked.__unwrap;
+    },
+  });
 }
 
 function str(v: unknown): string | undefined {
@@ -168,7 +190,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
     try {
       const proto = PgInstrumentation.clientProto(exports);
       if (proto === undefined || this.isPatched(proto)) return;
-      const query = proto['query'] as Fn;
+      let query = proto['query'] as Fn;
       const emit = proto['emit'] as Fn;
       const connect = proto['_connect'] as Fn | undefined;
       if (typeof query !== 'function' || typeof emit !== 'function') return;
@@ -208,6 +230,11 @@ export class PgInstrumentation extends DbInstrumentationBase {
         }
         return result;
       };
+      if (isWrapped(query)) {
+        seeThrough(proto['query'] as Fn, query, () => {
+          query = (query as unknown as { __original: Fn }).__original;
+        });
+      }
 
       if (typeof connect === 'function') {
         proto['_connect'] = function _connect_(this: object, callback: unknown) {
@@ -222,6 +249,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
         else if (event === 'end') self.onEnded(this);
         return emit.apply(this, arguments as unknown as unknown[]);
       };
+      markInstalled(record);
       this.patched.push(record);
     } catch (err) {
       reportOnce('pg patch', err);
