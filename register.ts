@@ -8,6 +8,9 @@
  * from the environment. Top-level await: the application's first import runs only after the
  * instrumentations are in place, so ESM and CommonJS imports alike are patched.
  */
+import { isMainThread } from 'node:worker_threads';
 import { start } from './src/sdk.js';
 
-await start({ registerEsmHook: true });
+// Worker threads inherit `--import`: the process's telemetry (one SDK, its listeners and its
+// patches) is its main thread's, so a worker starts nothing.
+if (isMainThread) await start({ registerEsmHook: true });

@@ -82,6 +82,21 @@ for (const app of ['esm-app.mjs', 'cjs-app.cjs']) {
   });
 }
 
+t.test('worker threads inherit --import: telemetry stays the main thread\'s, no second SDK, no port error', async (t) => {
+  const port = await freePort();
+  const child = runNode({
+    t,
+    importRegister: true,
+    args: [join(APPS, 'worker-app.mjs')],
+    env: { OTEL_EXPORTER_PROMETHEUS_PORT: String(port), OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1', CARDLINK_HEALTH_ENABLED: 'false', APP_LIFETIME_MS: '3000' },
+  });
+  t.equal((await child.waitForLine(/^ready /, 15_000)).trim(), 'ready workers=2');
+  await waitForPort(port);
+  t.match((await scrape(`http://127.0.0.1:${port}/metrics`, { timeoutMs: 2000 })).text, /target_info/, 'the main thread serves /metrics');
+  t.same(await child.waitForExit(10_000), { code: 0, signal: null });
+  t.equal(child.stderr(), '', 'no line from the workers (no second SDK trying the same port)');
+});
+
 t.test('HTTP Basic auth on /metrics', async (t) => {
   const port = await freePort();
   const child = runNode({
