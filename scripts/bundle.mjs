@@ -11,7 +11,7 @@
 import { build } from 'esbuild';
 import { renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -53,6 +53,20 @@ module.exports = new Proxy(function () {}, {
   },
 };
 
+// @opentelemetry/resources' CommonJS build loads its machine-id readers with `await import()`,
+// which a split ESM bundle turns into a chunk with only a default export: `.getMachineId` was then
+// undefined and host.id never detected. Its ESM build's files export it by name.
+const machineIdFromEsm = {
+  name: 'machine-id-from-esm',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/getMachineId-[a-z]+\.js$/ }, (a) => {
+      const cjsDir = `${sep}@opentelemetry${sep}resources${sep}build${sep}src${sep}`;
+      if (!a.importer.includes(cjsDir)) return undefined;
+      return { path: join(dirname(a.importer.replace(cjsDir, `${sep}@opentelemetry${sep}resources${sep}build${sep}esm${sep}`)), a.path) };
+    });
+  },
+};
+
 await build({
   absWorkingDir: root,
   entryPoints: {
@@ -73,7 +87,7 @@ await build({
     'serialport', '@serialport/*', 'better-sqlite3', 'pg', 'pg-native',
     '@grpc/grpc-js', 'pino', 'import-in-the-middle',
   ],
-  plugins: [deferConfigFileParser],
+  plugins: [deferConfigFileParser, machineIdFromEsm],
   legalComments: 'none',
   logLevel: 'warning',
 });

@@ -448,8 +448,26 @@ function resourceDetection(config: CardlinkConfig): { autoDetectResources: boole
   const names = config.resourceDetectors;
   if (names === undefined || names.length === 0 || names.includes('none')) return { autoDetectResources: false };
   const all = names.includes('all');
-  const resourceDetectors = Object.entries(DETECTORS).flatMap(([name, d]) => (all || (names as string[]).includes(name) ? [d] : []));
+  const user = new Set(Object.keys(config.resourceAttributes));
+  const resourceDetectors = Object.entries(DETECTORS).flatMap(([name, d]) =>
+    all || (names as string[]).includes(name) ? [user.size > 0 ? leavingUserAttributes(d, user) : d] : [],
+  );
   return { autoDetectResources: true, resourceDetectors };
+}
+
+/**
+ * NodeSDK merges what detectors find over our resource: an attribute the user set
+ * (OTEL_RESOURCE_ATTRIBUTES, e.g. `service.instance.id=lab-a`) is left out of their findings so it wins.
+ */
+function leavingUserAttributes(d: ResourceDetector, user: ReadonlySet<string>): ResourceDetector {
+  return {
+    detect(options) {
+      const found = d.detect(options);
+      const attributes = found.attributes;
+      if (attributes === undefined) return found;
+      return { ...found, attributes: Object.fromEntries(Object.entries(attributes).filter(([k]) => !user.has(k))) };
+    },
+  };
 }
 
 /**

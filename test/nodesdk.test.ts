@@ -5,10 +5,11 @@
  * and its shutdown flushes the spans to a real OTLP receiver.
  */
 import t, { type Test } from 'tap';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runNode } from './helpers/child.js';
+import { freePort, runNode } from './helpers/child.js';
+import { scrape } from './helpers/scrape.js';
 import { startOtlpReceiver } from './fixtures/otlp-receiver.js';
 import { parseConfig } from '../src/config.js';
 
@@ -50,6 +51,37 @@ t.test('OTEL_PROPAGATORS=b3 and OTEL_NODE_RESOURCE_DETECTORS=process,serviceinst
   t.same(report.carrierKeys, ['b3']);
   t.type(span?.resource['process.command_args'], Array, "the process detector's attributes");
   t.match(String(span?.resource['service.instance.id']), /^[0-9a-f-]{36}$/);
+});
+
+t.test('detectors find nothing over an attribute the user set: service.instance.id=lab-a stays', async (t) => {
+  const { span } = await run(t, { OTEL_NODE_RESOURCE_DETECTORS: 'all', OTEL_RESOURCE_ATTRIBUTES: 'service.instance.id=lab-a,host.name=bench-7' });
+  t.equal(span?.resource['service.instance.id'], 'lab-a', 'not the serviceinstance detector\'s random id');
+  t.equal(span?.resource['host.name'], 'bench-7', "not the host detector's name");
+  t.type(span?.resource['process.pid'], 'number', 'what the user did not set is still detected');
+});
+
+t.test("the host detector's asynchronous host.id reaches target_info on the first scrape, without a diag error", async (t) => {
+  const port = await freePort();
+  const app = runNode({
+    t,
+    importRegister: true,
+    args: ['test/fixtures/apps/esm-app.mjs'],
+    env: {
+      OTEL_NODE_RESOURCE_DETECTORS: 'host',
+      OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
+      OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+      CARDLINK_HEALTH_ENABLED: 'false',
+      APP_LIFETIME_MS: '3000',
+    },
+  });
+  await app.waitForLine(/^ready /, 15_000);
+  const text = (await scrape(`http://127.0.0.1:${port}/metrics`, { timeoutMs: 5000 })).text;
+  const machineId = ['/etc/machine-id', '/var/lib/dbus/machine-id'].map((f) => (existsSync(f) ? readFileSync(f, 'utf8').trim() : '')).find((x) => x !== '');
+  // The host detector reads the machine id from these files (on Linux); where there is none, there is no host.id.
+  if (machineId !== undefined) t.match(text, new RegExp(`target_info\\{[^}]*host_id="${machineId}"`), 'host.id in target_info');
+  else t.notMatch(text, /host_id=/);
+  t.same(await app.waitForExit(15_000), { code: 0, signal: null });
+  t.notMatch(app.stderr(), /async attributes/, 'no "accessing resource attributes before async attributes settled"');
 });
 
 /** A config file (owner-only, as `config set` writes it) with these settings. */

@@ -109,8 +109,11 @@ export class CardlinkPrometheusExporter extends PrometheusExporter {
    */
   scrapeText(): Promise<string> {
     if (this.textInFlight !== undefined) return this.textInFlight;
-    const p = this.collect().then((r) => {
+    const p = this.collect().then(async (r) => {
       if (r.errors.length > 0) diag.error('PrometheusExporter: metrics collection errors', ...r.errors);
+      // A detector's asynchronous attributes (the host detector's host.id) belong in target_info.
+      const resource = r.resourceMetrics.resource as { asyncAttributesPending?: boolean; waitForAsyncAttributes?: () => Promise<void> };
+      if (resource.asyncAttributesPending === true) await resource.waitForAsyncAttributes?.();
       return this.text.serialize(r.resourceMetrics);
     });
     this.textInFlight = p;
