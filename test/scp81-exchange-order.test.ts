@@ -257,6 +257,28 @@ for (const kind of ['https', 'tls'] as const) {
   });
 }
 
+for (const kind of ['https', 'tls'] as const) {
+  t.test(`${kind}: 20 two-script sessions, each POST pipelined behind the one before: every APDU on its own answer`, async (t) => {
+    const before = await snapshot();
+    const server = kind === 'https' ? httpsServer(false, []) : rawServer();
+    const port = await listen(server);
+    const card = await RawCard.connect(port);
+    // The card knows the scripts, so it writes all of its POSTs at once: 60 requests in one write.
+    const one = [post(Buffer.alloc(0), 'X-Admin-Resume: true\r\n'), post(ANSWERS[0]!), post(ANSWERS[1]!)];
+    card.socket.write(Buffer.concat(Array.from({ length: 20 }, () => one).flat()));
+    await card.until(60);
+    await card.close();
+    await eventually(async () => (await delta(before)).resumed === 20, 5000, 'twenty sessions');
+    // No durations: each answer came before its script was sent (only a card that knew it could).
+    t.same(
+      await delta(before),
+      { select: 20, getData: 20, sw9000: 20, sw6a82: 20, selectDur: 0, getDataDur: 0, received: 40, polled: 0, resumed: 20, failed: 0 },
+    );
+    t.same(new Set(card.responses.map((r) => r.status)), new Set([200, 204]));
+    await close(server);
+  });
+}
+
 t.test('a script the server replaces before the card answered it: its C-APDUs are not executed, and counted in the session', async (t) => {
   h.spans.reset();
   const server = httpsServer(false, []);

@@ -44,7 +44,7 @@ import {
   RES_HEAD,
   type OtaContext,
 } from './ota-recorder.js';
-import { headerInHead, headerValue, parseContentLength } from './http-stream.js';
+import { DEFAULT_MAX_BODY_CAPTURE, headerInHead, headerValue, parseContentLength } from './http-stream.js';
 import { scp81ContentKind } from './scp81.js';
 import type { RequestInfo } from './ota-session.js';
 import { nowMs } from '../../src/clock.js';
@@ -113,7 +113,8 @@ const HELD_REQUEST = 0;
 const HELD_PUSH = 1;
 const HELD_RESPONSE = 2;
 /** Pipelining deeper than this is recorded as it comes. */
-const MAX_HELD = 64;
+const MAX_HELD = 256;
+const MAX_HELD_BYTES = DEFAULT_MAX_BODY_CAPTURE;
 
 export class OtaConnection implements JournalTarget {
   /**
@@ -152,6 +153,8 @@ export class OtaConnection implements JournalTarget {
    * ended, or a response is written before its request's body arrived. Undefined when empty.
    */
   private held: Held[] | undefined;
+  /** Bytes of the chunks held calls keep alive. */
+  private heldBytes = 0;
   /** Held calls are being delivered whatever their order (the connection closed, or too many were held). */
   private draining = false;
   /** Events are recorded as they happen, not journaled. */
@@ -260,7 +263,10 @@ export class OtaConnection implements JournalTarget {
    */
   requestPush(req: IncomingMessage, chunk: unknown, encoding: BufferEncoding | undefined, at?: number): void {
     if (req !== this.bodyOf) {
-      if (this.held !== undefined && !this.draining && this.isHeld(req)) this.hold(HELD_PUSH, req, chunk, encoding, false, undefined, nowMs());
+      // A held request's body, if it is one that will be followed (an SCP81 response script).
+      if (this.held !== undefined && !this.draining && this.isHeld(req) && httpsRequestInfo(req).responseScript) {
+        this.hold(HELD_PUSH, req, chunk, encoding, false, undefined, nowMs());
+      }
       return;
     }
     try {
@@ -351,9 +357,14 @@ export class OtaConnection implements JournalTarget {
   }
 
   private hold(op: number, target: IncomingMessage | ServerResponse, chunk: unknown, encoding: unknown, end: boolean, given: unknown, t: number): void {
-    const held = (this.held ??= []);
-    held.push({ op, target, chunk, encoding, end, given, t });
-    if (held.length > MAX_HELD) this.drain(); // bounded: past this, delivered as they came
+    const held = this.held;
+    if (held === undefined) {
+      this.held = [{ op, target, chunk, encoding, end, given, t }];
+      this.heldBytes = 0;
+    } else held.push({ op, target, chunk, encoding, end, given, t });
+    if (chunk instanceof Uint8Array || typeof chunk === 'string') this.heldBytes += chunk.length;
+    // Bounded in calls and in bytes kept alive: past either, delivered as they came.
+    if (this.held!.length > MAX_HELD || this.heldBytes > MAX_HELD_BYTES) this.drain();
   }
 
   /** A response's turn has not come: its request was not seen whole, or is held itself. */
@@ -399,7 +410,7 @@ export class OtaConnection implements JournalTarget {
     } else if (h.op === HELD_PUSH) this.requestPush(h.target as IncomingMessage, h.chunk, h.encoding as BufferEncoding | undefined, h.t);
     else {
       const res = h.target as ServerResponse;
-      if (this.responseWaits(res)) (this.held ??= []).push(h);
+      if (this.responseWaits(res)) this.hold(h.op, res, h.chunk, h.encoding, h.end, h.given, h.t);
       else this.response(res, h.chunk, h.encoding, h.end, h.given, h.t);
     }
   }

@@ -180,6 +180,7 @@ export class OtaRecorder implements SessionSink {
   private heldRequests: RawHeld[] | undefined;
   private heldResponses: RawHeld[] | undefined;
   private heldCount = 0;
+  private heldBytes = 0;
 
   constructor(
     private readonly ctx: OtaContext,
@@ -216,7 +217,9 @@ export class OtaRecorder implements SessionSink {
     if (queue !== undefined) queue.push(h);
     else if (response) this.heldResponses = [h];
     else this.heldRequests = [h];
-    if (++this.heldCount > MAX_RAW_HELD) this.rawRelease(true);
+    if (kind === RAW_REQUEST_END || kind === RAW_RESPONSE_END) this.heldBytes += (m as HttpMessageEnd).body?.length ?? 0;
+    // Bounded in messages and in body bytes kept alive: past either, delivered as they came.
+    if (++this.heldCount > MAX_RAW_HELD || this.heldBytes > DEFAULT_MAX_BODY_CAPTURE) this.rawRelease(true);
     // Its turn is not known yet: a body the tracker may want is captured, and dropped if not.
     if (kind === RAW_REQUEST_HEAD) return scp81ContentKind((m as HttpMessageHead).headers['content-type']) === 'response';
     if (kind === RAW_RESPONSE_HEAD) return (m as HttpMessageHead).statusCode === 200;
@@ -272,6 +275,7 @@ export class OtaRecorder implements SessionSink {
         if (q === rq) this.heldRequests = undefined;
         else this.heldResponses = undefined;
       }
+      if (h.kind === RAW_REQUEST_END || h.kind === RAW_RESPONSE_END) this.heldBytes -= (h.m as HttpMessageEnd).body?.length ?? 0;
       this.rawDeliver(h.kind, h.m, h.t);
     }
   }
@@ -388,6 +392,7 @@ export class OtaRecorder implements SessionSink {
     this.heldRequests = undefined;
     this.heldResponses = undefined;
     this.heldCount = 0;
+    this.heldBytes = 0;
     this.requestBody.reset(false);
     this.responseBody.reset(false);
     this.responses?.release();
@@ -596,7 +601,7 @@ const RAW_REQUEST_END = 1;
 const RAW_RESPONSE_HEAD = 2;
 const RAW_RESPONSE_END = 3;
 /** Pipelining deeper than this is recorded as it comes. */
-const MAX_RAW_HELD = 64;
+const MAX_RAW_HELD = 256;
 
 interface RawHeld {
   readonly kind: number;
