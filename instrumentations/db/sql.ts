@@ -520,6 +520,8 @@ function skipOrClause(s: string, i: number): number {
 /** First table after the first top-level FROM of a SELECT starting at i. */
 function selectTable(s: string, i: number): string | undefined {
   const n = s.length;
+  let previous = -1; // the last word, s[previous, previousEnd)
+  let previousEnd = -1;
   while (i < n) {
     const c = s.charCodeAt(i);
     if (c === 0x3b) return undefined;
@@ -538,11 +540,17 @@ function selectTable(s: string, i: number): string | undefined {
       i = skipTrivia(s, i);
     } else if (isIdentStart(c)) {
       const e = wordEnd(s, i);
-      if (wordIs(s, i, e, 'FROM')) {
+      // `a IS [NOT] DISTINCT FROM b` compares: its FROM names no table.
+      if (wordIs(s, i, e, 'FROM') && !(previous >= 0 && wordIs(s, previous, previousEnd, 'DISTINCT'))) {
         let k = skipTrivia(s, e);
         k = optional(s, k, 'ONLY');
+        // `FROM ROWS FROM (f(), g())`: functions, no table.
+        const r = wordEnd(s, k);
+        if (wordIs(s, k, r, 'ROWS') && wordIs(s, skipTrivia(s, r), wordEnd(s, skipTrivia(s, r)), 'FROM')) return undefined;
         return tableAt(s, k, false);
       }
+      previous = i;
+      previousEnd = e;
       i = e;
     } else {
       i++;
@@ -651,7 +659,8 @@ function numberEnd(s: string, i: number): number {
     }
   }
   // Letters glued to a number (0b101, 0o17, 10abc) belong to the literal: nothing of it may show.
-  while (j < n && isIdentChar(s.charCodeAt(j))) j++;
+  // Not a `$`: in PostgreSQL `1$$` is a number and then a dollar quote.
+  while (j < n && isIdentChar(s.charCodeAt(j)) && s.charCodeAt(j) !== 0x24) j++;
   return j;
 }
 
@@ -678,16 +687,32 @@ function clampLength(maxLength: number): number {
   return Math.min(Math.floor(maxLength), MAX_SQL_SCAN);
 }
 
-/** Literal-free, comment-free, whitespace-collapsed text, at most `maxLength` characters. */
-/** At `[`: whether a quote stands before its `]` (then the dialect decides what it is). */
-function bracketHasQuote(s: string, i: number): boolean {
-  const k = s.indexOf(']', i + 1);
-  if (k < 0) return false;
-  for (let j = i + 1; j < k; j++) {
-    const c = s.charCodeAt(j);
-    if (c === 0x27 || c === 0x22 || c === 0x60) return true;
+/**
+ * At `[`: whether a quote stands before its `]` (then the dialect decides what it is). Asked at
+ * increasing positions of one text: each `]`, and the last quote before it, is looked up once
+ * (`[[[[...]` stays linear).
+ */
+class BracketScan {
+  private close = -2;
+  private lastQuote = -1;
+  constructor(private readonly s: string) {}
+
+  hasQuote(i: number): boolean {
+    if (this.close === -1) return false;
+    if (this.close <= i) {
+      const s = this.s;
+      this.close = s.indexOf(']', i + 1);
+      this.lastQuote = -1;
+      for (let j = this.close - 1; j > i; j--) {
+        const c = s.charCodeAt(j);
+        if (c === 0x27 || c === 0x22 || c === 0x60) {
+          this.lastQuote = j;
+          break;
+        }
+      }
+    }
+    return this.close > i && this.lastQuote > i;
   }
-  return false;
 }
 
 /**
@@ -709,6 +734,17 @@ function bracketEnd(s: string, i: number): number {
   return k + 1;
 }
 
+/**
+ * A setting's value is hidden even as a bare word or a quoted name: after `=` or `TO` in `SET`
+ * (also `ALTER ... SET`), after `=` or `(` in `PRAGMA`, up to the end of the statement.
+ */
+const V_NONE = 0;
+const V_SET = 1;
+const V_PRAGMA = 2;
+const V_ALTER = 3;
+const V_VALUES = 4;
+
+/** Literal-free, comment-free, whitespace-collapsed text, at most `maxLength` characters. */
 export function sanitizeSql(text: string, maxLength: number = DEFAULT_SANITIZED_LENGTH): string {
   if (typeof text !== 'string') return '';
   const limit = clampLength(maxLength);
@@ -722,6 +758,9 @@ export function sanitizeSql(text: string, maxLength: number = DEFAULT_SANITIZED_
   let wordStart = -1; // the last token was the word s[wordStart, wordEnd)
   let lastWordEnd = -1;
   let backslashAt = 0; // the next `\` after the current string's quote once looked up; -1: none left
+  let brackets: BracketScan | undefined;
+  let statementWords = 0; // words of the current statement so far
+  let values = V_NONE; // where the statement stands towards a setting's value (V_*)
   let i = 0;
   while (i < n) {
     if (out.length > rawLimit) {
@@ -771,7 +810,15 @@ export function sanitizeSql(text: string, maxLength: number = DEFAULT_SANITIZED_
       const next = s.charCodeAt(e);
       const len = e - i;
       if (next === 0x27 && len === 1 && 'EeXxBbNn'.includes(s[i] as string)) {
-        const q = quotedEnd(s, e, c === 0x45 || c === 0x65);
+        const escapes = c === 0x45 || c === 0x65;
+        const q = quotedEnd(s, e, escapes);
+        if (escapes && q !== quotedEnd(s, e, false)) {
+          // E'...\' is an escape string in PostgreSQL, a column `e` and a plain string in SQLite:
+          // the string ends in a different place in each reading, nothing after it is safe.
+          out = append(out, space, '?');
+          truncated = true;
+          break;
+        }
         i = q < 0 ? n : q;
         token = '?';
       } else if (len === 1 && (c === 0x55 || c === 0x75) && next === 0x26 && s.charCodeAt(e + 1) === 0x27) {
@@ -781,12 +828,20 @@ export function sanitizeSql(text: string, maxLength: number = DEFAULT_SANITIZED_
       } else if (wordIs(s, i, e, 'TRUE') || wordIs(s, i, e, 'FALSE')) {
         i = e;
         token = '?';
+      } else if (values === V_VALUES) {
+        // A setting's value written as a bare word (`SET app.key TO hunter2`, `PRAGMA key = k`).
+        i = e;
+        token = '?';
       } else {
         token = s.slice(i, e);
         isWord = true;
         wordStart = i;
         lastWordEnd = e;
         i = e;
+        if (statementWords === 0) values = wordIs(s, wordStart, e, 'SET') ? V_SET : wordIs(s, wordStart, e, 'PRAGMA') ? V_PRAGMA : wordIs(s, wordStart, e, 'ALTER') ? V_ALTER : V_NONE;
+        else if (values === V_ALTER && wordIs(s, wordStart, e, 'SET')) values = V_SET;
+        else if (values === V_SET && wordIs(s, wordStart, e, 'TO')) values = V_VALUES;
+        statementWords++;
       }
     } else if (c === 0x22 || c === 0x60) {
       const e = quotedEnd(s, i, false);
@@ -794,9 +849,10 @@ export function sanitizeSql(text: string, maxLength: number = DEFAULT_SANITIZED_
         out = append(out, space, '?');
         break; // unterminated: nothing after it can be told apart from a literal
       }
-      token = isShowableQuoted(s, i, e) ? s.slice(i, e) : '?';
+      // A setting's value may be written as a quoted name (`SET x = "hunter2"`, `PRAGMA key = "k"`).
+      token = values !== V_VALUES && isShowableQuoted(s, i, e) ? s.slice(i, e) : '?';
       i = e;
-    } else if (c === 0x5b && bracketHasQuote(s, i)) {
+    } else if (c === 0x5b && (brackets ??= new BracketScan(s)).hasQuote(i)) {
       // `[...]` is an identifier in SQLite and a subscript in PostgreSQL: with a quote inside, the
       // two readings may end a string in different places (`[holder's name] = 'secret'`).
       const e = bracketEnd(s, i);
@@ -833,6 +889,10 @@ export function sanitizeSql(text: string, maxLength: number = DEFAULT_SANITIZED_
       token = s[i] as string;
       i++;
       isOperand = c === 0x29 || c === 0x5d;
+      if (c === 0x3b) {
+        statementWords = 0;
+        values = V_NONE;
+      } else if (c === 0x3d ? values === V_SET || values === V_PRAGMA : c === 0x28 && values === V_PRAGMA) values = V_VALUES;
       // `::` casts and the like: keep both characters together.
       if (c === 0x3a && s.charCodeAt(i) === 0x3a) {
         token = '::';
