@@ -371,7 +371,7 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
   if (username !== undefined && username.includes(':')) {
     // Basic auth splits at the first `:`: `a:b` + `c` and `a` + `b:c` would both pass.
     r.errors.push(
-      `${PREFIX} CARDLINK_METRICS_USERNAME=${JSON.stringify(username)} is not valid: expected a name without ":"; /metrics is not served.`,
+      `${PREFIX} CARDLINK_METRICS_USERNAME=${JSON.stringify(maskedUsername(username))} is not valid: expected a name without ":"; /metrics is not served.`,
     );
     metricsAuth = 'misconfigured';
   } else if ((username === undefined) !== !hasPassword) {
@@ -447,4 +447,13 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
   };
   if (config.serviceName === '') config.serviceName = config.resourceAttributes[ATTR_SERVICE_NAME] ?? 'cardlink';
   return { config, errors: r.errors };
+}
+
+/**
+ * A username as it may be printed: what follows a `:` is masked, because `user:password` in the
+ * username is the usual mistake the check for `:` catches.
+ */
+export function maskedUsername(username: string): string {
+  const i = username.indexOf(':');
+  return i < 0 ? username : `${username.slice(0, i)}:***`;
 }

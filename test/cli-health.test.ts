@@ -29,6 +29,14 @@ const ANSWERS: Record<string, [number, string]> = {
   '/unhealthy/health': [503, doc('unhealthy', [['metrics_server', 'unhealthy', 'port 9464 in use'], ['database', 'unhealthy', 'SQLITE_CANTOPEN']])],
   '/html/health': [200, '<html>hello</html>'],
   '/weird/health': [200, JSON.stringify({ status: 'fine' })],
+  // A check that ran out of time, and text a target should never get onto a terminal.
+  '/timeout/health': [
+    200,
+    doc('degraded', [
+      ['slow_reader', 'timeout', 'no result within 5000 ms'],
+      ['evil\u001b]0;owned\u0007', 'degraded', `\u001b[31mred\u001b[0m ${'x'.repeat(100_000)}`],
+    ]),
+  ],
 };
 
 async function startFakeHealth(t: { teardown(fn: () => unknown): void }): Promise<string> {
@@ -87,6 +95,19 @@ t.test('exit codes: 0 healthy, 1 degraded, 2 unhealthy, 3 unreachable or no heal
   const slow = await cli(t, ['--timeout', '300', 'health', '--url', `${base}/slow/health`]);
   t.equal(slow.code, 3);
   t.match(slow.stderr, /no answer within 300 ms/);
+});
+
+t.test('a check that timed out stays `timeout`; text from the target is escaped and bounded', async (t) => {
+  const base = await startFakeHealth(t);
+  const json = await cli(t, ['health', '--json', '--url', `${base}/timeout/health`]);
+  t.equal(json.code, 1, 'degraded');
+  const parsed = JSON.parse(json.stdout) as { checks: Array<{ status: string }> };
+  t.same(parsed.checks.map((c) => c.status), ['timeout', 'degraded'], 'not rewritten to unhealthy');
+  const verbose = await cli(t, ['health', '-v', '--url', `${base}/timeout/health`]);
+  t.match(verbose.stdout, /TIMEOUT\s+slow_reader/);
+  t.notMatch(verbose.stdout, /\u001b/, 'no escape sequence from the target reaches the terminal');
+  t.match(verbose.stdout, /\\x1b\[31mred/, 'shown escaped');
+  t.ok(verbose.stdout.length < 2000, `bounded (${verbose.stdout.length} characters)`);
 });
 
 t.test('--verbose lists every check; colours only on request or on a terminal', async (t) => {

@@ -86,6 +86,10 @@ t.test('test --otlp over http/protobuf posts an empty request to the traces URL'
   });
   t.equal(wrong.code, 1);
   t.match(wrong.stdout, /^FAIL\s+otlp\s+.*HTTP 404/);
+  // --otlp-endpoint is the same base endpoint as the variable: the same traces URL.
+  const flag = await cli(t, ['test', '--otlp', '--otlp-endpoint', `http://127.0.0.1:${port}/`], { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' });
+  t.equal(flag.code, 0, flag.stdout + flag.stderr);
+  t.match(flag.stdout, /^PASS\s+otlp\s+http:\/\/127\.0\.0\.1:\d+\/v1\/traces\s/);
 });
 
 t.test('test --metrics and --health against a live process and a health endpoint; all three by default', async (t) => {

@@ -219,3 +219,52 @@ t.test('status and export against a live process', async (t) => {
   app.kill('SIGTERM');
   await app.waitForExit(10_000);
 });
+
+t.test('--timeout is a deadline for the whole request: a server that trickles one byte a second fails in time', async (t) => {
+  const { createServer } = await import('node:net');
+  const sockets = new Set<import('node:net').Socket>();
+  const trickle = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n');
+    const timer = setInterval(() => s.write('#'), 1000);
+    s.on('close', () => {
+      clearInterval(timer);
+      sockets.delete(s);
+    });
+  });
+  await new Promise<void>((r) => trickle.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    trickle.close();
+  });
+  const port = (trickle.address() as import('node:net').AddressInfo).port;
+  for (const command of ['status', 'health']) {
+    const started = Date.now();
+    const r = await cli(t, ['--timeout', '1500', command, '--url', `http://127.0.0.1:${port}/x`]);
+    t.equal(r.code, 3, `${command}: unreachable`);
+    t.match(r.stderr, /cannot reach .*: no answer within 1500 ms/);
+    t.ok(Date.now() - started < 15_000, `${command} gave up (it waited forever before)`);
+  }
+  const bad = await cli(t, ['status', '--url', `http://u:pa%ZZss@127.0.0.1:${port}/metrics`]);
+  t.equal(bad.code, 64, 'bad percent-encoding in the URL is a usage error');
+  t.match(bad.stderr, /not valid percent-encoding/);
+  t.notMatch(bad.stderr, /pa%ZZss/, 'and the password is not printed');
+});
+
+t.test('the configured credentials go to this host only, never to a --url naming another host', async (t) => {
+  const { authFor } = await import('../src/cli/targets.js');
+  const targets = {
+    config: {} as never,
+    env: {},
+    metricsUrl: 'http://127.0.0.1:9464/metrics',
+    healthUrl: 'http://lab-box.local:8081/health',
+    auth: { username: 'ops', password: 'pw' },
+  };
+  for (const u of ['http://127.0.0.1:5555/metrics', 'http://localhost:9464/metrics', 'http://[::1]:9464/metrics', 'http://127.0.0.2:1/m', 'http://lab-box.local:9999/health']) {
+    t.same(authFor(targets, new URL(u)), targets.auth, u);
+  }
+  for (const u of ['http://10.0.0.7:9464/metrics', 'https://metrics.example.org/metrics', 'http://127.0.0.1.evil.example/metrics']) {
+    t.equal(authFor(targets, new URL(u)), undefined, u);
+  }
+});

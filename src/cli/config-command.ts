@@ -1,5 +1,5 @@
 /** `config show`, `config set KEY VALUE`, `config unset KEY`. */
-import { parseConfig, type CardlinkConfig } from '../config.js';
+import { maskedUsername, parseConfig, type CardlinkConfig } from '../config.js';
 import type { Palette } from './color.js';
 import { loadLayeredEnv, readConfigFile, writeConfigFile, configFilePath, type ValueSource } from './config-file.js';
 import { knownVariables } from './config-vars.js';
@@ -36,13 +36,17 @@ export function configReport(io: Pick<CliIo, 'env' | 'cwd'>): ConfigReport {
     return {
       name: v.name,
       // Endpoints may carry credentials in their userinfo: never shown.
-      value: raw === undefined ? null : v.secret === true ? MASK : redactEndpoint(raw),
+      value: raw === undefined ? null : v.secret === true ? MASK : v.name === 'CARDLINK_METRICS_USERNAME' ? maskedUsername(raw) : redactEndpoint(raw),
       source,
       default: v.default,
       description: v.description,
     };
   });
-  const prometheus = { ...config.prometheus, ...(config.prometheus.password !== undefined ? { password: MASK } : {}) };
+  const prometheus = {
+    ...config.prometheus,
+    ...(config.prometheus.password !== undefined ? { password: MASK } : {}),
+    ...(config.prometheus.username !== undefined ? { username: maskedUsername(config.prometheus.username) } : {}),
+  };
   const shown = (s: CardlinkConfig['otlp']['traces']) => ({ ...s, endpoint: s.endpoint === undefined ? undefined : redactEndpoint(s.endpoint) });
   const otlp = { traces: shown(config.otlp.traces), metrics: shown(config.otlp.metrics), logs: shown(config.otlp.logs) };
   return {

@@ -10,7 +10,7 @@ import { fetchHealth } from './health.js';
 import { parseHttpUrl } from './http.js';
 import { parseOtlpHeaders, probeOtlpGrpc, probeOtlpHttp } from './otlp-probe.js';
 import { fetchMetrics } from './scrape.js';
-import type { Targets } from './targets.js';
+import { authFor, withAuth, type Targets } from './targets.js';
 
 export type Verdict = 'PASS' | 'WARN' | 'FAIL' | 'SKIP';
 
@@ -38,7 +38,14 @@ const ms = (n: number): string => `${Math.round(n)} ms`;
 
 export async function checkOtlp(t: Targets, o: ConnectivityOptions): Promise<CheckResult> {
   const signal = t.config.otlp.traces;
-  const endpoint = o.otlpEndpoint ?? signal.endpoint;
+  // --otlp-endpoint is a base endpoint, as OTEL_EXPORTER_OTLP_ENDPOINT is: http/protobuf posts to its /v1/traces.
+  const given = o.otlpEndpoint;
+  const endpoint =
+    given === undefined
+      ? signal.endpoint
+      : signal.protocol === 'grpc' || /\/v1\/traces\/?$/.test(given)
+        ? given
+        : `${given.replace(/\/+$/, '')}/v1/traces`;
   if (endpoint === undefined) {
     return {
       target: 'otlp',
@@ -68,7 +75,7 @@ export async function checkOtlp(t: Targets, o: ConnectivityOptions): Promise<Che
 export async function checkMetrics(t: Targets, o: ConnectivityOptions): Promise<CheckResult> {
   try {
     const url = parseHttpUrl(o.metricsUrl, '--metrics-url');
-    const s = await fetchMetrics({ url, timeoutMs: o.timeoutMs, ...(t.auth ? { auth: t.auth } : {}) });
+    const s = await fetchMetrics({ url, timeoutMs: o.timeoutMs, ...withAuth(authFor(t, url)) });
     let samples = 0;
     for (const f of s.families.values()) samples += f.samples.length;
     const cardlink = [...s.families.keys()].filter((n) => n.startsWith('cardlink_')).length;

@@ -7,13 +7,16 @@ import type { Palette } from './color.js';
 import { CliError, EXIT } from './errors.js';
 import { safeUrl, table } from './format.js';
 import { httpGet, type Credentials } from './http.js';
+import { peerText } from '../logging/sanitize.js';
 
 export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
 export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+/** A check's status: one of the document's, or `timeout` (the check did not finish in its time limit). */
+export type CheckStatus = HealthStatus | 'timeout';
 
 export interface HealthCheck {
   name: string;
-  status: HealthStatus;
+  status: CheckStatus;
   message: string | null;
   duration_ms: number | null;
   details: unknown;
@@ -26,6 +29,9 @@ export interface HealthDocument {
 }
 
 const isStatus = (v: unknown): v is HealthStatus => typeof v === 'string' && (HEALTH_STATUSES as readonly string[]).includes(v);
+const isCheckStatus = (v: unknown): v is CheckStatus => v === 'timeout' || isStatus(v);
+/** Text from the target, as the terminal may show it: escaped (no control sequences), bounded. */
+const shown = (v: string, max = 200): string => peerText(v, max);
 
 /** The health document in `body`, or undefined when it is not one (checks that are not objects are dropped). */
 export function parseHealthDocument(body: string): HealthDocument | undefined {
@@ -43,14 +49,14 @@ export function parseHealthDocument(body: string): HealthDocument | undefined {
     if (typeof c !== 'object' || c === null) continue;
     const r = c as Record<string, unknown>;
     checks.push({
-      name: typeof r['name'] === 'string' ? r['name'] : '(unnamed)',
-      status: isStatus(r['status']) ? r['status'] : 'unhealthy',
-      message: typeof r['message'] === 'string' ? r['message'] : null,
+      name: typeof r['name'] === 'string' ? shown(r['name'], 64) : '(unnamed)',
+      status: isCheckStatus(r['status']) ? r['status'] : 'unhealthy',
+      message: typeof r['message'] === 'string' ? shown(r['message']) : null,
       duration_ms: typeof r['duration_ms'] === 'number' ? r['duration_ms'] : null,
       details: r['details'] ?? null,
     });
   }
-  return { status: o['status'], timestamp: typeof o['timestamp'] === 'string' ? o['timestamp'] : null, checks };
+  return { status: o['status'], timestamp: typeof o['timestamp'] === 'string' ? shown(o['timestamp'], 64) : null, checks };
 }
 
 export function healthExitCode(status: HealthStatus): number {
@@ -79,15 +85,14 @@ export async function fetchHealth(url: URL, timeoutMs: number, auth?: Credential
   return { url: shown, httpStatus: res.status, doc, durationMs: res.durationMs };
 }
 
-export function paintStatus(p: Palette, s: HealthStatus): string {
+export function paintStatus(p: Palette, s: CheckStatus): string {
   const text = s.toUpperCase();
-  return s === 'healthy' ? p.green(text) : s === 'degraded' ? p.yellow(text) : p.red(text);
+  return s === 'healthy' ? p.green(text) : s === 'degraded' || s === 'timeout' ? p.yellow(text) : p.red(text);
 }
 
 function detailsText(d: unknown): string {
   if (d === null || d === undefined) return '';
-  const s = typeof d === 'string' ? d : JSON.stringify(d);
-  return s.length > 200 ? `${s.slice(0, 197)}...` : s;
+  return shown(typeof d === 'string' ? d : JSON.stringify(d));
 }
 
 export function renderHealth(r: HealthResult, verbose: boolean, p: Palette): string {

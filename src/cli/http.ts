@@ -64,8 +64,14 @@ function reason(err: NodeJS.ErrnoException, timeoutMs: number): string {
 
 export function httpGet(url: URL, o: GetOptions): Promise<GetResult> {
   const headers: Record<string, string> = { accept: o.accept ?? '*/*', 'user-agent': 'cardlink-metrics' };
-  const user = decodeURIComponent(url.username);
-  const pass = decodeURIComponent(url.password);
+  let user: string;
+  let pass: string;
+  try {
+    user = decodeURIComponent(url.username);
+    pass = decodeURIComponent(url.password);
+  } catch {
+    return Promise.reject(new CliError(`the credentials in ${safeUrl(url.toString())} are not valid percent-encoding`, EXIT.USAGE));
+  }
   const auth = user !== '' || pass !== '' ? { username: user, password: pass } : o.auth;
   if (auth !== undefined) {
     headers['authorization'] = `Basic ${Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')}`;
@@ -108,10 +114,13 @@ export function httpGet(url: URL, o: GetOptions): Promise<GetResult> {
         });
       });
     });
-    req.setTimeout(o.timeoutMs, () => {
+    // A deadline for the whole request: an idle timer alone never fires on a server that trickles.
+    const deadline = setTimeout(() => {
       const e = Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' });
       req.destroy(e);
-    });
+      fail(new CliError(`cannot reach ${shown}: ${reason(e, o.timeoutMs)}`, EXIT.UNREACHABLE, { cause: e }));
+    }, o.timeoutMs);
+    req.on('close', () => clearTimeout(deadline));
     req.on('error', (e: NodeJS.ErrnoException) => fail(new CliError(`cannot reach ${shown}: ${reason(e, o.timeoutMs)}`, EXIT.UNREACHABLE, { cause: e })));
   });
 }

@@ -168,7 +168,12 @@ export function probeOtlpHttp(url: string, headers: Record<string, string>, time
         });
       },
     );
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    // A deadline for the whole exchange, not an idle timer (a trickling server would reset it).
+    const deadline = setTimeout(() => {
+      req.destroy();
+      resolve({ ok: false, outcome: 'unreachable', detail: `${u.host}: no answer within ${timeoutMs} ms`, durationMs: elapsed() });
+    }, timeoutMs);
+    req.on('close', () => clearTimeout(deadline));
     req.on('error', (e) => resolve({ ok: false, outcome: 'unreachable', detail: `${u.host}: ${oneLine(e)}`, durationMs: elapsed() }));
     req.end();
   });

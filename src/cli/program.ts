@@ -21,7 +21,7 @@ import { parseHttpUrl } from './http.js';
 import type { CliIo } from './io.js';
 import { fetchMetrics } from './scrape.js';
 import { renderStatus, summarize } from './status.js';
-import { resolveTargets } from './targets.js';
+import { authFor, resolveTargets, withAuth } from './targets.js';
 
 interface GlobalOptions {
   debug?: boolean;
@@ -103,7 +103,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       const g = globals(cmd);
       const t = resolveTargets(io);
       const url = parseHttpUrl(opts.url ?? t.metricsUrl, '--url');
-      const scrape = await fetchMetrics({ url, timeoutMs: g.timeout, ...(t.auth ? { auth: t.auth } : {}) });
+      const scrape = await fetchMetrics({ url, timeoutMs: g.timeout, ...withAuth(authFor(t, url)) });
       const summary = summarize(scrape.families);
       if (opts.json === true) io.stdout(`${JSON.stringify({ source: scrape.url, scrapedAt: new Date().toISOString(), ...summary }, null, 2)}\n`);
       else io.stdout(renderStatus(summary, scrape.url, out(cmd)));
@@ -120,7 +120,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       const g = globals(cmd);
       const t = resolveTargets(io);
       const url = parseHttpUrl(opts.url ?? t.metricsUrl, '--url');
-      const scrape = await fetchMetrics({ url, timeoutMs: g.timeout, ...(t.auth ? { auth: t.auth } : {}) });
+      const scrape = await fetchMetrics({ url, timeoutMs: g.timeout, ...withAuth(authFor(t, url)) });
       const text =
         opts.format === 'json'
           ? `${JSON.stringify(toExportDocument(scrape.families, scrape.url, new Date()), null, 2)}\n`
@@ -141,7 +141,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
       const t = resolveTargets(io);
       const url = parseHttpUrl(opts.url ?? t.healthUrl, '--url');
       // The /metrics credentials also unlock the checks' messages and details.
-      const h = await fetchHealth(url, g.timeout, t.auth);
+      const h = await fetchHealth(url, g.timeout, authFor(t, url));
       if (opts.json === true) io.stdout(`${JSON.stringify(h.doc, null, 2)}\n`);
       else io.stdout(renderHealth(h, opts.verbose === true, out(cmd)));
       setExit(healthExitCode(h.doc.status));

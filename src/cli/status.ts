@@ -3,6 +3,7 @@
  * totals since the process started (one scrape has no rate); percentiles come from the histogram
  * buckets with Prometheus' histogram_quantile rules.
  */
+import { peerText } from '../logging/sanitize.js';
 import {
   histogramBuckets,
   histogramQuantile,
@@ -57,7 +58,7 @@ function sumByLabel(family: MetricFamily | undefined, label: string, filter?: Re
     for (const s of family.samples) {
       if (s.name.endsWith('_created') || s.name.endsWith('_bucket') || s.name.endsWith('_sum')) continue;
       if (filter && !Object.entries(filter).every(([k, v]) => s.labels[k] === v)) continue;
-      const key = s.labels[label] ?? '';
+      const key = shown(s.labels[label] ?? '');
       out.set(key, (out.get(key) ?? 0) + s.value);
     }
   }
@@ -77,9 +78,13 @@ function latency(family: MetricFamily | undefined): LatencySummary {
 
 const ratio = (part: number, whole: number): number | null => (whole > 0 ? part / whole : null);
 
+/** A label value of the scraped target, as the terminal may show it: escaped, bounded. */
+const shown = (v: string): string => peerText(v, 64);
+
 export function summarize(families: Map<string, MetricFamily>): StatusSummary {
   const f = (name: string): MetricFamily | undefined => families.get(name);
-  const build = f('cardlink_build_info')?.samples[0]?.labels;
+  const rawBuild = f('cardlink_build_info')?.samples[0]?.labels;
+  const build = rawBuild === undefined ? undefined : Object.fromEntries(Object.entries(rawBuild).map(([k, v]) => [k, shown(v)]));
   const uptime = f('cardlink_uptime_seconds')?.samples[0]?.value;
 
   const sessions = f('cardlink_sessions_total');
@@ -95,7 +100,7 @@ export function summarize(families: Map<string, MetricFamily>): StatusSummary {
   const topErrors: StatusSummary['devices']['topErrors'] = [];
   for (const s of deviceErrors?.samples ?? []) {
     if (s.name.endsWith('_created') || s.value === 0) continue;
-    topErrors.push({ deviceType: s.labels['device_type'] ?? '', errorType: s.labels['error_type'] ?? '', count: s.value });
+    topErrors.push({ deviceType: shown(s.labels['device_type'] ?? ''), errorType: shown(s.labels['error_type'] ?? ''), count: s.value });
   }
   topErrors.sort((a, b) => b.count - a.count);
 

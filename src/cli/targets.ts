@@ -36,3 +36,24 @@ export function resolveTargets(io: Pick<CliIo, 'env' | 'cwd'>): Targets {
   if (p.username !== undefined && p.password !== undefined) t.auth = { username: p.username, password: p.password };
   return t;
 }
+
+/**
+ * The configured /metrics credentials, for a URL on this host (a loopback address, or the host the
+ * configuration listens on) only: a `--url` naming another host gets none, only credentials
+ * written in it, so a typo never sends the password across the network.
+ */
+export function authFor(t: Targets, url: URL): Credentials | undefined {
+  if (t.auth === undefined) return undefined;
+  const host = url.hostname.toLowerCase();
+  const own = [t.metricsUrl, t.healthUrl].some((u) => new URL(u).hostname.toLowerCase() === host);
+  return own || isLoopback(host) ? t.auth : undefined;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** `{ auth }` when there are credentials, for spreading into request options. */
+export function withAuth(auth: Credentials | undefined): { auth?: Credentials } {
+  return auth === undefined ? {} : { auth };
+}
