@@ -106,3 +106,19 @@ t.test('no collector configured: the report still prints, nothing is opened, sam
   t.match(child.stdout(), /✖ PUT KEY is rejected with 6982/);
   t.notMatch(child.stderr(), /cardlink-otel:/, 'no port was opened, no warning');
 });
+
+t.test('one describe of 5,000 tests: every span reaches the collector (flushed as they are made)', async (t) => {
+  const receiver = await startOtlpReceiver();
+  t.teardown(() => receiver.close());
+  const child = runNode({
+    t,
+    args: [...REPORTER_ARGS, `${DIR}/thousands.test.mjs`],
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_SERVICE_NAME: 'lab-tests' },
+    timeoutMs: 90_000,
+  });
+  t.same(await child.waitForExit(85_000), { code: 0, signal: null });
+  const tests = receiver.spans.filter((s) => s.name.startsWith('test card '));
+  t.equal(tests.length, 5000, 'a span per test (2,560 arrived when they were made in one burst)');
+  t.equal(receiver.spans.filter((s) => s.name === 'suite provisioning sweep').length, 1);
+  t.notMatch(child.stderr(), /dropped|queue/i, 'no span dropped');
+});

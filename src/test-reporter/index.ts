@@ -20,7 +20,7 @@ import { INSTRUMENTATION_NAMES, parseConfig } from '../config.js';
 import { reportOnce } from '../diag.js';
 import { getSdk, start } from '../sdk.js';
 import { TestTreeEmitter } from './record.js';
-import { TestTreeBuilder, type TestEventLike } from './tree.js';
+import { TestTreeBuilder, type TestEventLike, type TestNode } from './tree.js';
 import { nowMs } from '../clock.js';
 
 /** Flush spans this often, so a big suite never overflows the batch processor's queue. */
@@ -66,14 +66,20 @@ export default async function* cardlinkReporter(source: AsyncIterable<TestEventL
   const emitter = new TestTreeEmitter();
   let flushedAt = 0;
 
-  const record = async (ev: TestEventLike): Promise<void> => {
-    try {
-      const top = builder.push(ev, nowMs());
-      if (top !== undefined) emitter.emit(top);
+  /** A finished tree's spans, flushed every FLUSH_EVERY_SPANS as they are made (one describe may hold thousands). */
+  const emit = async (top: TestNode): Promise<void> => {
+    for (const _ of emitter.steps(top)) {
       if (tel !== undefined && emitter.spans - flushedAt >= FLUSH_EVERY_SPANS) {
         flushedAt = emitter.spans;
         await tel.flush();
       }
+    }
+  };
+
+  const record = async (ev: TestEventLike): Promise<void> => {
+    try {
+      const top = builder.push(ev, nowMs());
+      if (top !== undefined) await emit(top);
     } catch (err) {
       // Telemetry trouble never changes the test run or its report.
       reportOnce('test-reporter', err);
@@ -88,7 +94,7 @@ export default async function* cardlinkReporter(source: AsyncIterable<TestEventL
         if (!human.write(ev)) await once(human, 'drain');
       }
       try {
-        for (const orphan of builder.finish()) emitter.emit(orphan);
+        for (const orphan of builder.finish()) await emit(orphan);
         emitter.finish();
       } catch (err) {
         reportOnce('test-reporter', err);

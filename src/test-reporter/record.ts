@@ -133,6 +133,13 @@ export class TestTreeEmitter {
   constructor(private readonly cwd: string = process.cwd()) {}
 
   emit(top: TestNode): void {
+    for (const _ of this.steps(top)) {
+      // all at once
+    }
+  }
+
+  /** `emit`, one step per span ended, so a caller can flush between them (a suite of thousands of tests). */
+  *steps(top: TestNode): Generator<void, void, undefined> {
     const label = (f: string | undefined): string => fileLabel(f, this.cwd);
     const plan = planResults(top, label);
     this.results.push(...plan);
@@ -140,7 +147,8 @@ export class TestTreeEmitter {
     const statusOf = new Map(plan.filter((p) => !p.suiteLevel).map((p) => [p.node, p]));
     for (const p of plan) count(p.suite, p.status, p.durationMs);
 
-    const emitNode = (node: TestNode, suite: string, parent: Context, path: string[]): void => {
+    const self = this;
+    const emitNode = function* (this: void, node: TestNode, suite: string, parent: Context, path: string[]): Generator<void, void, undefined> {
       const here = [...path, node.name];
       const attributes: Attributes = { 'test.suite.name': suite, 'test.case.name': here.join(' > ') };
       if (node.file !== undefined) attributes[ATTR_CODE_FILE_PATH] = node.file;
@@ -159,15 +167,16 @@ export class TestTreeEmitter {
         span = testSpan(node.name, attributes, status, start, parent);
         if (status === 'failed' || status === 'error') failSpan(span, node.error, status === 'failed' ? 'test failed' : 'test error');
       }
-      this.spans++;
+      self.spans++;
       const ctx = trace.setSpan(parent, span);
-      for (const c of node.children) emitNode(c, suite, ctx, here);
+      for (const c of node.children) yield* emitNode(c, suite, ctx, here);
       span.end(node.endMs);
+      yield;
     };
 
-    const underFile = (node: TestNode, file: string | undefined): void => {
-      const f = this.fileSuite(label(file), node.endMs - node.durationMs, file);
-      emitNode(node, label(file), f.ctx, []);
+    const underFile = function* (node: TestNode, file: string | undefined): Generator<void, void, undefined> {
+      const f = self.fileSuite(label(file), node.endMs - node.durationMs, file);
+      yield* emitNode(node, label(file), f.ctx, []);
       f.endMs = Math.max(f.endMs, node.endMs);
       if (!node.passed && !node.todo && !node.skip) f.failed = true;
     };
@@ -175,8 +184,8 @@ export class TestTreeEmitter {
     if (isFileNode(top) && top.children.length > 0) {
       // A per-file wrapper node: its children are the file's top-level tests and suites.
       for (const c of top.children) {
-        if (c.kind === 'suite') emitNode(c, c.name, ROOT_CONTEXT, []);
-        else underFile(c, top.file);
+        if (c.kind === 'suite') yield* emitNode(c, c.name, ROOT_CONTEXT, []);
+        else yield* underFile(c, top.file);
       }
       if (bySuiteLevel.has(top)) {
         const f = this.fileSuite(label(top.file), top.endMs - top.durationMs, top.file);
@@ -184,8 +193,8 @@ export class TestTreeEmitter {
         f.failed = true;
         f.statusSet = true;
       }
-    } else if (top.kind === 'suite') emitNode(top, top.name, ROOT_CONTEXT, []);
-    else underFile(top, top.file);
+    } else if (top.kind === 'suite') yield* emitNode(top, top.name, ROOT_CONTEXT, []);
+    else yield* underFile(top, top.file);
   }
 
   private fileSuite(label: string, startMs: number, file: string | undefined) {
