@@ -8,7 +8,7 @@
  */
 import { toYaml, type YamlValue } from './yaml.js';
 import { ALERT_NAMES, defaultThresholds, THRESHOLD_MEANINGS, type AlertName, type AlertThresholds } from './thresholds.js';
-import { increaseFromZero } from '../dashboards/promql.js';
+import { increaseInWindow } from '../dashboards/promql.js';
 
 export interface AlertRule {
   alert: AlertName;
@@ -78,7 +78,7 @@ export function alertRules(t: AlertThresholds = defaultThresholds()): RuleGroup[
       t,
       'SessionTimeoutSpike',
       'session',
-      `sum by (instance, job) (${increaseFromZero('cardlink_sessions_total{status="timeout"}', timeouts.window)}) > ${timeouts.threshold}`,
+      `sum by (instance, job) (${increaseInWindow('cardlink_sessions_total{status="timeout"}', timeouts.window)}) > ${timeouts.threshold}`,
       {
         summary: `OTA sessions timing out on {{ $labels.instance }}`,
         description: `{{ $value | humanize }} OTA sessions ended by timeout in the last ${timeouts.window} (threshold ${timeouts.threshold}).`,
@@ -163,7 +163,7 @@ export function alertRules(t: AlertThresholds = defaultThresholds()): RuleGroup[
       t,
       'PSKMismatchBurst',
       'tls',
-      `sum by (instance, job) (${increaseFromZero('cardlink_tls_handshakes_total{result="failed",failure_reason=~"unknown_identity|bad_psk"}', psk.window)}) > ${psk.threshold}`,
+      `sum by (instance, job) (${increaseInWindow('cardlink_tls_handshakes_total{result="failed",failure_reason=~"unknown_identity|bad_psk"}', psk.window)}) > ${psk.threshold}`,
       {
         summary: `PSK identity or key mismatches on {{ $labels.instance }}`,
         description: `{{ $value | humanize }} PSK-TLS handshakes failed for an unknown PSK identity or a wrong key in the last ${psk.window} (threshold ${psk.threshold}).`,
@@ -175,7 +175,7 @@ export function alertRules(t: AlertThresholds = defaultThresholds()): RuleGroup[
       t,
       'ModemCommandTimeouts',
       'device',
-      `sum by (instance, job) (${increaseFromZero('cardlink_device_errors_total{device_type="modem",error_type="timeout"}', modem.window)}) > ${modem.threshold}`,
+      `sum by (instance, job) (${increaseInWindow('cardlink_device_errors_total{device_type="modem",error_type="timeout"}', modem.window)}) > ${modem.threshold}`,
       {
         summary: `Modem AT commands timing out on {{ $labels.instance }}`,
         description: `{{ $value | humanize }} AT commands got no final result in time in the last ${modem.window} (threshold ${modem.threshold}).`,
@@ -188,8 +188,8 @@ export function alertRules(t: AlertThresholds = defaultThresholds()): RuleGroup[
       'TriggersUnanswered',
       'session',
       [
-        `sum by (instance, job) (${increaseFromZero('cardlink_trigger_outcomes_total{outcome="no_session"}', unanswered.window)})`,
-        `  / sum by (instance, job) (${increaseFromZero('cardlink_trigger_outcomes_total', unanswered.window)})`,
+        `sum by (instance, job) (${increaseInWindow('cardlink_trigger_outcomes_total{outcome="no_session"}', unanswered.window)})`,
+        `  / sum by (instance, job) (${increaseInWindow('cardlink_trigger_outcomes_total', unanswered.window)})`,
         `  > ${unanswered.threshold}`,
       ].join('\n'),
       {

@@ -32,6 +32,17 @@ export function increaseFromZero(selector: string, window: string): string {
   return `(${selector} unless ${selector} offset ${window}) or increase(${selector}[${window}])`;
 }
 
+/**
+ * `increaseFromZero` for alerts: a series missing at the window's start counts as born only when
+ * its target was scraped then (`target_info`, which every instrumented process serves, present at
+ * the start). After a gap in scraping (Prometheus down for more than its 5-minute lookback) every
+ * series is missing at the start, and counting each one's lifetime total would fire every count
+ * alert at once.
+ */
+export function increaseInWindow(selector: string, window: string): string {
+  return `((${selector} unless ${selector} offset ${window}) and on (job, instance) (target_info offset ${window})) or increase(${selector}[${window}])`;
+}
+
 /** Totals over the dashboard's time range (`increaseFromZero` over `$__range`). */
 export function increaseOverRange(name: Parameters<typeof sel>[0], extra = ''): string {
   return increaseFromZero(sel(name, extra), '$__range');
@@ -209,6 +220,7 @@ export function catalogueProblems(expr: string): string[] {
     else labelDomains.set(label, new Set([...(prev ?? []), ...domain]));
   };
   for (const m of names.metrics) {
+    if (m === 'target_info') continue; // every instrumented process serves it (its resource): job and instance only here
     let def: (typeof METRICS)[number] | undefined = METRICS.find((d) => d.prometheusName === m);
     let bucket = false;
     if (def?.prometheusType === 'histogram') {
