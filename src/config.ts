@@ -62,6 +62,12 @@ export interface CardlinkConfig {
   logsExporters: SignalExporterName[];
   otlp: { traces: OtlpSignalConfig; metrics: OtlpSignalConfig; logs: OtlpSignalConfig };
   metricExportIntervalMs: number;
+  /**
+   * Longest string a span attribute or event attribute keeps (OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+   * else OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT): an exception of megabytes must not make one OTLP batch
+   * too big for the collector to take.
+   */
+  attributeValueLengthLimit: number;
   /** OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (src/metrics/temporality.ts). */
   metricsTemporality: TemporalityPreference;
   sampler: SamplerName;
@@ -398,6 +404,12 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     logsExporters,
     otlp,
     metricExportIntervalMs: r.int('OTEL_METRIC_EXPORT_INTERVAL', 60_000, 100, 86_400_000),
+    attributeValueLengthLimit: r.int(
+      env['OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT'] !== undefined ? 'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT' : 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT',
+      DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+      16,
+      1_000_000_000,
+    ),
     metricsTemporality: r.oneOf('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', TEMPORALITY_PREFERENCES, 'cumulative'),
     sampler,
     samplerRatio,
@@ -457,3 +469,6 @@ export function maskedUsername(username: string): string {
   const i = username.indexOf(':');
   return i < 0 ? username : `${username.slice(0, i)}:***`;
 }
+
+/** The default of `attributeValueLengthLimit`: an exception's stack and message fit, a log file does not. */
+export const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT = 8192;

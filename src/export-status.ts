@@ -135,7 +135,7 @@ export function trackExporter<T, E extends AnyExporter<T>>(
           reported = true;
           printLine(
             `OTLP ${signal} export to ${shown} failed: ${reason}. The application is unaffected; ` +
-              `${signal} are dropped while the collector is unreachable (reported once per outage).`,
+              `${signal} are dropped while exports fail (reported once per outage).`,
           );
         }
       }

@@ -328,6 +328,7 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
         views: catalogueViews(),
         spanProcessors: tracing ? spanProcessors : [new NoopSpanProcessor()],
         sampler,
+        spanLimits: { attributeValueLengthLimit: config.attributeValueLengthLimit },
         // Always given: without it NodeSDK makes an exporter from OTEL_LOGS_EXPORTER (OTLP by default).
         logRecordProcessors: logProcessors,
       }),

@@ -122,3 +122,21 @@ t.test('one describe of 5,000 tests: every span reaches the collector (flushed a
   t.equal(receiver.spans.filter((s) => s.name === 'suite provisioning sweep').length, 1);
   t.notMatch(child.stderr(), /dropped|queue/i, 'no span dropped');
 });
+
+t.test('a failure with a 6 MB message: every span still arrives, its exception cut to the attribute limit', async (t) => {
+  const receiver = await startOtlpReceiver();
+  t.teardown(() => receiver.close());
+  const child = runNode({
+    t,
+    args: [...REPORTER_ARGS, `${DIR}/huge-failure.test.mjs`],
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_SERVICE_NAME: 'lab-tests' },
+    timeoutMs: 60_000,
+  });
+  t.same(await child.waitForExit(55_000), { code: 1, signal: null });
+  t.equal(receiver.spans.filter((s) => s.name.startsWith('test ')).length, 41, 'all 41 test spans (none arrived when the batch was 12 MB)');
+  const failed = receiver.spans.find((s) => s.name === 'test huge failure');
+  const message = failed?.events.find((e) => e.name === 'exception')?.attributes['exception.message'];
+  t.type(message, 'string');
+  t.ok(typeof message === 'string' && message.length <= 8192, `cut to 8192 characters (${String(message).length})`);
+  t.notMatch(child.stderr(), /export .* failed/, 'no export failure');
+});

@@ -31,6 +31,7 @@ export const CONFIG_VARIABLES: readonly ConfigVariable[] = [
   { name: 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', default: 'OTEL_EXPORTER_OTLP_PROTOCOL', description: 'protocol for metrics only' },
   { name: 'OTEL_EXPORTER_OTLP_LOGS_PROTOCOL', default: 'OTEL_EXPORTER_OTLP_PROTOCOL', description: 'protocol for logs only' },
   { name: 'OTEL_METRIC_EXPORT_INTERVAL', default: '60000', description: 'ms between OTLP metric exports' },
+  { name: 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', default: '8192', description: 'longest span (and span event) attribute string; OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT wins' },
   { name: 'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', default: 'cumulative', description: 'cumulative, delta or lowmemory (OTLP metrics)' },
   { name: 'OTEL_TRACES_SAMPLER', default: 'parentbased_always_on', description: 'always_on, always_off, traceidratio, parentbased_*' },
   { name: 'OTEL_TRACES_SAMPLER_ARG', default: '1', description: 'ratio for the traceidratio samplers' },
