@@ -195,6 +195,18 @@ t.test('monitor: duration histogram, CPU and heap on the span, errors passed on'
   t.equal(h.finished().find((s) => s.name === 'profile.fail')?.status.code, SpanStatusCode.ERROR);
 });
 
+t.test('apduSpan: whatever the card answered goes back to the application; no R-APDU is a command without a status word', async (t) => {
+  for (const answer of ['', new Uint8Array(0), '90', Uint8Array.of(0x90)]) {
+    const commands = await h.value('cardlink_apdu_commands_total');
+    const responses = await h.value('cardlink_apdu_responses_total');
+    const r = await apduSpan({ command: '00B0000010' }, async () => answer);
+    t.equal(r.response, answer, 'the same answer object');
+    t.equal(r.statusWord, undefined);
+    t.equal(await h.value('cardlink_apdu_commands_total'), commands + 1, 'the command is counted');
+    t.equal(await h.value('cardlink_apdu_responses_total'), responses, 'no status word');
+  }
+});
+
 t.test('the calls an application awaits never throw synchronously: bad input rejects the promise', async (t) => {
   let apdu: Promise<unknown> | undefined;
   let session: Promise<unknown> | undefined;
@@ -204,6 +216,14 @@ t.test('the calls an application awaits never throw synchronously: bad input rej
   });
   await t.rejects(apdu!, CardlinkInputError);
   await t.rejects(session!, CardlinkInputError);
+  // Not a function: a typed error, before anything is recorded (no failed session, no duration).
+  const before = await snapshot();
+  const spansBefore = h.finished().length;
+  await t.rejects(sessionSpan({ deviceType: 'modem' }, null as never), { name: 'CardlinkInputError', message: /fn.*expected a function, got null/ });
+  await t.rejects(apduSpan({ command: '00A4040000' }, 'x' as never), { name: 'CardlinkInputError', message: /send/ });
+  t.throws(() => monitor('op1', 42 as never), { name: 'CardlinkInputError', message: /got 42/ });
+  t.equal(await snapshot(), before, 'nothing recorded');
+  t.equal(h.finished().length, spansBefore, 'no span');
   // monitor() is sync or async as its function is: an async one settles its promise, whatever it does.
   let monitored: Promise<unknown> | undefined;
   t.doesNotThrow(() => (monitored = monitor('profile.reject', () => Promise.reject(new Error('late')))));

@@ -12,7 +12,7 @@ import { trace, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { reportOnce } from '../diag.js';
 import { getInstruments } from '../metrics/instruments.js';
 import { VERSION } from '../version.js';
-import { labelName } from './validate.js';
+import { callable, labelName } from './validate.js';
 
 const attrs = new Map<string, { operation: string }>();
 
@@ -72,6 +72,7 @@ function finish(span: Span, operation: string, s: Start, err?: { error: unknown 
  */
 export function monitor<T>(name: string, fn: () => T): T {
   const operation = labelName('name', name);
+  callable('fn', fn);
   return trace.getTracer('cardlink-otel/api', VERSION).startActiveSpan(operation, { attributes: { 'cardlink.operation': operation } }, (span) => {
     const s = begin();
     let result: T;

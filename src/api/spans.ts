@@ -14,7 +14,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { getInstruments } from '../metrics/instruments.js';
 import { VERSION } from '../version.js';
 import { recordApdu, type ApduResult } from './recorders.js';
-import { apduDeviceType, deviceType as checkDeviceType, oneOf, toBytes, withSessionDevice, type DeviceType, type SessionType } from './validate.js';
+import { apduDeviceType, callable, deviceType as checkDeviceType, oneOf, toBytes, withSessionDevice, type DeviceType, type SessionType } from './validate.js';
 import { SESSION_TYPES } from '../metrics/catalogue.js';
 import { nowMs } from '../clock.js';
 
@@ -94,10 +94,13 @@ export async function apduSpan<R extends Uint8Array | string>(
   send: () => Promise<R> | R,
 ): Promise<{ response: R } & ApduResult> {
   toBytes('command', input.command, 4);
+  callable('send', send);
   const device = apduDeviceType(input.deviceType);
   const t0 = nowMs();
   const response = await send();
-  const result = recordApdu({ command: input.command, response, deviceType: device, durationMs: nowMs() - t0 });
+  // Whatever the card answered goes back to the application; one that is no R-APDU (fewer than 2
+  // bytes, not bytes) is recorded as a command without a status word.
+  const result = recordApdu({ command: input.command, response: isResponse(response) ? response : undefined, deviceType: device, durationMs: nowMs() - t0 });
   return { response, ...result };
 }
 
@@ -113,6 +116,7 @@ export interface SessionSpanInput {
  * APDUs recorded inside become its children, of its device type unless they name their own.
  */
 export async function sessionSpan<T>(input: SessionSpanInput, fn: (span: Span) => Promise<T> | T): Promise<T> {
+  callable('fn', fn);
   const device = checkDeviceType(input.deviceType);
   const sessionType = oneOf('sessionType', input.sessionType, SESSION_TYPES, 'polled');
   const m = getInstruments();
@@ -159,4 +163,13 @@ const anyCaseGetter = {
  */
 export function extractContext(carrier: Record<string, string | undefined>, ctx: Context = context.active()): Context {
   return propagator.extract(ctx, carrier, anyCaseGetter);
+}
+
+function isResponse(value: unknown): boolean {
+  try {
+    toBytes('response', value, 2);
+    return true;
+  } catch {
+    return false;
+  }
 }

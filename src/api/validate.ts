@@ -19,6 +19,12 @@ export function toBytes(field: string, value: unknown, minLength: number): Uint8
   return bytes;
 }
 
+/** A function the API will call: anything else is a CardlinkInputError thrown before anything is recorded. */
+export function callable<F>(field: string, value: F): F {
+  if (typeof value !== 'function') throw new CardlinkInputError(field, `expected a function, got ${shown(value)}`);
+  return value;
+}
+
 /** A rejected value as an error message shows it: never throws (a BigInt, a cycle), NaN stays NaN. */
 function shown(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
