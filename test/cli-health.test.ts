@@ -175,7 +175,7 @@ t.test('against the real health endpoint of an instrumented process', async (t) 
   t.match(anonymous.stdout, /^\s+HEALTHY\s+metrics_endpoint\s*$/m, 'without credentials: the names only');
   t.notMatch(anonymous.stdout, /serving|ms/, 'no message, no duration');
   const wrong = await cli(t, ['health'], { ...auth, CARDLINK_METRICS_PASSWORD: 'nope', CARDLINK_HEALTH_PORT: String(normal.port) });
-  t.equal(wrong.code, 3);
+  t.equal(wrong.code, 4, 'wrong credentials: 4, as for status and export');
   t.match(wrong.stderr, /refused the credentials \(HTTP 401\)/);
   t.notMatch(wrong.stderr, /nope|cli-pass/, 'no password in the message');
   normal.app.kill('SIGTERM');

@@ -79,7 +79,7 @@ export async function fetchHealth(url: URL, timeoutMs: number, auth?: Credential
   const res = await httpGet(url, { timeoutMs, accept: 'application/json', ...(auth ? { auth } : {}) });
   const doc = parseHealthDocument(res.body);
   if (doc === undefined) {
-    if (res.status === 401) throw new CliError(`${shown} refused the credentials (HTTP 401): check CARDLINK_METRICS_USERNAME / CARDLINK_METRICS_PASSWORD`, EXIT.UNREACHABLE);
+    if (res.status === 401) throw new CliError(`${shown} refused the credentials (HTTP 401): check CARDLINK_METRICS_USERNAME / CARDLINK_METRICS_PASSWORD`, EXIT.REJECTED);
     throw new CliError(`${shown} answered HTTP ${res.status} without a health document`, EXIT.UNREACHABLE);
   }
   return { url: shown, httpStatus: res.status, doc, durationMs: res.durationMs };
