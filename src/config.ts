@@ -358,10 +358,11 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
   const sampler = r.oneOf('OTEL_TRACES_SAMPLER', SAMPLERS, 'parentbased_always_on');
   let samplerRatio = 1;
   const ratioRaw = trimmed(env, 'OTEL_TRACES_SAMPLER_ARG');
-  if (ratioRaw !== undefined && sampler.endsWith('traceidratio')) {
+  // Checked whatever the sampler: a value saved now (`config set`) is used once a ratio sampler is chosen.
+  if (ratioRaw !== undefined) {
     const n = Number(ratioRaw);
-    if (Number.isFinite(n) && n >= 0 && n <= 1) samplerRatio = n;
-    else r.bad('OTEL_TRACES_SAMPLER_ARG', ratioRaw, 'a number from 0 to 1');
+    if (!(Number.isFinite(n) && n >= 0 && n <= 1)) r.bad('OTEL_TRACES_SAMPLER_ARG', ratioRaw, 'a number from 0 to 1');
+    else if (sampler.endsWith('traceidratio')) samplerRatio = n;
   }
 
   const all = INSTRUMENTATION_NAMES.slice();

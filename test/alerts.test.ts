@@ -199,6 +199,7 @@ t.test('threshold overrides are validated', async (t) => {
     ['HighAPDUErrorRate.threshold=abc', /expected a non-negative number/],
     ['HighAPDUErrorRate.threshold=-1', /expected a non-negative number/],
     ['TLSHandshakeFailures.threshold=5', /expected a ratio from 0 to 1/],
+    ['DeviceDisconnected.threshold=0', /at least 1 \(below it the rule is always true\)/],
     ['HighAPDULatency.for=5 minutes', /expected a Prometheus duration/],
     ['HighAPDULatency.window=0m', /longer than 0/],
     ['HighAPDULatency.severity=page', /expected one of info, warning, critical/],

@@ -119,6 +119,10 @@ t.test('basic auth needs both variables; sampler ratio validated', async (t) => 
   t.equal(config.prometheus.password, 's3cret');
   t.equal(config.samplerRatio, 0.25);
   t.match(parseConfig({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' }).errors[0], /OTEL_TRACES_SAMPLER_ARG/);
+  // Checked before a ratio sampler is chosen too (`config set` saves it for later).
+  t.match(parseConfig({ OTEL_TRACES_SAMPLER_ARG: '2' }).errors[0], /OTEL_TRACES_SAMPLER_ARG/);
+  t.same(parseConfig({ OTEL_TRACES_SAMPLER_ARG: '0.5' }).errors, []);
+  t.equal(parseConfig({ OTEL_TRACES_SAMPLER_ARG: '0.5' }).config.samplerRatio, 1, 'used by ratio samplers only');
 });
 
 t.test('health variables: limits, cache, thresholds (with or without %), disk path; bad values named', async (t) => {

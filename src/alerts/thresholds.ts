@@ -64,6 +64,8 @@ export const DEFAULT_THRESHOLDS: Readonly<AlertThresholds> = Object.freeze({
 
 /** Thresholds that are ratios and must lie in [0, 1]. */
 const RATIO_ALERTS: ReadonlySet<AlertName> = new Set<AlertName>(['HighAPDUErrorRate', 'TLSHandshakeFailures', 'TriggersUnanswered']);
+/** Thresholds below which a rule is always true (DeviceDisconnected compares `>=`: 0 devices lost always holds). */
+const MIN_THRESHOLDS: Partial<Record<AlertName, number>> = { DeviceDisconnected: 1 };
 
 export class ThresholdError extends Error {
   override readonly name = 'ThresholdError';
@@ -120,6 +122,8 @@ export function resolveThresholds(overrides: readonly string[] = []): AlertThres
         const n = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : Number.NaN;
         if (!Number.isFinite(n)) throw new ThresholdError(`${key}=${JSON.stringify(value)}: expected a non-negative number`);
         if (RATIO_ALERTS.has(alert) && n > 1) throw new ThresholdError(`${key}=${value}: expected a ratio from 0 to 1`);
+        const min = MIN_THRESHOLDS[alert];
+        if (min !== undefined && n < min) throw new ThresholdError(`${key}=${value}: at least ${min} (below it the rule is always true)`);
         target.threshold = n;
         break;
       }
