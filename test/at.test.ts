@@ -444,6 +444,44 @@ t.test('vendor error finals end their command as `error` at once, never as a tim
   t.equal(d.stats.strayFinals, 0);
 });
 
+t.test('a socket send: `> `, a payload without terminator, SEND OK ends it; the next command is its own (Zephyr quectel-bg9x)', async (t) => {
+  const { events, d } = decode([
+    ['w', 'AT+QISEND=0,5\r', 0],
+    ['r', 'AT+QISEND=0,5\r\r\n> ', 3],
+    ['w', 'hello', 5],
+    ['r', '\r\nSEND OK\r\n', 9],
+    ['w', 'AT+CSQ\r', 20],
+    ['r', 'AT+CSQ\r\r\n+CSQ: 20,99\r\n\r\nOK\r\n', 24],
+    ['w', 'AT+QISEND=0,5\r', 30],
+    ['r', 'AT+QISEND=0,5\r\r\n> ', 33],
+    ['w', 'hello', 35],
+    ['r', '\r\nSEND FAIL\r\n', 39],
+    ['tick', 60_000],
+  ]);
+  t.same(
+    ends(events).map((e) => [e.name, e.result, e.durationMs]),
+    [
+      ['+QISEND', 'ok', 9],
+      ['+CSQ', 'ok', 4],
+      ['+QISEND', 'error', 9],
+    ],
+  );
+  t.same(urcs(events), [], 'no answer line taken for a URC');
+  t.equal(d.stats.strayFinals, 0);
+  // SEND OK for another command is no final result of it.
+  const other = decode([['w', 'AT+CSQ\r', 0], ['r', '\r\nSEND OK\r\n\r\n+CSQ: 1,1\r\n\r\nOK\r\n', 3]]);
+  t.same(ends(other.events).map((e) => [e.name, e.result]), [['+CSQ', 'ok']]);
+});
+
+t.test('+CUSATE: the envelope answer +CUSATER is its answer line, not a URC (27.007 12.2.5, ofono atmodem stk.c)', async (t) => {
+  const { events } = decode([
+    ['w', 'AT+CUSATE=D30E820283810E0400000000\r', 0],
+    ['r', '\r\n+CUSATER: "9000"\r\n\r\nOK\r\n', 4],
+  ]);
+  t.same(urcs(events), []);
+  t.match(ends(events)[0], { name: '+CUSATE', result: 'ok', lines: ['+CUSATER: "9000"'] });
+});
+
 t.test('a final result with a stray control byte on its line still ends its command (not a timeout)', async (t) => {
   const finals: Array<[string, string, string | undefined]> = [
     ['+CME ERROR: incorrect password\x1b', 'cme_error', 'incorrect password'],

@@ -582,6 +582,11 @@ t.test('command lines on spans: PINs never, payloads only with captureApduData',
   t.equal(commandLineForSpan('AT+CSIM=10,"80E2900001"', true), 'AT+CSIM=10,"80E29000<redacted>');
   t.equal(commandLineForSpan('AT+CSIM=10,"zz"', true), 'AT+CSIM=10,"<redacted>');
   t.equal(commandLineForSpan('AT+CGLA=1,10,"80D8000000"', true), 'AT+CGLA=1,10,"80D80000<redacted>');
+  // Vendor logins under the `*` and `!` prefixes, and Intel's and Huawei's.
+  t.equal(commandLineForSpan('AT*EIAAUW=1,1,"labuser","s3cret"', false), 'AT*EIAAUW=<redacted>');
+  t.equal(commandLineForSpan('AT+XGAUTH=1,1,"labuser","s3cret"', false), 'AT+XGAUTH=<redacted>');
+  t.equal(commandLineForSpan('AT^NDISDUP=1,1,"internet","labuser","s3cret",2', false), 'AT^NDISDUP=<redacted>');
+  t.equal(commandLineForSpan('AT!ENTERCND="A710"', false), 'AT!ENTERCND=<redacted>');
   // VERIFY PIN1 "1234" and UNBLOCK PIN (PUK, new PIN) through the SIM: the PIN is never exported.
   t.equal(commandLineForSpan('AT+CSIM=26,"0020000108313233340FFFFFFF"', true), 'AT+CSIM=26,"00200001<redacted>');
   t.equal(commandLineForSpan('AT+CSIM=42,"002C000110313233343536373831323334FFFFFFFF"', true), 'AT+CSIM=42,"002C0001<redacted>');

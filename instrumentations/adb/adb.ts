@@ -801,6 +801,7 @@ const MISSING_CODES: ReadonlySet<string> = new Set(['ENOENT', 'EACCES', 'ENOTDIR
 function skipFailedStep(m: string): string {
   if (m.startsWith('failed to get feature set: ')) return m.slice(27);
   if (m.startsWith('failed to check server version: ')) return m.slice(32);
+  if (m.startsWith('sideload connection failed: ')) return m.slice(28);
   if (m.startsWith('unable to connect for ')) {
     const c = m.indexOf(': ', 22);
     if (c > 22 && c <= 22 + 32) return m.slice(c + 2);
@@ -811,14 +812,19 @@ function skipFailedStep(m: string): string {
 /** Classifies one adb message (the text after `adb: ` / `error: `). */
 function classifyAdbMessage(message: string): AdbErrorType | null {
   const m = skipFailedStep(message);
-  if (m.startsWith('no devices/emulators found') || m.startsWith('no devices found') || m.startsWith('no emulators found')) {
+  if (
+    m.startsWith('no devices/emulators found') ||
+    m.startsWith('no devices found') ||
+    m.startsWith('no emulators found') ||
+    m.startsWith('no emulator detected') // `adb emu ...` (the emulator console) with none running
+  ) {
     return 'no_devices';
   }
   if (m.startsWith("device '")) {
     const q = m.indexOf("'", 8);
     if (q > 0 && m.startsWith("' not found", q)) return 'device_not_found';
   }
-  if (m.startsWith('device not found') || m.startsWith('no device with transport id')) return 'device_not_found';
+  if (m.startsWith('device not found') || m.startsWith('no device with transport id') || m.startsWith("no such device '")) return 'device_not_found';
   if (
     m.startsWith('device unauthorized') ||
     m.startsWith('device still authorizing') ||

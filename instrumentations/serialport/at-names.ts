@@ -209,6 +209,8 @@ export const AT_RESPONSE_ALIASES: Readonly<Record<string, readonly string[]>> = 
   '+CICCID': ['+ICCID'],
   '+CCID': ['+ICCID'],
   '+QCCID': ['+ICCID'],
+  // 27.007 12.2.5: the envelope's answer comes back as +CUSATER (ofono's atmodem stk.c reads it so).
+  '+CUSATE': ['+CUSATER'],
 });
 
 /**

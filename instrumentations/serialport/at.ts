@@ -483,6 +483,9 @@ function hasCommandBreak(b: Buffer, from: number, to: number): boolean {
 /** Lengths up to which appendWritten copies in JS (a native copy costs more for a few bytes). */
 const SHORT_COPY = 32;
 
+/** Socket sends answered `SEND OK` / `SEND FAIL` after their data (sendFinal). */
+const SEND_COMMANDS: ReadonlySet<string> = new Set(['+QISEND', '+QSSLSEND', '+CIPSEND']);
+
 /** A read line with control bytes longer than this is never taken for a final result (readControlLine). */
 const MAX_FINAL_WITH_CONTROLS = 256;
 
@@ -1362,7 +1365,7 @@ export class AtDecoder {
 
   private line(line: string, now: number): void {
     if (this.matchEcho(line, now)) return;
-    const f = this.classifyFinal(line);
+    const f = this.classifyFinal(line) ?? this.sendFinal(line);
     if (f !== null) {
       this.finalResult(f, line, now);
       return;
@@ -1454,6 +1457,17 @@ export class AtDecoder {
     this.dataMode = false;
     // Payload without CR may have filled the written buffer: start clean.
     this.clearWritten();
+  }
+
+  /**
+   * `SEND OK` / `SEND FAIL`: the final result of a socket send whose data followed its `> ` prompt
+   * (Quectel `+QISEND` / `+QSSLSEND`, SIMCom `+CIPSEND`: no `OK` after it), for those commands only.
+   */
+  private sendFinal(line: string): FinalResult | null {
+    if (line !== 'SEND OK' && line !== 'SEND FAIL') return null;
+    const p = this.firstPending();
+    if (p === null || !SEND_COMMANDS.has(p.name)) return null;
+    return line === 'SEND OK' ? F_OK : vendorErrorFinal(line);
   }
 
   private classifyFinal(line: string): FinalResult | null {
@@ -1660,6 +1674,9 @@ export class AtDecoder {
       this.stats.lateLines += this.kept.lines.length;
       this.kept = null;
     }
+    // The data after a `> ` prompt may end without a terminator (a socket send's payload has a
+    // length): once its command answered, what is left of it is not the start of the next command.
+    if (this.wLen > 0 && SEND_COMMANDS.has(head.name)) this.clearWritten();
     this.finish(head, f, now);
     if (f === F_CONNECT) this.dataMode = true;
   }

@@ -128,11 +128,16 @@ const SECRET_ARGUMENTS: ReadonlySet<string> = new Set([
   '+CSTT',
   '+QICSGP',
   '#SGACT',
+  // Ericsson (MBM) packet-data user and password, Intel XMM's, Huawei's NDIS dial-up, Sierra's unlock password.
+  '*EIAAUW',
+  '+XGAUTH',
+  '^NDISDUP',
+  '!ENTERCND',
 ]);
 
-/** The prefixes of extended command names: 27.007's `+`, and the vendors' `^`, `$`, `%` and `#`. */
+/** The prefixes of extended command names: 27.007's `+`, and the vendors' `^`, `$`, `%`, `#`, `*` (Ericsson) and `!` (Sierra). */
 function isCommandPrefix(c: number): boolean {
-  return c === 0x2b || c === 0x5e || c === 0x24 || c === 0x25 || c === 0x23;
+  return c === 0x2b || c === 0x5e || c === 0x24 || c === 0x25 || c === 0x23 || c === 0x2a || c === 0x21;
 }
 /** Commands whose arguments are APDU or SMS payloads: only with captureApduData. */
 const PAYLOAD_ARGUMENTS: ReadonlySet<string> = new Set(['+CSIM', '+CRSM', '+CGLA', '+CMGS', '+CMGW']);
