@@ -96,3 +96,33 @@ t.test('disabled with a card connected, then enabled again: nothing recorded whi
     'enabled again: once each',
   );
 });
+
+t.test('a wrapper another tool put over ours on the data path stays on disable; enabled again, nothing counts twice', async (t) => {
+  const http = createRequire(import.meta.url)('node:http') as typeof import('node:http');
+  const proto = http.ServerResponse.prototype as unknown as { end: (...a: unknown[]) => unknown };
+  const ours0 = proto.end;
+  let calls = 0;
+  // As an APM agent does (elastic-apm-node shimmer-wraps ServerResponse.prototype methods): an own property over what it found.
+  const theirs = function (this: unknown, ...a: unknown[]) {
+    calls++;
+    return ours0.apply(this, a);
+  };
+  proto.end = theirs;
+  t.teardown(() => {
+    if (proto.end === theirs) delete (proto as { end?: unknown }).end;
+  });
+  ours.disable();
+  t.equal(proto.end, theirs, 'their wrapper kept');
+  const off = await counts();
+  await oneSession();
+  t.ok(calls > 0, 'their wrapper still runs');
+  const disabled = await counts();
+  t.equal(disabled.sessions, off.sessions, 'nothing recorded while disabled (our old wrapper inside theirs passes through)');
+  ours.enable();
+  await oneSession();
+  await eventually(async () => (await counts()).sessions === disabled.sessions! + 1, 5000, 'session counted');
+  const after = await counts();
+  t.equal(after.select! - disabled.select!, selects, 'each SELECT once, not twice');
+  ours.disable();
+  ours.enable();
+});

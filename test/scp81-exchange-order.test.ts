@@ -352,6 +352,23 @@ t.test('a tls server that hands its sockets to an http server: followed as an ht
   httpServer.close();
 });
 
+t.test('a tls server that looks the card up first and hands the socket to an http server later: counted once', async (t) => {
+  const before = await snapshot();
+  const inner = httpsServer(false, []);
+  const handler = inner.listeners('request')[0] as (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  const httpServer = http.createServer(handler);
+  // The card's first POST arrives (and is read) before the hand-over.
+  const server = tls.createServer(serverOptions, (socket) => setTimeout(() => httpServer.emit('connection', socket), 30));
+  const port = await listen(server);
+  const card = await RawCard.connect(port);
+  await runSession(card);
+  await card.close();
+  await eventually(async () => (await delta(before)).polled === 1, 5000, 'session ended');
+  t.same(await delta(before), ONE_SESSION, 'one feed: the http server\'s messages');
+  await close(server);
+  httpServer.close();
+});
+
 t.test('a resumed TLS 1.2 session (no pskCallback runs): the card identity is on the session span and its line', async (t) => {
   h.spans.reset();
   const server = httpsServer(false, []);

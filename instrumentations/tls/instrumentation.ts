@@ -115,6 +115,8 @@ function resumedIdentity(socket: tls.TLSSocket): string | undefined {
 export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumentationConfig> {
   private dataPatches: PatchRecord[] | undefined;
   private readonly pskWrappers = new WeakSet<PskCallback>();
+  /** Moves on at every enable and disable: wrappers of an earlier enable then pass through. */
+  private patchGen = 0;
   /** Connections counted in `cardlink_tls_connections_active`, until their close. */
   private readonly openConnections = new Set<ConnState>();
   /** Attributes of a successful handshake by cipher suite (at most 64 suites cached). */
@@ -154,10 +156,12 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       savePrototype(responseProto as unknown as Record<PropertyKey, unknown>, ['write', 'end', 'writeHead']),
     ];
     const self = this;
+    // Wrappers of an earlier enable may still be called inside another instrumentation's wrapper
+    // (left in place on disable, see markInstalled): they pass through once the generation moved on.
+    const gen = ++this.patchGen;
     const serverEmit = (original: Emit): Emit =>
       function (this: tls.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
-        // Disabled while another instrumentation's wrapper still calls this one: see markInstalled.
-        if (self.dataPatches === undefined || a === serverEventHandled) return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
+        if (self.patchGen !== gen || a === serverEventHandled) return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
         if (event === 'connection') self.onConnection(this, a as Socket);
         else if (event === 'secureConnection') self.onSecure(a as tls.TLSSocket);
         else if (event === 'tlsClientError') self.onClientError(a, b as tls.TLSSocket);
@@ -172,7 +176,6 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
         }
       };
     serverProto.emit = serverEmit(serverProto.emit);
-    markInstalled(this.dataPatches[0]!);
     // The contrib http instrumentation wraps https.Server.prototype.emit as its own property, over the
     // emit it inherited then: loaded before us, it never reaches tls.Server.prototype's. Wrap it too.
     const httpsProto = https.Server.prototype as unknown as { emit: Emit };
@@ -180,28 +183,26 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       const record = savePrototype(httpsProto as unknown as Record<PropertyKey, unknown>, ['emit']);
       this.dataPatches.push(record);
       httpsProto.emit = serverEmit(httpsProto.emit);
-      markInstalled(record);
     }
     // A tls server may hand its sockets to an http server (`httpServer.emit('connection', socket)`).
     const httpOriginal = httpServerProto.emit;
-    const httpRecord = this.dataPatches[1]!;
     httpServerProto.emit = function (this: http.Server, event: string | symbol, a?: unknown): boolean {
-      // Disabled while another instrumentation's wrapper still calls this one: see markInstalled.
-      if (self.dataPatches !== undefined) {
+      if (self.patchGen === gen) {
         if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') self.onHttpsRequest(a as IncomingMessage);
         else if (event === 'connection') (a as WithState | undefined)?.[kState]?.ota?.becomeHttps();
       }
       // eslint-disable-next-line prefer-rest-params
       return httpOriginal.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
     };
-    markInstalled(httpRecord);
-    this.patchDataPath(socketProto, messageProto);
-    this.patchResponses(responseProto);
+    this.patchDataPath(socketProto, messageProto, gen);
+    this.patchResponses(responseProto, gen);
+    for (const record of this.dataPatches) markInstalled(record);
   }
 
   private unpatch(): void {
     for (const p of this.dataPatches ?? []) restorePrototype(p);
     this.dataPatches = undefined;
+    this.patchGen++;
     // Their close is no longer seen: what they hold in the gauges is given back now.
     try {
       flushOtaJournals();
@@ -221,6 +222,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
   private patchDataPath(
     socketProto: { _writeGeneric: WriteGeneric; push: Push; emit: SocketEmit },
     messageProto: { push: Push },
+    gen: number,
   ): void {
     const writeGeneric = socketProto._writeGeneric;
     const socketPush = socketProto.push;
@@ -232,7 +234,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       socketProto.emit = function (this: tls.TLSSocket, event: string | symbol): boolean {
         if (event === 'close' || event === 'timeout') {
           const st = (this as unknown as WithState)[kState];
-          if (st !== undefined) self.onSocketEvent(st, event);
+          if (st !== undefined && self.patchGen === gen) self.onSocketEvent(st, event);
         }
         // eslint-disable-next-line prefer-rest-params
         return socketEmit.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
@@ -241,14 +243,14 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     if (typeof writeGeneric === 'function') {
       socketProto._writeGeneric = function (this: tls.TLSSocket, writev, data, encoding, cb) {
         const ota = (this as unknown as WithState)[kState]?.ota;
-        if (ota !== undefined && !ota.isHttps) ota.written(writev, data, encoding);
+        if (ota !== undefined && !ota.isHttps && self.patchGen === gen) ota.written(writev, data, encoding);
         return writeGeneric.call(this, writev, data, encoding, cb);
       };
     }
     if (typeof socketPush === 'function') {
       socketProto.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
         const ota = (this as WithState)[kState]?.ota;
-        if (ota !== undefined && !ota.isHttps && chunk !== null) ota.read(chunk, encoding);
+        if (ota !== undefined && !ota.isHttps && chunk !== null && self.patchGen === gen) ota.read(chunk, encoding);
         // eslint-disable-next-line prefer-rest-params
         return socketPush.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
       };
@@ -256,7 +258,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     if (typeof messagePush === 'function') {
       messageProto.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
         const ota = ((this as IncomingMessage).socket as unknown as WithState | null | undefined)?.[kState]?.ota;
-        if (ota !== undefined) ota.requestPush(this as IncomingMessage, chunk, encoding);
+        if (ota !== undefined && self.patchGen === gen) ota.requestPush(this as IncomingMessage, chunk, encoding);
         // eslint-disable-next-line prefer-rest-params
         return messagePush.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
       };
@@ -264,7 +266,8 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
   }
 
   /** https responses as the application writes them (before Node's HTTP framing). */
-  private patchResponses(responseProto: { write: ResponseWrite; end: ResponseWrite; writeHead: ResponseWriteHead }): void {
+  private patchResponses(responseProto: { write: ResponseWrite; end: ResponseWrite; writeHead: ResponseWriteHead }, gen: number): void {
+    const self = this;
     const write = responseProto.write;
     const end = responseProto.end;
     const writeHead = responseProto.writeHead;
@@ -273,7 +276,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       // searching the head string Node builds from it (see OtaConnection.headersGiven).
       responseProto.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
         const ota = otaOfResponse(this);
-        if (ota !== undefined) ota.headersGiven(this, typeof reason === 'string' ? headers : reason);
+        if (ota !== undefined && self.patchGen === gen) ota.headersGiven(this, typeof reason === 'string' ? headers : reason);
         // eslint-disable-next-line prefer-rest-params
         return writeHead.apply(this, arguments as unknown as [number, unknown, unknown]);
       };
@@ -281,7 +284,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     if (typeof write === 'function') {
       responseProto.write = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
         const ota = otaOfResponse(this);
-        if (ota !== undefined) ota.responseData(this, chunk, encoding, false);
+        if (ota !== undefined && self.patchGen === gen) ota.responseData(this, chunk, encoding, false);
         // eslint-disable-next-line prefer-rest-params
         return write.apply(this, arguments as unknown as [unknown, unknown, unknown]);
       };
@@ -289,7 +292,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     if (typeof end === 'function') {
       responseProto.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
         const ota = otaOfResponse(this);
-        if (ota !== undefined) ota.responseData(this, typeof chunk === 'function' ? undefined : chunk, encoding, true);
+        if (ota !== undefined && self.patchGen === gen) ota.responseData(this, typeof chunk === 'function' ? undefined : chunk, encoding, true);
         // eslint-disable-next-line prefer-rest-params
         return end.apply(this, arguments as unknown as [unknown, unknown, unknown]);
       };

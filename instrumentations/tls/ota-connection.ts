@@ -122,8 +122,8 @@ export class OtaConnection implements JournalTarget {
    * (bytes). Also set when a tls server hands the socket to an http server (`becomeHttps`).
    */
   isHttps: boolean;
-  /** An event was recorded or journaled: the kind of connection can no longer change. */
-  private started = false;
+  /** The application wrote on the raw socket itself: it stays a raw tls connection. */
+  private wroteRaw = false;
   private rec: OtaRecorder | undefined;
   /** https: the request whose body is followed (an SCP81 response script, by its content type). */
   private bodyOf: IncomingMessage | undefined;
@@ -184,6 +184,7 @@ export class OtaConnection implements JournalTarget {
 
   /** What the application wrote (`_writeGeneric` arguments): a raw tls server's responses (called for raw tls only; https: see `responseData`). */
   written(writev: boolean, data: unknown, encoding: BufferEncoding): void {
+    this.wroteRaw = true;
     if (this.rec?.writesIgnored === true) return;
     try {
       const t = nowMs();
@@ -215,7 +216,7 @@ export class OtaConnection implements JournalTarget {
    * keeps it only if the session's state asks for it).
    */
   onHttpsRequest(req: IncomingMessage, t = nowMs()): void {
-    if (req === this.lastRequest) return;
+    if (req === this.lastRequest || !this.isHttps) return;
     this.lastRequest = req;
     if (!this.draining && (this.exchange !== undefined || this.held !== undefined)) {
       this.hold(HELD_REQUEST, req, undefined, undefined, false, undefined, t);
@@ -242,10 +243,18 @@ export class OtaConnection implements JournalTarget {
 
   /**
    * A tls server handed this socket to an http server (`httpServer.emit('connection', socket)`):
-   * its HTTP messages are followed as an https server's, if nothing was recorded yet.
+   * its HTTP messages are followed as an https server's from now on, one feed only. What the raw
+   * scanner saw of them so far (a first request read before an asynchronous hand-over) is dropped:
+   * the http server reads those bytes again and emits them as requests. Unless the application
+   * wrote on the raw socket itself: then it stays raw.
    */
   becomeHttps(): void {
-    if (!this.started) this.isHttps = true;
+    if (this.isHttps || this.wroteRaw) return;
+    this.isHttps = true;
+    if (this.rec !== undefined) {
+      this.rec.abandon();
+      this.rec = undefined;
+    }
   }
 
   /** The held request head, recorded on its own at `t` (its body did not come in one chunk, or something else happened first). */
@@ -314,7 +323,7 @@ export class OtaConnection implements JournalTarget {
    * data as given (no HTTP framing to undo). Only an SCP81 command script's body is followed.
    */
   responseData(res: ServerResponse, chunk: unknown, encoding: unknown, end: boolean): void {
-    if (res.writableEnded) return;
+    if (res.writableEnded || !this.isHttps) return;
     try {
       const t = nowMs();
       if (this.responseWaits(res)) {
@@ -462,7 +471,6 @@ export class OtaConnection implements JournalTarget {
 
   /** Journal the event, or record it at once (tracing on). */
   private event(kind: number, a: unknown, b: unknown, t: number): void {
-    this.started = true;
     if (this.inline) this.record(kind, a, b, t);
     else journal(this, kind, a, b, t, this.delayMs);
   }
