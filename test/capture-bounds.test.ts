@@ -139,3 +139,26 @@ t.test('a declared Content-Length reserves nothing it has not received: 300 one-
   for (const x of held) x.release();
   t.equal(capturedBytes(), 0);
 });
+
+t.test('raw tls: a pipelined request body held for its turn stays in the total budget, and is given back at the close', async (t) => {
+  // A raw tls server that never answers: the second POST waits behind the first one's response.
+  const server = tls.createServer({ ciphers: PSK_CIPHERS, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', pskCallback: () => KEY }, (s) => {
+    s.on('data', () => {});
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const before = capturedBytes();
+  const socket = tls.connect({ host: '127.0.0.1', port, ciphers: 'PSK-AES128-CBC-SHA256', maxVersion: 'TLSv1.2', checkServerIdentity: () => undefined, pskCallback: () => ({ psk: KEY, identity: 'card-001' }) });
+  socket.on('error', () => {});
+  await new Promise((r) => socket.once('secureConnect', r));
+  const body = Buffer.alloc(3000, 0xab);
+  const post = (b: Buffer) =>
+    Buffer.concat([Buffer.from(`POST /admin HTTP/1.1\r\nHost: x\r\nX-Admin-Protocol: ${ADMIN_PROTOCOL}\r\nContent-Type: ${SCP81_RESPONSE_CONTENT_TYPE}\r\nContent-Length: ${b.length}\r\n\r\n`, 'latin1'), b]);
+  socket.write(Buffer.concat([post(Buffer.alloc(0)), post(body)]));
+  await eventually(() => capturedBytes() - before >= body.length, 5000, 'the held body counted in the budget');
+  socket.destroy();
+  await eventually(() => capturedBytes() === before, 5000, 'given back at the close');
+  t.pass('held, counted, given back');
+});

@@ -213,13 +213,17 @@ export class OtaRecorder implements SessionSink {
     const response = kind >= RAW_RESPONSE_HEAD;
     const queue = response ? this.heldResponses : this.heldRequests;
     if (queue === undefined && this.rawTurn(kind)) return this.rawDeliver(kind, m, t);
-    const h: RawHeld = { kind, m, t };
+    // A held body stays in the total capture budget (the scanner gave its share back at the message's end).
+    const n = kind === RAW_REQUEST_END || kind === RAW_RESPONSE_END ? ((m as HttpMessageEnd).body?.length ?? 0) : 0;
+    const reserved = n > 0 && reserveCapture(n) ? n : 0;
+    const h: RawHeld = { kind, m, t, reserved };
     if (queue !== undefined) queue.push(h);
     else if (response) this.heldResponses = [h];
     else this.heldRequests = [h];
-    if (kind === RAW_REQUEST_END || kind === RAW_RESPONSE_END) this.heldBytes += (m as HttpMessageEnd).body?.length ?? 0;
-    // Bounded in messages and in body bytes kept alive: past either, delivered as they came.
-    if (++this.heldCount > MAX_RAW_HELD || this.heldBytes > DEFAULT_MAX_BODY_CAPTURE) this.rawRelease(true);
+    this.heldBytes += n;
+    // Bounded in messages and in body bytes kept alive (per connection and in total): past either,
+    // delivered as they came.
+    if (++this.heldCount > MAX_RAW_HELD || this.heldBytes > DEFAULT_MAX_BODY_CAPTURE || reserved < n) this.rawRelease(true);
     // Its turn is not known yet: a body the tracker may want is captured, and dropped if not.
     if (kind === RAW_REQUEST_HEAD) return scp81ContentKind((m as HttpMessageHead).headers['content-type']) === 'response';
     if (kind === RAW_RESPONSE_HEAD) return (m as HttpMessageHead).statusCode === 200;
@@ -276,6 +280,7 @@ export class OtaRecorder implements SessionSink {
         else this.heldResponses = undefined;
       }
       if (h.kind === RAW_REQUEST_END || h.kind === RAW_RESPONSE_END) this.heldBytes -= (h.m as HttpMessageEnd).body?.length ?? 0;
+      if (h.reserved > 0) releaseCapture(h.reserved);
       this.rawDeliver(h.kind, h.m, h.t);
     }
   }
@@ -389,6 +394,7 @@ export class OtaRecorder implements SessionSink {
 
   /** See OtaConnection.abandon: the session's counts so far are kept, the session is not ended. */
   abandon(): void {
+    for (const q of [this.heldRequests, this.heldResponses]) for (const h of q ?? []) if (h.reserved > 0) releaseCapture(h.reserved);
     this.heldRequests = undefined;
     this.heldResponses = undefined;
     this.heldCount = 0;
@@ -607,6 +613,8 @@ interface RawHeld {
   readonly kind: number;
   readonly m: HttpMessageHead | HttpMessageEnd;
   readonly t: number;
+  /** Bytes of the capture budget its body holds while held. */
+  readonly reserved: number;
 }
 
 /**
