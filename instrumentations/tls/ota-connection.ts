@@ -215,9 +215,14 @@ export class OtaConnection implements JournalTarget {
    * `requestPush`, followed when its content type is the SCP81 response script's (the recorder
    * keeps it only if the session's state asks for it).
    */
-  onHttpsRequest(req: IncomingMessage, t = nowMs()): void {
+  onHttpsRequest(req: IncomingMessage): void {
     if (req === this.lastRequest || !this.isHttps) return;
     this.lastRequest = req;
+    this.request(req, nowMs());
+  }
+
+  /** A request seen once (`onHttpsRequest`), now or when its held turn came. */
+  private request(req: IncomingMessage, t: number): void {
     if (!this.draining && (this.exchange !== undefined || this.held !== undefined)) {
       this.hold(HELD_REQUEST, req, undefined, undefined, false, undefined, t);
       return;
@@ -413,9 +418,7 @@ export class OtaConnection implements JournalTarget {
 
   private deliver(h: Held): void {
     if (h.op === HELD_REQUEST) {
-      const req = h.target as IncomingMessage;
-      if (this.lastRequest === req) this.lastRequest = undefined;
-      this.onHttpsRequest(req, h.t);
+      this.request(h.target as IncomingMessage, h.t);
     } else if (h.op === HELD_PUSH) this.requestPush(h.target as IncomingMessage, h.chunk, h.encoding as BufferEncoding | undefined, h.t);
     else {
       const res = h.target as ServerResponse;

@@ -199,16 +199,7 @@ export class OtaSessionTracker {
       this.keep(c); // nothing sent: what was in flight stays so
       return;
     }
-    const replaced = this.inFlight;
-    if (replaced !== null) {
-      // The card never answered it (an empty POST, or no POST at all): none of it executed.
-      this.inFlight = null;
-      try {
-        this.sink.scriptUnanswered(this.sentAt, atMs, replaced);
-      } finally {
-        this.keep(replaced);
-      }
-    }
+    this.unanswered(atMs); // replaced before the card answered it (an empty POST, or none)
     this.inFlight = c;
     this.sentAt = atMs;
     this.sink.scriptSent(atMs, c);
@@ -312,17 +303,21 @@ export class OtaSessionTracker {
     else this.finish(atMs, 'failed', hadError ? 'connection_error' : 'connection_closed');
   }
 
+  /** The script in flight got no answer by `atMs` (the next script came, or the session ended): none of it executed. */
+  private unanswered(atMs: number): void {
+    const c = this.inFlight;
+    if (c === null) return;
+    this.inFlight = null;
+    try {
+      this.sink.scriptUnanswered(this.sentAt, atMs, c);
+    } finally {
+      this.keep(c);
+    }
+  }
+
   private finish(atMs: number, status: SessionStatus, reason: string): void {
     this.open = false;
-    const unanswered = this.inFlight;
-    if (unanswered !== null) {
-      this.inFlight = null;
-      try {
-        this.sink.scriptUnanswered(this.sentAt, atMs, unanswered);
-      } finally {
-        releaseCounted(unanswered);
-      }
-    }
+    this.unanswered(atMs);
     if (this.spare !== null) {
       releaseCounted(this.spare);
       this.spare = null;
