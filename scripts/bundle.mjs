@@ -53,9 +53,9 @@ module.exports = new Proxy(function () {}, {
   },
 };
 
-// @opentelemetry/resources' CommonJS build loads its machine-id readers with `await import()`,
-// which a split ESM bundle turns into a chunk with only a default export: `.getMachineId` was then
-// undefined and host.id never detected. Its ESM build's files export it by name.
+// @opentelemetry/resources' CommonJS build reads `.getMachineId` off an `await import()` of its
+// machine-id readers, which a split ESM bundle would make a chunk with a default export only (no
+// host.id); its ESM build's files export the function by name.
 const machineIdFromEsm = {
   name: 'machine-id-from-esm',
   setup(b) {

@@ -239,12 +239,11 @@ t.test('--timeout is a deadline for the whole request: a server that trickles on
     trickle.close();
   });
   const port = (trickle.address() as import('node:net').AddressInfo).port;
+  // The server never finishes its answer: without a deadline, cli() would time out waiting for the exit.
   for (const command of ['status', 'health']) {
-    const started = Date.now();
     const r = await cli(t, ['--timeout', '1500', command, '--url', `http://127.0.0.1:${port}/x`]);
     t.equal(r.code, 3, `${command}: unreachable`);
     t.match(r.stderr, /cannot reach .*: no answer within 1500 ms/);
-    t.ok(Date.now() - started < 15_000, `${command} gave up (it waited forever before)`);
   }
   const bad = await cli(t, ['status', '--url', `http://u:pa%ZZss@127.0.0.1:${port}/metrics`]);
   t.equal(bad.code, 64, 'bad percent-encoding in the URL is a usage error');

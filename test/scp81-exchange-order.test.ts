@@ -21,7 +21,7 @@ import {
   encodeResponseScript,
 } from '../instrumentations/tls/scp81.js';
 import { pskIdentityOfSession } from '../instrumentations/tls/session-identity.js';
-import { PSK_CIPHERS } from './fixtures/admin-server.js';
+import { PSK_CIPHERS, startAdminServer } from './fixtures/admin-server.js';
 import { setupHarness, eventually } from './helpers/otel-harness.js';
 import { configureLogging } from '../src/logging/index.js';
 
@@ -163,35 +163,11 @@ function httpsServer(early: boolean, seen: string[]): https.Server {
   });
 }
 
-/** A raw tls admin server doing its own HTTP (Content-Length bodies), one response per request, in order. */
-function rawServer(): tls.Server {
-  return tls.createServer(serverOptions, (sock) => {
-    let buf = Buffer.alloc(0);
-    let step = 0;
-    sock.on('error', () => {});
-    sock.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const head = buf.subarray(0, end).toString('latin1');
-        const n = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-        if (buf.length < end + 4 + n) return;
-        buf = buf.subarray(end + 4 + n);
-        // A resumed session starts over.
-        if (/x-admin-resume:\s*true/i.test(head)) step = 0;
-        const s = SCRIPTS[step++];
-        if (s === undefined) sock.write(`HTTP/1.1 204 No Content\r\nX-Admin-Protocol: ${ADMIN_PROTOCOL}\r\nContent-Length: 0\r\n\r\n`);
-        else
-          sock.write(
-            Buffer.concat([
-              Buffer.from(`HTTP/1.1 200 OK\r\nContent-Type: ${SCP81_COMMAND_CONTENT_TYPE}\r\nX-Admin-Protocol: ${ADMIN_PROTOCOL}\r\nContent-Length: ${s.length}\r\n\r\n`, 'latin1'),
-              s,
-            ]),
-          );
-      }
-    });
-  });
+/** An admin server of either kind stepping through SCRIPTS (the raw tls one is the fixture's own HTTP). */
+async function adminServer(kind: 'https' | 'tls'): Promise<{ port: number; close(): Promise<void> }> {
+  if (kind === 'tls') return startAdminServer({ kind, keys: new Map([[IDENTITY, KEY]]), scriptsFor: () => [[SELECT], [GET_DATA]] });
+  const server = httpsServer(false, []);
+  return { port: await listen(server), close: () => close(server) };
 }
 
 /** The card's side of one session: empty first POST, then the answer to each script, as the responses come. */
@@ -228,8 +204,8 @@ t.test('an https handler that answers before the card body arrived: each R-APDU 
 for (const kind of ['https', 'tls'] as const) {
   t.test(`${kind}: the next session's first POST pipelined behind the last POST of the session before`, async (t) => {
     const before = await snapshot();
-    const server = kind === 'https' ? httpsServer(false, []) : rawServer();
-    const port = await listen(server);
+    const server = await adminServer(kind);
+    const port = server.port;
     const card = await RawCard.connect(port);
     card.socket.write(post(Buffer.alloc(0)));
     await card.until(1);
@@ -253,15 +229,15 @@ for (const kind of ['https', 'tls'] as const) {
       card.responses.map((r) => r.status),
       [200, 200, 204, 200, 200, 204],
     );
-    await close(server);
+    await server.close();
   });
 }
 
 for (const kind of ['https', 'tls'] as const) {
   t.test(`${kind}: 20 two-script sessions, each POST pipelined behind the one before: every APDU on its own answer`, async (t) => {
     const before = await snapshot();
-    const server = kind === 'https' ? httpsServer(false, []) : rawServer();
-    const port = await listen(server);
+    const server = await adminServer(kind);
+    const port = server.port;
     const card = await RawCard.connect(port);
     // The card knows the scripts, so it writes all of its POSTs at once: 60 requests in one write.
     const one = [post(Buffer.alloc(0), 'X-Admin-Resume: true\r\n'), post(ANSWERS[0]!), post(ANSWERS[1]!)];
@@ -275,7 +251,7 @@ for (const kind of ['https', 'tls'] as const) {
       { select: 20, getData: 20, sw9000: 20, sw6a82: 20, selectDur: 0, getDataDur: 0, received: 40, polled: 0, resumed: 20, failed: 0 },
     );
     t.same(new Set(card.responses.map((r) => r.status)), new Set([200, 204]));
-    await close(server);
+    await server.close();
   });
 }
 
@@ -396,8 +372,8 @@ t.test('a resumed TLS 1.2 session (no pskCallback runs): the card identity is on
 
 t.test('raw tls: a request line with trailing blanks is still HTTP', async (t) => {
   const before = await snapshot();
-  const server = rawServer();
-  const port = await listen(server);
+  const server = await adminServer('tls');
+  const port = server.port;
   const card = await RawCard.connect(port);
   const blank = (b: Buffer) => Buffer.from(b.toString('latin1').replace('POST /admin HTTP/1.1\r\n', 'POST /admin HTTP/1.1 \r\n'), 'latin1');
   card.socket.write(blank(post(Buffer.alloc(0))));
@@ -409,7 +385,7 @@ t.test('raw tls: a request line with trailing blanks is still HTTP', async (t) =
   await card.close();
   await eventually(async () => (await delta(before)).polled === 1, 5000, 'session ended');
   t.same(await delta(before), ONE_SESSION);
-  await close(server);
+  await server.close();
 });
 
 t.test('pskIdentityOfSession: an OpenSSL session of this machine, and any bytes without a throw', async (t) => {

@@ -118,7 +118,7 @@ t.test('one describe of 5,000 tests: every span reaches the collector (flushed a
   });
   t.same(await child.waitForExit(85_000), { code: 0, signal: null });
   const tests = receiver.spans.filter((s) => s.name.startsWith('test card '));
-  t.equal(tests.length, 5000, 'a span per test (2,560 arrived when they were made in one burst)');
+  t.equal(tests.length, 5000, 'a span per test');
   t.equal(receiver.spans.filter((s) => s.name === 'suite provisioning sweep').length, 1);
   t.notMatch(child.stderr(), /dropped|queue/i, 'no span dropped');
 });
@@ -133,7 +133,7 @@ t.test('a failure with a 6 MB message: every span still arrives, its exception c
     timeoutMs: 60_000,
   });
   t.same(await child.waitForExit(55_000), { code: 1, signal: null });
-  t.equal(receiver.spans.filter((s) => s.name.startsWith('test ')).length, 41, 'all 41 test spans (none arrived when the batch was 12 MB)');
+  t.equal(receiver.spans.filter((s) => s.name.startsWith('test ')).length, 41, 'all 41 test spans');
   const failed = receiver.spans.find((s) => s.name === 'test huge failure');
   const message = failed?.events.find((e) => e.name === 'exception')?.attributes['exception.message'];
   t.type(message, 'string');

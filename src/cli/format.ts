@@ -1,6 +1,6 @@
 /** Human formatting of numbers, ratios, durations and simple aligned tables. */
 import { stripAnsi } from './color.js';
-import { redactEndpoint } from '../logging/sanitize.js';
+import { peerText, redactEndpoint } from '../logging/sanitize.js';
 
 /** 1234567 -> "1,234,567"; non-integers keep up to 2 decimals. */
 export function formatCount(n: number): string {
@@ -66,4 +66,12 @@ export function safeUrl(url: string): string {
   } catch {
     return redactEndpoint(url);
   }
+}
+
+/**
+ * Text the target sent (a label value, a check's name or message), as a terminal may show it:
+ * control sequences escaped, at most `max` characters (`...[+N]`).
+ */
+export function targetText(value: string, max = 200): string {
+  return peerText(value, max);
 }

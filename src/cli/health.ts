@@ -5,9 +5,8 @@
  */
 import type { Palette } from './color.js';
 import { CliError, EXIT } from './errors.js';
-import { safeUrl, table } from './format.js';
+import { safeUrl, table, targetText } from './format.js';
 import { httpGet, type Credentials } from './http.js';
-import { peerText } from '../logging/sanitize.js';
 
 export const HEALTH_STATUSES = ['healthy', 'degraded', 'unhealthy'] as const;
 export type HealthStatus = (typeof HEALTH_STATUSES)[number];
@@ -30,8 +29,6 @@ export interface HealthDocument {
 
 const isStatus = (v: unknown): v is HealthStatus => typeof v === 'string' && (HEALTH_STATUSES as readonly string[]).includes(v);
 const isCheckStatus = (v: unknown): v is CheckStatus => v === 'timeout' || isStatus(v);
-/** Text from the target, as the terminal may show it: escaped (no control sequences), bounded. */
-const shown = (v: string, max = 200): string => peerText(v, max);
 
 /** The health document in `body`, or undefined when it is not one (checks that are not objects are dropped). */
 export function parseHealthDocument(body: string): HealthDocument | undefined {
@@ -49,14 +46,14 @@ export function parseHealthDocument(body: string): HealthDocument | undefined {
     if (typeof c !== 'object' || c === null) continue;
     const r = c as Record<string, unknown>;
     checks.push({
-      name: typeof r['name'] === 'string' ? shown(r['name'], 64) : '(unnamed)',
+      name: typeof r['name'] === 'string' ? targetText(r['name'], 64) : '(unnamed)',
       status: isCheckStatus(r['status']) ? r['status'] : 'unhealthy',
-      message: typeof r['message'] === 'string' ? shown(r['message']) : null,
+      message: typeof r['message'] === 'string' ? targetText(r['message']) : null,
       duration_ms: typeof r['duration_ms'] === 'number' ? r['duration_ms'] : null,
       details: r['details'] ?? null,
     });
   }
-  return { status: o['status'], timestamp: typeof o['timestamp'] === 'string' ? shown(o['timestamp'], 64) : null, checks };
+  return { status: o['status'], timestamp: typeof o['timestamp'] === 'string' ? targetText(o['timestamp'], 64) : null, checks };
 }
 
 export function healthExitCode(status: HealthStatus): number {
@@ -92,7 +89,7 @@ export function paintStatus(p: Palette, s: CheckStatus): string {
 
 function detailsText(d: unknown): string {
   if (d === null || d === undefined) return '';
-  return shown(typeof d === 'string' ? d : JSON.stringify(d));
+  return targetText(typeof d === 'string' ? d : JSON.stringify(d));
 }
 
 export function renderHealth(r: HealthResult, verbose: boolean, p: Palette): string {

@@ -3,7 +3,6 @@
  * totals since the process started (one scrape has no rate); percentiles come from the histogram
  * buckets with Prometheus' histogram_quantile rules.
  */
-import { peerText } from '../logging/sanitize.js';
 import {
   histogramBuckets,
   histogramQuantile,
@@ -11,7 +10,7 @@ import {
   type MetricFamily,
 } from '../prom/text-parser.js';
 import type { Palette } from './color.js';
-import { formatCount, formatRatio, formatSeconds, formatUptime, table } from './format.js';
+import { formatCount, formatRatio, formatSeconds, formatUptime, table, targetText } from './format.js';
 
 export interface LatencySummary {
   p50: number | null;
@@ -78,8 +77,8 @@ function latency(family: MetricFamily | undefined): LatencySummary {
 
 const ratio = (part: number, whole: number): number | null => (whole > 0 ? part / whole : null);
 
-/** A label value of the scraped target, as the terminal may show it: escaped, bounded. */
-const shown = (v: string): string => peerText(v, 64);
+/** A label value of the scraped target, as the terminal may show it. */
+const shown = (v: string): string => targetText(v, 64);
 
 export function summarize(families: Map<string, MetricFamily>): StatusSummary {
   const f = (name: string): MetricFamily | undefined => families.get(name);
