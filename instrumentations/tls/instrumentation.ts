@@ -52,10 +52,7 @@ const kState = Symbol('cardlink.tls.state');
 const kPskCallback = 'pskcallback';
 const MAX_IDENTITY = 128;
 let pskSymbol: symbol | undefined;
-/**
- * The first argument of the server event a wrapper of ours is handling (module-wide: wrappers of
- * an earlier enable may still be called inside another instrumentation's): an inner one leaves it.
- */
+/** The first argument of the server event the outer of two wrappers of ours is handling (outerServerEmit). */
 let serverEventHandled: unknown;
 
 interface ConnState {
@@ -161,11 +158,15 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     const gen = ++this.patchGen;
     const serverEmit = (original: Emit): Emit =>
       function (this: tls.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
-        if (self.patchGen !== gen || a === serverEventHandled) return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
-        if (event === 'connection') self.onConnection(this, a as Socket);
-        else if (event === 'secureConnection') self.onSecure(a as tls.TLSSocket);
-        else if (event === 'tlsClientError') self.onClientError(a, b as tls.TLSSocket);
-        else if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') self.onHttpsRequest(a as IncomingMessage);
+        if (self.patchGen === gen && a !== serverEventHandled) self.onServerEvent(this, event, a, b);
+        // eslint-disable-next-line prefer-rest-params
+        return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
+      };
+    // The outer of two wrappers of ours (https.Server's own emit, see below): the inner one, reached
+    // through the other instrumentation's wrapper, leaves the event it handled.
+    const outerServerEmit = (original: Emit): Emit =>
+      function (this: tls.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
+        if (self.patchGen === gen) self.onServerEvent(this, event, a, b);
         const outer = serverEventHandled;
         serverEventHandled = a;
         try {
@@ -182,7 +183,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     if (Object.prototype.hasOwnProperty.call(httpsProto, 'emit')) {
       const record = savePrototype(httpsProto as unknown as Record<PropertyKey, unknown>, ['emit']);
       this.dataPatches.push(record);
-      httpsProto.emit = serverEmit(httpsProto.emit);
+      httpsProto.emit = outerServerEmit(httpsProto.emit);
     }
     // A tls server may hand its sockets to an http server (`httpServer.emit('connection', socket)`).
     const httpOriginal = httpServerProto.emit;
@@ -297,6 +298,13 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
         return end.apply(this, arguments as unknown as [unknown, unknown, unknown]);
       };
     }
+  }
+
+  private onServerEvent(server: tls.Server, event: string | symbol, a: unknown, b: unknown): void {
+    if (event === 'connection') this.onConnection(server, a as Socket);
+    else if (event === 'secureConnection') this.onSecure(a as tls.TLSSocket);
+    else if (event === 'tlsClientError') this.onClientError(a, b as tls.TLSSocket);
+    else if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') this.onHttpsRequest(a as IncomingMessage);
   }
 
   private onConnection(server: tls.Server, raw: Socket): void {
