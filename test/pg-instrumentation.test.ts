@@ -15,6 +15,7 @@ import { openDatabases, pingDatabases, pingHandle } from '../instrumentations/db
 import { describeDbError } from '../instrumentations/db/db-errors.js';
 import { setupHarness, eventually } from './helpers/otel-harness.js';
 import { deltaFor } from './helpers/db-delta.js';
+import { wrapOver } from './helpers/foreign-wrapper.js';
 import { CardlinkStore, pgRunner, runWorkload, sqliteRunner, WORKLOAD, WORKLOAD_QUERY_COUNTS, type PgClientLike } from './fixtures/data-layer.js';
 import { findPostgres, startPostgres } from './fixtures/postgres.js';
 
@@ -350,6 +351,28 @@ t.test('a pool: clients counted, pg-pool.connect spans, health hooks', async (t)
   t.match(probe?.message, /ECONNREFUSED/);
   await nowhere.end();
   t.equal(await gauge(), g0);
+});
+
+t.test('a wrapper another tool put over ours stays on disable; enabled again, each query counts once', async (t) => {
+  const client = await connected();
+  t.teardown(() => client.end());
+  const proto = pg.Client.prototype;
+  const theirs = wrapOver(proto, 'query');
+  t.teardown(() => {
+    pgInstr.disable();
+    theirs.remove();
+    pgInstr.enable();
+  });
+  pgInstr.disable();
+  t.equal(proto.query, theirs.fn, 'their wrapper kept');
+  const off = await delta(() => client.query('SELECT 1 AS x'));
+  t.same(off.result.rows, [{ x: 1 }]);
+  t.equal(theirs.calls, 1, 'their wrapper still runs');
+  t.same(off.counts, {}, 'nothing recorded while disabled (our old wrapper inside theirs passes through)');
+  pgInstr.enable();
+  const on = await delta(() => client.query('SELECT 1 AS x'));
+  t.same(on.counts, { SELECT: 1 }, 'enabled again: once, not twice');
+  t.equal(queries(on.spans).length, 1);
 });
 
 t.test('the password never appears in spans, metrics or health output', async (t) => {

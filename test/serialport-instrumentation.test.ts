@@ -17,6 +17,7 @@ import { clearTriggers, takeTrigger } from '../src/triggers.js';
 import { setTracingEnabled } from '../src/tracing-state.js';
 import { pendingModemEvents } from '../instrumentations/serialport/deferred-recorder.js';
 import { openPtyPair, startModemSimulator } from './fixtures/modem-simulator.js';
+import { wrapOver } from './helpers/foreign-wrapper.js';
 
 const CSQ_TIMEOUT_MS = 300;
 const instr = new SerialportInstrumentation({
@@ -647,6 +648,34 @@ t.test('disable() restores the prototype; enable() patches it again', async (t) 
   const { pair, ctl } = await session(t);
   t.same(await ctl.sendCommand('AT'), ['OK']);
   await eventually(() => atSpans(spansOf(pair.appPath)).length === 1, 2000, 'span after re-enable');
+});
+
+t.test('a wrapper another tool put over ours stays on disable; enabled again, each command counts once', async (t) => {
+  h.spans.reset();
+  const proto = SerialPortStream.prototype;
+  const theirs = wrapOver(proto, '_write');
+  t.teardown(() => {
+    instr.disable();
+    theirs.remove();
+    instr.enable();
+  });
+  instr.disable();
+  t.equal((proto as unknown as Record<string, unknown>)['_write'], theirs.fn, 'their wrapper kept');
+  {
+    const { pair, ctl } = await session(t);
+    t.same(await ctl.sendCommand('AT'), ['OK']);
+    await ctl.close();
+    t.ok(theirs.calls > 0, 'their wrapper still runs');
+    await sleep(50);
+    t.equal(spansOf(pair.appPath).length, 0, 'nothing recorded while disabled (our old wrapper inside theirs passes through)');
+  }
+  instr.enable();
+  const { pair, ctl } = await session(t);
+  t.same(await ctl.sendCommand('AT+CSQ'), ['+CSQ: 20,99', 'OK']);
+  await eventually(() => atSpans(spansOf(pair.appPath)).length === 1, 2000, 'span after re-enable');
+  await sleep(50);
+  const spans = atSpans(spansOf(pair.appPath));
+  t.equal(spans.length, 1, 'one span, not two');
 });
 
 t.test('an SMS-PP trigger through the modem: the next OTA session is triggered, by a modem, and links to it', async (t) => {

@@ -17,6 +17,7 @@ import { SqliteInstrumentation } from '../instrumentations/db/index.js';
 import { openDatabases, pingDatabases, pingHandle, trackedCount } from '../instrumentations/db/health.js';
 import { setupHarness, eventually } from './helpers/otel-harness.js';
 import { deltaFor } from './helpers/db-delta.js';
+import { wrapOver } from './helpers/foreign-wrapper.js';
 import { CardlinkStore, runWorkload, sqliteRunner, WORKLOAD, WORKLOAD_QUERY_COUNTS } from './fixtures/data-layer.js';
 import type { SlowQueryInfo } from '../instrumentations/db/types.js';
 import { describeDbError } from '../instrumentations/db/db-errors.js';
@@ -400,6 +401,29 @@ t.test('disable() restores the prototypes: nothing recorded, native methods back
   const again = await delta(() => stmt.get());
   t.same(again.counts, { SELECT: 1 }, 're-enabled');
   t.equal(db.constructor, Database, 're-enabled: constructor is the proxy again');
+});
+
+t.test('a wrapper another tool put over ours stays on disable; enabled again, each query counts once', async (t) => {
+  const db = new Database(':memory:');
+  t.teardown(() => db.close());
+  const stmt = db.prepare('SELECT 1 AS x');
+  const proto = Object.getPrototypeOf(stmt) as object;
+  const theirs = wrapOver(proto, 'get');
+  t.teardown(() => {
+    instr.disable();
+    theirs.remove();
+    instr.enable();
+  });
+  instr.disable();
+  t.equal((proto as Record<string, unknown>)['get'], theirs.fn, 'their wrapper kept');
+  const off = await delta(() => stmt.get());
+  t.same(off.result, { x: 1 });
+  t.equal(theirs.calls, 1, 'their wrapper still runs');
+  t.same(off.counts, {}, 'nothing recorded while disabled (our old wrapper inside theirs passes through)');
+  instr.enable();
+  const on = await delta(() => stmt.get());
+  t.same(on.counts, { SELECT: 1 }, 'enabled again: once, not twice');
+  t.equal(on.spans.length, 1);
 });
 
 t.test('pure helpers: error classification, first keyword, namespace', async (t) => {

@@ -196,9 +196,10 @@ export class PgInstrumentation extends DbInstrumentationBase {
       if (typeof query !== 'function' || typeof emit !== 'function') return;
       const record = savePrototype(proto, ['query', 'emit', '_connect']);
       const self = this;
+      const gen = this.generation;
 
       proto['query'] = function query_(this: object, config: unknown, values: unknown, callback: unknown) {
-        if (!self.isEnabled() || config === null || config === undefined || (config as Record<symbol, unknown>)[kHealthProbe] === true) {
+        if (self.generation !== gen || config === null || config === undefined || (config as Record<symbol, unknown>)[kHealthProbe] === true) {
           return query.apply(this, arguments as unknown as unknown[]);
         }
         const p = self.begin(this, config, parentFor(proto['query'], query));
@@ -238,7 +239,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
 
       if (typeof connect === 'function') {
         proto['_connect'] = function _connect_(this: object, callback: unknown) {
-          if (!self.isEnabled() || typeof callback !== 'function') return connect.apply(this, arguments as unknown as unknown[]);
+          if (self.generation !== gen || typeof callback !== 'function') return connect.apply(this, arguments as unknown as unknown[]);
           const wrapped = self.connectCallback(this, callback as Fn, parentFor(proto['connect'], undefined));
           return connect.call(this, wrapped);
         };
@@ -268,8 +269,9 @@ export class PgInstrumentation extends DbInstrumentationBase {
       if (typeof connect !== 'function') return;
       const record = savePrototype(proto, ['connect']);
       const self = this;
+      const gen = this.generation;
       proto['connect'] = function connect_(this: object, cb: unknown) {
-        if (!self.isEnabled() || (typeof cb === 'function' && (cb as unknown as Record<symbol, unknown>)[kHealthProbe] === true)) {
+        if (self.generation !== gen || (typeof cb === 'function' && (cb as unknown as Record<symbol, unknown>)[kHealthProbe] === true)) {
           return connect.apply(this, arguments as unknown as unknown[]);
         }
         self.onPoolUsed(this);
@@ -302,6 +304,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
         }
         return result;
       };
+      markInstalled(record);
       this.patched.push(record);
     } catch (err) {
       reportOnce('pg-pool patch', err);

@@ -24,7 +24,7 @@
  */
 import { context } from '@opentelemetry/api';
 import { InstrumentationNodeModuleDefinition, InstrumentationNodeModuleFile } from '@opentelemetry/instrumentation';
-import { savePrototype } from '../shared/prototype-patch.js';
+import { markInstalled, savePrototype } from '../shared/prototype-patch.js';
 import { reportOnce } from '../../src/diag.js';
 import { DbInstrumentationBase } from './db-instrumentation.js';
 import { sqliteNamespace, type DbTarget, type QueryInfo } from './recorder.js';
@@ -173,8 +173,9 @@ export class SqliteInstrumentation extends DbInstrumentationBase {
     if (typeof prepare !== 'function' || typeof exec !== 'function' || typeof close !== 'function') return;
     const record = savePrototype(proto, ['prepare', 'exec', 'close', 'constructor']);
     const self = this;
+    const gen = this.generation;
     proto['prepare'] = function prepare_(this: object, source: unknown) {
-      if (!self.isEnabled() || probeState.sqliteDepth > 0) return prepare.apply(this, arguments as unknown as unknown[]);
+      if (self.generation !== gen || probeState.sqliteDepth > 0) return prepare.apply(this, arguments as unknown as unknown[]);
       let stmt: unknown;
       const t0 = performance.now();
       try {
@@ -187,7 +188,7 @@ export class SqliteInstrumentation extends DbInstrumentationBase {
       return stmt;
     };
     proto['exec'] = function exec_(this: object, source: unknown) {
-      if (!self.isEnabled() || probeState.sqliteDepth > 0 || typeof source !== 'string') return exec.apply(this, arguments as unknown as unknown[]);
+      if (self.generation !== gen || probeState.sqliteDepth > 0 || typeof source !== 'string') return exec.apply(this, arguments as unknown as unknown[]);
       const info = self.execInfo(this, source);
       const t0 = performance.now();
       let result: unknown;
@@ -208,6 +209,7 @@ export class SqliteInstrumentation extends DbInstrumentationBase {
     };
     // `db.constructor === Database` keeps holding for applications that hold the proxy.
     Object.defineProperty(proto, 'constructor', { value: proxy, writable: true, configurable: true, enumerable: false });
+    markInstalled(record);
     this.patched.push(record);
   }
 
@@ -241,6 +243,7 @@ export class SqliteInstrumentation extends DbInstrumentationBase {
       proto[name] = this.wrapExecution(originals[i] as Fn, name);
     });
     proto['iterate'] = this.wrapIterate(iterate as Fn);
+    markInstalled(record);
     this.patched.push(record);
   }
 
@@ -252,8 +255,9 @@ export class SqliteInstrumentation extends DbInstrumentationBase {
     const record = savePrototype(proto, ['next', 'return']);
     const self = this;
     const iters = this.iters;
+    const gen = this.generation;
     proto['next'] = function next_(this: object) {
-      const st = iters.get(this);
+      const st = self.generation === gen ? iters.get(this) : undefined;
       if (st === undefined) return next.apply(this, arguments as unknown as unknown[]);
       let r: unknown;
       try {
@@ -270,7 +274,7 @@ export class SqliteInstrumentation extends DbInstrumentationBase {
       return r;
     };
     proto['return'] = function return_(this: object) {
-      const st = iters.get(this);
+      const st = self.generation === gen ? iters.get(this) : undefined;
       if (st === undefined) return ret.apply(this, arguments as unknown as unknown[]);
       iters.delete(this);
       let r: unknown;
@@ -283,6 +287,7 @@ export class SqliteInstrumentation extends DbInstrumentationBase {
       self.recorder().ok(st.info, st.t0, performance.now(), st.parent);
       return r;
     };
+    markInstalled(record);
     this.patched.push(record);
   }
 
@@ -290,8 +295,9 @@ export class SqliteInstrumentation extends DbInstrumentationBase {
   private wrapExecution(original: Fn, name: string): Fn {
     const self = this;
     const stmts = this.stmts;
+    const gen = this.generation;
     const wrapped = function (this: object) {
-      if (probeState.sqliteDepth > 0 || !self.isEnabled()) return original.apply(this, arguments as unknown as unknown[]);
+      if (probeState.sqliteDepth > 0 || self.generation !== gen) return original.apply(this, arguments as unknown as unknown[]);
       let info = stmts.get(this);
       if (info === undefined || info.epoch !== self.recorder().epoch) info = self.lateInfo(this);
       const t0 = performance.now();
@@ -313,8 +319,9 @@ export class SqliteInstrumentation extends DbInstrumentationBase {
     const self = this;
     const stmts = this.stmts;
     const iters = this.iters;
+    const gen = this.generation;
     return function iterate(this: object) {
-      if (probeState.sqliteDepth > 0 || !self.isEnabled()) return original.apply(this, arguments as unknown as unknown[]);
+      if (probeState.sqliteDepth > 0 || self.generation !== gen) return original.apply(this, arguments as unknown as unknown[]);
       let info = stmts.get(this);
       if (info === undefined || info.epoch !== self.recorder().epoch) info = self.lateInfo(this);
       const t0 = performance.now();

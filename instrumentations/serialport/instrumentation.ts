@@ -25,7 +25,7 @@
 import { InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import { CardlinkInstrumentationBase } from '../shared/instrumentation-base.js';
 import type { Attributes } from '@opentelemetry/api';
-import { restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
+import { markInstalled, restorePrototype, savePrototype, type PatchRecord } from '../shared/prototype-patch.js';
 import { reportOnce } from '../../src/diag.js';
 import { AtDecoder, DEFAULT_AT_TIMEOUTS_MS, type AtDecoderStats } from './at.js';
 import { ModemPortRecorder, recordModemError, type RecorderContext } from './modem-recorder.js';
@@ -184,13 +184,14 @@ export class SerialportInstrumentation extends CardlinkInstrumentationBase<Seria
       const emit = proto['emit'] as EmitFn;
       if (typeof push !== 'function' || typeof emit !== 'function') return;
       const self = this;
+      const gen = this.generation;
 
       proto['_write'] = function _write(this: PortLike, data: unknown, encoding: BufferEncoding, cb: unknown) {
-        if (self.isEnabled()) self.onWrite(this, data, encoding);
+        if (self.generation === gen) self.onWrite(this, data, encoding);
         return write.call(this, data, encoding, cb);
       };
       proto['push'] = function push_(this: PortLike, chunk: unknown, encoding?: BufferEncoding) {
-        if (self.isEnabled()) {
+        if (self.generation === gen) {
           if (chunk !== null && chunk !== undefined) self.onRead(this, chunk, encoding);
           else if (chunk === null) (this as { [kEof]?: boolean })[kEof] = true;
         }
@@ -198,10 +199,11 @@ export class SerialportInstrumentation extends CardlinkInstrumentationBase<Seria
         return push.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
       };
       proto['emit'] = function emit_(this: PortLike, event: string | symbol, arg?: unknown) {
-        if (self.isEnabled() && (event === 'open' || event === 'close' || event === 'error')) self.onEvent(this, event, arg);
+        if (self.generation === gen && (event === 'open' || event === 'close' || event === 'error')) self.onEvent(this, event, arg);
         // eslint-disable-next-line prefer-rest-params
         return emit.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
       };
+      markInstalled(record);
       Object.defineProperty(proto, kPatched, { value: true, configurable: true, enumerable: false, writable: true });
       this.patched.push(record);
     } catch (err) {

@@ -37,6 +37,13 @@ export abstract class CardlinkInstrumentationBase<C extends InstrumentationConfi
   declare protected m: CardlinkInstruments;
   declare private givenMeterProvider: MeterProvider | undefined;
   declare private builtins: Array<{ definition: InstrumentationModuleDefinition; exports: object }> | undefined;
+  /**
+   * Moves on at every enable and disable. A prototype wrapper records only while the generation it
+   * was made in lasts (`current(gen)`): one left in place under another tool's wrapper at disable
+   * (`markInstalled`) then passes through for good, and a later enable's wrapper over it counts alone.
+   * Wrappers compare `self.generation === gen`, the generation they were made in.
+   */
+  protected generation = 0;
 
   protected constructor(name: InstrumentationName, config: C) {
     super(instrumentationScopeName(name), VERSION, { ...config, enabled: false });
@@ -99,6 +106,7 @@ export abstract class CardlinkInstrumentationBase<C extends InstrumentationConfi
         return;
       }
       active.set(this.instrumentationName, this);
+      this.generation++;
     }
     super.enable();
     if (!first) return;
@@ -111,6 +119,7 @@ export abstract class CardlinkInstrumentationBase<C extends InstrumentationConfi
   }
 
   override disable(): void {
+    if (this.isEnabled()) this.generation++;
     super.disable();
     const active = activeInstances();
     if (active.get(this.instrumentationName) === this) active.delete(this.instrumentationName);

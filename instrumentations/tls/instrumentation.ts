@@ -112,8 +112,6 @@ function resumedIdentity(socket: tls.TLSSocket): string | undefined {
 export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumentationConfig> {
   private dataPatches: PatchRecord[] | undefined;
   private readonly pskWrappers = new WeakSet<PskCallback>();
-  /** Moves on at every enable and disable: wrappers of an earlier enable then pass through. */
-  private patchGen = 0;
   /** Connections counted in `cardlink_tls_connections_active`, until their close. */
   private readonly openConnections = new Set<ConnState>();
   /** Attributes of a successful handshake by cipher suite (at most 64 suites cached). */
@@ -153,12 +151,10 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       savePrototype(responseProto as unknown as Record<PropertyKey, unknown>, ['write', 'end', 'writeHead']),
     ];
     const self = this;
-    // Wrappers of an earlier enable may still be called inside another instrumentation's wrapper
-    // (left in place on disable, see markInstalled): they pass through once the generation moved on.
-    const gen = ++this.patchGen;
+    const gen = this.generation;
     const serverEmit = (original: Emit): Emit =>
       function (this: tls.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
-        if (self.patchGen === gen && a !== serverEventHandled) self.onServerEvent(this, event, a, b);
+        if (self.generation === gen && a !== serverEventHandled) self.onServerEvent(this, event, a, b);
         // eslint-disable-next-line prefer-rest-params
         return original.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
       };
@@ -166,7 +162,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     // through the other instrumentation's wrapper, leaves the event it handled.
     const outerServerEmit = (original: Emit): Emit =>
       function (this: tls.Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
-        if (self.patchGen === gen) self.onServerEvent(this, event, a, b);
+        if (self.generation === gen) self.onServerEvent(this, event, a, b);
         const outer = serverEventHandled;
         serverEventHandled = a;
         try {
@@ -188,7 +184,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     // A tls server may hand its sockets to an http server (`httpServer.emit('connection', socket)`).
     const httpOriginal = httpServerProto.emit;
     httpServerProto.emit = function (this: http.Server, event: string | symbol, a?: unknown): boolean {
-      if (self.patchGen === gen) {
+      if (self.generation === gen) {
         if (event === 'request' || event === 'checkContinue' || event === 'checkExpectation') self.onHttpsRequest(a as IncomingMessage);
         else if (event === 'connection') (a as WithState | undefined)?.[kState]?.ota?.becomeHttps();
       }
@@ -203,7 +199,6 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
   private unpatch(): void {
     for (const p of this.dataPatches ?? []) restorePrototype(p);
     this.dataPatches = undefined;
-    this.patchGen++;
     // Their close is no longer seen: what they hold in the gauges is given back now.
     try {
       flushOtaJournals();
@@ -235,7 +230,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       socketProto.emit = function (this: tls.TLSSocket, event: string | symbol): boolean {
         if (event === 'close' || event === 'timeout') {
           const st = (this as unknown as WithState)[kState];
-          if (st !== undefined && self.patchGen === gen) self.onSocketEvent(st, event);
+          if (st !== undefined && self.generation === gen) self.onSocketEvent(st, event);
         }
         // eslint-disable-next-line prefer-rest-params
         return socketEmit.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
@@ -244,14 +239,14 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     if (typeof writeGeneric === 'function') {
       socketProto._writeGeneric = function (this: tls.TLSSocket, writev, data, encoding, cb) {
         const ota = (this as unknown as WithState)[kState]?.ota;
-        if (ota !== undefined && !ota.isHttps && self.patchGen === gen) ota.written(writev, data, encoding);
+        if (ota !== undefined && !ota.isHttps && self.generation === gen) ota.written(writev, data, encoding);
         return writeGeneric.call(this, writev, data, encoding, cb);
       };
     }
     if (typeof socketPush === 'function') {
       socketProto.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
         const ota = (this as WithState)[kState]?.ota;
-        if (ota !== undefined && !ota.isHttps && chunk !== null && self.patchGen === gen) ota.read(chunk, encoding);
+        if (ota !== undefined && !ota.isHttps && chunk !== null && self.generation === gen) ota.read(chunk, encoding);
         // eslint-disable-next-line prefer-rest-params
         return socketPush.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
       };
@@ -259,7 +254,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     if (typeof messagePush === 'function') {
       messageProto.push = function (this: unknown, chunk: unknown, encoding?: BufferEncoding) {
         const ota = ((this as IncomingMessage).socket as unknown as WithState | null | undefined)?.[kState]?.ota;
-        if (ota !== undefined && self.patchGen === gen) ota.requestPush(this as IncomingMessage, chunk, encoding);
+        if (ota !== undefined && self.generation === gen) ota.requestPush(this as IncomingMessage, chunk, encoding);
         // eslint-disable-next-line prefer-rest-params
         return messagePush.apply(this, arguments as unknown as [unknown, BufferEncoding?]);
       };
@@ -277,7 +272,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
       // searching the head string Node builds from it (see OtaConnection.headersGiven).
       responseProto.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
         const ota = otaOfResponse(this);
-        if (ota !== undefined && self.patchGen === gen) ota.headersGiven(this, typeof reason === 'string' ? headers : reason);
+        if (ota !== undefined && self.generation === gen) ota.headersGiven(this, typeof reason === 'string' ? headers : reason);
         // eslint-disable-next-line prefer-rest-params
         return writeHead.apply(this, arguments as unknown as [number, unknown, unknown]);
       };
@@ -285,7 +280,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     if (typeof write === 'function') {
       responseProto.write = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
         const ota = otaOfResponse(this);
-        if (ota !== undefined && self.patchGen === gen) ota.responseData(this, chunk, encoding, false);
+        if (ota !== undefined && self.generation === gen) ota.responseData(this, chunk, encoding, false);
         // eslint-disable-next-line prefer-rest-params
         return write.apply(this, arguments as unknown as [unknown, unknown, unknown]);
       };
@@ -293,7 +288,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
     if (typeof end === 'function') {
       responseProto.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
         const ota = otaOfResponse(this);
-        if (ota !== undefined && self.patchGen === gen) ota.responseData(this, typeof chunk === 'function' ? undefined : chunk, encoding, true);
+        if (ota !== undefined && self.generation === gen) ota.responseData(this, typeof chunk === 'function' ? undefined : chunk, encoding, true);
         // eslint-disable-next-line prefer-rest-params
         return end.apply(this, arguments as unknown as [unknown, unknown, unknown]);
       };
