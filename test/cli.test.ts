@@ -251,6 +251,25 @@ t.test('--timeout is a deadline for the whole request: a server that trickles on
   t.notMatch(bad.stderr, /pa%ZZss/, 'and the password is not printed');
 });
 
+t.test('a server that answers something other than HTTP: an unusable answer (4) for status, no health document (3) for health', async (t) => {
+  const { createServer } = await import('node:net');
+  // An SSH banner, as a lab box's port 22 would answer when --url names the wrong port.
+  const banner = createServer((s) => {
+    s.on('error', () => {});
+    s.end('SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n');
+  });
+  await new Promise<void>((r) => banner.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => banner.close());
+  const port = (banner.address() as import('node:net').AddressInfo).port;
+  const status = await cli(t, ['status', '--url', `http://127.0.0.1:${port}/metrics`]);
+  t.equal(status.code, 4, 'status: an unusable answer');
+  t.match(status.stderr, /answered something that is not HTTP \(HPE_/);
+  t.notMatch(status.stderr, /cannot reach/);
+  const health = await cli(t, ['health', '--url', `http://127.0.0.1:${port}/health`]);
+  t.equal(health.code, 3, 'health: no health document');
+  t.match(health.stderr, /answered something that is not HTTP/);
+});
+
 t.test('the configured credentials go to this host only, never to a --url naming another host', async (t) => {
   const { authFor } = await import('../src/cli/targets.js');
   const targets = {

@@ -73,7 +73,7 @@ export interface HealthResult {
  */
 export async function fetchHealth(url: URL, timeoutMs: number, auth?: Credentials): Promise<HealthResult> {
   const shown = safeUrl(url.toString());
-  const res = await httpGet(url, { timeoutMs, accept: 'application/json', ...(auth ? { auth } : {}) });
+  const res = await httpGet(url, { timeoutMs, accept: 'application/json', notHttpExit: EXIT.UNREACHABLE, ...(auth ? { auth } : {}) });
   const doc = parseHealthDocument(res.body);
   if (doc === undefined) {
     if (res.status === 401) throw new CliError(`${shown} refused the credentials (HTTP 401): check CARDLINK_METRICS_USERNAME / CARDLINK_METRICS_PASSWORD`, EXIT.REJECTED);

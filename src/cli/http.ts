@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { CliError, EXIT } from './errors.js';
+import { CliError, EXIT, type ExitCode } from './errors.js';
 import { safeUrl } from './format.js';
 
 export interface Credentials {
@@ -19,6 +19,8 @@ export interface GetOptions {
   accept?: string;
   /** Bodies larger than this are refused (default 64 MiB). */
   maxBytes?: number;
+  /** The exit code when something answered, but not HTTP (default REJECTED: an unusable answer). */
+  notHttpExit?: ExitCode;
 }
 
 export interface GetResult {
@@ -121,6 +123,11 @@ export function httpGet(url: URL, o: GetOptions): Promise<GetResult> {
       fail(new CliError(`cannot reach ${shown}: ${reason(e, o.timeoutMs)}`, EXIT.UNREACHABLE, { cause: e }));
     }, o.timeoutMs);
     req.on('close', () => clearTimeout(deadline));
-    req.on('error', (e: NodeJS.ErrnoException) => fail(new CliError(`cannot reach ${shown}: ${reason(e, o.timeoutMs)}`, EXIT.UNREACHABLE, { cause: e })));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      // Node's HTTP parser refused the answer: something listens there, but it does not speak HTTP.
+      if (typeof e.code === 'string' && e.code.startsWith('HPE_')) {
+        fail(new CliError(`${shown} answered something that is not HTTP (${e.code})`, o.notHttpExit ?? EXIT.REJECTED, { cause: e }));
+      } else fail(new CliError(`cannot reach ${shown}: ${reason(e, o.timeoutMs)}`, EXIT.UNREACHABLE, { cause: e }));
+    });
   });
 }
