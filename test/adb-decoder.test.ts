@@ -22,6 +22,9 @@ import {
   phoneActions,
   parseShellCommandLine,
   remoteProgramName,
+  isLiveLogcat,
+  errorsMayBeOnStdout,
+  type ShellCommandLine,
 } from '../instrumentations/adb/adb.js';
 
 t.test('isAdbExecutable: base name adb / adb.exe, or the configured path', async (t) => {
@@ -159,7 +162,7 @@ t.test('commandArgsForSpan: no serials, no remote arguments, only harmless flags
 });
 
 t.test('parseShellCommandLine: exec strings', async (t) => {
-  const cases: Array<[string, { file: string; args: string[]; androidSerial?: string | null } | null]> = [
+  const cases: Array<[string, (Partial<ShellCommandLine> & { file: string; args: string[] }) | null]> = [
     ['adb -s X shell ls /sdcard', { file: 'adb', args: ['-s', 'X', 'shell', 'ls', '/sdcard'] }],
     ['  /usr/bin/adb devices -l  ', { file: '/usr/bin/adb', args: ['devices', '-l'] }],
     [`adb shell 'am broadcast -a android.provider.Telephony.SMS_DELIVER --es "pdu" x'`, { file: 'adb', args: ['shell', 'am broadcast -a android.provider.Telephony.SMS_DELIVER --es "pdu" x'] }],
@@ -173,14 +176,20 @@ t.test('parseShellCommandLine: exec strings', async (t) => {
     ['env -i ANDROID_ADB_SERVER_PORT=5038 adb devices', { file: 'adb', args: ['devices'], androidSerial: null }],
     ['env -u HOME adb devices', { file: 'adb', args: ['devices'] }],
     ['exec adb logcat -d', { file: 'adb', args: ['logcat', '-d'] }],
-    ['adb devices | grep device', { file: 'adb', args: ['devices'] }],
-    ['adb devices || true', { file: 'adb', args: ['devices'] }],
-    ['adb wait-for-device && adb shell true', { file: 'adb', args: ['wait-for-device'] }],
-    ['adb devices; echo done', { file: 'adb', args: ['devices'] }],
-    ['adb devices & wait', { file: 'adb', args: ['devices'] }],
-    ['adb devices > /tmp/out.txt 2>&1', { file: 'adb', args: ['devices'] }],
-    ['adb logcat -d 2>/dev/null', { file: 'adb', args: ['logcat', '-d'] }],
-    ['adb logcat -d >>log &>/dev/null', { file: 'adb', args: ['logcat', '-d'] }],
+    ['adb devices | grep device', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
+    ['adb devices || true', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
+    ['adb wait-for-device && adb shell true', { file: 'adb', args: ['wait-for-device'], exitIsAdbs: false, stdoutIsAdbs: false }],
+    ['adb devices; echo done', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
+    ['adb devices & wait', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
+    ['adb devices > /tmp/out.txt 2>&1', { file: 'adb', args: ['devices'], stdoutIsAdbs: false, stderrIsAdbs: false }],
+    ['adb logcat -d 2>/dev/null', { file: 'adb', args: ['logcat', '-d'], stderrIsAdbs: false }],
+    ['adb logcat -d >>log &>/dev/null', { file: 'adb', args: ['logcat', '-d'], stdoutIsAdbs: false, stderrIsAdbs: false }],
+    ['adb devices # list\necho x', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
+    ['adb devices;  ;\n# done\n', { file: 'adb', args: ['devices'] }],
+    ['adb devices &', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
+    ['adb devices 1>&2', { file: 'adb', args: ['devices'], stdoutIsAdbs: false }],
+    ['adb devices 2>&1 | tr -d x', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false, stderrIsAdbs: false }],
+    ['adb devices 12>x', { file: 'adb', args: ['devices'] }],
     ['adb push "my file.txt" /sdcard/ < /dev/null', { file: 'adb', args: ['push', 'my file.txt', '/sdcard/'] }],
     ['adb "devices"', { file: 'adb', args: ['devices'] }],
     ['adb devices # list them', { file: 'adb', args: ['devices'] }],
@@ -207,8 +216,10 @@ t.test('parseShellCommandLine: exec strings', async (t) => {
     ['', null],
     ['adb ' + 'x '.repeat(5000), null],
   ];
-  for (const [cmd, expected] of cases) t.same(parseShellCommandLine(cmd), expected, JSON.stringify(cmd));
-  t.same(parseShellCommandLine('/opt/bridge -s X devices', '/opt/bridge'), { file: '/opt/bridge', args: ['-s', 'X', 'devices'] });
+  // Unless a case says otherwise, the whole outcome of the line is adb's.
+  const whole = { exitIsAdbs: true, stdoutIsAdbs: true, stderrIsAdbs: true };
+  for (const [cmd, expected] of cases) t.same(parseShellCommandLine(cmd), expected === null ? null : { ...whole, ...expected }, JSON.stringify(cmd));
+  t.same(parseShellCommandLine('/opt/bridge -s X devices', '/opt/bridge'), { file: '/opt/bridge', args: ['-s', 'X', 'devices'], ...whole });
   t.equal(parseShellCommandLine(42 as unknown as string), null);
   // The decoded exec string feeds the same decoder as spawn arguments.
   const p = parseShellCommandLine(`adb -s R58M41ABCDE shell "am broadcast -a android.provider.Telephony.SMS_DELIVER --es pdu 0791"`);
@@ -218,6 +229,33 @@ t.test('parseShellCommandLine: exec strings', async (t) => {
   t.equal(d.serial, 'R58M41ABCDE');
   t.ok(isSmsInjection(d));
   t.same(commandArgsForSpan(d), ['adb', '-s', 'shell', 'am']);
+});
+
+t.test('classifyAdbError: a shell line that goes on after adb, and errors adb printed on stdout', async (t) => {
+  // `adb -s X shell getprop | tr -d '\r'`: the pipeline's status is tr's (0), adb's error is on stderr.
+  t.equal(classifyAdbError({ exitCode: 0, stderr: "error: device 'X' not found\n", exitIsAdbs: false }), 'device_not_found');
+  // `adb devices | grep -q emulator`: grep's 1 is no adb failure.
+  t.equal(classifyAdbError({ exitCode: 1, stderr: '', exitIsAdbs: false }), null);
+  t.equal(classifyAdbError({ exitCode: 1, stderr: 'grep: x: No such file or directory\n', exitIsAdbs: false }), null);
+  t.equal(classifyAdbError({ exitCode: 0, signal: 'SIGTERM', exitIsAdbs: false }), 'killed', 'a killed line is killed whoever exits last');
+  t.equal(classifyAdbError({ exitCode: 0, stderr: "error: device 'X' not found\n" }), null, "adb's own exit 0 wins");
+  // adb before 35: the sync client's errors on stdout.
+  t.equal(classifyAdbError({ exitCode: 1, stderr: '', stdout: "adb: error: failed to get feature set: device 'R58M123ABC' not found\n" }), 'device_not_found');
+  t.equal(classifyAdbError({ exitCode: 1, stderr: 'error: device offline\n', stdout: 'adb: error: failed to get feature set: no devices/emulators found\n' }), 'offline', 'stderr first');
+  t.equal(classifyAdbError({ exitCode: 1, stdout: '/sdcard/x: 1 file pushed\n' }), 'exit_nonzero');
+  t.ok(errorsMayBeOnStdout('push') && errorsMayBeOnStdout('pull') && errorsMayBeOnStdout('install'));
+  t.notOk(errorsMayBeOnStdout('shell') || errorsMayBeOnStdout('exec-out') || errorsMayBeOnStdout('logcat'), "a remote program's output is not adb's");
+});
+
+t.test('isLiveLogcat: only a logcat that keeps reading the log', async (t) => {
+  const live = (args: string[]): boolean => isLiveLogcat(decodeAdbArgs(args));
+  t.ok(live(['logcat']));
+  t.ok(live(['-s', 'X', 'logcat', '-b', 'radio', '-v', 'threadtime', '*:S', 'RILJ:V']));
+  t.ok(live(['logcat', '-T', '10']), '-T prints the recent lines, then keeps reading');
+  for (const dump of [['logcat', '-d'], ['logcat', '-b', 'radio', '-d'], ['logcat', '-t', '100'], ['logcat', '-t100'], ['logcat', '-c'], ['logcat', '--clear'], ['logcat', '-g'], ['logcat', '-L'], ['logcat', '--dump']]) {
+    t.notOk(live(dump), dump.join(' '));
+  }
+  t.notOk(live(['shell', 'logcat']), 'not the logcat subcommand');
 });
 
 t.test('classifyAdbError: adb 29 messages, exit status, spawn failures', async (t) => {

@@ -16,7 +16,7 @@ import { Writable } from 'node:stream';
 import { SpanKind, SpanStatusCode, trace, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { AdbInstrumentation, DeviceStates, OutputCapture, createInstrumentations } from '../instrumentations/adb/index.js';
-import { setupHarness } from './helpers/otel-harness.js';
+import { setupHarness, eventually } from './helpers/otel-harness.js';
 import { REPO_ROOT, freePort } from './helpers/child.js';
 import { clearTriggers, takeTrigger } from '../src/triggers.js';
 import { parseConfig } from '../src/config.js';
@@ -176,11 +176,31 @@ t.test('the real Debian adb on a private server: exact spans and metrics', async
   });
   t.equal(n.status.code, SpanStatusCode.ERROR);
 
+  // adb before 35 prints the sync client's errors (push, pull, install) on stdout, not stderr.
+  h.spans.reset();
+  const push = await execFileDone('adb', ['-s', 'nope', 'push', '/etc/hostname', '/sdcard/'], { env });
+  t.equal(push.stderr, '', 'nothing on stderr');
+  t.match(push.stdout, /failed to get feature set: device 'nope' not found/, 'the error is on stdout');
+  const p = only('adb push');
+  t.equal(p.attributes['error.type'], 'device_not_found');
+  t.equal(p.attributes['process.exit.code'], 1);
+
+  // A shell line that goes on after adb: its status is the last command's, adb's error still counts.
+  h.spans.reset();
+  const piped = await new Promise<{ err: unknown; stderr: string }>((r) =>
+    cjs.exec("adb -s nope shell getprop ro.serialno | tr -d '\\r'", { env }, (err, _out, stderr) => r({ err, stderr: String(stderr) })),
+  );
+  t.equal(piped.err, null, "the pipeline exits 0 (tr's status)");
+  t.equal(piped.stderr, "error: device 'nope' not found\n");
+  const q = only('adb shell');
+  t.equal(q.attributes['error.type'], 'device_not_found', "adb's own error line decides");
+  t.notOk('process.exit.code' in q.attributes, "tr's exit code is not adb's");
+
   t.equal((await errors('no_devices')) - before.noDevices, 1);
-  t.equal((await errors('device_not_found')) - before.notFound, 1);
+  t.equal((await errors('device_not_found')) - before.notFound, 3);
   t.equal((await durations('version')) - before.version, 1);
   t.equal((await durations('devices')) - before.devices, 1);
-  t.equal((await durations('shell')) - before.shell, 2);
+  t.equal((await durations('shell')) - before.shell, 3);
   for (const span of [v, d, s, n]) {
     const ms = (span.endTime[0] - span.startTime[0]) * 1000 + (span.endTime[1] - span.startTime[1]) / 1e6;
     t.ok(ms >= 0 && ms < 5000, `${span.name} lasted ${ms.toFixed(1)} ms`);
@@ -613,6 +633,52 @@ t.test('logcat: the span lasts until the process ends', async (t) => {
   t.same(span.status, { code: SpanStatusCode.ERROR, message: 'killed: killed by SIGTERM' });
 });
 
+t.test('a shell line that pipes or redirects adb\'s output, or goes on after it: the outcome is not taken for adb\'s', async (t) => {
+  const env = fakeEnv();
+  const run = (line: string): Promise<{ code: number; stdout: string }> =>
+    new Promise((r) => cjs.exec(line, { env }, (err, stdout) => r({ code: (err as { code?: number } | null)?.code ?? 0, stdout: String(stdout) })));
+  await execFileP('adb', ['devices'], { env });
+  const phones0 = await phones();
+  t.equal(phones0, 1, 'one ready phone listed');
+  const failures0 = await errors('exit_nonzero');
+  const dir = mkdtempSync(join(tmpdir(), 'adb-line-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const line of [`${FAKE} devices | grep -q emulator-5554`, `${FAKE} devices -l | grep -c " device "`, `${FAKE} devices > ${dir}/out.txt`, `${FAKE} devices; echo done`]) {
+    h.spans.reset();
+    const r = await run(line);
+    const span = only('adb devices');
+    t.equal(span.status.code, SpanStatusCode.UNSET, `${line}: no error (exit ${r.code} is not adb's)`);
+    t.notOk('cardlink.adb.devices.listed' in span.attributes, `${line}: its stdout is no listing`);
+    t.equal(await phones(), phones0, `${line}: the phone is still connected`);
+  }
+  t.equal(await errors('exit_nonzero'), failures0, 'no failure counted');
+  h.spans.reset();
+  await run(`${FAKE} devices 2>/dev/null`);
+  t.equal(only('adb devices').attributes['cardlink.adb.devices.listed'], 2, 'stderr redirected: stdout is still the listing');
+});
+
+t.test('logcat -d: a dump of the radio log is not the card\'s traffic now', async (t) => {
+  const { openChannel, rilLine } = await import('./fixtures/stk-commands.js');
+  const dir = mkdtempSync(join(tmpdir(), 'adb-logcat-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'radio.log');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(file, `${rilLine(openChannel('10.0.0.1', 4443))}\n`);
+  const opened = (): Promise<number> => h.value('cardlink_bip_commands_total', { command: 'OPEN_CHANNEL', device_type: 'phone' });
+  const before = await opened();
+  for (let i = 0; i < 3; i++) {
+    const dump = await execFileP('adb', ['-s', PHONE, 'logcat', '-d', '-b', 'radio'], { env: fakeEnv({ FAKE_ADB_LOGCAT_FILE: file }) });
+    t.match(dump.stdout, /UNSOL_STK_PROACTIVE_COMMAND/, 'the dump holds the OPEN CHANNEL line');
+  }
+  t.equal(await opened(), before, 'three dumps of the same history: nothing counted');
+  const live = cjs.spawn('adb', ['-s', PHONE, 'logcat', '-b', 'radio'], { env: fakeEnv({ FAKE_ADB_LOGCAT_FILE: file }) });
+  live.stdout.resume();
+  await eventually(async () => (await opened()) === before + 1, 5000, 'the live log is read');
+  const exited = new Promise((r) => live.once('close', r));
+  live.kill();
+  await exited;
+});
+
 t.test('pipes held open after exit: the span still ends, at the exit (closeGraceMs)', async (t) => {
   instr.setConfig({ ...baseConfig, closeGraceMs: 300 });
   t.teardown(() => instr.setConfig(baseConfig));
@@ -649,6 +715,10 @@ t.test('TRACEPARENT in the child environment, only when asked for', async (t) =>
   const sc = span.spanContext();
   t.equal(on.stdout, `TRACEPARENT=00-${sc.traceId}-${sc.spanId}-01\n`);
   t.notOk('TRACEPARENT' in opts.env, "the app's env object is not changed");
+  // An environment whose values are inherited (`Object.create(process.env)`): Node passes those on, so do we.
+  const inherited = Object.create(fakeEnv({ FAKE_ADB_ECHO_ENV: 'HOME' })) as NodeJS.ProcessEnv;
+  const home = await execFileP(FAKE, ['-s', PHONE, 'shell', 'true'], { env: inherited });
+  t.equal(home.stdout, `HOME=${process.env['HOME'] ?? ''}\n`, 'inherited variables reach the child');
 
   // Every call shape, including ones without options (the child then inherits process.env).
   process.env['FAKE_ADB_ECHO_ENV'] = 'TRACEPARENT';

@@ -12,7 +12,8 @@
  * - `parseShellCommandLine` understands the POSIX shell subset that `exec('adb ...')` strings use:
  *   blanks, '...' and "..." quotes, backslash escapes, `VAR=x` / `env [-i] [-u N] VAR=x` / `exec` /
  *   `command` prefixes, redirections (dropped with their target) and the first command of a
- *   pipeline or list (`|`, `||`, `&&`, `;`, `&`, newline, `#` comment). Parameter expansion,
+ *   pipeline or list (`|`, `||`, `&&`, `;`, `&`, newline, `#` comment). It says whether the line's
+ *   exit status, stdout and stderr are still adb's (nothing follows; not redirected). Parameter expansion,
  *   command substitution, subshells and here-documents make the command unknowable: null.
  *   Globs (`*`, `?`, `[`) and `~` are kept literally.
  * - `decodeAdbArgs` mirrors adb's own global option loop (adb 29 .. 35): `-d -e -a
@@ -30,7 +31,8 @@
  *   writes (`error: ...`, `adb: ...`, `adb: error: ...`, `adb.exe: ...` and the executable's own
  *   name, `get-state error: ...`), so a remote program's stderr mentioning "device offline" is not
  *   mistaken for adb's verdict. The failed step before the reason (`failed to get feature set: `,
- *   `unable to connect for root: `) is skipped.
+ *   `unable to connect for root: `) is skipped. The sync commands' stdout is read after stderr
+ *   (adb before 35 printed their errors there).
  * - `parseAdbDevices` accepts both listings (`SERIAL\tSTATE`, and `%-22s %s` + `usb:` `product:`
  *   `model:` `device:` `transport_id:`), skips the header and the `* daemon ...` chatter, counts
  *   other non-empty lines as malformed, and stops at 256 devices / 128 KiB.
@@ -246,6 +248,31 @@ function isAllDigits(s: string): boolean {
   return true;
 }
 
+/** What the rest of a shell line does to its first command's outcome (`splitFirstCommand`). */
+interface LineShape {
+  /** Another command follows (`|`, `||`, `&&`, `;`, `&`, a newline): the line's exit status is not the first command's. */
+  followed: boolean;
+  /** The first command's stdout is redirected (`>f`, `1>f`, `>&2`, `&>f`). */
+  stdoutRedirected: boolean;
+  /** Its stderr is redirected (`2>f`, `2>&1`, `&>f`). */
+  stderrRedirected: boolean;
+}
+
+/** Whether a command follows position `i` of `s` (blanks, empty `;` statements and comments are none). */
+function moreCommands(s: string, i: number): boolean {
+  const n = Math.min(s.length, MAX_COMMAND_LINE);
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === SP || c === TAB || c === CR || c === NL || c === SEMI) i++;
+    else if (c === HASH) {
+      const e = s.indexOf('\n', i);
+      if (e < 0) return false;
+      i = e + 1;
+    } else return true;
+  }
+  return false;
+}
+
 /**
  * Splits the first simple command of `s` into words, shell-style. `strict` (for local command
  * lines) gives up (null) on expansions, substitutions and subshells; lenient mode (for remote
@@ -253,7 +280,7 @@ function isAllDigits(s: string): boolean {
  * Null also for unterminated quotes, here-documents and more than MAX_WORDS words. The targets of
  * redirections are dropped from the words; `redirects`, when given, receives the first four.
  */
-function splitFirstCommand(s: string, strict: boolean, redirects?: string[]): string[] | null {
+function splitFirstCommand(s: string, strict: boolean, redirects?: string[], shape?: LineShape): string[] | null {
   const n = s.length;
   if (n > MAX_COMMAND_LINE) return null;
   const words: string[] = [];
@@ -261,6 +288,7 @@ function splitFirstCommand(s: string, strict: boolean, redirects?: string[]): st
   let inWord = false;
   let quoted = false; // the current word had quotes or escapes (so `2` in `"2">x` is no fd number)
   let dropNext = false; // the next word is a redirection target
+  let fd = -1; // the descriptor a redirection names (`2>`), -1 for its default
   let i = 0;
   for (;;) {
     const c = i < n ? s.charCodeAt(i) : -1;
@@ -272,6 +300,7 @@ function splitFirstCommand(s: string, strict: boolean, redirects?: string[]): st
       if (inWord) {
         if (redirect && !quoted && isAllDigits(word)) {
           // `2>file`: the digits are the redirected descriptor, not an argument.
+          fd = word.length <= 2 ? Number(word) : 99;
         } else if (dropNext) {
           dropNext = false;
           if (redirects !== undefined && redirects.length < 4) redirects.push(word);
@@ -283,10 +312,21 @@ function splitFirstCommand(s: string, strict: boolean, redirects?: string[]): st
         inWord = false;
         quoted = false;
       }
-      if (endsCommand) break;
+      if (endsCommand) {
+        if (shape !== undefined && c !== -1) shape.followed = c === PIPE || c === AMP || moreCommands(s, i + 1);
+        break;
+      }
       if (redirect) {
         if (dropNext) return null; // `> >`: a syntax error, nothing to say
         if (c === LT && s.charCodeAt(i + 1) === LT) return null; // here-document / here-string
+        if (shape !== undefined && c !== LT) {
+          if (c === AMP) {
+            shape.stdoutRedirected = true;
+            shape.stderrRedirected = true;
+          } else if (fd === 2) shape.stderrRedirected = true;
+          else if (fd < 0 || fd === 1) shape.stdoutRedirected = true;
+        }
+        fd = -1;
         i++;
         if (c === AMP) i++; // `&>`
         const d = s.charCodeAt(i);
@@ -297,7 +337,11 @@ function splitFirstCommand(s: string, strict: boolean, redirects?: string[]): st
       i++;
       continue;
     }
-    if (c === HASH && !inWord) break; // comment: the rest of the line is no command
+    if (c === HASH && !inWord) {
+      // A comment: the rest of its line is no command (the next line may hold one).
+      if (shape !== undefined) shape.followed = moreCommands(s, i);
+      break;
+    }
     if (c === LPAREN || c === RPAREN || c === BACKTICK) {
       if (strict) return null;
       word += s[i];
@@ -442,6 +486,12 @@ export interface ShellCommandLine {
    * undefined when the prefix does not touch it (the child's environment decides).
    */
   androidSerial?: string | null;
+  /** The line's exit status is adb's (no command follows it: no pipeline, list or `&`). */
+  exitIsAdbs: boolean;
+  /** What the line writes to stdout is adb's alone (not piped on, redirected, or followed by another command). */
+  stdoutIsAdbs: boolean;
+  /** adb's stderr is not redirected (`2>/dev/null`, `2>&1`). */
+  stderrIsAdbs: boolean;
 }
 
 /** What the words before the program (assignments, `env` and its options) do to ANDROID_SERIAL. */
@@ -465,13 +515,20 @@ export function parseShellCommandLine(command: string, configuredPath?: string):
   if (typeof command !== 'string' || command.length > MAX_COMMAND_LINE) return null;
   // Quick reject: no `adb` anywhere, and no configured path that could be spelt differently.
   if (configuredPath === undefined && command.indexOf('adb') < 0 && command.indexOf('ADB') < 0) return null;
-  const words = splitFirstCommand(command, true);
+  const shape: LineShape = { followed: false, stdoutRedirected: false, stderrRedirected: false };
+  const words = splitFirstCommand(command, true, undefined, shape);
   if (words === null) return null;
   const k = programIndex(words);
   if (k < 0) return null;
   const file = words[k] as string;
   if (!isAdbExecutable(file, configuredPath)) return null;
-  const line: ShellCommandLine = { file, args: words.slice(k + 1) };
+  const line: ShellCommandLine = {
+    file,
+    args: words.slice(k + 1),
+    exitIsAdbs: !shape.followed,
+    stdoutIsAdbs: !shape.followed && !shape.stdoutRedirected,
+    stderrIsAdbs: !shape.stderrRedirected,
+  };
   const serial = prefixAndroidSerial(words, k);
   if (serial !== undefined) line.androidSerial = serial;
   return line;
@@ -696,6 +753,27 @@ export function decodeAdbArgs(args: readonly string[]): DecodedAdbCommand {
   return out;
 }
 
+/** Operations whose errors adb before 35 printed on stdout (the sync client's LinePrinter). */
+const STDOUT_ERROR_OPERATIONS: ReadonlySet<AdbOperation> = new Set<AdbOperation>(['push', 'pull', 'install', 'install-multiple', 'bugreport']);
+
+export function errorsMayBeOnStdout(op: AdbOperation): boolean {
+  return STDOUT_ERROR_OPERATIONS.has(op);
+}
+
+/** logcat options that print what is there and exit (or do not read the log at all): no live radio log. */
+const LOGCAT_NOT_LIVE: ReadonlySet<string> = new Set(['-d', '-c', '-g', '-S', '-L', '--dump', '--clear', '--buffer-size', '--statistics', '--last']);
+
+/** `adb logcat` reading the live log (not `-d`, `-t N`, `-c` ...). */
+export function isLiveLogcat(decoded: DecodedAdbCommand): boolean {
+  if (decoded.operation !== 'logcat') return false;
+  for (const a of decoded.subcommandArgs) {
+    if (LOGCAT_NOT_LIVE.has(a)) return false;
+    // `-t N` / `-tN` / `-t 'time'`: the most recent lines, then exit (`-T` keeps reading).
+    if (a.startsWith('-t') && !a.startsWith('--')) return false;
+  }
+  return true;
+}
+
 /** Flags (or, for reboot, targets) kept on the span per operation: none of them carries data. */
 const KEPT_FLAGS: Partial<Record<AdbOperation, ReadonlySet<string>>> = {
   devices: new Set(['-l']),
@@ -780,6 +858,16 @@ export interface AdbRunOutcome {
   signal?: string | null;
   /** What adb wrote to stderr (only its first and last 1 KiB are read). */
   stderr?: string | null;
+  /**
+   * What it wrote to stdout, for the sync commands (push, pull, sync, install): adb before 35
+   * printed their errors there (its LinePrinter wrote to stdout). Read as stderr is, after it.
+   */
+  stdout?: string | null;
+  /**
+   * False when the exit status is not adb's (a shell line that goes on after adb: `adb ... | tr`):
+   * then only adb's own error lines decide, whatever the status.
+   */
+  exitIsAdbs?: boolean;
   /** `error.code` of a failed spawn (`ENOENT` ...). */
   spawnErrorCode?: string | null;
   /** The caller's timeout killed it. */
@@ -884,29 +972,30 @@ function scanStderr(text: string, from: number, to: number, executableName: stri
  */
 export function classifyAdbError(outcome: AdbRunOutcome): AdbErrorType | null {
   if (outcome === null || typeof outcome !== 'object') return null;
-  const { exitCode, signal, stderr, spawnErrorCode, timedOut } = outcome;
+  const { exitCode, signal, stderr, stdout, spawnErrorCode, timedOut } = outcome;
   const exe = typeof outcome.executableName === 'string' && outcome.executableName !== '' ? outcome.executableName : null;
   if (typeof spawnErrorCode === 'string' && spawnErrorCode.length > 0) {
     return MISSING_CODES.has(spawnErrorCode) ? 'adb_missing' : 'exit_nonzero';
   }
   if (timedOut === true || (typeof signal === 'string' && signal.length > 0)) return 'killed';
-  if (typeof exitCode !== 'number' || exitCode === 0) return null;
-  if (typeof stderr === 'string' && stderr.length > 0) {
-    const n = stderr.length;
-    if (n <= 2 * STDERR_WINDOW) {
-      const r = scanStderr(stderr, 0, n, exe);
-      if (r !== null) return r;
-    } else {
-      const head = scanStderr(stderr, 0, STDERR_WINDOW, exe);
-      if (head !== null) return head;
-      // Start the tail at a line boundary so a cut line is not misread.
-      let start = stderr.indexOf('\n', n - STDERR_WINDOW);
-      start = start < 0 ? n : start + 1;
-      const tail = scanStderr(stderr, start, n, exe);
-      if (tail !== null) return tail;
-    }
-  }
+  const ownStatus = outcome.exitIsAdbs !== false;
+  if (ownStatus && (typeof exitCode !== 'number' || exitCode === 0)) return null;
+  const said = scanOutput(stderr, exe) ?? scanOutput(stdout, exe);
+  if (said !== null || !ownStatus) return said;
   return 'exit_nonzero';
+}
+
+/** adb's own error line in the first and last 1 KiB of `text`, if any. */
+function scanOutput(text: string | null | undefined, exe: string | null): AdbErrorType | null {
+  if (typeof text !== 'string' || text.length === 0) return null;
+  const n = text.length;
+  if (n <= 2 * STDERR_WINDOW) return scanStderr(text, 0, n, exe);
+  const head = scanStderr(text, 0, STDERR_WINDOW, exe);
+  if (head !== null) return head;
+  // Start the tail at a line boundary so a cut line is not misread.
+  let start = text.indexOf('\n', n - STDERR_WINDOW);
+  start = start < 0 ? n : start + 1;
+  return scanStderr(text, start, n, exe);
 }
 
 // ---------------------------------------------------------------------------------------------

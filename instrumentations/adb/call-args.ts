@@ -8,7 +8,7 @@
  *   execFile (file, args?, options?, callback?)                   any of the three may be skipped
  *   exec / execSync (command, options?, callback?)                always through a shell
  */
-import { decodeAdbArgs, isAdbExecutable, parseShellCommandLine, MAX_SERIAL_LENGTH, type DecodedAdbCommand } from './adb.js';
+import { decodeAdbArgs, isAdbExecutable, parseShellCommandLine, MAX_SERIAL_LENGTH, type DecodedAdbCommand, type ShellCommandLine } from './adb.js';
 
 export type CallKind = 'spawn' | 'execFile' | 'exec' | 'spawnSync' | 'execFileSync' | 'execSync';
 
@@ -21,6 +21,16 @@ export interface AdbCall {
   readonly serial: string | undefined;
   /** The command went through a shell (`exec`, or `shell: true`). */
   readonly viaShell: boolean;
+  /** What of the run's outcome is adb's (a shell line may go on after it): see ShellCommandLine. */
+  readonly exitIsAdbs: boolean;
+  readonly stdoutIsAdbs: boolean;
+  readonly stderrIsAdbs: boolean;
+}
+
+const ALL_ADBS = { exitIsAdbs: true, stdoutIsAdbs: true, stderrIsAdbs: true } as const;
+
+function lineOutcome(line: ShellCommandLine): Pick<AdbCall, 'exitIsAdbs' | 'stdoutIsAdbs' | 'stderrIsAdbs'> {
+  return { exitIsAdbs: line.exitIsAdbs, stdoutIsAdbs: line.stdoutIsAdbs, stderrIsAdbs: line.stderrIsAdbs };
 }
 
 type Options = Record<string, unknown>;
@@ -100,7 +110,7 @@ export function adbCallFromFile(file: string, a1: unknown, a2: unknown, configur
   const options = fileCallOptions(a1, a2);
   if (isAdbExecutable(file, configuredPath) && (options === undefined || !options['shell'])) {
     const decoded = decodeAdbArgs(stringArgs(a1));
-    return { file, decoded, serial: serialFromEnv(decoded, options), viaShell: false };
+    return { file, decoded, serial: serialFromEnv(decoded, options), viaShell: false, ...ALL_ADBS };
   }
   if (options === undefined || !options['shell']) return undefined;
   // Node joins file and args with single spaces and hands the line to the shell.
@@ -108,7 +118,7 @@ export function adbCallFromFile(file: string, a1: unknown, a2: unknown, configur
   const line = parseShellCommandLine(args.length > 0 ? `${file} ${args.join(' ')}` : file, configuredPath);
   if (line === null) return undefined;
   const decoded = decodeAdbArgs(line.args);
-  return { file: line.file, decoded, serial: serialFromEnv(decoded, options, line.androidSerial), viaShell: true };
+  return { file: line.file, decoded, serial: serialFromEnv(decoded, options, line.androidSerial), viaShell: true, ...lineOutcome(line) };
 }
 
 /** The adb run behind `exec(command, a1)` / `execSync`, or undefined. */
@@ -116,7 +126,7 @@ export function adbCallFromCommand(command: string, a1: unknown, configuredPath:
   const line = parseShellCommandLine(command, configuredPath);
   if (line === null) return undefined;
   const decoded = decodeAdbArgs(line.args);
-  return { file: line.file, decoded, serial: serialFromEnv(decoded, commandCallOptions(a1), line.androidSerial), viaShell: true };
+  return { file: line.file, decoded, serial: serialFromEnv(decoded, commandCallOptions(a1), line.androidSerial), viaShell: true, ...lineOutcome(line) };
 }
 
 /**
@@ -179,6 +189,13 @@ function finish(out: unknown[], at: number, options: unknown, extraEnv: Record<s
   const opts = isObject(options) ? options : undefined;
   const env = opts?.['env'];
   if (env !== undefined && env !== null && !isObject(env)) return undefined;
-  out[at] = { ...opts, env: { ...(isObject(env) ? env : process.env), ...extraEnv } };
+  out[at] = { ...opts, env: { ...envCopy(isObject(env) ? env : process.env), ...extraEnv } };
   return out;
+}
+
+/** The environment as Node hands it to the child: inherited enumerable keys too (`for...in`), not only own ones. */
+function envCopy(env: Options): Options {
+  const copy: Options = {};
+  for (const key in env) copy[key] = env[key];
+  return copy;
 }

@@ -36,6 +36,8 @@ import { logInSpan, roundMs } from '../../src/logging/in-span.js';
 import {
   classifyAdbError,
   commandArgsForSpan,
+  errorsMayBeOnStdout,
+  isLiveLogcat,
   phoneActions,
   type AdbErrorType,
   type AdbOperation,
@@ -139,6 +141,11 @@ export class AdbRun {
   private readonly stderr: OutputCapture;
   /** Base name of the executable run: adb prefixes some errors with it (`adb.exe: ...`). */
   private readonly executableName: string;
+  /** What of the outcome is adb's (see AdbCall): a shell line may pipe its stdout on, or go on after it. */
+  private readonly exitIsAdbs: boolean;
+  private readonly stderrIsAdbs: boolean;
+  /** What stdout is read for: a devices listing, the card's proactive commands (a live radio log), adb's errors, or nothing. */
+  private readonly stdoutUse: 'listing' | 'radio' | 'errors' | undefined;
   private stdout: OutputCapture | undefined;
   private exitMs: number | undefined;
   private exitCode: number | null = null;
@@ -162,6 +169,13 @@ export class AdbRun {
     this.operation = decoded.operation;
     this.serial = call.serial;
     this.executableName = baseName(call.file);
+    this.exitIsAdbs = call.exitIsAdbs;
+    this.stderrIsAdbs = call.stderrIsAdbs;
+    if (call.stdoutIsAdbs) {
+      if (decoded.operation === 'devices') this.stdoutUse = 'listing';
+      else if (isLiveLogcat(decoded)) this.stdoutUse = 'radio';
+      else if (errorsMayBeOnStdout(decoded.operation)) this.stdoutUse = 'errors';
+    }
     this.stderr = new OutputCapture(Math.max(0, host.maxStderrBytes() - 1024), Math.min(1024, host.maxStderrBytes()));
     const attributes: Attributes = {
       [ATTR_PROCESS_EXECUTABLE_NAME]: this.executableName,
@@ -218,17 +232,32 @@ export class AdbRun {
       this.childEmit = child.emit as Emit;
       Object.defineProperty(child, kRun, { value: this, configurable: true, writable: true });
       Object.defineProperty(child, 'emit', { value: observedEmit, configurable: true, writable: true, enumerable: false });
-      if (child.stderr !== null && child.stderr !== undefined) tap(child.stderr, this.stderr);
-      if (this.operation === 'devices' && child.stdout !== null && child.stdout !== undefined) {
-        this.stdout = new OutputCapture(this.host.maxDevicesOutputBytes());
-        tap(child.stdout, this.stdout);
-      } else if (this.operation === 'logcat' && child.stdout !== null && child.stdout !== undefined) {
+      if (child.stderr !== null && child.stderr !== undefined && this.stderrIsAdbs) tap(child.stderr, this.stderr);
+      const out = child.stdout;
+      if (out === null || out === undefined || this.stdoutUse === undefined) return;
+      if (this.stdoutUse === 'radio') {
         // A live radio log: the card's proactive commands (BIP OPEN CHANNEL ...) as the phone reports them.
-        tap(child.stdout, new LogcatStkScanner((m) => this.proactiveCommand(m)));
+        tap(out, new LogcatStkScanner((m) => this.proactiveCommand(m)));
+      } else {
+        this.stdout = this.stdoutCapture();
+        tap(out, this.stdout);
       }
     } catch (err) {
       reportOnce('adb attach', err);
     }
+  }
+
+  /** A bounded copy of stdout: a whole devices listing, or the first and last KiB where adb's errors are. */
+  private stdoutCapture(): OutputCapture {
+    if (this.stdoutUse === 'listing') return new OutputCapture(this.host.maxDevicesOutputBytes());
+    return new OutputCapture(1024, 1024);
+  }
+
+  /** The run's stdout as a synchronous call returned it, when it is read at all. */
+  private syncStdout(stdout: unknown): void {
+    if (stdout === null || stdout === undefined || (this.stdoutUse !== 'listing' && this.stdoutUse !== 'errors')) return;
+    this.stdout = this.stdoutCapture();
+    this.stdout.add(stdout);
   }
 
   /** A proactive command in the phone's radio log, recorded as it arrives. */
@@ -314,10 +343,7 @@ export class AdbRun {
         this.readSyncOutcome((result ?? {}) as SyncOutcome, false);
       } else {
         this.exitCode = 0;
-        if (this.operation === 'devices' && result !== null && result !== undefined) {
-          this.stdout = new OutputCapture(this.host.maxDevicesOutputBytes());
-          this.stdout.add(result);
-        }
+        this.syncStdout(result);
       }
       this.finish();
     } catch (err) {
@@ -343,11 +369,8 @@ export class AdbRun {
     if (code === 'ETIMEDOUT') this.timedOut = true;
     else if (typeof code === 'string' && code.length > 0 && r.status == null && r.signal == null) this.spawnErrorCode = code;
     else if (thrown && r.status == null && r.signal == null) this.spawnErrorCode = 'ERR_SPAWN';
-    this.stderr.add(r.stderr);
-    if (this.operation === 'devices' && r.stdout !== null && r.stdout !== undefined) {
-      this.stdout = new OutputCapture(this.host.maxDevicesOutputBytes());
-      this.stdout.add(r.stdout);
-    }
+    if (this.stderrIsAdbs) this.stderr.add(r.stderr);
+    this.syncStdout(r.stdout);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -365,6 +388,8 @@ export class AdbRun {
         exitCode: this.exitCode,
         signal: this.signal,
         stderr: this.stderr.text(),
+        stdout: this.stdoutUse === 'errors' ? this.stdout?.text() : null,
+        exitIsAdbs: this.exitIsAdbs,
         spawnErrorCode: this.spawnErrorCode ?? null,
         timedOut: this.timedOut,
         executableName: this.executableName,
@@ -372,12 +397,13 @@ export class AdbRun {
       const m = this.host.instruments();
       m.adbOperationDuration.record(Math.max(0, end - this.startMs) / 1000, operationAttrs(this.operation));
       const span = this.span;
-      if (this.exitCode !== null && this.exitCode >= 0) span.setAttribute(ATTR_PROCESS_EXIT_CODE, this.exitCode);
+      // The exit code of a shell line that went on after adb is the last command's, not adb's.
+      if (this.exitIsAdbs && this.exitCode !== null && this.exitCode >= 0) span.setAttribute(ATTR_PROCESS_EXIT_CODE, this.exitCode);
       if (errorType !== null) {
         m.deviceErrors.add(1, errorAttrs(errorType));
         span.setAttribute(ATTR_ERROR_TYPE, errorType);
         span.setStatus({ code: SpanStatusCode.ERROR, message: `${errorType}: ${this.describeEnd()}` });
-      } else if (this.operation === 'devices' && this.stdout !== undefined) {
+      } else if (this.stdoutUse === 'listing' && this.stdout !== undefined) {
         // A listing past the bound is incomplete: not judged (devices missing from it are not gone), but said.
         if (this.stdout.overflowed) span.setAttribute(ADB_ATTR.devicesTruncated, true);
         else this.host.applyDevicesListing(span, this.stdout.text());

@@ -19,12 +19,12 @@ function load<I, E>(file: string): Corpus<I, E> {
 }
 
 export function runCorpus(t: Test): void {
-  const errors = load<{ stderr: string; exitCode: number; executableName?: string }, { errorType: string }>('errors.json');
+  const errors = load<{ stderr: string; stdout?: string; exitCode: number; executableName?: string }, { errorType: string }>('errors.json');
   const phone = load<{ args: string[] }, { atCommand: string | null; smsMethod: string | null; commandArgs: string[] }>('phone-commands.json');
   for (const c of [errors, phone]) t.ok(c.items.length > 0 && c.items.every((i) => i.source.length > 0), c.description.slice(0, 60));
 
   for (const it of errors.items) {
-    const got = classifyAdbError({ exitCode: it.input.exitCode, stderr: it.input.stderr, executableName: it.input.executableName ?? null });
+    const got = classifyAdbError({ exitCode: it.input.exitCode, stderr: it.input.stderr, stdout: it.input.stdout ?? null, executableName: it.input.executableName ?? null });
     t.equal(got, it.expect.errorType, `${it.source}: ${JSON.stringify(it.input.stderr).slice(0, 90)}`);
   }
 
