@@ -1569,6 +1569,109 @@ t.test('property: binary payload mixed with AT traffic decodes the same in any c
   t.pass('chunking independent');
 });
 
+t.test('data phases written without a terminator: the payload is dropped once the modem answers, a command being written is kept', async (t) => {
+  // A URC while the application is still writing a command line: that partial line is kept.
+  const partial = decode([
+    ['w', 'AT+C', 0],
+    ['r', '\r\n+CREG: 1\r\n', 5],
+    ['w', 'SQ\r', 10],
+    ['r', '\r\n+CSQ: 20,99\r\n\r\nOK\r\n', 20],
+  ]);
+  t.same(ends(partial.events).map((e) => [e.name, e.result]), [['+CSQ', 'ok']]);
+  t.same(urcs(partial.events).map((u) => u.name), ['+CREG']);
+  // Payload after a prompt: dropped at the modem's next line, whatever it is, and not counted as noise.
+  const payload = decode([
+    ['w', 'AT+USOWR=0,5\r', 0],
+    ['r', '\r\n@', 5],
+    ['w', 'hel', 10],
+    ['w', 'lo', 11],
+    ['r', '\r\n+USOWR: 0,5\r\n\r\nOK\r\n', 20],
+    ['w', 'AT+USORD=0,5\r', 30],
+    ['r', '\r\n+USORD: 0,5,"x"\r\n\r\nOK\r\n', 40],
+  ]);
+  t.same(ends(payload.events).map((e) => [e.name, e.result]), [['+USOWR', 'ok'], ['+USORD', 'ok']]);
+  t.equal(payload.d.stats.writtenNoise, 0);
+  // `+++` inside a written line: the command starts after the last one (the payload before it is noise).
+  const escaped = decode([
+    ['w', 'passthrough data+++', 0],
+    ['w', 'AT+CIPMODE=0\r', 1500],
+    ['r', '\r\nOK\r\n', 1510],
+  ]);
+  t.same(of<{ text: string }>(escaped.events, 'commandStart').map((e) => e.text), ['AT+CIPMODE=0']);
+  t.same(ends(escaped.events).map((e) => [e.name, e.result]), [['+CIPMODE', 'ok']]);
+  t.equal(escaped.d.stats.writtenNoise, 1);
+});
+
+t.test('command-specific finals end only their own commands; an answered command with no final ends when the modem moves on', async (t) => {
+  const shut = decode([
+    ['w', 'AT+CSQ\r', 0],
+    ['r', '\r\nSHUT OK\r\n\r\nCLOSE OK\r\n\r\nDATA ACCEPT:0,5\r\n\r\nOK\r\n', 10],
+  ]);
+  t.same(ends(shut.events).map((e) => [e.name, e.result, e.lines]), [['+CSQ', 'ok', ['SHUT OK', 'CLOSE OK', 'DATA ACCEPT:0,5']]], "another command's final is a line here");
+  const mux = decode([
+    ['w', 'AT+CIPCLOSE=1\r', 0],
+    ['r', '\r\n1, CLOSE OK\r\n', 10],
+  ]);
+  t.same(ends(mux.events).map((e) => [e.name, e.result, e.durationMs]), [['+CIPCLOSE', 'ok', 10]], 'with several connections: <n>, CLOSE OK');
+  // Wavecom's AT+CPIN?: a line, no final; the next command's prefix shows the modem is past it.
+  const cpin = decode([
+    ['w', 'AT+CPIN?\r', 0],
+    ['r', '\r\n+CPIN: READY\r\n', 30],
+    ['w', 'AT+CSQ\r', 50],
+    ['r', '\r\n+CSQ: 20,99\r\n\r\nOK\r\n', 80],
+  ]);
+  t.same(
+    ends(cpin.events).map((e) => [e.name, e.result, e.lines, e.endMs]),
+    [
+      ['+CPIN', 'ok', ['+CPIN: READY'], 80],
+      ['+CSQ', 'ok', ['+CSQ: 20,99'], 80],
+    ],
+  );
+  t.equal(cpin.d.stats.unterminated, 1);
+  t.equal(cpin.d.stats.skipped, 0);
+  // A URC name is no such sign: the command keeps waiting for its final.
+  const urc = decode([
+    ['w', 'AT+COPS?\r', 0],
+    ['r', '\r\n+COPS: 0,0,"x"\r\n\r\n+CREG: 1\r\n\r\nOK\r\n', 10],
+  ]);
+  t.same(ends(urc.events).map((e) => [e.name, e.result]), [['+COPS', 'ok']]);
+  t.equal(urc.d.stats.unterminated, 0);
+});
+
+t.test('CONNECT of a transparent-mode socket command, or with nothing pending, switches to data mode', async (t) => {
+  const qiopen = decode([
+    ['w', 'AT+QIOPEN=1,0,"TCP","192.0.2.1",80,0,2\r', 0],
+    ['r', '\r\nCONNECT\r\n', 100],
+    ['r', 'payload\r\nRING\r\n+CMTI: "SM",1\r\n', 200],
+    ['w', '+++', 1500],
+    ['r', '\r\nOK\r\n', 2600],
+    ['w', 'AT+QICLOSE=0\r', 2700],
+    ['r', '\r\nOK\r\n', 2710],
+  ]);
+  t.same(ends(qiopen.events).map((e) => [e.name, e.result]), [['+QIOPEN', 'connect'], ['+QICLOSE', 'ok']]);
+  t.same(urcs(qiopen.events), [], 'the payload is not decoded');
+  // SIMCom with AT+CIPMODE=1: OK, then CONNECT once the connection is up.
+  const cipstart = decode([
+    ['w', 'AT+CIPSTART="TCP","192.0.2.1","80"\r', 0],
+    ['r', '\r\nOK\r\n', 50],
+    ['r', '\r\nCONNECT\r\n', 900],
+    ['r', 'RING\r\n', 1000],
+    ['w', '+++', 3000],
+    ['r', '\r\nOK\r\n', 4000],
+  ]);
+  t.same(ends(cipstart.events).map((e) => [e.name, e.result]), [['+CIPSTART', 'ok']]);
+  t.same(urcs(cipstart.events), [], 'no URC: neither the CONNECT nor the payload');
+  t.equal(cipstart.d.stats.strayFinals, 0, "+++'s OK ends the data mode");
+  // AT+QFUPL's CONNECT stays an intermediate line: its OK ends it.
+  const qfupl = decode([
+    ['w', 'AT+QFUPL="UFS:a",3\r', 0],
+    ['r', '\r\nCONNECT\r\n', 10],
+    ['w', 'abc', 20],
+    ['r', '\r\n+QFUPL: 3,61\r\n\r\nOK\r\n', 30],
+  ]);
+  t.same(ends(qfupl.events).map((e) => [e.name, e.result, e.lines]), [['+QFUPL', 'ok', ['CONNECT', '+QFUPL: 3,61']]]);
+});
+
 t.test('rule 4: a command the app gave up on within abandonAfterMs, skipped by the modem, does not shift the next answers', async (t) => {
   // Echo on: the modem never echoed +SILENT, then echoes and answers +CSQ.
   const on = decode([

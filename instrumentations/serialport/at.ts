@@ -21,9 +21,13 @@
  *   `NO ANSWER`, `NO DIALTONE` (and the V.250 digits after a written `ATV0`) close the OLDEST
  *   command. So do the vendor error finals ModemManager and ofono end a command on
  *   (`COMMAND NOT SUPPORT`, `TOO MANY PARAMETERS`, `NA`, `MODEM ERROR: <n>`, `+EXT ERROR: <x>`):
- *   result `error`, the line as its error code; otherwise the command would end as a false timeout. `CONNECT [text]` is final only for `ATD`, `ATA`, `ATO` and `AT+CGDATA` (result
- *   `connect`; the port is then in data mode, see below); for any other command (vendor transparent
- *   transfers such as `AT+QFUPL`) it is an intermediate line and the command waits for its `OK`.
+ *   result `error`, the line as its error code; otherwise the command would end as a false timeout. `CONNECT [text]` is final for `ATD`, `ATA`, `ATO`, `AT+CGDATA` and Quectel's transparent
+ *   access mode (`AT+QIOPEN`, `AT+QISWTMD`) (result `connect`; the port is then in data mode, see
+ *   below); for any other command (vendor transfers such as `AT+QFUPL`) it is an intermediate line
+ *   and the command waits for its `OK`. With nothing pending (SIMCom's transparent `AT+CIPSTART`
+ *   answers `OK`, then `CONNECT`) it switches to data mode. A few commands have finals of their
+ *   own, for them only: `SEND OK` / `SEND FAIL` (`+QISEND`, `+QSSLSEND`, `+CIPSEND`),
+ *   `DATA ACCEPT:` (SIMCom's quick `+CIPSEND`), `SHUT OK` (`+CIPSHUT`), `[<n>, ]CLOSE OK` (`+CIPCLOSE`).
  * - Information lines: a prefixed line (`+CSIM: ...`) whose prefix is one of the pending command's
  *   names belongs to it, even when the prefix is a URC name (`+CPIN: READY` for `AT+CPIN?`,
  *   `+CREG: 0,1` for `AT+CREG?`); another prefixed line is a URC (named when known, else `other`).
@@ -66,12 +70,19 @@
  *        not begun: by its echo, when the older one was not even echoed; by its prompt, or a
  *        prefixed line only it produces that is no URC name, when the older one has no line yet
  *        (echoed or not). The older one then ends as `timeout` (`stats.skipped`), and the answer
- *        goes to the command it belongs to instead of shifting every later result by one.
+ *        goes to the command it belongs to instead of shifting every later result by one. An
+ *        older one that already has lines but no final (Wavecom's `AT+CPIN?` is never followed by
+ *        `OK`) ends as `ok` at that sign (`stats.unterminated`).
  * - Queue bound (`maxPending`, default 32): on overflow the oldest timed-out entries are forgotten
  *   first, then the oldest pending command ends with result `overflow`.
  * - Data mode: after `CONNECT` for a dial-type command the bytes both ways are payload (PPP ...):
  *   nothing is decoded or counted as noise until a read `NO CARRIER` (reported as URC), `OK` or
  *   `ERROR` line (the answer to `+++`), or a written AT command line.
+ * - Data phases without a terminator (a socket send's payload after its `> ` / `@` prompt, ESP-AT's
+ *   data after `OK` and `>`, a `+QFUPL` upload): written bytes still waiting for their CR when the
+ *   modem sends a line are payload and dropped, unless they can begin a command line (`A`, `AT...`,
+ *   blanks, `+++`). A written line whose command follows the escape `+++` after payload (ESP-AT
+ *   leaves passthrough on `+++` without an answer) starts after the last `+++`.
  * - Binary write: a binary line (its last control byte is one no command holds: binary payload,
  *   a CR about every 256 bytes) in a write() longer than 64 bytes makes the rest of that write
  *   payload, one noise line in `stats.writtenNoise`, and the next write begins a new line. An
@@ -291,6 +302,11 @@ export interface AtDecoderStats {
   reattributedResults: number;
   /** Pending commands the modem went past before their answer began, ended as `timeout` (rule 4). */
   skipped: number;
+  /**
+   * Commands answered with lines but no final result before the modem went on to the next one
+   * (Wavecom's `AT+CPIN?`: `+CPIN: READY`, no `OK`), ended as `ok` (rule 4).
+   */
+  unterminated: number;
   /** Commands ended with `overflow` or timed-out entries forgotten because the queue was full. */
   queueOverflow: number;
   listenerErrors: number;
@@ -483,8 +499,14 @@ function hasCommandBreak(b: Buffer, from: number, to: number): boolean {
 /** Lengths up to which appendWritten copies in JS (a native copy costs more for a few bytes). */
 const SHORT_COPY = 32;
 
-/** Socket sends answered `SEND OK` / `SEND FAIL` after their data (sendFinal). */
+/** Socket sends answered `SEND OK` / `SEND FAIL` after their data (commandFinal). */
 const SEND_COMMANDS: ReadonlySet<string> = new Set(['+QISEND', '+QSSLSEND', '+CIPSEND']);
+
+/**
+ * Commands whose `CONNECT` is a final result that switches the port to data mode, besides the
+ * dial-type ones: Quectel's transparent access mode (`AT+QIOPEN=...,2`, `AT+QISWTMD=<id>,2`).
+ */
+const TRANSPARENT_COMMANDS: ReadonlySet<string> = new Set(['+QIOPEN', '+QISWTMD']);
 
 /** A read line with control bytes longer than this is never taken for a final result (readControlLine). */
 const MAX_FINAL_WITH_CONTROLS = 256;
@@ -502,6 +524,30 @@ function withoutControls(b: Buffer, from: number, to: number): string {
 /** Latin-1 characters String#trim removes (a clean line has no control byte but TAB). */
 function canTrim(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === 0xa0 || (c >= 0x0a && c <= 0x0d);
+}
+
+/**
+ * Whether b[0, len) can be the start of a command line still being written: blanks and `+` (the
+ * data-mode escape) so far, or, after them, `A` followed by nothing, `T` or `/`.
+ */
+function mayStartCommand(b: Buffer, len: number): boolean {
+  let i = 0;
+  while (i < len && (isWhitespace(b[i] as number) || b[i] === 0x2b)) i++;
+  if (i === len) return true;
+  if (((b[i] as number) | 0x20) !== 0x61) return false;
+  if (i + 1 === len) return true;
+  const c = (b[i + 1] as number) | 0x20;
+  return c === 0x74 || c === 0x2f;
+}
+
+/** The index after the last `+++` of b[from, to) that is followed by `AT` / `at`, or -1. */
+function lastEscapeBeforeAt(b: Buffer, from: number, to: number): number {
+  for (let k = to - 5; k >= from; k--) {
+    if (b[k] === 0x2b && b[k + 1] === 0x2b && b[k + 2] === 0x2b && ((b[k + 3] as number) | 0x20) === 0x61 && ((b[k + 4] as number) | 0x20) === 0x74) {
+      return k + 3;
+    }
+  }
+  return -1;
 }
 
 function onlyWhitespace(b: Buffer, from: number, to: number): boolean {
@@ -632,6 +678,7 @@ export class AtDecoder {
     lateLines: 0,
     reattributedResults: 0,
     skipped: 0,
+    unterminated: 0,
     queueOverflow: 0,
     listenerErrors: 0,
     internalErrors: 0,
@@ -973,6 +1020,17 @@ export class AtDecoder {
     this.wLen += to - s;
   }
 
+  /**
+   * A read line came while written bytes wait for their CR. Unless they begin a command line
+   * (`AT...`, or only blanks and `+++` so far), they are the payload of a data phase the
+   * application wrote without a terminator, which the modem answered: ESP-AT `+CIPSEND` (`OK`,
+   * `>`, data, `SEND OK`), u-blox `+USOWR` (`@`, data, `+USOWR:`), a `+QFUPL` upload, SIMCom's
+   * quick send. Never the start of the next command.
+   */
+  private payloadAnswered(): void {
+    if (this.wDirty || this.wOverflow || !mayStartCommand(this.wBuf, this.wLen)) this.clearWritten();
+  }
+
   private clearWritten(): void {
     this.wLen = 0;
     this.wTotal = 0;
@@ -1043,6 +1101,17 @@ export class AtDecoder {
       else break;
     }
     let ok = s + 1 < to && ((b[s] as number) | 0x20) === 0x61 && ((b[s + 1] as number) | 0x20) === 0x74;
+    let afterEscape = false;
+    if (!ok) {
+      // Transparent-mode payload written without a terminator, then the escape `+++` and the next
+      // command (ESP-AT passthrough answers `+++` with nothing): the command starts after the last `+++`.
+      const e = lastEscapeBeforeAt(b, s, to);
+      if (e > 0) {
+        s = e;
+        ok = true;
+        afterEscape = true;
+      }
+    }
     if (ok && !clean) {
       for (let j = s + 2; j < to; j++) {
         if (isControl(b[j] as number)) {
@@ -1055,7 +1124,7 @@ export class AtDecoder {
       if (!this.dataMode && (dirty || !onlyWhitespace(b, from, to))) this.stats.writtenNoise++;
       return;
     }
-    if (junk && !this.dataMode) this.stats.writtenNoise++;
+    if ((junk || afterEscape) && !this.dataMode) this.stats.writtenNoise++;
     if (this.dataMode) this.leaveDataMode();
     this.startCommand(latin1(b, s, to), Number.isNaN(now) ? this.writtenNow() : now);
   }
@@ -1364,8 +1433,9 @@ export class AtDecoder {
   }
 
   private line(line: string, now: number): void {
+    if ((this.wTotal > 0 || this.wOverflow) && this.entryCmd === null) this.payloadAnswered();
     if (this.matchEcho(line, now)) return;
-    const f = this.classifyFinal(line) ?? this.sendFinal(line);
+    const f = this.classifyFinal(line) ?? this.commandFinal(line);
     if (f !== null) {
       this.finalResult(f, line, now);
       return;
@@ -1460,14 +1530,29 @@ export class AtDecoder {
   }
 
   /**
-   * `SEND OK` / `SEND FAIL`: the final result of a socket send whose data followed its `> ` prompt
-   * (Quectel `+QISEND` / `+QSSLSEND`, SIMCom `+CIPSEND`: no `OK` after it), for those commands only.
+   * The final results a few commands have instead of `OK`, for those commands only: `SEND OK` /
+   * `SEND FAIL` of a socket send whose data followed its `> ` prompt (Quectel `+QISEND` /
+   * `+QSSLSEND`, SIMCom `+CIPSEND`), `DATA ACCEPT:<n>,<len>` of SIMCom's quick send
+   * (`AT+CIPQSEND=1`), SIMCom's `SHUT OK` (`+CIPSHUT`) and `[<n>, ]CLOSE OK` (`+CIPCLOSE`).
    */
-  private sendFinal(line: string): FinalResult | null {
-    if (line !== 'SEND OK' && line !== 'SEND FAIL') return null;
+  private commandFinal(line: string): FinalResult | null {
+    const c0 = line.charCodeAt(0);
+    if (c0 !== 0x53 /* S */ && c0 !== 0x44 /* D */ && c0 !== 0x43 /* C */ && !(c0 >= 0x30 && c0 <= 0x39)) return null;
     const p = this.firstPending();
-    if (p === null || !SEND_COMMANDS.has(p.name)) return null;
-    return line === 'SEND OK' ? F_OK : vendorErrorFinal(line);
+    if (p === null) return null;
+    switch (p.name) {
+      case '+QISEND':
+      case '+QSSLSEND':
+      case '+CIPSEND':
+        if (line === 'SEND OK') return F_OK;
+        if (line === 'SEND FAIL') return vendorErrorFinal(line);
+        return p.name === '+CIPSEND' && line.startsWith('DATA ACCEPT:') ? F_OK : null;
+      case '+CIPSHUT':
+        return line === 'SHUT OK' ? F_OK : null;
+      case '+CIPCLOSE':
+        return line === 'CLOSE OK' || (line.endsWith(', CLOSE OK') && line.length <= 14) ? F_OK : null;
+    }
+    return null;
   }
 
   private classifyFinal(line: string): FinalResult | null {
@@ -1526,7 +1611,8 @@ export class AtDecoder {
    * produces, while every pending command ahead of it is silent: that command, else null.
    */
   private answeredPast(first: QueuedCommand, prefix: string): QueuedCommand | null {
-    if (!isUnanswered(first) || AT_URC_NAMES.has(prefix)) return null;
+    // `first` may have lines already: answered without a final, it is over too (markAlive).
+    if (first.prompted || AT_URC_NAMES.has(prefix)) return null;
     let ahead = true;
     for (const c of this.queue) {
       if (c.timedOut) continue;
@@ -1563,15 +1649,17 @@ export class AtDecoder {
     c.alive = true;
     const i = this.queue.indexOf(c);
     let skipped = false;
+    let ended: QueuedCommand[] | null = null;
     for (let k = 0; k < i; k++) {
       const q = this.queue[k] as QueuedCommand;
-      if (!q.timedOut && (answered ? isUnanswered(q) : isSilent(q))) {
+      if (q.timedOut) continue;
+      if (answered ? isUnanswered(q) : isSilent(q)) {
         this.stats.skipped++;
         this.timeOut(q, now);
         skipped = true;
-      }
+      } else if (!q.prompted && q.lines.length > 0) (ended ??= []).push(q);
     }
-    if (wasAlive && !skipped) return;
+    if (wasAlive && !skipped && ended === null) return;
     if (i > 0) {
       let dropped = false;
       const rest: QueuedCommand[] = [];
@@ -1591,6 +1679,13 @@ export class AtDecoder {
       this.stats.lateResults++;
       this.stats.lateLines += this.kept.lines.length;
       this.kept = null;
+    }
+    if (ended !== null) {
+      // Answered, but with no final: the modem, serving one command at a time, is on `c` now.
+      for (const q of ended) {
+        this.stats.unterminated++;
+        this.finish(q, F_OK, now);
+      }
     }
   }
 
@@ -1634,10 +1729,15 @@ export class AtDecoder {
   private finalResult(f: FinalResult, line: string, now: number): void {
     if (f === F_CONNECT) {
       const p = this.queue[0];
-      if (p === undefined || p.timedOut || !DIAL_COMMANDS.has(p.name)) {
-        // Not a dial: an intermediate line of a transparent-transfer command, or unsolicited.
-        if (p === undefined) this.urc(null, line, now);
-        else if (p.timedOut) this.holdLine(line);
+      if (p === undefined) {
+        // Nothing asked for it: a connection the last command opened later, in transparent mode
+        // (SIMCom `AT+CIPSTART` after `AT+CIPMODE=1` answers `OK`, then `CONNECT`). Payload follows.
+        this.dataMode = true;
+        return;
+      }
+      if (p.timedOut || !(DIAL_COMMANDS.has(p.name) || TRANSPARENT_COMMANDS.has(p.name))) {
+        // An intermediate line of a transparent-transfer command (`AT+QFUPL`: its `OK` ends it).
+        if (p.timedOut) this.holdLine(line);
         else this.addLine(p, line);
         return;
       }
