@@ -222,6 +222,55 @@ t.test('handshakes that never finish: protocol version, ClientHello then vanish,
   t.equal(await h.value('cardlink_tls_connections_active'), 0, 'failed handshakes never count as connections');
 });
 
+t.test('strangers: a certificate https server of the same process, and another X-Admin-Protocol, open no session', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const https = await import('node:https');
+  const tls = await import('node:tls');
+  const dir = mkdtempSync(join(tmpdir(), 'tls-cert-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+  // The lab's web API beside the admin server: anyone can complete a handshake with it.
+  const api = https.createServer({ key: readFileSync(join(dir, 'k.pem')), cert: readFileSync(join(dir, 'c.pem')) }, (req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(req.url === '/missing' ? 404 : 204).end());
+  });
+  await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => api.close());
+  const apiPort = (api.address() as import('node:net').AddressInfo).port;
+  const sessions = async (): Promise<number> => (await h.value('cardlink_sessions_total')) + (await h.value('cardlink_sessions_active'));
+  const before = { sessions: await sessions(), handshakes: await h.value('cardlink_tls_handshakes_total') };
+  h.spans.reset();
+  for (const path of ['/admin', '/missing']) {
+    await new Promise<void>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: apiPort, path, method: 'POST', rejectUnauthorized: false, agent: false, headers: { 'X-Admin-Protocol': 'globalplatform-remote-admin/1.0', 'Content-Length': 0 } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve());
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+  // A card with a valid key whose request names another protocol.
+  const server = await startAdminServer({ kind: 'https', keys, scriptsFor: () => GP_SESSION });
+  t.teardown(() => server.close());
+  await new Promise<void>((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: server.port, maxVersion: 'TLSv1.2', ciphers: 'PSK-AES128-CBC-SHA256', checkServerIdentity: () => undefined, pskCallback: () => ({ identity: 'card-001', psk: KEY }) }, () => {
+      socket.write('POST /admin HTTP/1.1\r\nHost: x\r\nX-Admin-Protocol: some-other-protocol/2\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    });
+    socket.on('data', () => {});
+    socket.on('close', () => resolve());
+    socket.on('error', reject);
+  });
+  await eventually(async () => (await h.value('cardlink_tls_handshakes_total')) >= before.handshakes + 1, 5000, 'the PSK handshake');
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(await sessions(), before.sessions, 'no session, completed, failed or open');
+  t.equal(await h.value('cardlink_tls_handshakes_total'), before.handshakes + 1, "the certificate server's handshakes are not the admin server's");
+  t.same(h.finished().filter((s) => s.name === 'tls.handshake').map((s) => s.attributes['cardlink.psk.identity']), ['card-001']);
+});
+
 t.test('garbage on the secure socket: the server sees the same bytes, nothing is thrown', async (t) => {
   const log: string[] = [];
   const server = await startAdminServer({ kind: 'tls', keys, scriptsFor: () => GP_SESSION, log });

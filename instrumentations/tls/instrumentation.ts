@@ -38,6 +38,21 @@ import { nowMs } from '../../src/clock.js';
 import { peekChain } from '../../src/triggers.js';
 import { pskIdentityOfSession } from './session-identity.js';
 
+/**
+ * A server with a pskCallback: the admin server. Handshakes on other tls / https servers of the
+ * process (a certificate API, a web UI) are none of ours. Node keeps the callback under one
+ * module-level symbol: looked up once.
+ */
+function isPskServer(server: unknown): boolean {
+  if (server === null || typeof server !== 'object') return false;
+  pskSymbol ??= Object.getOwnPropertySymbols(server).find((s) => s.description === kPskCallback);
+  return pskSymbol !== undefined && typeof (server as Record<symbol, unknown>)[pskSymbol] === 'function';
+}
+
+function serverOf(socket: tls.TLSSocket): unknown {
+  return (socket as unknown as { server?: unknown }).server;
+}
+
 /** The card's BIP channel (or trigger) a connection accepted at `atMs` answers: its handshake joins that trace. */
 function chainContext(atMs: number): Context {
   const parent = peekChain(atMs);
@@ -304,6 +319,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
 
   private onConnection(server: tls.Server, raw: Socket): void {
     try {
+      if (!isPskServer(server)) return;
       (raw as unknown as { [kAcceptMs]?: number })[kAcceptMs] = nowMs();
       // Asked now, while the socket is up: Node keeps the answer (address and port) for later reads,
       // and a card that hangs up mid-handshake is reported after its socket closed, when it could no
@@ -317,8 +333,6 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
 
   /** The identity a card presents is only visible to the server's pskCallback: observe it there. */
   private wrapPskCallback(server: tls.Server): void {
-    // Node keeps the callback under one module-level symbol: look it up once, not per connection.
-    pskSymbol ??= Object.getOwnPropertySymbols(server).find((s) => s.description === kPskCallback);
     const sym = pskSymbol;
     if (sym === undefined) return;
     const holder = server as unknown as Record<symbol, PskCallback | undefined>;
@@ -346,6 +360,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
 
   private onSecure(socket: tls.TLSSocket): void {
     try {
+      if (!isPskServer(serverOf(socket))) return;
       const end = nowMs();
       const start = this.acceptTime(socket) ?? end;
       const st = stateOf(socket);
@@ -369,7 +384,9 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
           )
           .end(end);
       }
-      st.ota = new OtaConnection(this.ctx, socket, st.identity, protocol, cipher);
+      // SCP81 runs over PSK: a certificate handshake on the same server (anyone can make one when
+      // it has a certificate) opens no OTA session.
+      if (st.identity !== undefined || cipher.includes('PSK')) st.ota = new OtaConnection(this.ctx, socket, st.identity, protocol, cipher);
     } catch (err) {
       reportOnce('tls secureConnection', err);
     }
@@ -377,6 +394,7 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
 
   private onClientError(err: unknown, socket: tls.TLSSocket | undefined): void {
     try {
+      if (!isPskServer(socket === undefined ? undefined : serverOf(socket))) return;
       const end = nowMs();
       const st = socket ? stateOf(socket) : undefined;
       const start = (socket && this.acceptTime(socket)) ?? end;

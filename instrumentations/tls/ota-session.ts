@@ -76,6 +76,18 @@ export interface ResponseInfo {
 
 const MAX_SCRIPT_STATUS = 64;
 
+const REMOTE_ADMIN = 'globalplatform-remote-admin';
+
+/**
+ * `X-Admin-Protocol: globalplatform-remote-admin/1.0` (GlobalPlatform Amendment B), any version
+ * and case: the header that opens a session. Another value is some other client's request.
+ */
+export function isRemoteAdmin(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const v = value.trimStart();
+  return v.length >= REMOTE_ADMIN.length && v.slice(0, REMOTE_ADMIN.length).toLowerCase() === REMOTE_ADMIN;
+}
+
 /** The script in flight (ScriptApdus), its array reused from script to script. */
 class CountedScript implements ScriptApdus {
   count = 0;
@@ -173,7 +185,7 @@ export class OtaSessionTracker {
   /** A request head; returns whether its body should be captured (an SCP81 response script). */
   request(info: RequestInfo, atMs: number): boolean {
     if (!this.open) {
-      if (info.adminProtocol === undefined) return false;
+      if (!isRemoteAdmin(info.adminProtocol)) return false;
       this.open = true;
       this.timedOut = false;
       this.sink.sessionStart(atMs, (info.resume ?? '').trim().toLowerCase() === 'true');
