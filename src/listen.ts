@@ -69,6 +69,12 @@ export interface BoundedServerOptions {
   idleTimeoutMs?: number;
   /** Connection cap (default connectionCap() of this process). */
   maxConnections?: number;
+  /**
+   * At the cap, an answer this long without a byte moving can be closed to make room (default the
+   * header timeout: a client that stopped reading). The health endpoints use 0: a readiness probe
+   * waits for its checks with nothing moving, and liveness must still get in.
+   */
+  stalledAfterMs?: number;
 }
 
 /** What the bounded server keeps per connection. */
@@ -147,7 +153,7 @@ export function createBoundedServer(o: BoundedServerOptions, handler: (req: Inco
   /** Makes room: the longest-held idle connection, else the longest-stalled answer (nothing moved for the header timeout). */
   function makeRoom(all: Map<Socket, Held>): boolean {
     let stalled: Socket | undefined;
-    let stalledSince = Date.now() - b.headersTimeoutMs;
+    let stalledSince = Date.now() - (o.stalledAfterMs ?? b.headersTimeoutMs);
     for (const [socket, h] of all) {
       if (h.busy) {
         if (h.sinceMs <= stalledSince) {

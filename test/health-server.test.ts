@@ -50,6 +50,27 @@ t.test('GET /health, /health/ready: the JSON report, 200 when healthy or degrade
   t.equal((JSON.parse(degraded.body) as { status: string }).status, 'degraded');
 });
 
+t.test('the connection cap full of readiness requests waiting on a slow check: liveness still gets in', async (t) => {
+  const { connect } = await import('node:net');
+  const { connectionCap } = await import('../src/listen.js');
+  const { port } = await serve(t, { checkTimeoutMs: 3000 });
+  registerCheck('slow_modem', () => new Promise((r) => setTimeout(() => r('healthy'), 2500)));
+  // A stranger (or a slow check under many probes) holds every connection the endpoint keeps.
+  const held = Array.from({ length: connectionCap() }, () => {
+    const s = connect(port, '127.0.0.1', () => s.write('GET /health/ready HTTP/1.1\r\nHost: x\r\n\r\n'));
+    s.on('error', () => undefined);
+    return s;
+  });
+  t.teardown(() => {
+    for (const s of held) s.destroy();
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  for (let i = 0; i < 3; i++) {
+    const live = await request(port, '/health/live');
+    t.equal(live.status, 200, `liveness probe ${i + 1} answered`);
+  }
+});
+
 t.test('unhealthy: readiness 503, liveness still 200', async (t) => {
   const { port } = await serve(t);
   registerCheck('database', () => {

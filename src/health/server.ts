@@ -100,7 +100,9 @@ export function startHealthServer(o: HealthServerOptions): HealthServer {
     o.details === true ? { always: true } : { always: false, digest: credentialsDigest(o.credentials?.username, o.credentials?.password) };
   // A probe waits for the checks without a byte moving: the idle limit must outlast the slowest check.
   const idleTimeoutMs = Math.max(LISTENER_BOUNDS.idleTimeoutMs, o.checkTimeoutMs + LISTENER_BOUNDS.headersTimeoutMs);
-  const server = createBoundedServer({ what: 'the health endpoints', idleTimeoutMs }, (req, res) => {
+  // At the cap, the readiness answer waiting longest makes room: a slow check (or a stranger
+  // holding readiness requests open) cannot lock the liveness probe out, which is answered at once.
+  const server = createBoundedServer({ what: 'the health endpoints', idleTimeoutMs, stalledAfterMs: 0 }, (req, res) => {
     try {
       handleHealthRequest(runner, req, res, policy);
     } catch {
