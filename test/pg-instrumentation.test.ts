@@ -353,6 +353,72 @@ t.test('a pool: clients counted, pg-pool.connect spans, health hooks', async (t)
   t.equal(await gauge(), g0);
 });
 
+t.test('health probes of a pool never queue behind the application, and the clients they open stay the pool\'s', async (t) => {
+  const pool = new pg.Pool({ connectionString: server.connectionString, max: 1, idleTimeoutMillis: 50 });
+  pool.on('error', () => {});
+  t.teardown(() => pool.end());
+  await pool.query('SELECT 1');
+  await eventually(async () => pool.totalCount === 0, 5000, 'the idle client closed');
+  // A probe on an empty pool makes it open a client: listed through the pool, no span.
+  const first = await delta(() => pingHandle(pool, 2000));
+  t.equal(first.result?.message, 'ok');
+  t.same(first.spans, [], 'no pg.connect span for the probe\'s client');
+  t.same(openDatabases().filter((x) => x.system === 'postgresql').map((x) => x.kind), ['pool'], 'the probe\'s client is not a client of its own');
+  // Every client in use: the probe does not ask (no waiter in the pool's queue).
+  const held = await pool.connect();
+  held.on('error', () => {});
+  for (let i = 0; i < 3; i++) {
+    const busy = await pingHandle(pool, 200);
+    t.same([busy?.ok, busy?.skipped, busy?.message], [true, true, 'skipped: every client in use']);
+  }
+  t.equal(pool.waitingCount, 0, 'no probe waits in the pool');
+  // The application waits for a client too: that is the symptom to report, still without queueing.
+  const waiting = pool.query('SELECT 2 AS n');
+  const exhausted = await pingHandle(pool, 200);
+  t.same([exhausted?.ok, exhausted?.message], [false, 'exhausted: 1 clients in use, 1 waiting']);
+  t.equal(pool.waitingCount, 1, 'only the application waits');
+  held.release();
+  t.same((await waiting).rows, [{ n: 2 }], "the application's query is next, not behind probes");
+});
+
+t.test('a pool whose connect throws at once (an unreadable sslrootcert): the error on its pg-pool.connect span', async (t) => {
+  const pool = new pg.Pool({ connectionString: `postgres://u@127.0.0.1:${server.port}/cardlink?sslrootcert=/nonexistent/root.pem` });
+  const d = await delta(() => {
+    try {
+      void pool.connect();
+      return undefined;
+    } catch (e) {
+      return e;
+    }
+  });
+  t.equal((d.result as { code?: string }).code, 'ENOENT', 'the application gets the same throw');
+  const span = d.spans.find((s) => s.name === 'pg-pool.connect');
+  t.equal(span?.attributes['error.type'], 'ENOENT');
+  t.equal(span?.status.code, SpanStatusCode.ERROR);
+  await pool.end();
+});
+
+t.test('the health registry makes room for new databases once ended pools are pruned', async (t) => {
+  const { trackHandle } = await import('../instrumentations/db/health.js');
+  const ended = Array.from({ length: 10_000 }, () => ({ ended: true }));
+  for (const p of ended) trackHandle('postgresql', 'pool', p, 'old', undefined);
+  const db = new Database(':memory:');
+  t.teardown(() => db.close());
+  t.ok(openDatabases().some((x) => x.system === 'sqlite' && x.namespace === ':memory:'), 'a database opened after 10,000 ended pools is tracked');
+});
+
+t.test('a prepared statement name pg refused keeps the text it prepared first', async (t) => {
+  const client = await connected();
+  t.teardown(() => client.end());
+  await client.query({ name: 'by-name', text: 'SELECT 1 AS one' });
+  const refused = await delta(() => client.query({ name: 'by-name', text: 'DELETE FROM nowhere_at_all' }).then(() => undefined, (e: unknown) => e));
+  t.match(String(refused.result), /Prepared statements must be unique/);
+  const again = await delta(() => client.query({ name: 'by-name' } as PgModule.QueryConfig));
+  t.same(again.result.rows, [{ one: 1 }], 'pg ran the statement it prepared');
+  t.same(again.counts, { SELECT: 1 }, 'recorded as what ran');
+  t.equal(queries(again.spans)[0]?.name, 'SELECT');
+});
+
 t.test('a wrapper another tool put over ours stays on disable; enabled again, each query counts once', async (t) => {
   const client = await connected();
   t.teardown(() => client.end());

@@ -5,7 +5,7 @@
  *
  * Probes are invisible to the instrumentations (no span, no query metric): SQLite probes run
  * under a synchronous flag, pg probes carry the `kHealthProbe` marker on their query config and
- * pool callback. Handles are held weakly: listing never keeps a forgotten database alive.
+ * pool callback. Not to the drivers: better-sqlite3's own `verbose` log shows the `SELECT 1`. Handles are held weakly: listing never keeps a forgotten database alive.
  *
  * What a probe does:
  * - SQLite: `SELECT 1` through a statement prepared once per database. better-sqlite3 is
@@ -13,8 +13,10 @@
  *   as failed. The first probe of a database nobody used yet reads its schema (SQLite prepares
  *   that way), later ones touch no file and take no lock.
  * - pg pool: `pool.connect()`, `SELECT 1`, release (a failing client is released with its error
- *   so the pool drops it). A pool whose clients are all busy makes the probe wait: that is a
- *   real symptom and shows as a timeout.
+ *   so the pool drops it). Never queued behind the application: with every client in use the
+ *   probe does not ask, and reports `exhausted` when callers wait (a real symptom), `skipped`
+ *   when none do; one probe per pool at a time. A client the probe made the pool open is listed
+ *   through its pool, and its connect makes no span.
  * - pg client (not from a pool): `SELECT 1` on the client itself, only when it is idle (no query
  *   running or queued, not inside a transaction); a busy client is reported `skipped`, so the
  *   probe never interleaves with the application's own work.
@@ -50,8 +52,11 @@ export const DEFAULT_PING_TIMEOUT_MS = 2000;
 /** Marker on a pg query config or pool.connect callback: a health probe, not application work. */
 export const kHealthProbe: unique symbol = Symbol('cardlink-otel.db.healthProbe');
 
-/** Read by the sqlite wrappers on every call: > 0 while a probe runs (synchronously). */
-export const probeState = { sqliteDepth: 0 };
+/**
+ * Read by the wrappers: > 0 while a probe runs (synchronously): a SQLite probe, or a pg probe's
+ * `pool.connect`, inside which pg-pool opens a new client when none is idle.
+ */
+export const probeState = { sqliteDepth: 0, pgConnectDepth: 0 };
 
 interface Entry {
   readonly system: DbSystem;
@@ -68,6 +73,9 @@ const byHandle = new WeakMap<object, Entry>();
 const pooledClients = new WeakSet<object>();
 const entries = new Set<Entry>();
 const MAX_ENTRIES = 10_000;
+/** Track calls refused at the cap since the last prune (ended pools and collected handles are pruned at most every this many). */
+const PRUNE_EVERY = 1000;
+let refusedSincePrune = PRUNE_EVERY;
 
 /** Opaque: what `trackHandle` returns, for `forgetTracked` (it holds the handle only weakly). */
 export type TrackedToken = object;
@@ -80,7 +88,14 @@ export function trackHandle(
   namespace: string | undefined,
   server: string | undefined,
 ): TrackedToken | undefined {
-  if (byHandle.has(handle) || entries.size >= MAX_ENTRIES) return undefined;
+  if (byHandle.has(handle)) return undefined;
+  if (entries.size >= MAX_ENTRIES) {
+    // Ended pools and collected handles leave only when something lists them: prune them now.
+    if (++refusedSincePrune < PRUNE_EVERY) return undefined;
+    refusedSincePrune = 0;
+    for (const e of [...entries]) live(e);
+    if (entries.size >= MAX_ENTRIES) return undefined;
+  }
   const e: Entry = { system, kind, ref: new WeakRef(handle), namespace, server, pooled: pooledClients.has(handle) };
   byHandle.set(handle, e);
   entries.add(e);
@@ -112,7 +127,11 @@ export function trackedCount(): number {
   return entries.size;
 }
 
+/** pg-pool's `max` when the application gives none. */
+const PG_POOL_DEFAULT_MAX = 10;
+
 interface PoolLike {
+  options?: { max?: unknown };
   totalCount?: number;
   idleCount?: number;
   waitingCount?: number;
@@ -275,8 +294,22 @@ function selectOne(client: PgClientLike, cb: (err: unknown) => void): void {
   client.query({ text: 'SELECT 1', [kHealthProbe]: true }, (err) => cb(err));
 }
 
+/** Pools with a probe waiting: one at a time per pool. */
+const probing = new WeakSet<object>();
+
 function pingPool(pool: PoolLike, timeoutMs: number, done: Done): Promise<DbPingResult> {
   if (pool.ending === true || pool.ended === true) return Promise.resolve(done(false, 'pool ended'));
+  // Never a waiter in the pool's queue (the application's next query would wait behind it): with
+  // every client in use, callers waiting is the symptom, and nobody waiting is a busy pool.
+  const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  const max = n(pool.options?.max) || PG_POOL_DEFAULT_MAX;
+  if (n(pool.idleCount) === 0 && n(pool.totalCount) >= max) {
+    const waiting = n(pool.waitingCount);
+    if (waiting > 0) return Promise.resolve(done(false, `exhausted: ${n(pool.totalCount)} clients in use, ${waiting} waiting`));
+    return Promise.resolve(done(true, 'skipped: every client in use', true));
+  }
+  if (probing.has(pool)) return Promise.resolve(done(true, 'skipped: a probe is running', true));
+  probing.add(pool);
   return timeout<DbPingResult>(
     timeoutMs,
     (settle) => {
@@ -289,6 +322,7 @@ function pingPool(pool: PoolLike, timeoutMs: number, done: Done): Promise<DbPing
           settle(done(false, 'no client'));
           return;
         }
+        markPooled(client); // listed and probed through its pool, like the application's
         selectOne(client, (qerr) => {
           try {
             release?.(qerr ?? undefined);
@@ -299,11 +333,16 @@ function pingPool(pool: PoolLike, timeoutMs: number, done: Done): Promise<DbPing
         });
       };
       (cb as unknown as Record<symbol, boolean>)[kHealthProbe] = true;
-      pool.connect(cb);
+      probeState.pgConnectDepth++;
+      try {
+        pool.connect(cb);
+      } finally {
+        probeState.pgConnectDepth--;
+      }
     },
     () => done(false, `timeout after ${timeoutMs} ms`),
     (err) => done(false, errorMessage(err)),
-  );
+  ).finally(() => probing.delete(pool));
 }
 
 function pingClient(client: PgClientLike, timeoutMs: number, done: Done): Promise<DbPingResult> {

@@ -32,7 +32,7 @@ import { markInstalled, savePrototype } from '../shared/prototype-patch.js';
 import { reportOnce } from '../../src/diag.js';
 import { DbInstrumentationBase } from './db-instrumentation.js';
 import type { DbTarget, QueryInfo } from './recorder.js';
-import { kHealthProbe, markPooled, trackHandle, untrackHandle } from './health.js';
+import { kHealthProbe, markPooled, probeState, trackHandle, untrackHandle } from './health.js';
 import type { DbInstrumentationConfig } from './types.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -61,6 +61,8 @@ interface Pending {
   readonly t0: number;
   readonly parent: Context;
   readonly name: string | undefined;
+  /** A named query's text, remembered for later executions by name once pg accepted it. */
+  readonly names: Map<string, QueryInfo> | undefined;
   done: boolean;
 }
 
@@ -239,7 +241,8 @@ export class PgInstrumentation extends DbInstrumentationBase {
 
       if (typeof connect === 'function') {
         proto['_connect'] = function _connect_(this: object, callback: unknown) {
-          if (self.generation !== gen || typeof callback !== 'function') return connect.apply(this, arguments as unknown as unknown[]);
+          // A client a health probe made the pool open: no span (probes are invisible).
+          if (self.generation !== gen || typeof callback !== 'function' || probeState.pgConnectDepth > 0) return connect.apply(this, arguments as unknown as unknown[]);
           const wrapped = self.connectCallback(this, callback as Fn, parentFor(proto['connect'], undefined));
           return connect.call(this, wrapped);
         };
@@ -284,12 +287,23 @@ export class PgInstrumentation extends DbInstrumentationBase {
           self.poolConnected(this, t0, parent, err, client);
         };
         if (typeof cb === 'function') {
-          return connect.call(this, function (this: unknown, err: unknown, client: unknown) {
-            finish(err, client);
-            return (cb as Fn).apply(this, arguments as unknown as unknown[]);
-          });
+          try {
+            return connect.call(this, function (this: unknown, err: unknown, client: unknown) {
+              finish(err, client);
+              return (cb as Fn).apply(this, arguments as unknown as unknown[]);
+            });
+          } catch (err) {
+            finish(err, undefined);
+            throw err;
+          }
         }
-        const result = connect.apply(this, arguments as unknown as unknown[]);
+        let result: unknown;
+        try {
+          result = connect.apply(this, arguments as unknown as unknown[]);
+        } catch (err) {
+          finish(err, undefined); // a malformed connection string, a missing sslrootcert
+          throw err;
+        }
         if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
           return (result as Promise<unknown>).then(
             (client) => {
@@ -341,13 +355,15 @@ export class PgInstrumentation extends DbInstrumentationBase {
         if (typeof text !== 'string' && c.cursor !== null && typeof c.cursor === 'object') text = c.cursor.text; // pg-query-stream
       }
       let info: QueryInfo;
+      let remember: Map<string, QueryInfo> | undefined;
       const rec = this.recorder();
       if (typeof name === 'string' && name !== '') {
         if (typeof text === 'string') {
           info = rec.info(st.target, text);
           const names = (st.names ??= new Map());
           // Applications usually send the text with every execution: nothing to store again then.
-          if (names.get(name) !== info && (names.size < MAX_NAMES || names.has(name))) names.set(name, info);
+          // Stored once pg accepted it: a name prepared already rejects another text.
+          if (names.get(name) !== info && (names.size < MAX_NAMES || names.has(name))) remember = names;
         } else {
           info = st.names?.get(name) ?? rec.info(st.target, undefined);
         }
@@ -355,7 +371,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
         name = undefined;
         info = rec.info(st.target, typeof text === 'string' ? text : undefined);
       }
-      return { info, t0: performance.now(), parent, name: name as string | undefined, done: false };
+      return { info, t0: performance.now(), parent, name: name as string | undefined, names: remember, done: false };
     } catch (err) {
       reportOnce('pg query', err);
       return undefined;
@@ -366,8 +382,10 @@ export class PgInstrumentation extends DbInstrumentationBase {
     if (p.done) return;
     p.done = true;
     const t1 = performance.now();
-    if (err === undefined || err === null) this.recorder().ok(p.info, p.t0, t1, p.parent, p.name);
-    else this.recorder().fail(p.info, p.t0, t1, err, p.parent, p.name);
+    if (err === undefined || err === null) {
+      if (p.names !== undefined && p.name !== undefined) p.names.set(p.name, p.info);
+      this.recorder().ok(p.info, p.t0, t1, p.parent, p.name);
+    } else this.recorder().fail(p.info, p.t0, t1, err, p.parent, p.name);
   }
 
   /** Calls pg; a synchronous throw (pg's own argument checks) ends the query with that error. */
