@@ -24,6 +24,7 @@ import {
   remoteProgramName,
   isLiveLogcat,
   errorsMayBeOnStdout,
+  stdoutRefusal,
   type ShellCommandLine,
 } from '../instrumentations/adb/adb.js';
 
@@ -245,6 +246,18 @@ t.test('classifyAdbError: a shell line that goes on after adb, and errors adb pr
   t.equal(classifyAdbError({ exitCode: 1, stdout: '/sdcard/x: 1 file pushed\n' }), 'exit_nonzero');
   t.ok(errorsMayBeOnStdout('push') && errorsMayBeOnStdout('pull') && errorsMayBeOnStdout('install'));
   t.notOk(errorsMayBeOnStdout('shell') || errorsMayBeOnStdout('exec-out') || errorsMayBeOnStdout('logcat'), "a remote program's output is not adb's");
+});
+
+t.test('stdoutRefusal: adb connect and the emulator console say they failed on stdout, with exit 0', async (t) => {
+  t.equal(stdoutRefusal('connect', "failed to connect to '127.0.0.1:1': Connection refused\n"), 'connect_failed');
+  t.equal(stdoutRefusal('connect', "* daemon started successfully\ncannot connect to 10.0.0.9:5555: No route to host (113)\n"), 'connect_failed');
+  t.equal(stdoutRefusal('connect', 'connected to 10.0.0.9:5555\n'), null);
+  t.equal(stdoutRefusal('connect', 'already connected to 10.0.0.9:5555\n'), null);
+  t.equal(stdoutRefusal('emu', 'KO: bad PDU\r\n'), 'console_refused');
+  t.equal(stdoutRefusal('emu', 'KO\n'), 'console_refused');
+  t.equal(stdoutRefusal('emu', 'OK\r\n'), null);
+  t.equal(stdoutRefusal('emu', 'KOALA\n'), null);
+  t.equal(stdoutRefusal('shell', "failed to connect to 'x': y\n"), null, "a remote program's output is not adb's");
 });
 
 t.test('isLiveLogcat: only a logcat that keeps reading the log', async (t) => {

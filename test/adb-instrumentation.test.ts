@@ -185,6 +185,14 @@ t.test('the real Debian adb on a private server: exact spans and metrics', async
   t.equal(p.attributes['error.type'], 'device_not_found');
   t.equal(p.attributes['process.exit.code'], 1);
 
+  // `adb connect` to nothing: adb says so on stdout and exits 0.
+  h.spans.reset();
+  const refused = await execFileP('adb', ['connect', '127.0.0.1:1'], { env });
+  t.match(refused.stdout, /^failed to connect to '127\.0\.0\.1:1': Connection refused/);
+  const c = only('adb connect');
+  t.equal(c.attributes['error.type'], 'connect_failed');
+  t.equal(c.status.message, 'connect_failed: refused on stdout, exit code 0');
+
   // A shell line that goes on after adb: its status is the last command's, adb's error still counts.
   h.spans.reset();
   const piped = await new Promise<{ err: unknown; stderr: string }>((r) =>
@@ -567,6 +575,18 @@ t.test('an SMS injected through the phone is a trigger', async (t) => {
   t.equal(only('sms.trigger').attributes['cardlink.sms.method'], 'emulator_console');
   t.same(only('adb emu').attributes['process.command_args'], ['adb', '-s', 'emu']);
   clearTriggers();
+});
+
+t.test('an SMS the emulator console refuses (KO) is no trigger', async (t) => {
+  clearTriggers();
+  const before = { sent: await h.value('cardlink_triggers_sent_total', { trigger_type: 'sms' }), refused: await errors('console_refused') };
+  h.spans.reset();
+  const out = await execFileP('adb', ['-s', PHONE, 'emu', 'sms', 'pdu', '07911326040000F0'], { env: fakeEnv({ FAKE_ADB_STDOUT: 'KO: bad PDU' }) });
+  t.equal(out.stdout, 'KO: bad PDU\n');
+  t.equal(await h.value('cardlink_triggers_sent_total', { trigger_type: 'sms' }), before.sent, 'not counted as sent');
+  t.equal((await errors('console_refused')) - before.refused, 1);
+  t.equal(only('sms.trigger').status.code, SpanStatusCode.ERROR);
+  t.equal(takeTrigger(Date.now(), 10_000), undefined, 'no trigger for a session to answer');
 });
 
 t.test("CardLink's phone controller: AT commands by name on the adb span, SMS injections as phone triggers", async (t) => {

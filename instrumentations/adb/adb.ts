@@ -85,6 +85,8 @@ export type AdbErrorType =
   | 'more_than_one_device'
   | 'adb_missing'
   | 'killed'
+  | 'connect_failed'
+  | 'console_refused'
   | 'exit_nonzero';
 
 /** Every value `classifyAdbError` can return besides null. */
@@ -96,6 +98,8 @@ export const ADB_ERROR_TYPES: readonly AdbErrorType[] = Object.freeze([
   'more_than_one_device',
   'adb_missing',
   'killed',
+  'connect_failed',
+  'console_refused',
   'exit_nonzero',
 ]);
 
@@ -751,6 +755,29 @@ export function decodeAdbArgs(args: readonly string[]): DecodedAdbCommand {
     out.shellCommand = joinBounded(out.subcommandArgs, 0);
   }
   return out;
+}
+
+/**
+ * What adb prints on stdout, with exit status 0, when it did not do what was asked: `adb connect`
+ * that reached no device (`failed to connect to 'host:port': Connection refused`, `unable to connect
+ * to ...`, `cannot connect to ...`), and the emulator console refusing a command (`KO: ...`, e.g.
+ * `adb emu sms pdu` with a bad PDU). Null when it said nothing of the kind.
+ */
+export function stdoutRefusal(op: AdbOperation, stdout: string): AdbErrorType | null {
+  if (op !== 'connect' && op !== 'emu') return null;
+  const n = Math.min(stdout.length, 2 * STDERR_WINDOW);
+  let i = 0;
+  while (i < n) {
+    let end = stdout.indexOf('\n', i);
+    if (end < 0 || end > n) end = n;
+    let p = i;
+    while (p < end && (stdout.charCodeAt(p) === SP || stdout.charCodeAt(p) === TAB || stdout.charCodeAt(p) === CR)) p++;
+    if (op === 'connect') {
+      if (stdout.startsWith('failed to connect to ', p) || stdout.startsWith('unable to connect to ', p) || stdout.startsWith('cannot connect to ', p)) return 'connect_failed';
+    } else if (stdout.startsWith('KO', p) && (end - p === 2 || stdout.charCodeAt(p + 2) === 0x3a)) return 'console_refused';
+    i = end + 1;
+  }
+  return null;
 }
 
 /** Operations whose errors adb before 35 printed on stdout (the sync client's LinePrinter). */

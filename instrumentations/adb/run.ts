@@ -38,6 +38,7 @@ import {
   commandArgsForSpan,
   errorsMayBeOnStdout,
   isLiveLogcat,
+  stdoutRefusal,
   phoneActions,
   type AdbErrorType,
   type AdbOperation,
@@ -145,8 +146,10 @@ export class AdbRun {
   private readonly exitIsAdbs: boolean;
   private readonly stderrIsAdbs: boolean;
   /** What stdout is read for: a devices listing, the card's proactive commands (a live radio log), adb's errors, or nothing. */
-  private readonly stdoutUse: 'listing' | 'radio' | 'errors' | undefined;
+  private readonly stdoutUse: 'listing' | 'radio' | 'errors' | 'refusal' | undefined;
   private stdout: OutputCapture | undefined;
+  /** adb exited 0 but said on stdout that it failed (stdoutRefusal). */
+  private refused = false;
   private exitMs: number | undefined;
   private exitCode: number | null = null;
   private signal: string | null = null;
@@ -175,6 +178,7 @@ export class AdbRun {
       if (decoded.operation === 'devices') this.stdoutUse = 'listing';
       else if (isLiveLogcat(decoded)) this.stdoutUse = 'radio';
       else if (errorsMayBeOnStdout(decoded.operation)) this.stdoutUse = 'errors';
+      else if (decoded.operation === 'connect' || decoded.operation === 'emu') this.stdoutUse = 'refusal';
     }
     this.stderr = new OutputCapture(Math.max(0, host.maxStderrBytes() - 1024), Math.min(1024, host.maxStderrBytes()));
     const attributes: Attributes = {
@@ -255,7 +259,7 @@ export class AdbRun {
 
   /** The run's stdout as a synchronous call returned it, when it is read at all. */
   private syncStdout(stdout: unknown): void {
-    if (stdout === null || stdout === undefined || (this.stdoutUse !== 'listing' && this.stdoutUse !== 'errors')) return;
+    if (stdout === null || stdout === undefined || this.stdoutUse === undefined || this.stdoutUse === 'radio') return;
     this.stdout = this.stdoutCapture();
     this.stdout.add(stdout);
   }
@@ -384,7 +388,7 @@ export class AdbRun {
       if (this.timer !== undefined) clearTimeout(this.timer);
       this.release();
       const end = this.exitMs ?? nowMs();
-      const errorType = classifyAdbError({
+      let errorType = classifyAdbError({
         exitCode: this.exitCode,
         signal: this.signal,
         stderr: this.stderr.text(),
@@ -394,6 +398,11 @@ export class AdbRun {
         timedOut: this.timedOut,
         executableName: this.executableName,
       });
+      // `adb connect` / `adb emu` say they failed on stdout, and exit 0.
+      if (errorType === null && this.stdoutUse === 'refusal' && this.stdout !== undefined) {
+        errorType = stdoutRefusal(this.operation, this.stdout.text());
+        this.refused = errorType !== null;
+      }
       const m = this.host.instruments();
       m.adbOperationDuration.record(Math.max(0, end - this.startMs) / 1000, operationAttrs(this.operation));
       const span = this.span;
@@ -456,6 +465,7 @@ export class AdbRun {
     if (this.spawnErrorCode !== undefined) return `spawn failed (${this.spawnErrorCode})`;
     if (this.timedOut) return 'timed out';
     if (this.signal !== null) return `killed by ${this.signal}`;
+    if (this.refused) return `refused on stdout, exit code ${this.exitCode ?? 'unknown'}`;
     return `exit code ${this.exitCode ?? 'unknown'}`;
   }
 }
