@@ -1638,6 +1638,18 @@ t.test('command-specific finals end only their own commands; an answered command
   t.equal(urc.d.stats.unterminated, 0);
 });
 
+t.test('ATV0: result code 2 is RING, also while a command waits for its answer', async (t) => {
+  const { events } = decode([
+    ['w', 'ATV0\r', 0],
+    ['r', '\r\n0\r', 10],
+    ['r', '2\r', 20],
+    ['w', 'AT+CSQ\r', 30],
+    ['r', '2\r+CSQ: 20,99\r\n0\r', 40],
+  ]);
+  t.same(urcs(events).map((u) => u.name), ['RING', 'RING']);
+  t.same(ends(events).map((e) => [e.name, e.result, e.lines]), [['V', 'ok', []], ['+CSQ', 'ok', ['+CSQ: 20,99']]]);
+});
+
 t.test('CONNECT of a transparent-mode socket command, or with nothing pending, switches to data mode', async (t) => {
   const qiopen = decode([
     ['w', 'AT+QIOPEN=1,0,"TCP","192.0.2.1",80,0,2\r', 0],

@@ -1472,6 +1472,11 @@ export class AtDecoder {
       this.urc(line, line, now);
       return;
     }
+    if (this.numericResults && line === '2') {
+      // V.250 result code 2 after ATV0: RING.
+      this.urc('RING', line, now);
+      return;
+    }
     if (isCommandPrefixChar(line.charCodeAt(0))) {
       // `^SYSSTART AIRPLANE MODE`: a known URC name followed by text instead of a colon.
       const spaced = spacedUrcName(line);
