@@ -377,8 +377,12 @@ export class OtaConnection implements JournalTarget {
       this.heldBytes = 0;
     } else held.push({ op, target, chunk, encoding, end, given, t });
     if (chunk instanceof Uint8Array || typeof chunk === 'string') this.heldBytes += chunk.length;
-    // Bounded in calls and in bytes kept alive: past either, delivered as they came.
-    if (this.held!.length > MAX_HELD || this.heldBytes > MAX_HELD_BYTES) this.drain();
+    // Bounded in calls and in bytes kept alive: past either, delivered as they came, and so is the
+    // rest of the exchange (holding again would keep its end back until the connection closes).
+    if (this.held!.length > MAX_HELD || this.heldBytes > MAX_HELD_BYTES) {
+      this.drain();
+      this.exchangeRead = true;
+    }
   }
 
   /** A response's turn has not come: its request was not seen whole, or is held itself. */
