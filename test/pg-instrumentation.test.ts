@@ -381,6 +381,28 @@ t.test('health probes of a pool never queue behind the application, and the clie
   t.same((await waiting).rows, [{ n: 2 }], "the application's query is next, not behind probes");
 });
 
+t.test('a database that accepts connections and never answers stays unhealthy; probes take one pool slot at most', async (t) => {
+  const { createServer } = await import('node:net');
+  const sockets: import('node:net').Socket[] = [];
+  const mute = createServer((s) => sockets.push(s));
+  await new Promise<void>((r) => mute.listen(0, '127.0.0.1', () => r()));
+  const pool = new pg.Pool({ host: '127.0.0.1', port: (mute.address() as import('node:net').AddressInfo).port, user: 'u', database: 'stalled', max: 3 });
+  pool.on('error', () => {});
+  t.teardown(async () => {
+    // The server hangs up first: pool.end() waits for the clients still connecting.
+    for (const s of sockets) s.destroy();
+    mute.close();
+    await pool.end().catch(() => undefined);
+  });
+  void pool.connect().catch(() => undefined); // the application tries too: the pool is known
+  const results = [];
+  for (let i = 0; i < 4; i++) results.push(await pingHandle(pool, 150));
+  t.same(results.map((r) => r?.ok), [false, false, false, false], 'unhealthy every time');
+  t.match(results[0]?.message, /^timeout after 150 ms$/);
+  t.match(results[3]?.message, /^no answer: the last probe has waited \d+ ms for a connection$/);
+  t.ok(pool.totalCount <= 2, `the probes hold one slot at most (pool total ${pool.totalCount})`);
+});
+
 t.test('a pool whose connect throws at once (an unreadable sslrootcert): the error on its pg-pool.connect span', async (t) => {
   const pool = new pg.Pool({ connectionString: `postgres://u@127.0.0.1:${server.port}/cardlink?sslrootcert=/nonexistent/root.pem` });
   const d = await delta(() => {
@@ -405,6 +427,22 @@ t.test('the health registry makes room for new databases once ended pools are pr
   const db = new Database(':memory:');
   t.teardown(() => db.close());
   t.ok(openDatabases().some((x) => x.system === 'sqlite' && x.namespace === ':memory:'), 'a database opened after 10,000 ended pools is tracked');
+});
+
+t.test('executions by name after a failed first execution, or queued behind the first, keep the statement\'s text', async (t) => {
+  const client = await connected();
+  t.teardown(() => client.end());
+  // Parsed, then failing at execution: pg keeps the statement, and so do we.
+  await client.query({ name: 'ratio', text: 'SELECT 10 / $1::int AS r', values: [0] }).then(() => undefined, () => undefined);
+  const later = await delta(() => client.query({ name: 'ratio', values: [5] } as PgModule.QueryConfig));
+  t.same(later.result.rows, [{ r: 2 }]);
+  t.same(later.counts, { SELECT: 1 });
+  // Queued on one client before either ran.
+  const queued = await delta(() =>
+    Promise.all([client.query({ name: 'twice', text: 'SELECT $1::int AS n', values: [1] }), client.query({ name: 'twice', values: [2] } as PgModule.QueryConfig)]),
+  );
+  t.same(queued.result.map((r) => r.rows[0]), [{ n: 1 }, { n: 2 }]);
+  t.same(queued.counts, { SELECT: 2 });
 });
 
 t.test('a prepared statement name pg refused keeps the text it prepared first', async (t) => {

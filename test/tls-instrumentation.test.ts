@@ -271,6 +271,38 @@ t.test('strangers: a certificate https server of the same process, and another X
   t.same(h.finished().filter((s) => s.name === 'tls.handshake').map((s) => s.attributes['cardlink.psk.identity']), ['card-001']);
 });
 
+t.test('TLS 1.3 with a PSK: a full handshake and a resumed one (no pskCallback, no PSK in the cipher name) both open their session', async (t) => {
+  const https = await import('node:https');
+  const tls = await import('node:tls');
+  const server = https.createServer({ minVersion: 'TLSv1.3', pskCallback: (_s: unknown, id: string) => (id === 'card-001' ? KEY : null) } as import('node:https').ServerOptions, (req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(204, { 'X-Admin-Protocol': 'globalplatform-remote-admin/1.0', Connection: 'close' }).end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => server.close());
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const completed = (): Promise<number> => h.value('cardlink_sessions_total', { status: 'completed' });
+  const before = await completed();
+  const card = (session?: Buffer): Promise<{ session: Buffer | undefined; reused: boolean }> =>
+    new Promise((resolve, reject) => {
+      let saved: Buffer | undefined;
+      let reused = false;
+      const socket = tls.connect({ host: '127.0.0.1', port, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined, pskCallback: () => ({ identity: 'card-001', psk: KEY }), ...(session ? { session } : {}) }, () => {
+        reused = socket.isSessionReused();
+        socket.write('POST /admin HTTP/1.1\r\nHost: x\r\nX-Admin-Protocol: globalplatform-remote-admin/1.0\r\nContent-Length: 0\r\n\r\n');
+      });
+      socket.on('session', (s: Buffer) => (saved = s));
+      socket.on('data', () => {});
+      socket.on('error', reject);
+      socket.on('close', () => resolve({ session: saved, reused }));
+    });
+  const first = await card();
+  t.ok(first.session, 'a session ticket to resume with');
+  const second = await card(first.session);
+  t.ok(second.reused, 'the second handshake resumed');
+  await eventually(async () => (await completed()) === before + 2, 5000, 'both sessions');
+});
+
 t.test('garbage on the secure socket: the server sees the same bytes, nothing is thrown', async (t) => {
   const log: string[] = [];
   const server = await startAdminServer({ kind: 'tls', keys, scriptsFor: () => GP_SESSION, log });

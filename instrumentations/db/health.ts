@@ -15,7 +15,9 @@
  * - pg pool: `pool.connect()`, `SELECT 1`, release (a failing client is released with its error
  *   so the pool drops it). Never queued behind the application: with every client in use the
  *   probe does not ask, and reports `exhausted` when callers wait (a real symptom), `skipped`
- *   when none do; one probe per pool at a time. A client the probe made the pool open is listed
+ *   when none do; one probe per pool at a time, and one still waiting for its connection past
+ *   the timeout (a database that accepts and never answers) keeps the pool failing until pg
+ *   answers it, instead of taking one more pool slot per probe. A client the probe made the pool open is listed
  *   through its pool, and its connect makes no span.
  * - pg client (not from a pool): `SELECT 1` on the client itself, only when it is idle (no query
  *   running or queued, not inside a transaction); a busy client is reported `skipped`, so the
@@ -294,8 +296,11 @@ function selectOne(client: PgClientLike, cb: (err: unknown) => void): void {
   client.query({ text: 'SELECT 1', [kHealthProbe]: true }, (err) => cb(err));
 }
 
-/** Pools with a probe waiting: one at a time per pool. */
-const probing = new WeakSet<object>();
+/**
+ * Pools with a probe whose `pool.connect` has not called back yet, and since when: one at a time
+ * per pool. A probe that timed out still holds its place (and its pool slot) until pg answers it.
+ */
+const probing = new WeakMap<object, { readonly since: number; timedOut: boolean }>();
 
 function pingPool(pool: PoolLike, timeoutMs: number, done: Done): Promise<DbPingResult> {
   if (pool.ending === true || pool.ended === true) return Promise.resolve(done(false, 'pool ended'));
@@ -308,12 +313,18 @@ function pingPool(pool: PoolLike, timeoutMs: number, done: Done): Promise<DbPing
     if (waiting > 0) return Promise.resolve(done(false, `exhausted: ${n(pool.totalCount)} clients in use, ${waiting} waiting`));
     return Promise.resolve(done(true, 'skipped: every client in use', true));
   }
-  if (probing.has(pool)) return Promise.resolve(done(true, 'skipped: a probe is running', true));
-  probing.add(pool);
+  const pending = probing.get(pool);
+  if (pending !== undefined) {
+    if (!pending.timedOut) return Promise.resolve(done(true, 'skipped: a probe is running', true));
+    return Promise.resolve(done(false, `no answer: the last probe has waited ${Math.round(performance.now() - pending.since)} ms for a connection`));
+  }
+  const mine = { since: performance.now(), timedOut: false };
+  probing.set(pool, mine);
   return timeout<DbPingResult>(
     timeoutMs,
     (settle) => {
       const cb = (err: unknown, client?: PgClientLike, release?: (e?: unknown) => void): void => {
+        probing.delete(pool);
         if (err !== undefined && err !== null) {
           settle(done(false, errorMessage(err)));
           return;
@@ -336,13 +347,19 @@ function pingPool(pool: PoolLike, timeoutMs: number, done: Done): Promise<DbPing
       probeState.pgConnectDepth++;
       try {
         pool.connect(cb);
+      } catch (err) {
+        probing.delete(pool);
+        throw err;
       } finally {
         probeState.pgConnectDepth--;
       }
     },
-    () => done(false, `timeout after ${timeoutMs} ms`),
+    () => {
+      mine.timedOut = true;
+      return done(false, `timeout after ${timeoutMs} ms`);
+    },
     (err) => done(false, errorMessage(err)),
-  ).finally(() => probing.delete(pool));
+  );
 }
 
 function pingClient(client: PgClientLike, timeoutMs: number, done: Done): Promise<DbPingResult> {

@@ -61,8 +61,6 @@ interface Pending {
   readonly t0: number;
   readonly parent: Context;
   readonly name: string | undefined;
-  /** A named query's text, remembered for later executions by name once pg accepted it. */
-  readonly names: Map<string, QueryInfo> | undefined;
   done: boolean;
 }
 
@@ -97,6 +95,23 @@ function seeThrough(ours: Fn, inner: Fn, dropInner: () => void): void {
       delete marked.__unwrap;
     },
   });
+}
+
+/**
+ * Whether pg may still hold a statement under `name` on this client: parsed or submitted (pg's own
+ * maps), or a query is running or queued that could carry it. When unsure (another pg), true.
+ */
+function pgKnowsName(client: object, name: string): boolean {
+  // pg's private fields, as the health probe reads them (the public getters print deprecation warnings).
+  const c = client as {
+    connection?: { parsedStatements?: Record<string, unknown>; submittedNamedStatements?: Record<string, unknown> };
+    _queryQueue?: unknown[];
+    _getActiveQuery?: () => unknown;
+  };
+  const conn = c.connection;
+  if (conn?.parsedStatements === undefined || typeof c._getActiveQuery !== 'function') return true;
+  if (conn.parsedStatements[name] !== undefined || conn.submittedNamedStatements?.[name] !== undefined) return true;
+  return c._getActiveQuery() != null || (Array.isArray(c._queryQueue) && c._queryQueue.length > 0);
 }
 
 function str(v: unknown): string | undefined {
@@ -355,15 +370,16 @@ export class PgInstrumentation extends DbInstrumentationBase {
         if (typeof text !== 'string' && c.cursor !== null && typeof c.cursor === 'object') text = c.cursor.text; // pg-query-stream
       }
       let info: QueryInfo;
-      let remember: Map<string, QueryInfo> | undefined;
       const rec = this.recorder();
       if (typeof name === 'string' && name !== '') {
         if (typeof text === 'string') {
           info = rec.info(st.target, text);
           const names = (st.names ??= new Map());
+          // As pg: the first text sent under a name is the statement (a later, different text is
+          // refused), unless pg no longer knows the name (its Parse failed) and nothing is queued.
           // Applications usually send the text with every execution: nothing to store again then.
-          // Stored once pg accepted it: a name prepared already rejects another text.
-          if (names.get(name) !== info && (names.size < MAX_NAMES || names.has(name))) remember = names;
+          const known = names.get(name);
+          if (known !== info && (known === undefined ? names.size < MAX_NAMES : !pgKnowsName(client, name))) names.set(name, info);
         } else {
           info = st.names?.get(name) ?? rec.info(st.target, undefined);
         }
@@ -371,7 +387,7 @@ export class PgInstrumentation extends DbInstrumentationBase {
         name = undefined;
         info = rec.info(st.target, typeof text === 'string' ? text : undefined);
       }
-      return { info, t0: performance.now(), parent, name: name as string | undefined, names: remember, done: false };
+      return { info, t0: performance.now(), parent, name: name as string | undefined, done: false };
     } catch (err) {
       reportOnce('pg query', err);
       return undefined;
@@ -382,10 +398,8 @@ export class PgInstrumentation extends DbInstrumentationBase {
     if (p.done) return;
     p.done = true;
     const t1 = performance.now();
-    if (err === undefined || err === null) {
-      if (p.names !== undefined && p.name !== undefined) p.names.set(p.name, p.info);
-      this.recorder().ok(p.info, p.t0, t1, p.parent, p.name);
-    } else this.recorder().fail(p.info, p.t0, t1, err, p.parent, p.name);
+    if (err === undefined || err === null) this.recorder().ok(p.info, p.t0, t1, p.parent, p.name);
+    else this.recorder().fail(p.info, p.t0, t1, err, p.parent, p.name);
   }
 
   /** Calls pg; a synchronous throw (pg's own argument checks) ends the query with that error. */

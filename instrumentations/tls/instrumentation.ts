@@ -385,8 +385,11 @@ export class TlsInstrumentation extends CardlinkInstrumentationBase<TlsInstrumen
           .end(end);
       }
       // SCP81 runs over PSK: a certificate handshake on the same server (anyone can make one when
-      // it has a certificate) opens no OTA session.
-      if (st.identity !== undefined || cipher.includes('PSK')) st.ota = new OtaConnection(this.ctx, socket, st.identity, protocol, cipher);
+      // it has a certificate) opens no OTA session. A resumed one does: it goes on an earlier
+      // handshake with this server (TLS 1.3 resumes with no PSK cipher name and no identity).
+      if (st.identity !== undefined || cipher.includes('PSK') || socket.isSessionReused()) {
+        st.ota = new OtaConnection(this.ctx, socket, st.identity, protocol, cipher);
+      }
     } catch (err) {
       reportOnce('tls secureConnection', err);
     }
