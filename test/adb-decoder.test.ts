@@ -182,13 +182,13 @@ t.test('parseShellCommandLine: exec strings', async (t) => {
     ['adb wait-for-device && adb shell true', { file: 'adb', args: ['wait-for-device'], exitIsAdbs: false, stdoutIsAdbs: false }],
     ['adb devices; echo done', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
     ['adb devices & wait', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
-    ['adb devices > /tmp/out.txt 2>&1', { file: 'adb', args: ['devices'], stdoutIsAdbs: false, stderrIsAdbs: false }],
+    ['adb devices > /tmp/out.txt 2>&1', { file: 'adb', args: ['devices'], stdoutIsAdbs: false, stdoutReachesCaller: false, stderrIsAdbs: false }],
     ['adb logcat -d 2>/dev/null', { file: 'adb', args: ['logcat', '-d'], stderrIsAdbs: false }],
-    ['adb logcat -d >>log &>/dev/null', { file: 'adb', args: ['logcat', '-d'], stdoutIsAdbs: false, stderrIsAdbs: false }],
+    ['adb logcat -d >>log &>/dev/null', { file: 'adb', args: ['logcat', '-d'], stdoutIsAdbs: false, stdoutReachesCaller: false, stderrIsAdbs: false }],
     ['adb devices # list\necho x', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
     ['adb devices;  ;\n# done\n', { file: 'adb', args: ['devices'] }],
     ['adb devices &', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
-    ['adb devices 1>&2', { file: 'adb', args: ['devices'], stdoutIsAdbs: false }],
+    ['adb devices 1>&2', { file: 'adb', args: ['devices'], stdoutIsAdbs: false, stdoutReachesCaller: false }],
     ['adb devices 2>&1 | tr -d x', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false, stderrIsAdbs: false }],
     ['adb devices 12>x', { file: 'adb', args: ['devices'] }],
     ['adb push "my file.txt" /sdcard/ < /dev/null', { file: 'adb', args: ['push', 'my file.txt', '/sdcard/'] }],
@@ -218,7 +218,7 @@ t.test('parseShellCommandLine: exec strings', async (t) => {
     ['adb ' + 'x '.repeat(5000), null],
   ];
   // Unless a case says otherwise, the whole outcome of the line is adb's.
-  const whole = { exitIsAdbs: true, stdoutIsAdbs: true, stderrIsAdbs: true };
+  const whole = { exitIsAdbs: true, stdoutIsAdbs: true, stdoutReachesCaller: true, stderrIsAdbs: true };
   for (const [cmd, expected] of cases) t.same(parseShellCommandLine(cmd), expected === null ? null : { ...whole, ...expected }, JSON.stringify(cmd));
   t.same(parseShellCommandLine('/opt/bridge -s X devices', '/opt/bridge'), { file: '/opt/bridge', args: ['-s', 'X', 'devices'], ...whole });
   t.equal(parseShellCommandLine(42 as unknown as string), null);

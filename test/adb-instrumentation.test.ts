@@ -697,6 +697,13 @@ t.test('logcat -d: a dump of the radio log is not the card\'s traffic now', asyn
   const exited = new Promise((r) => live.once('close', r));
   live.kill();
   await exited;
+  // Live through a filter: still the phone's radio log.
+  const filtered = cjs.spawn(`exec ${FAKE} -s ${PHONE} logcat -b radio | grep --line-buffered UNSOL`, { shell: true, env: fakeEnv({ FAKE_ADB_LOGCAT_FILE: file }), detached: true });
+  filtered.stdout.resume();
+  await eventually(async () => (await opened()) === before + 2, 5000, 'the filtered live log is read');
+  const gone = new Promise((r) => filtered.once('close', r));
+  process.kill(-(filtered.pid as number), 'SIGTERM');
+  await gone;
 });
 
 t.test('pipes held open after exit: the span still ends, at the exit (closeGraceMs)', async (t) => {

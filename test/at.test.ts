@@ -1638,6 +1638,50 @@ t.test('command-specific finals end only their own commands; an answered command
   t.equal(urc.d.stats.unterminated, 0);
 });
 
+t.test('the rules for data phases stay out of the way of real traffic', async (t) => {
+  // SIMCom in normal mode (Adafruit_FONA TCPconnect): OK, then CONNECT OK as a report: no data mode.
+  const connectOk = decode([
+    ['w', 'AT+CIPSTART="TCP","192.0.2.1","80"\r', 0],
+    ['r', '\r\nOK\r\n', 50],
+    ['r', '\r\nCONNECT OK\r\n', 900],
+    ['r', '\r\n+CMTI: "SM",1\r\n', 1000],
+    ['r', '\r\nCONNECT FAIL\r\n\r\n+STKPCI: 0,"D0"\r\n', 1100],
+  ]);
+  t.same(urcs(connectOk.events).map((u) => u.name), ['other', '+CMTI', 'other', '+STKPCI'], 'everything after CONNECT OK is decoded');
+  // `+++AT...` inside transparent payload: the modem is in data mode, it is payload.
+  const payload = decode([
+    ['w', 'AT+QIOPEN=1,0,"TCP","192.0.2.1",80,0,2\r', 0],
+    ['r', '\r\nCONNECT\r\n', 100],
+    ['w', 'GET /search?q=+++ATH0 HTTP/1.1\r\nHost: x\r\n\r\n', 200],
+    ['r', 'HTTP/1.1 200 OK\r\n\r\nOK\r\n', 300],
+  ]);
+  t.same(of<{ name: string }>(payload.events, 'commandStart').map((e) => e.name), ['+QIOPEN'], 'no command made of payload');
+  // A command written after an ESC (what an SMS sender writes first to clear a pending `> `), in
+  // pieces, with a URC between them.
+  const pieces = decode([
+    ['w', '\x1bAT+CMGF', 0],
+    ['r', '\r\n+CMTI: "SM",2\r\n', 10],
+    ['w', '=0\r', 20],
+    ['r', '\r\nOK\r\n', 30],
+  ]);
+  t.same(ends(pieces.events).map((e) => [e.name, e.result]), [['+CMGF', 'ok']]);
+  // Two commands written together, the first answered with a line carrying the second's prefix
+  // (SIMCom's ATI lists +GCAP): the first is not ended by it (the line stays a URC, as it was).
+  const pipelined = decode([
+    ['w', 'ATI\rAT+GCAP\r', 0],
+    ['r', '\r\nManufacturer: SIMCOM INCORPORATED\r\nModel: SIMCOM_SIM7600E\r\n+GCAP: +CGSM\r\n\r\nOK\r\n', 20],
+    ['r', '\r\n+GCAP: +CGSM,+DS,+ES\r\n\r\nOK\r\n', 40],
+  ]);
+  t.same(
+    ends(pipelined.events).map((e) => [e.name, e.result, e.lines.length]),
+    [
+      ['I', 'ok', 2],
+      ['+GCAP', 'ok', 1],
+    ],
+  );
+  t.equal(pipelined.d.stats.unterminated, 0);
+});
+
 t.test('ATV0: result code 2 is RING, also while a command waits for its answer', async (t) => {
   const { events } = decode([
     ['w', 'ATV0\r', 0],

@@ -494,6 +494,8 @@ export interface ShellCommandLine {
   exitIsAdbs: boolean;
   /** What the line writes to stdout is adb's alone (not piped on, redirected, or followed by another command). */
   stdoutIsAdbs: boolean;
+  /** adb's stdout reaches the caller, perhaps through a filter (`| grep`), not a file (`> f`). */
+  stdoutReachesCaller: boolean;
   /** adb's stderr is not redirected (`2>/dev/null`, `2>&1`). */
   stderrIsAdbs: boolean;
 }
@@ -531,6 +533,7 @@ export function parseShellCommandLine(command: string, configuredPath?: string):
     args: words.slice(k + 1),
     exitIsAdbs: !shape.followed,
     stdoutIsAdbs: !shape.followed && !shape.stdoutRedirected,
+    stdoutReachesCaller: !shape.stdoutRedirected,
     stderrIsAdbs: !shape.stderrRedirected,
   };
   const serial = prefixAndroidSerial(words, k);

@@ -24,13 +24,16 @@ export interface AdbCall {
   /** What of the run's outcome is adb's (a shell line may go on after it): see ShellCommandLine. */
   readonly exitIsAdbs: boolean;
   readonly stdoutIsAdbs: boolean;
+  readonly stdoutReachesCaller: boolean;
   readonly stderrIsAdbs: boolean;
 }
 
-const ALL_ADBS = { exitIsAdbs: true, stdoutIsAdbs: true, stderrIsAdbs: true } as const;
+type Outcome = Pick<AdbCall, 'exitIsAdbs' | 'stdoutIsAdbs' | 'stdoutReachesCaller' | 'stderrIsAdbs'>;
 
-function lineOutcome(line: ShellCommandLine): Pick<AdbCall, 'exitIsAdbs' | 'stdoutIsAdbs' | 'stderrIsAdbs'> {
-  return { exitIsAdbs: line.exitIsAdbs, stdoutIsAdbs: line.stdoutIsAdbs, stderrIsAdbs: line.stderrIsAdbs };
+const ALL_ADBS: Outcome = { exitIsAdbs: true, stdoutIsAdbs: true, stdoutReachesCaller: true, stderrIsAdbs: true };
+
+function lineOutcome(line: ShellCommandLine): Outcome {
+  return { exitIsAdbs: line.exitIsAdbs, stdoutIsAdbs: line.stdoutIsAdbs, stdoutReachesCaller: line.stdoutReachesCaller, stderrIsAdbs: line.stderrIsAdbs };
 }
 
 type Options = Record<string, unknown>;

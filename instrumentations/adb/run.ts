@@ -179,6 +179,9 @@ export class AdbRun {
       else if (isLiveLogcat(decoded)) this.stdoutUse = 'radio';
       else if (errorsMayBeOnStdout(decoded.operation)) this.stdoutUse = 'errors';
       else if (decoded.operation === 'connect' || decoded.operation === 'emu') this.stdoutUse = 'refusal';
+    } else if (call.stdoutReachesCaller && isLiveLogcat(decoded)) {
+      // `adb logcat -b radio | grep ...`: filtered, still the phone's radio log lines.
+      this.stdoutUse = 'radio';
     }
     this.stderr = new OutputCapture(Math.max(0, host.maxStderrBytes() - 1024), Math.min(1024, host.maxStderrBytes()));
     const attributes: Attributes = {

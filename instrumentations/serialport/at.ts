@@ -382,6 +382,8 @@ class QueuedCommand {
   entry = ENTRY_NONE;
   prompted = false;
   pduHex: string | null = null;
+  /** The application wrote a later command after this one had lines: it took them for the whole answer. */
+  answeredBeforeNext = false;
   constructor(
     readonly id: number,
     readonly name: string,
@@ -527,11 +529,16 @@ function canTrim(c: number): boolean {
 }
 
 /**
- * Whether b[0, len) can be the start of a command line still being written: blanks and `+` (the
- * data-mode escape) so far, or, after them, `A` followed by nothing, `T` or `/`.
+ * Whether b[0, len) can be the start of a command line still being written: after its last
+ * Ctrl-Z / ESC (what precedes is a message body; `dirty`: the line's start was dropped at a
+ * control byte, so a command part needs one), blanks and `+` (the data-mode escape) so far, or,
+ * after them, `A` followed by nothing, `T` or `/`.
  */
-function mayStartCommand(b: Buffer, len: number): boolean {
-  let i = 0;
+function mayStartCommand(b: Buffer, len: number, dirty: boolean): boolean {
+  let i = len - 1;
+  while (i >= 0 && b[i] !== CTRL_Z && b[i] !== ESC) i--;
+  if (i < 0 && dirty) return false;
+  i++;
   while (i < len && (isWhitespace(b[i] as number) || b[i] === 0x2b)) i++;
   if (i === len) return true;
   if (((b[i] as number) | 0x20) !== 0x61) return false;
@@ -548,6 +555,10 @@ function lastEscapeBeforeAt(b: Buffer, from: number, to: number): number {
     }
   }
   return -1;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
 }
 
 function onlyWhitespace(b: Buffer, from: number, to: number): boolean {
@@ -1028,7 +1039,7 @@ export class AtDecoder {
    * quick send. Never the start of the next command.
    */
   private payloadAnswered(): void {
-    if (this.wDirty || this.wOverflow || !mayStartCommand(this.wBuf, this.wLen)) this.clearWritten();
+    if (this.wOverflow || !mayStartCommand(this.wBuf, this.wLen, this.wDirty)) this.clearWritten();
   }
 
   private clearWritten(): void {
@@ -1102,9 +1113,10 @@ export class AtDecoder {
     }
     let ok = s + 1 < to && ((b[s] as number) | 0x20) === 0x61 && ((b[s + 1] as number) | 0x20) === 0x74;
     let afterEscape = false;
-    if (!ok) {
+    if (!ok && !this.dataMode) {
       // Transparent-mode payload written without a terminator, then the escape `+++` and the next
-      // command (ESP-AT passthrough answers `+++` with nothing): the command starts after the last `+++`.
+      // command (ESP-AT passthrough answers `+++` with nothing): the command starts after the last
+      // `+++`. Not in data mode: there the modem answers `+++` itself, and payload may hold `+++AT`.
       const e = lastEscapeBeforeAt(b, s, to);
       if (e > 0) {
         s = e;
@@ -1136,6 +1148,7 @@ export class AtDecoder {
     // Its answer, echo included, is text: read every line again.
     this.rBinary = false;
     this.rBinaryCr = false;
+    for (const q of this.queue) if (!q.timedOut && q.lines.length > 0) q.answeredBeforeNext = true;
     const shape = this.shapeOf(text);
     if (shape.verbose !== undefined) this.numericResults = !shape.verbose;
     const timeoutMs = shape.timeoutMs;
@@ -1616,8 +1629,8 @@ export class AtDecoder {
    * produces, while every pending command ahead of it is silent: that command, else null.
    */
   private answeredPast(first: QueuedCommand, prefix: string): QueuedCommand | null {
-    // `first` may have lines already: answered without a final, it is over too (markAlive).
-    if (first.prompted || AT_URC_NAMES.has(prefix)) return null;
+    // `first` may have lines already, if the application took them for its whole answer (markAlive).
+    if (first.prompted || (!isUnanswered(first) && !first.answeredBeforeNext) || AT_URC_NAMES.has(prefix)) return null;
     let ahead = true;
     for (const c of this.queue) {
       if (c.timedOut) continue;
@@ -1662,7 +1675,7 @@ export class AtDecoder {
         this.stats.skipped++;
         this.timeOut(q, now);
         skipped = true;
-      } else if (!q.prompted && q.lines.length > 0) (ended ??= []).push(q);
+      } else if (!q.prompted && q.answeredBeforeNext) (ended ??= []).push(q);
     }
     if (wasAlive && !skipped && ended === null) return;
     if (i > 0) {
@@ -1737,7 +1750,9 @@ export class AtDecoder {
       if (p === undefined) {
         // Nothing asked for it: a connection the last command opened later, in transparent mode
         // (SIMCom `AT+CIPSTART` after `AT+CIPMODE=1` answers `OK`, then `CONNECT`). Payload follows.
-        this.dataMode = true;
+        // Not `CONNECT OK` / `CONNECT FAIL` (the same command in normal mode): those are reports.
+        if (line === 'CONNECT' || isDigit(line.charCodeAt(8))) this.dataMode = true;
+        else this.urc(null, line, now);
         return;
       }
       if (p.timedOut || !(DIAL_COMMANDS.has(p.name) || TRANSPARENT_COMMANDS.has(p.name))) {
