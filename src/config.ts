@@ -216,7 +216,11 @@ class Reader {
     return dflt;
   }
 
-  /** A comma list whose every element must be in `allowed`; unknown elements are dropped with an error. */
+  /**
+   * A comma list whose every element must be in `allowed`: unknown elements are dropped with an
+   * error, and a list of nothing but unknown ones (a typo: `prometeus`) is the default, not an
+   * empty list that would switch the feature off.
+   */
   list<T extends string>(name: string, allowed: readonly T[], dflt: T[]): T[] {
     const v = trimmed(this.env, name);
     if (v === undefined) return dflt;
@@ -230,11 +234,19 @@ class Reader {
       } else unknown.push(part.trim());
     }
     if (unknown.length > 0) {
-      this.errors.push(
-        `${PREFIX} ${name}: unknown value ${JSON.stringify(unknown.join(','))}; valid values are ${allowed.join(', ')}; ignored.`,
-      );
+      const kept = out.length > 0 ? 'ignored' : `using the default (${dflt.length > 0 ? dflt.join(',') : 'none'})`;
+      this.errors.push(`${PREFIX} ${name}: unknown value ${JSON.stringify(unknown.join(','))}; valid values are ${allowed.join(', ')}; ${kept}.`);
+      if (out.length === 0) return dflt;
     }
     return out;
+  }
+
+  /** `list` for a variable whose default is decided elsewhere: undefined when unset, or when nothing in it is valid. */
+  listOrUnset<T extends string>(name: string, allowed: readonly T[]): T[] | undefined {
+    if (trimmed(this.env, name) === undefined) return undefined;
+    const unset: T[] = [];
+    const out = this.list(name, allowed, unset);
+    return out === unset ? undefined : out;
   }
 
   bad(name: string, value: string, expected: string): void {
@@ -271,7 +283,12 @@ function parseLogLevels(r: Reader, env: Env): { level: LogLevel; components: Rec
   const result = { level: 'info' as LogLevel, components: {} as Record<string, LogLevel> };
   // Unconfigured, the instrumentations report what needs attention (failures, timeouts, slow
   // queries) and not every completed session: an application's stdout is not flooded by default.
-  if (raw === undefined) return { level: 'info', components: { tls: 'warn', modem: 'warn', adb: 'warn', db: 'warn' } };
+  const unconfigured = (): { level: LogLevel; components: Record<string, LogLevel> } => ({
+    level: 'info',
+    components: { tls: 'warn', modem: 'warn', adb: 'warn', db: 'warn' },
+  });
+  if (raw === undefined) return unconfigured();
+  let valid = 0;
   for (const part of raw.split(',')) {
     const p = part.trim();
     if (p === '') continue;
@@ -282,10 +299,12 @@ function parseLogLevels(r: Reader, env: Env): { level: LogLevel; components: Rec
       r.bad('CARDLINK_LOG_LEVEL', p, `a level (${LOG_LEVELS.join(', ')}) or component=level`);
       continue;
     }
+    valid++;
     if (component === undefined) result.level = level;
     else result.components[component] = level;
   }
-  return result;
+  // Nothing usable (`verbose`): the default, as the error line says, per-component levels included.
+  return valid === 0 ? unconfigured() : result;
 }
 
 /** `base`: OTEL_EXPORTER_OTLP_ENDPOINT, checked once for the three signals (undefined: unset or invalid). */
@@ -448,9 +467,8 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     dbSlowQueryMs: r.int('CARDLINK_DB_SLOW_QUERY_MS', 250, 0, 3_600_000),
     // 0 is DEFAULT_RECORDING_DELAY_MS of instrumentations/tls/types.ts (test/config checks they agree).
     tlsRecordingDelayMs: r.int('CARDLINK_TLS_RECORDING_DELAY_MS', 0, 0, 60_000),
-    resourceDetectors:
-      trimmed(env, 'OTEL_NODE_RESOURCE_DETECTORS') === undefined ? undefined : r.list('OTEL_NODE_RESOURCE_DETECTORS', RESOURCE_DETECTORS, []),
-    propagators: trimmed(env, 'OTEL_PROPAGATORS') === undefined ? undefined : r.list('OTEL_PROPAGATORS', PROPAGATORS, []),
+    resourceDetectors: r.listOrUnset('OTEL_NODE_RESOURCE_DETECTORS', RESOURCE_DETECTORS),
+    propagators: r.listOrUnset('OTEL_PROPAGATORS', PROPAGATORS),
     adb: {
       path: trimmed(env, 'CARDLINK_ADB_PATH'),
       propagateTraceContext: r.bool('CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT', false),

@@ -91,6 +91,28 @@ t.test('bad values: one specific line each, naming the variable, the value and w
   t.equal(config.prometheus.username, undefined);
 });
 
+t.test('a list of nothing but typos is the default, not an empty list that switches the feature off', async (t) => {
+  const typo = parseConfig({
+    OTEL_METRICS_EXPORTER: 'prometeus',
+    OTEL_PROPAGATORS: 'tracecontxt',
+    CARDLINK_INSTRUMENTATIONS: 'tsl',
+    OTEL_TRACES_EXPORTER: 'otpl',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4317',
+    CARDLINK_LOG_LEVEL: 'verbose',
+  });
+  t.same(typo.config.metricsExporters, ['prometheus', 'otlp'], '/metrics still served');
+  t.equal(typo.config.propagators, undefined, 'OTEL_PROPAGATORS: as unset (the default propagators)');
+  t.same(typo.config.instrumentations, parseConfig({}).config.instrumentations, 'every instrumentation, as unset');
+  t.same(typo.config.tracesExporters, ['otlp'], 'traces still go to the configured endpoint');
+  t.same([typo.config.logLevel, typo.config.componentLogLevels], [parseConfig({}).config.logLevel, parseConfig({}).config.componentLogLevels], 'CARDLINK_LOG_LEVEL: the default, per-component levels included');
+  t.match(typo.errors.join('\n'), /OTEL_METRICS_EXPORTER: unknown value "prometeus"; valid values are .*; using the default \(prometheus,otlp\)\./);
+  t.match(typo.errors.join('\n'), /CARDLINK_INSTRUMENTATIONS: unknown value "tsl"; .*; using the default \(/);
+  // A list with one good element keeps it; the unknown one is ignored.
+  const mixed = parseConfig({ CARDLINK_INSTRUMENTATIONS: 'tls,modemz' });
+  t.same(mixed.config.instrumentations, ['tls']);
+  t.match(mixed.errors.join('\n'), /unknown value "modemz"; .*; ignored\./);
+});
+
 t.test('service name and resource attributes', async (t) => {
   const attrs = parseResourceAttributes('deployment.environment=lab%201, team = ota ,broken');
   t.same(attrs, { 'deployment.environment': 'lab 1', team: 'ota' });
