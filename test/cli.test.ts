@@ -270,6 +270,25 @@ t.test('a server that answers something other than HTTP: an unusable answer (4) 
   t.match(health.stderr, /answered something that is not HTTP/);
 });
 
+t.test('an output file whose directory cannot be made: exit 74 at once (Node\'s recursive mkdir spins under /proc)', async (t) => {
+  for (const [args, what] of [
+    [['alerts', 'export', '/proc/cardlink-nope/rules.yml'], 'alerts export'],
+    [['dashboards', 'export', '/proc/cardlink-nope/dashboards'], 'dashboards export'],
+  ] as const) {
+    const r = await cli(t, [...args]);
+    t.equal(r.code, 74, `${what}: a file that cannot be written`);
+    t.match(r.stderr, /cannot write/);
+  }
+  const { mkdtempSync, existsSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'cli-out-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ok = await cli(t, ['alerts', 'export', join(dir, 'a', 'b', 'rules.yml')]);
+  t.equal(ok.code, 0);
+  t.ok(existsSync(join(dir, 'a', 'b', 'rules.yml')), 'missing directories are made');
+});
+
 t.test('the configured credentials go to this host only, never to a --url naming another host', async (t) => {
   const { authFor } = await import('../src/cli/targets.js');
   const targets = {

@@ -18,10 +18,11 @@
  * writes through a symlink and never into a file another user prepared (see writeConfigFile).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Env } from '../config.js';
 import { knownVariables } from './config-vars.js';
+import { makeDirectories } from './io.js';
 
 export const CONFIG_FILE_ENV = 'CARDLINK_CONFIG_FILE';
 export const DEFAULT_CONFIG_FILE = 'cardlink-otel.json';
@@ -158,7 +159,7 @@ export function writeConfigFile(path: string, values: Record<string, unknown>): 
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   if (isLink) throw new Error(`${path} is a symbolic link; not writing through it (point CARDLINK_CONFIG_FILE at the real file)`);
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirectories(dirname(path));
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(12).toString('hex')}.tmp`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {

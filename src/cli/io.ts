@@ -1,4 +1,6 @@
 /** Where the CLI writes and what it reads from its surroundings (swappable in tests). */
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import type { Env } from '../config.js';
 
 export interface CliIo {
@@ -19,4 +21,33 @@ export function processIo(): CliIo {
     stdoutIsTTY: process.stdout.isTTY === true,
     stderrIsTTY: process.stderr.isTTY === true,
   };
+}
+
+/**
+ * `mkdir -p`, one directory at a time. Node's own recursive mkdirSync loops for ever on a path
+ * under /proc whose parent cannot be made (`--output /proc/nope/x` spun at 100% CPU); here the
+ * first directory that cannot be made throws, as it should.
+ */
+export function makeDirectories(dir: string): void {
+  const missing: string[] = [];
+  let d = resolvePath(dir);
+  for (;;) {
+    try {
+      if (statSync(d).isDirectory()) break;
+      throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${d}'`), { code: 'ENOTDIR' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    missing.push(d);
+    const parent = dirname(d);
+    if (parent === d) break;
+    d = parent;
+  }
+  for (let i = missing.length - 1; i >= 0; i--) {
+    try {
+      mkdirSync(missing[i] as string);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
 }

@@ -3,7 +3,7 @@
  * `runCli` never calls process.exit and never throws: it resolves with the exit code, so it runs
  * the same in the binary and in tests.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '../version.js';
@@ -18,7 +18,7 @@ import { toExportDocument } from './export-json.js';
 import { table } from './format.js';
 import { fetchHealth, healthExitCode, renderHealth } from './health.js';
 import { parseHttpUrl } from './http.js';
-import type { CliIo } from './io.js';
+import { makeDirectories, type CliIo } from './io.js';
 import { fetchMetrics } from './scrape.js';
 import { renderStatus, summarize } from './status.js';
 import { authFor, resolveTargets, withAuth } from './targets.js';
@@ -50,7 +50,7 @@ function writeOutput(io: CliIo, file: string | undefined, text: string): void {
   }
   const path = resolve(io.cwd, file);
   try {
-    mkdirSync(dirname(path), { recursive: true });
+    makeDirectories(dirname(path));
     writeFileSync(path, text);
   } catch (e) {
     throw new CliError(`cannot write ${path}: ${oneLine(e)}`, EXIT.IO);
@@ -224,7 +224,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .action((dir: string) => {
       const base = resolve(io.cwd, dir);
       try {
-        mkdirSync(base, { recursive: true });
+        makeDirectories(base);
         for (const d of DASHBOARDS) writeFileSync(join(base, d.file), renderDashboard(d));
       } catch (e) {
         throw new CliError(`cannot write dashboards into ${base}: ${oneLine(e)}`, EXIT.IO);
