@@ -61,6 +61,10 @@ t.test('every recorder rejects bad input with a typed error and records nothing'
     () => recordTrigger({ triggerType: 'pigeon' as never }),
     () => recordDeviceError({ deviceType: 'modem', errorType: 'has spaces and {braces}' }),
     () => monitor('', () => 1),
+    () => withSpan('x', {}, 5 as never),
+    () => withSpan(42 as never, {}, () => 1),
+    () => withSpan('', {}, () => 1),
+    () => withSpan('x', 'attrs' as never, () => 1),
   ];
   for (const f of bad) t.throws(f, CardlinkInputError);
   t.equal(await snapshot(), before, 'metrics unchanged');

@@ -14,7 +14,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { getInstruments } from '../metrics/instruments.js';
 import { VERSION } from '../version.js';
 import { recordApdu, type ApduResult } from './recorders.js';
-import { apduDeviceType, callable, deviceType as checkDeviceType, oneOf, toBytes, withSessionDevice, type DeviceType, type SessionType } from './validate.js';
+import { apduDeviceType, attributesOf, callable, deviceType as checkDeviceType, oneOf, spanName, toBytes, withSessionDevice, type DeviceType, type SessionType } from './validate.js';
 import { SESSION_TYPES } from '../metrics/catalogue.js';
 import { nowMs } from '../clock.js';
 
@@ -35,7 +35,11 @@ function fail(span: Span, err: unknown): void {
  * rejection is recorded on the span (status ERROR) and passed on unchanged.
  */
 export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => T): T {
-  return tracer().startActiveSpan(name, { attributes }, (span) => {
+  // Checked before a span exists: bad input records nothing.
+  spanName('name', name);
+  const attrs = attributesOf('attributes', attributes) as Attributes | undefined;
+  callable('fn', fn);
+  return tracer().startActiveSpan(name, attrs === undefined ? {} : { attributes: attrs }, (span) => {
     let result: T;
     try {
       result = fn(span);

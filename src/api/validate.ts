@@ -56,6 +56,19 @@ export function labelName(field: string, value: unknown): string {
   return value;
 }
 
+/** A span name chosen in code: a non-empty string. */
+export function spanName(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw new CardlinkInputError(field, `expected a non-empty string, got ${shown(value)}`);
+  return value;
+}
+
+/** Span attributes: an object (or nothing). */
+export function attributesOf(field: string, value: unknown): Record<string, unknown> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) throw new CardlinkInputError(field, `expected an object of attributes, got ${shown(value)}`);
+  return value as Record<string, unknown>;
+}
+
 export const deviceType = (v: unknown): DeviceType => oneOf('deviceType', v, DEVICE_TYPES, 'unknown');
 
 const kSessionDevice = createContextKey('cardlink-otel session device type');
