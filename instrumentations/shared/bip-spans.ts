@@ -2,6 +2,7 @@
 import { ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
 import { attr, type AttributeDoc, type SpanDoc } from './span-catalogue.js';
 import { DEVICE_TYPE_ATTR } from './apdu-spans.js';
+import { BIP_TRANSPORTS } from './stk.js';
 
 export const BIP_ATTR = {
   command: 'cardlink.stk.command',
@@ -42,7 +43,7 @@ export function bipChannelSpanDoc(device: AttributeDoc): SpanDoc {
       attr(BIP_ATTR.source, 'where the commands were read (`+CUSATP`, `+QSTK`, `logcat` ...)'),
       attr(ATTR_SERVER_ADDRESS, 'the address the card dials'),
       attr(ATTR_SERVER_PORT, 'the port the card dials'),
-      attr(BIP_ATTR.transport, '`tcp` or `udp`'),
+      attr(BIP_ATTR.transport, `the transport the card asks for (TS 102 223 8.59): ${BIP_TRANSPORTS.map((v) => `\`${v}\``).join(', ')}`),
       attr(BIP_ATTR.bearer, 'the bearer of the channel'),
       attr(BIP_ATTR.bufferSize, 'the buffer size the card asks for'),
       attr(BIP_ATTR.accessName, 'the network access name (APN)'),

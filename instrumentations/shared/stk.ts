@@ -132,6 +132,9 @@ const TRANSPORTS: ReadonlyMap<number, string> = new Map([
   [0x06, 'direct'],
 ]);
 
+/** Every `transport` value a decoded OPEN CHANNEL can carry: TS 102 223's, then `other`. */
+export const BIP_TRANSPORTS: readonly string[] = Object.freeze([...TRANSPORTS.values(), 'other']);
+
 /** What a proactive command or terminal response says (null: absent or undecodable). */
 export interface StkMessage {
   /** `proactive`: a `D0` proactive command; `terminal_response`: the terminal's answer to one. */

@@ -7,12 +7,12 @@ const FAILURE = attr('cardlink.test.failure_type', "the runner's failure type (`
 
 export const TEST_RUNNER_SPANS: readonly SpanDoc[] = [
   {
-    name: 'suite <test.suite.name>',
+    name: 'suite <describe name>',
     kind: 'INTERNAL',
-    brief: 'a describe block, or the tests of a file outside any (named by the file); its tests and nested suites are its children',
+    brief: 'a describe block (named by its own name, nested or not), or the tests of a file outside any (named by the file); its tests and nested suites are its children',
     events: [EXCEPTION_EVENT],
     attributes: [
-      attr('test.suite.name', 'the suite (nested describes joined by ` > `), or the file relative to the working directory'),
+      attr('test.suite.name', 'the top-level suite it belongs to (the outermost describe: `suite_name` of the metrics), or the file relative to the working directory'),
       attr('test.suite.run.status', '`success`, `failure` or `skipped`'),
       ...WHERE,
       FAILURE,
@@ -24,7 +24,7 @@ export const TEST_RUNNER_SPANS: readonly SpanDoc[] = [
     brief: 'one test (from the reporter, or `recordTestResult`); an error status when it failed',
     events: [EXCEPTION_EVENT],
     attributes: [
-      attr('test.suite.name', 'its suite'),
+      attr('test.suite.name', 'its top-level suite'),
       attr('test.case.name', 'the test, under its nested describes (` > `)'),
       attr('test.case.result.status', '`pass` or `fail` (absent when skipped)'),
       attr('cardlink.test.status', '`passed`, `failed`, `skipped` or `error`'),
