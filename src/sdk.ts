@@ -382,7 +382,11 @@ async function build(config: CardlinkConfig, options: StartOptions, secrets: rea
       fdThresholdPercent: config.health.fdThresholdPercent,
       otlp,
       database: config.instrumentations.includes('sqlite') || config.instrumentations.includes('pg'),
-      ...(server !== undefined ? { metrics: { server: server.server, path: config.prometheus.path } } : {}),
+      ...(server !== undefined
+        ? { metrics: { server: server.server, path: config.prometheus.path } }
+        : prometheus !== undefined
+          ? { metrics: { server: undefined, path: config.prometheus.path, notServed: 'CARDLINK_METRICS_USERNAME / CARDLINK_METRICS_PASSWORD are not a valid pair (see the line on stderr)' } }
+          : {}),
     });
     health = startHealthServer({ ...config.health, credentials: config.prometheus });
   }

@@ -208,6 +208,12 @@ t.test('metrics auth fails closed: half a credential pair or a ":" in the user m
     await answers(healthPort, '/health/live'); // the SDK has started everything it starts
     t.equal(await listening(metricsPort), false, `${what}: /metrics is not served (before: served with no auth)`);
     t.match(child.stderr(), line, `${what}: the reason is on stderr`);
+    const report = JSON.parse((await request(healthPort, '/health', { timeoutMs: 5000 })).body) as { status: string; checks: Array<{ name: string; status: string }> };
+    t.same(
+      [report.status, report.checks.find((c) => c.name === 'metrics_endpoint')?.status],
+      ['degraded', 'unhealthy'],
+      `${what}: the health report says /metrics is not served`,
+    );
     child.kill('SIGTERM');
     await child.waitForExit(15_000);
   }

@@ -169,8 +169,9 @@ export function otlpExportCheck(statuses: () => readonly ExportStatus[] = export
   };
 }
 
-/** The Prometheus endpoint is being served. */
-export function metricsEndpointCheck(server: Server, path: string): HealthCheckFn {
+/** The Prometheus endpoint is being served (`server` undefined: it is not, for `why`). */
+export function metricsEndpointCheck(server: Server | undefined, path: string, why?: string): HealthCheckFn {
+  if (server === undefined) return (): CheckResult => ({ status: 'unhealthy', message: `${path} is not served: ${why ?? 'not configured'}`, details: { path } });
   return (): CheckResult => {
     const addr = server.address();
     if (server.listening && addr !== null && typeof addr === 'object') {
@@ -239,8 +240,8 @@ export interface BuiltinChecksOptions {
   fdThresholdPercent: number;
   /** Register the OTLP export check (an OTLP exporter is configured). */
   otlp: boolean;
-  /** The /metrics server, when Prometheus is enabled. */
-  metrics?: { server: Server; path: string };
+  /** The /metrics server, when Prometheus is enabled (no server: not served, for `notServed`). */
+  metrics?: { server: Server | undefined; path: string; notServed?: string };
   /** Register the `database` check (the sqlite or pg instrumentation is enabled). */
   database?: boolean;
 }
@@ -256,7 +257,7 @@ export function registerBuiltinChecks(o: BuiltinChecksOptions): () => void {
   ];
   if (o.database === true) undo.push(registerCheck('database', databaseCheck()));
   if (o.otlp) undo.push(registerCheck('otlp_export', otlpExportCheck(), { critical: false }));
-  if (o.metrics !== undefined) undo.push(registerCheck('metrics_endpoint', metricsEndpointCheck(o.metrics.server, o.metrics.path), { critical: false }));
+  if (o.metrics !== undefined) undo.push(registerCheck('metrics_endpoint', metricsEndpointCheck(o.metrics.server, o.metrics.path, o.metrics.notServed), { critical: false }));
   return () => {
     for (const u of undo) u();
   };
