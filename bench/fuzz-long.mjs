@@ -38,7 +38,7 @@ const targets = {
   ],
   'HTTP scanner (chunked pushes)': [chunks, (cs) => { const s = new http.HttpMessageScanner('request', { onMessageStart: () => true }); for (const c of cs) s.push(c); s.end(); }],
   'AT stream (both directions)': [chunks, (cs) => { const d = new at.AtDecoder({}); let t = 0; for (const c of cs) { d.written(c, t); d.read(c, (t += 7)); } d.tick(t + 100_000); }],
-  'adb output and arguments': [text, (s) => { adb.parseAdbDevices(s); adb.parseShellCommandLine(s); adb.decodeAdbArgs(s.split(' ')); adb.classifyAdbError({ exitCode: 1, stderr: s }); }],
+  'adb output and arguments': [text, (s) => { adb.parseAdbDevices(s); adb.parseShellCommandLine(s); adb.parseShellCommandLine(s, undefined, 'win32'); adb.decodeAdbArgs(s.split(' ')); adb.classifyAdbError({ exitCode: 1, stderr: s }); }],
   'SQL classifier': [text, (s) => { sql.classifySql(s); sql.redactConnectionString(s); }],
   'Prometheus text parser': [text, (s) => { prom.parsePrometheusText(s); }],
   // Bytes behind a D0 tag reach past the template header more often than random bytes.

@@ -248,6 +248,28 @@ t.test('classifyAdbError: a shell line that goes on after adb, and errors adb pr
   t.notOk(errorsMayBeOnStdout('shell') || errorsMayBeOnStdout('exec-out') || errorsMayBeOnStdout('logcat'), "a remote program's output is not adb's");
 });
 
+t.test('parseShellCommandLine on Windows: the line as cmd.exe splits it (backslashes are path separators)', async (t) => {
+  const whole = { exitIsAdbs: true, stdoutIsAdbs: true, stdoutReachesCaller: true, stderrIsAdbs: true };
+  const cases: Array<[string, (Partial<ShellCommandLine> & { file: string; args: string[] }) | null]> = [
+    // The public CardLink's fallback location of adb on Windows (veenone/cardlink src/cardlink/phone/adb_client.py), user name filled in.
+    ['C:\\Users\\lab\\AppData\\Local\\Android\\Sdk\\platform-tools\\adb.exe devices -l', { file: 'C:\\Users\\lab\\AppData\\Local\\Android\\Sdk\\platform-tools\\adb.exe', args: ['devices', '-l'] }],
+    ['C:\\platform-tools\\adb.exe -s R58M123ABC shell getprop ro.product.model', { file: 'C:\\platform-tools\\adb.exe', args: ['-s', 'R58M123ABC', 'shell', 'getprop', 'ro.product.model'] }],
+    ['"C:\\Program Files\\Android\\adb.exe" -s "emulator-5554" shell echo a^&b', { file: 'C:\\Program Files\\Android\\adb.exe', args: ['-s', 'emulator-5554', 'shell', 'echo', 'a&b'] }],
+    ['adb devices | findstr device', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
+    ['adb devices && echo done', { file: 'adb', args: ['devices'], exitIsAdbs: false, stdoutIsAdbs: false }],
+    ['adb devices > out.txt 2>&1', { file: 'adb', args: ['devices'], stdoutIsAdbs: false, stdoutReachesCaller: false, stderrIsAdbs: false }],
+    ['adb logcat -d 2>nul', { file: 'adb', args: ['logcat', '-d'], stderrIsAdbs: false }],
+    ["adb shell 'ls /sdcard'", { file: 'adb', args: ['shell', "'ls", "/sdcard'"] }],
+    ['C:\\Users\\%USERNAME%\\adb.exe devices', null], // an expansion: unknowable here
+    ['(adb devices)', null],
+    ['adb shell "unterminated', null],
+    ['dir adb', null],
+  ];
+  for (const [cmd, expected] of cases) t.same(parseShellCommandLine(cmd, undefined, 'win32'), expected === null ? null : { ...whole, ...expected }, JSON.stringify(cmd));
+  // The same line elsewhere: sh's rules, where a backslash escapes (not adb).
+  t.equal(parseShellCommandLine('C:\\platform-tools\\adb.exe devices', undefined, 'linux'), null);
+});
+
 t.test('stdoutRefusal: adb connect and the emulator console say they failed on stdout, with exit 0', async (t) => {
   t.equal(stdoutRefusal('connect', "failed to connect to '127.0.0.1:1': Connection refused\n"), 'connect_failed');
   t.equal(stdoutRefusal('connect', "* daemon started successfully\ncannot connect to 10.0.0.9:5555: No route to host (113)\n"), 'connect_failed');

@@ -15,7 +15,8 @@
  *   pipeline or list (`|`, `||`, `&&`, `;`, `&`, newline, `#` comment). It says whether the line's
  *   exit status, stdout and stderr are still adb's (nothing follows; not redirected). Parameter expansion,
  *   command substitution, subshells and here-documents make the command unknowable: null.
- *   Globs (`*`, `?`, `[`) and `~` are kept literally.
+ *   Globs (`*`, `?`, `[`) and `~` are kept literally. On Windows the line is cmd.exe's
+ *   (`splitCmdFirstCommand`): backslashes are path separators, `^` escapes.
  * - `decodeAdbArgs` mirrors adb's own global option loop (adb 29 .. 35): `-d -e -a
  *   --exit-on-write-error`, and `-s -t -H -P -L --one-device` with a value, also glued (`-sSERIAL`).
  *   An unknown dash word ends the loop and, like adb, is taken as the command (`other`).
@@ -436,6 +437,94 @@ function splitFirstCommand(s: string, strict: boolean, redirects?: string[], sha
   return words;
 }
 
+/**
+ * The first command of a cmd.exe line (`exec` on Windows), split as cmd.exe splits it: blanks
+ * between words, `"..."` quoting (no escapes inside), `^` escaping the next character outside
+ * quotes, backslashes literal; `&`, `&&`, `||`, `|` end the command, redirections (`>`, `>>`, `<`,
+ * `2>`, `2>&1`) are dropped with their target. Null for `%VAR%` expansion, `(` grouping, an
+ * unterminated quote or more than MAX_WORDS words.
+ */
+function splitCmdFirstCommand(s: string, shape: LineShape): string[] | null {
+  const n = s.length;
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quoted = false;
+  let dropNext = false;
+  let fd = -1;
+  const endWord = (): boolean => {
+    if (!inWord) return true;
+    if (dropNext) dropNext = false;
+    else {
+      words.push(word);
+      if (words.length > MAX_WORDS) return false;
+    }
+    word = '';
+    inWord = false;
+    quoted = false;
+    return true;
+  };
+  let i = 0;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c === DQUOTE) {
+      const j = s.indexOf('"', i + 1);
+      if (j < 0) return null;
+      word += s.slice(i + 1, j);
+      inWord = true;
+      quoted = true;
+      i = j + 1;
+      continue;
+    }
+    if (c === 0x25 /* % */ || (c === LPAREN && !inWord)) return null;
+    if (c === 0x5e /* ^ */) {
+      if (i + 1 < n) word += s[i + 1];
+      inWord = true;
+      i += 2;
+      continue;
+    }
+    if (c === AMP || c === PIPE || c === NL || c === CR) {
+      if (!endWord()) return null;
+      if (dropNext) return null;
+      shape.followed = c === PIPE || moreCommands(s.replace(/[&|]/g, ' '), i + 1);
+      break;
+    }
+    if (c === GT || c === LT) {
+      const digits = inWord && !quoted && isAllDigits(word) ? Number(word) : -1;
+      if (digits >= 0) {
+        word = '';
+        inWord = false;
+      } else if (!endWord()) return null;
+      if (dropNext) return null;
+      if (c === GT) {
+        fd = digits;
+        if (fd === 2) shape.stderrRedirected = true;
+        else shape.stdoutRedirected = true;
+      }
+      i++;
+      if (s.charCodeAt(i) === GT) i++;
+      if (s.charCodeAt(i) === AMP) {
+        // `2>&1`, `>&2`: a descriptor, not a file.
+        i++;
+        while (i < n && s.charCodeAt(i) >= 0x30 && s.charCodeAt(i) <= 0x39) i++;
+        continue;
+      }
+      dropNext = true;
+      continue;
+    }
+    if (c === SP || c === TAB) {
+      if (!endWord()) return null;
+      i++;
+      continue;
+    }
+    word += s[i];
+    inWord = true;
+    i++;
+  }
+  if (!endWord() || dropNext) return null;
+  return words;
+}
+
 /** `NAME=value` with a shell variable name. */
 function isAssignment(w: string): boolean {
   const eq = w.indexOf('=');
@@ -517,14 +606,16 @@ function prefixAndroidSerial(words: readonly string[], program: number): string 
  * first simple command, when its program is adb (`isAdbExecutable`). Null when it is not adb, when
  * the string is longer than MAX_COMMAND_LINE, or when it is too complex to say (see module notes).
  */
-export function parseShellCommandLine(command: string, configuredPath?: string): ShellCommandLine | null {
+export function parseShellCommandLine(command: string, configuredPath?: string, platform: string = process.platform): ShellCommandLine | null {
   if (typeof command !== 'string' || command.length > MAX_COMMAND_LINE) return null;
   // Quick reject: no `adb` anywhere, and no configured path that could be spelt differently.
   if (configuredPath === undefined && command.indexOf('adb') < 0 && command.indexOf('ADB') < 0) return null;
   const shape: LineShape = { followed: false, stdoutRedirected: false, stderrRedirected: false };
-  const words = splitFirstCommand(command, true, undefined, shape);
+  // Windows: Node hands the line to cmd.exe, where backslashes are path separators.
+  const windows = platform === 'win32';
+  const words = windows ? splitCmdFirstCommand(command, shape) : splitFirstCommand(command, true, undefined, shape);
   if (words === null) return null;
-  const k = programIndex(words);
+  const k = windows ? (words.length > 0 ? 0 : -1) : programIndex(words);
   if (k < 0) return null;
   const file = words[k] as string;
   if (!isAdbExecutable(file, configuredPath)) return null;
