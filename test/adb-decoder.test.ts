@@ -240,7 +240,7 @@ t.test('classifyAdbError: a shell line that goes on after adb, and errors adb pr
   t.equal(classifyAdbError({ exitCode: 1, stderr: 'grep: x: No such file or directory\n', exitIsAdbs: false }), null);
   t.equal(classifyAdbError({ exitCode: 0, signal: 'SIGTERM', exitIsAdbs: false }), 'killed', 'a killed line is killed whoever exits last');
   t.equal(classifyAdbError({ exitCode: 0, stderr: "error: device 'X' not found\n" }), null, "adb's own exit 0 wins");
-  // adb before 35: the sync client's errors on stdout.
+  // older adb (before its 2024 LinePrinter change): the sync client's errors on stdout.
   t.equal(classifyAdbError({ exitCode: 1, stderr: '', stdout: "adb: error: failed to get feature set: device 'R58M123ABC' not found\n" }), 'device_not_found');
   t.equal(classifyAdbError({ exitCode: 1, stderr: 'error: device offline\n', stdout: 'adb: error: failed to get feature set: no devices/emulators found\n' }), 'offline', 'stderr first');
   t.equal(classifyAdbError({ exitCode: 1, stdout: '/sdcard/x: 1 file pushed\n' }), 'exit_nonzero');

@@ -176,7 +176,7 @@ t.test('the real Debian adb on a private server: exact spans and metrics', async
   });
   t.equal(n.status.code, SpanStatusCode.ERROR);
 
-  // adb before 35 prints the sync client's errors (push, pull, install) on stdout, not stderr.
+  // older adb (before its 2024 LinePrinter change) prints the sync client's errors (push, pull, install) on stdout, not stderr.
   h.spans.reset();
   const push = await execFileDone('adb', ['-s', 'nope', 'push', '/etc/hostname', '/sdcard/'], { env });
   t.equal(push.stderr, '', 'nothing on stderr');

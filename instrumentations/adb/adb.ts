@@ -33,7 +33,7 @@
  *   name, `get-state error: ...`), so a remote program's stderr mentioning "device offline" is not
  *   mistaken for adb's verdict. The failed step before the reason (`failed to get feature set: `,
  *   `unable to connect for root: `) is skipped. The sync commands' stdout is read after stderr
- *   (adb before 35 printed their errors there).
+ *   (older adb, Debian's 29 among them, printed their errors there).
  * - `parseAdbDevices` accepts both listings (`SERIAL\tSTATE`, and `%-22s %s` + `usb:` `product:`
  *   `model:` `device:` `transport_id:`), skips the header and the `* daemon ...` chatter, counts
  *   other non-empty lines as malformed, and stops at 256 devices / 128 KiB.
@@ -874,7 +874,7 @@ export function stdoutRefusal(op: AdbOperation, stdout: string): AdbErrorType | 
   return null;
 }
 
-/** Operations whose errors adb before 35 printed on stdout (the sync client's LinePrinter). */
+/** Operations whose errors older adb printed on stdout (the sync client's LinePrinter). */
 const STDOUT_ERROR_OPERATIONS: ReadonlySet<AdbOperation> = new Set<AdbOperation>(['push', 'pull', 'install', 'install-multiple', 'bugreport']);
 
 export function errorsMayBeOnStdout(op: AdbOperation): boolean {
@@ -980,8 +980,8 @@ export interface AdbRunOutcome {
   /** What adb wrote to stderr (only its first and last 1 KiB are read). */
   stderr?: string | null;
   /**
-   * What it wrote to stdout, for the sync commands (push, pull, sync, install): adb before 35
-   * printed their errors there (its LinePrinter wrote to stdout). Read as stderr is, after it.
+   * What it wrote to stdout, for the sync commands (push, pull, sync, install): older adb printed
+   * their errors there (its LinePrinter wrote to stdout until 2024). Read as stderr is, after it.
    */
   stdout?: string | null;
   /**
