@@ -44,6 +44,8 @@ export type ResourceDetectorName = (typeof RESOURCE_DETECTORS)[number];
 /** OTEL_PROPAGATORS values NodeSDK knows. */
 export const PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi', 'jaeger', 'none'] as const;
 export type PropagatorName = (typeof PROPAGATORS)[number];
+/** What OTEL_PROPAGATORS unset means (NodeSDK's default). */
+export const DEFAULT_PROPAGATORS: readonly PropagatorName[] = ['tracecontext', 'baggage'];
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -237,6 +239,10 @@ class Reader {
       const kept = out.length > 0 ? 'ignored' : `using the default (${dflt.length > 0 ? dflt.join(',') : 'none'})`;
       this.errors.push(`${PREFIX} ${name}: unknown value ${JSON.stringify(unknown.join(','))}; valid values are ${allowed.join(', ')}; ${kept}.`);
       if (out.length === 0) return dflt;
+    } else if (out.length === 0) {
+      // Only commas: nothing was asked for (`none` is how to ask for nothing).
+      this.errors.push(`${PREFIX} ${name}=${JSON.stringify(v)} names no value; valid values are ${allowed.join(', ')}; using the default (${dflt.length > 0 ? dflt.join(',') : 'none'}).`);
+      return dflt;
     }
     return out;
   }
@@ -468,7 +474,8 @@ export function parseConfig(env: Env = process.env): ParsedConfig {
     // 0 is DEFAULT_RECORDING_DELAY_MS of instrumentations/tls/types.ts (test/config checks they agree).
     tlsRecordingDelayMs: r.int('CARDLINK_TLS_RECORDING_DELAY_MS', 0, 0, 60_000),
     resourceDetectors: r.listOrUnset('OTEL_NODE_RESOURCE_DETECTORS', RESOURCE_DETECTORS),
-    propagators: r.listOrUnset('OTEL_PROPAGATORS', PROPAGATORS),
+    // Set but with nothing valid: the default named (undefined would let NodeSDK read the bad value again).
+    propagators: trimmed(env, 'OTEL_PROPAGATORS') === undefined ? undefined : r.list('OTEL_PROPAGATORS', PROPAGATORS, [...DEFAULT_PROPAGATORS]),
     adb: {
       path: trimmed(env, 'CARDLINK_ADB_PATH'),
       propagateTraceContext: r.bool('CARDLINK_ADB_PROPAGATE_TRACE_CONTEXT', false),

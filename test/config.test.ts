@@ -101,12 +101,18 @@ t.test('a list of nothing but typos is the default, not an empty list that switc
     CARDLINK_LOG_LEVEL: 'verbose',
   });
   t.same(typo.config.metricsExporters, ['prometheus', 'otlp'], '/metrics still served');
-  t.equal(typo.config.propagators, undefined, 'OTEL_PROPAGATORS: as unset (the default propagators)');
+  t.same(typo.config.propagators, ['tracecontext', 'baggage'], 'OTEL_PROPAGATORS: the default, named (NodeSDK would read the typo again from the environment)');
   t.same(typo.config.instrumentations, parseConfig({}).config.instrumentations, 'every instrumentation, as unset');
   t.same(typo.config.tracesExporters, ['otlp'], 'traces still go to the configured endpoint');
   t.same([typo.config.logLevel, typo.config.componentLogLevels], [parseConfig({}).config.logLevel, parseConfig({}).config.componentLogLevels], 'CARDLINK_LOG_LEVEL: the default, per-component levels included');
   t.match(typo.errors.join('\n'), /OTEL_METRICS_EXPORTER: unknown value "prometeus"; valid values are .*; using the default \(prometheus,otlp\)\./);
   t.match(typo.errors.join('\n'), /CARDLINK_INSTRUMENTATIONS: unknown value "tsl"; .*; using the default \(/);
+  // Only commas: nothing asked for, the default (`none` asks for nothing).
+  const commas = parseConfig({ OTEL_METRICS_EXPORTER: ',', OTEL_PROPAGATORS: ' , ' });
+  t.same(commas.config.metricsExporters, ['prometheus']);
+  t.same(commas.config.propagators, ['tracecontext', 'baggage']);
+  t.match(commas.errors.join('\n'), /OTEL_METRICS_EXPORTER="," names no value; .*; using the default \(prometheus\)\./);
+  t.same(parseConfig({ OTEL_METRICS_EXPORTER: 'none' }).config.metricsExporters, []);
   // A list with one good element keeps it; the unknown one is ignored.
   const mixed = parseConfig({ CARDLINK_INSTRUMENTATIONS: 'tls,modemz' });
   t.same(mixed.config.instrumentations, ['tls']);

@@ -121,7 +121,7 @@ export function setVariable(io: Pick<CliIo, 'env' | 'cwd'>, name: string, value:
     throw new CliError(`unknown variable ${JSON.stringify(name)}${guess ? ` (did you mean ${guess}?)` : ''}; \`config show\` lists them`, EXIT.USAGE);
   }
   const problem = validateValue(name, value);
-  if (problem !== undefined) throw new CliError(problem.replace(/^cardlink-otel: /, '').replace(/; using the default\.$/, '').replace(/; ignored\.$/, ''), EXIT.USAGE);
+  if (problem !== undefined) throw new CliError(problem.replace(/^cardlink-otel: /, '').replace(/; using the default( \([^)]*\))?\.$/, '').replace(/; ignored\.$/, ''), EXIT.USAGE);
   const path = configFilePath(io.env, io.cwd);
   const file = fileToUpdate(path);
   // Keep everything else in the file as it was, unknown keys included (someone put them there).
