@@ -260,12 +260,21 @@ t.test('parseShellCommandLine on Windows: the line as cmd.exe splits it (backsla
     ['adb devices > out.txt 2>&1', { file: 'adb', args: ['devices'], stdoutIsAdbs: false, stdoutReachesCaller: false, stderrIsAdbs: false }],
     ['adb logcat -d 2>nul', { file: 'adb', args: ['logcat', '-d'], stderrIsAdbs: false }],
     ["adb shell 'ls /sdcard'", { file: 'adb', args: ['shell', "'ls", "/sdcard'"] }],
-    ['C:\\Users\\%USERNAME%\\adb.exe devices', null], // an expansion: unknowable here
+    ['C:\\Users\\%USERNAME%\\adb.exe devices', null], // an expansion in the program: unknowable here
+    ['adb shell date +%s', { file: 'adb', args: ['shell', 'date', '+%s'] }], // in an argument cmd.exe leaves it
+    ['adb devices 3>nul', { file: 'adb', args: ['devices'] }],
+    ['adb devices ^', { file: 'adb', args: ['devices'] }],
     ['(adb devices)', null],
     ['adb shell "unterminated', null],
     ['dir adb', null],
   ];
   for (const [cmd, expected] of cases) t.same(parseShellCommandLine(cmd, undefined, 'win32'), expected === null ? null : { ...whole, ...expected }, JSON.stringify(cmd));
+  // The shell Node runs: cmd.exe unless the application named another one.
+  const { lineDialect } = await import('../instrumentations/adb/call-args.js');
+  t.same(
+    [lineDialect(undefined, 'win32'), lineDialect({ shell: true }, 'win32'), lineDialect({ shell: 'C:\\Windows\\System32\\cmd.exe' }, 'win32'), lineDialect({ shell: 'C:\\Program Files\\Git\\bin\\bash.exe' }, 'win32'), lineDialect({ shell: 'powershell.exe' }, 'win32'), lineDialect({ shell: '/bin/bash' }, 'linux')],
+    ['win32', 'win32', 'win32', 'posix', 'posix', 'linux'],
+  );
   // The same line elsewhere: sh's rules, where a backslash escapes (not adb).
   t.equal(parseShellCommandLine('C:\\platform-tools\\adb.exe devices', undefined, 'linux'), null);
 });

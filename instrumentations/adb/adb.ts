@@ -451,7 +451,6 @@ function splitCmdFirstCommand(s: string, shape: LineShape): string[] | null {
   let inWord = false;
   let quoted = false;
   let dropNext = false;
-  let fd = -1;
   const endWord = (): boolean => {
     if (!inWord) return true;
     if (dropNext) dropNext = false;
@@ -476,10 +475,14 @@ function splitCmdFirstCommand(s: string, shape: LineShape): string[] | null {
       i = j + 1;
       continue;
     }
-    if (c === 0x25 /* % */ || (c === LPAREN && !inWord)) return null;
+    // `%VAR%` in the program's name makes it unknowable; in an argument cmd.exe leaves an
+    // undefined one as written (`date +%s`), and a defined one does not change the subcommand.
+    if ((c === 0x25 /* % */ && words.length === 0) || (c === LPAREN && !inWord)) return null;
     if (c === 0x5e /* ^ */) {
-      if (i + 1 < n) word += s[i + 1];
-      inWord = true;
+      if (i + 1 < n) {
+        word += s[i + 1];
+        inWord = true;
+      }
       i += 2;
       continue;
     }
@@ -497,9 +500,8 @@ function splitCmdFirstCommand(s: string, shape: LineShape): string[] | null {
       } else if (!endWord()) return null;
       if (dropNext) return null;
       if (c === GT) {
-        fd = digits;
-        if (fd === 2) shape.stderrRedirected = true;
-        else shape.stdoutRedirected = true;
+        if (digits === 2) shape.stderrRedirected = true;
+        else if (digits < 0 || digits === 1) shape.stdoutRedirected = true;
       }
       i++;
       if (s.charCodeAt(i) === GT) i++;
@@ -605,6 +607,10 @@ function prefixAndroidSerial(words: readonly string[], program: number): string 
  * Decodes `exec('adb -s X shell ls /sdcard')`-style strings (what `/bin/sh -c` receives): the
  * first simple command, when its program is adb (`isAdbExecutable`). Null when it is not adb, when
  * the string is longer than MAX_COMMAND_LINE, or when it is too complex to say (see module notes).
+ */
+/**
+ * `platform`: `win32` reads the line as cmd.exe does, anything else as /bin/sh does (a Windows
+ * application that gives `exec` another shell, Git Bash or PowerShell, passes `posix`).
  */
 export function parseShellCommandLine(command: string, configuredPath?: string, platform: string = process.platform): ShellCommandLine | null {
   if (typeof command !== 'string' || command.length > MAX_COMMAND_LINE) return null;

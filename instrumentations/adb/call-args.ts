@@ -118,15 +118,25 @@ export function adbCallFromFile(file: string, a1: unknown, a2: unknown, configur
   if (options === undefined || !options['shell']) return undefined;
   // Node joins file and args with single spaces and hands the line to the shell.
   const args = Array.isArray(a1) ? a1 : [];
-  const line = parseShellCommandLine(args.length > 0 ? `${file} ${args.join(' ')}` : file, configuredPath);
+  const line = parseShellCommandLine(args.length > 0 ? `${file} ${args.join(' ')}` : file, configuredPath, lineDialect(options));
   if (line === null) return undefined;
   const decoded = decodeAdbArgs(line.args);
   return { file: line.file, decoded, serial: serialFromEnv(decoded, options, line.androidSerial), viaShell: true, ...lineOutcome(line) };
 }
 
+/**
+ * How the shell Node runs will split the line: cmd.exe's rules on Windows unless the application
+ * named another shell (Git Bash, PowerShell: POSIX-like enough for a first command), else sh's.
+ */
+export function lineDialect(options: Options | undefined, platform: string = process.platform): string {
+  if (platform !== 'win32') return platform;
+  const shell = options?.['shell'];
+  return typeof shell === 'string' && !/(^|[\\/])cmd(\.exe)?$/i.test(shell) ? 'posix' : 'win32';
+}
+
 /** The adb run behind `exec(command, a1)` / `execSync`, or undefined. */
 export function adbCallFromCommand(command: string, a1: unknown, configuredPath: string | undefined): AdbCall | undefined {
-  const line = parseShellCommandLine(command, configuredPath);
+  const line = parseShellCommandLine(command, configuredPath, lineDialect(commandCallOptions(a1)));
   if (line === null) return undefined;
   const decoded = decodeAdbArgs(line.args);
   return { file: line.file, decoded, serial: serialFromEnv(decoded, commandCallOptions(a1), line.androidSerial), viaShell: true, ...lineOutcome(line) };
