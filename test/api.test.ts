@@ -124,15 +124,22 @@ t.test('withSpan (sync, async, throwing) and the traced decorator', async (t) =>
     async load(): Promise<string> {
       return trace.getActiveSpan() ? 'in-span' : 'no-span';
     }
+    @traced()
+    static count(): number {
+      return 3;
+    }
   }
   const p = new Provisioner();
   t.equal(p.personalize(21), 42);
   t.equal(await p.load(), 'in-span');
+  t.equal(Provisioner.count(), 3);
+  t.throws(() => traced(''), CardlinkInputError, 'a bad name is refused where the decorator is applied, not at every call');
   const byName = new Map(h.finished().map((s) => [s.name, s]));
   t.equal(byName.get('sync.op')?.attributes['a'], 1);
   t.equal(byName.get('sync.fail')?.status.code, SpanStatusCode.ERROR);
   t.equal(byName.get('async.fail')?.events[0]?.name, 'exception');
   t.ok(byName.has('Provisioner.personalize'));
+  t.ok(byName.has('Provisioner.count'), 'a static method: named after its class, not Function');
   t.ok(byName.has('provision.load'));
   h.spans.reset();
 });

@@ -21,8 +21,8 @@
  *   `NO ANSWER`, `NO DIALTONE` (and the V.250 digits after a written `ATV0`) close the OLDEST
  *   command. So do the vendor error finals ModemManager and ofono end a command on
  *   (`COMMAND NOT SUPPORT`, `TOO MANY PARAMETERS`, `NA`, `MODEM ERROR: <n>`, `+EXT ERROR: <x>`):
- *   result `error`, the line as its error code; otherwise the command would end as a false timeout. `CONNECT [text]` is final for `ATD`, `ATA`, `ATO`, `AT+CGDATA` and Quectel's transparent
- *   access mode (`AT+QIOPEN`, `AT+QISWTMD`) (result `connect`; the port is then in data mode, see
+ *   result `error`, the line as its error code; otherwise the command would end as a false timeout. `CONNECT [text]` is final for `ATD`, `ATA`, `ATO`, `AT+CGDATA`, Quectel's transparent
+ *   access mode (`AT+QIOPEN`, `AT+QISWTMD`) and SIMCom's transparent `AT+CIPOPEN` (result `connect`; the port is then in data mode, see
  *   below); for any other command (vendor transfers such as `AT+QFUPL`) it is an intermediate line
  *   and the command waits for its `OK`. With nothing pending (SIMCom's transparent `AT+CIPSTART`
  *   answers `OK`, then `CONNECT`) it switches to data mode. A few commands have finals of their
@@ -506,9 +506,11 @@ const SEND_COMMANDS: ReadonlySet<string> = new Set(['+QISEND', '+QSSLSEND', '+CI
 
 /**
  * Commands whose `CONNECT` is a final result that switches the port to data mode, besides the
- * dial-type ones: Quectel's transparent access mode (`AT+QIOPEN=...,2`, `AT+QISWTMD=<id>,2`).
+ * dial-type ones: Quectel's transparent access mode (`AT+QIOPEN=...,2`, `AT+QISWTMD=<id>,2`) and
+ * SIMCom's `AT+CIPOPEN` after `AT+CIPMODE=1` (SIM7600: `CONNECT 115200`). In their normal modes
+ * these commands answer no `CONNECT`.
  */
-const TRANSPARENT_COMMANDS: ReadonlySet<string> = new Set(['+QIOPEN', '+QISWTMD']);
+const TRANSPARENT_COMMANDS: ReadonlySet<string> = new Set(['+QIOPEN', '+QISWTMD', '+CIPOPEN']);
 
 /** A read line with control bytes longer than this is never taken for a final result (readControlLine). */
 const MAX_FINAL_WITH_CONTROLS = 256;

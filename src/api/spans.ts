@@ -71,13 +71,16 @@ export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Spa
  * `<Class>.<method>`.
  */
 export function traced(name?: string) {
+  // Checked where the decorator is applied, not at every call of the method.
+  if (name !== undefined) spanName('name', name);
   return function <This, Args extends unknown[], R>(
     target: (this: This, ...args: Args) => R,
     ctx: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => R>,
   ): (this: This, ...args: Args) => R {
     const method = String(ctx.name);
     return function (this: This, ...args: Args): R {
-      const cls = (this as { constructor?: { name?: string } } | undefined)?.constructor?.name;
+      // A static method's `this` is the class itself.
+      const cls = ctx.static ? (this as { name?: string } | undefined)?.name : (this as { constructor?: { name?: string } } | undefined)?.constructor?.name;
       return withSpan(name ?? (cls ? `${cls}.${method}` : method), {}, () => target.apply(this, args));
     };
   };
