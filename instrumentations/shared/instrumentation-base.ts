@@ -39,9 +39,9 @@ export abstract class CardlinkInstrumentationBase<C extends InstrumentationConfi
   declare private builtins: Array<{ definition: InstrumentationModuleDefinition; exports: object }> | undefined;
   /**
    * Moves on at every enable and disable. A prototype wrapper records only while the generation it
-   * was made in lasts (`current(gen)`): one left in place under another tool's wrapper at disable
-   * (`markInstalled`) then passes through for good, and a later enable's wrapper over it counts alone.
-   * Wrappers compare `self.generation === gen`, the generation they were made in.
+   * was made in lasts (`self.generation === gen`): one left in place under another tool's wrapper at
+   * disable (`markInstalled`) then passes through for good, and a later enable's wrapper over it
+   * counts alone.
    */
   protected generation = 0;
 

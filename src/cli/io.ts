@@ -24,9 +24,8 @@ export function processIo(): CliIo {
 }
 
 /**
- * `mkdir -p`, one directory at a time. Node's own recursive mkdirSync loops for ever on a path
- * under /proc whose parent cannot be made (`--output /proc/nope/x` spun at 100% CPU); here the
- * first directory that cannot be made throws, as it should.
+ * `mkdir -p`, one directory at a time: Node's own recursive mkdirSync loops for ever on a path
+ * under /proc whose parent cannot be made; here the first directory that cannot be made throws.
  */
 export function makeDirectories(dir: string): void {
   const missing: string[] = [];
