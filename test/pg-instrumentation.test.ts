@@ -461,12 +461,7 @@ t.test('a wrapper another tool put over ours stays on disable; enabled again, ea
   const client = await connected();
   t.teardown(() => client.end());
   const proto = pg.Client.prototype;
-  const theirs = wrapOver(proto, 'query');
-  t.teardown(() => {
-    pgInstr.disable();
-    theirs.remove();
-    pgInstr.enable();
-  });
+  const theirs = wrapOver(t, pgInstr, proto, 'query');
   pgInstr.disable();
   t.equal(proto.query, theirs.fn, 'their wrapper kept');
   const off = await delta(() => client.query('SELECT 1 AS x'));

@@ -653,12 +653,7 @@ t.test('disable() restores the prototype; enable() patches it again', async (t) 
 t.test('a wrapper another tool put over ours stays on disable; enabled again, each command counts once', async (t) => {
   h.spans.reset();
   const proto = SerialPortStream.prototype;
-  const theirs = wrapOver(proto, '_write');
-  t.teardown(() => {
-    instr.disable();
-    theirs.remove();
-    instr.enable();
-  });
+  const theirs = wrapOver(t, instr, proto, '_write');
   instr.disable();
   t.equal((proto as unknown as Record<string, unknown>)['_write'], theirs.fn, 'their wrapper kept');
   {

@@ -408,12 +408,7 @@ t.test('a wrapper another tool put over ours stays on disable; enabled again, ea
   t.teardown(() => db.close());
   const stmt = db.prepare('SELECT 1 AS x');
   const proto = Object.getPrototypeOf(stmt) as object;
-  const theirs = wrapOver(proto, 'get');
-  t.teardown(() => {
-    instr.disable();
-    theirs.remove();
-    instr.enable();
-  });
+  const theirs = wrapOver(t, instr, proto, 'get');
   instr.disable();
   t.equal((proto as Record<string, unknown>)['get'], theirs.fn, 'their wrapper kept');
   const off = await delta(() => stmt.get());

@@ -12,7 +12,11 @@ export interface ForeignWrapper {
   remove(): void;
 }
 
-export function wrapOver(proto: object, key: string): ForeignWrapper {
+/**
+ * Puts their wrapper over `proto[key]`. At the test's end it is taken off again, with `ours`
+ * disabled meanwhile (so no patch of ours is made over theirs) and enabled after.
+ */
+export function wrapOver(t: { teardown(fn: () => void): void }, ours: { disable(): void; enable(): void }, proto: object, key: string): ForeignWrapper {
   const p = proto as Record<string, Fn>;
   const found = p[key] as Fn;
   const w: ForeignWrapper = {
@@ -26,5 +30,10 @@ export function wrapOver(proto: object, key: string): ForeignWrapper {
     },
   };
   p[key] = w.fn;
+  t.teardown(() => {
+    ours.disable();
+    w.remove();
+    ours.enable();
+  });
   return w;
 }
