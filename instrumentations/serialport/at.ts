@@ -501,8 +501,6 @@ function hasCommandBreak(b: Buffer, from: number, to: number): boolean {
 /** Lengths up to which appendWritten copies in JS (a native copy costs more for a few bytes). */
 const SHORT_COPY = 32;
 
-/** Socket sends answered `SEND OK` / `SEND FAIL` after their data (commandFinal). */
-const SEND_COMMANDS: ReadonlySet<string> = new Set(['+QISEND', '+QSSLSEND', '+CIPSEND']);
 
 /**
  * Commands whose `CONNECT` is a final result that switches the port to data mode, besides the
@@ -1796,9 +1794,6 @@ export class AtDecoder {
       this.stats.lateLines += this.kept.lines.length;
       this.kept = null;
     }
-    // The data after a `> ` prompt may end without a terminator (a socket send's payload has a
-    // length): once its command answered, what is left of it is not the start of the next command.
-    if (this.wLen > 0 && SEND_COMMANDS.has(head.name)) this.clearWritten();
     this.finish(head, f, now);
     if (f === F_CONNECT) this.dataMode = true;
   }
